@@ -1,0 +1,524 @@
+//! Validating `_Any` representations into typed [`EntityKey`]s.
+//!
+//! A representation is read once into borrowed `(field, raw JSON)` pairs; only the key fields'
+//! values are then decoded, typed by the schema. Fields that are not part of the matched key are
+//! kept as raw JSON: `@requires` needs them.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::{
+    EntityKey, EntityType, EntityTypes, KeyDefinition, KeyError, KeyFloat, KeyLeaf, KeyScalar,
+    KeyValue,
+};
+
+/// A validated representation: the entity's key plus the fields that were not part of it.
+#[derive(Debug, Clone)]
+pub struct Representation {
+    key: EntityKey,
+    extra: Vec<(Box<str>, Box<RawValue>)>,
+}
+
+impl Representation {
+    /// The entity's typed key.
+    pub fn key(&self) -> &EntityKey {
+        &self.key
+    }
+
+    /// Takes the key out.
+    pub fn into_key(self) -> EntityKey {
+        self.key
+    }
+
+    /// Fields given besides `__typename` and the matched key's top-level fields, as raw JSON.
+    pub fn extra_fields(&self) -> &[(Box<str>, Box<RawValue>)] {
+        &self.extra
+    }
+}
+
+impl EntityTypes {
+    /// Validates the representation at position `index` of an `_entities` call.
+    ///
+    /// The type is taken from `__typename`; the key is the first of the type's resolvable keys
+    /// whose fields are all present and not null. A representation that matches none of them is
+    /// an error that lists what each key lacked, never a guess.
+    pub fn validate(&self, index: usize, json: &RawValue) -> Result<Representation, KeyError> {
+        let fields =
+            RawObject::parse(json.get()).map_err(|found| KeyError::NotAnObject { index, found })?;
+        let type_name = match fields.get("__typename") {
+            None => return Err(KeyError::MissingTypename { index }),
+            Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+                Ok(name) => name,
+                Err(_) => {
+                    return Err(KeyError::TypenameNotString {
+                        index,
+                        found: describe(raw.get()),
+                    });
+                }
+            },
+        };
+        let entity = self.get(&type_name).ok_or_else(|| KeyError::UnknownType {
+            index,
+            type_name: type_name.to_string(),
+        })?;
+        if !entity.is_resolvable() {
+            return Err(KeyError::NotResolvable {
+                index,
+                type_name: type_name.to_string(),
+            });
+        }
+        let key = match_key(index, entity, &fields)?;
+        let values = key
+            .field_set()
+            .leaves()
+            .iter()
+            .map(|leaf| read_leaf(index, entity, &fields, leaf))
+            .collect::<Result<Vec<_>, _>>()?;
+        let extra = fields
+            .pairs
+            .iter()
+            .filter(|(name, _)| {
+                name != "__typename"
+                    && !key
+                        .field_set()
+                        .fields()
+                        .iter()
+                        .any(|f| f.name() == name.as_ref())
+            })
+            .map(|(name, raw)| (Box::from(name.as_ref()), (*raw).to_owned()))
+            .collect();
+        Ok(Representation {
+            key: EntityKey::new(entity.name().clone(), key.index(), values),
+            extra,
+        })
+    }
+
+    /// Validates a JSON array of representations, each on its own: one bad representation does
+    /// not hide the others. Fails as a whole only when `json` is not an array.
+    pub fn validate_all(
+        &self,
+        json: &str,
+    ) -> Result<Vec<Result<Representation, KeyError>>, KeyError> {
+        let items: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| KeyError::NotAList {
+            message: e.to_string(),
+        })?;
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| self.validate(index, raw))
+            .collect())
+    }
+}
+
+/// Picks the first resolvable key whose leaves are all present and not null.
+fn match_key<'e>(
+    index: usize,
+    entity: &'e EntityType,
+    fields: &RawObject<'_>,
+) -> Result<&'e KeyDefinition, KeyError> {
+    let resolvable: Vec<&KeyDefinition> =
+        entity.keys().iter().filter(|k| k.is_resolvable()).collect();
+    let mut reasons = Vec::new();
+    for key in &resolvable {
+        match key
+            .field_set()
+            .leaves()
+            .iter()
+            .find_map(|leaf| absent(fields, leaf))
+        {
+            None => return Ok(key),
+            Some(reason) => reasons.push((key, reason)),
+        }
+    }
+    // One key: name exactly what is wrong with it.
+    if let [(_, (leaf, why))] = reasons.as_slice() {
+        let type_name = entity.name().to_string();
+        let field = leaf.dotted();
+        return Err(match why {
+            Absence::Missing => KeyError::MissingKeyField {
+                index,
+                type_name,
+                field,
+            },
+            Absence::Null => KeyError::NullKeyValue {
+                index,
+                type_name,
+                field,
+            },
+        });
+    }
+    let tried = reasons
+        .iter()
+        .map(|(key, (leaf, why))| {
+            let why = match why {
+                Absence::Missing => "missing",
+                Absence::Null => "null",
+            };
+            format!("`{}` ({} {why})", key.field_set(), leaf.dotted())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(KeyError::NoMatchingKey {
+        index,
+        type_name: entity.name().to_string(),
+        tried,
+    })
+}
+
+enum Absence {
+    Missing,
+    Null,
+}
+
+/// Why `leaf` has no value in `fields`, or `None` when it has one.
+fn absent<'l>(fields: &RawObject<'_>, leaf: &'l KeyLeaf) -> Option<(&'l KeyLeaf, Absence)> {
+    match lookup(fields, leaf) {
+        Lookup::Found(raw) if raw.get() == "null" => Some((leaf, Absence::Null)),
+        Lookup::Found(_) | Lookup::NotAnObject(_) => None,
+        Lookup::Missing => Some((leaf, Absence::Missing)),
+    }
+}
+
+enum Lookup<'a> {
+    Found(&'a RawValue),
+    Missing,
+    /// A value on the path that should hold the nested field is not an object.
+    NotAnObject(&'a RawValue),
+}
+
+fn lookup<'a>(fields: &RawObject<'a>, leaf: &KeyLeaf) -> Lookup<'a> {
+    let (last, parents) = leaf
+        .path()
+        .split_last()
+        .expect("a key leaf has a non-empty path");
+    let mut nested;
+    let mut object = fields;
+    for parent in parents {
+        let Some(raw) = object.get(parent) else {
+            return Lookup::Missing;
+        };
+        match RawObject::parse(raw.get()) {
+            Ok(inner) => {
+                nested = inner;
+                object = &nested;
+            }
+            Err(_) if raw.get() == "null" => return Lookup::Found(raw),
+            Err(_) => return Lookup::NotAnObject(raw),
+        }
+    }
+    match object.get(last) {
+        Some(raw) => Lookup::Found(raw),
+        None => Lookup::Missing,
+    }
+}
+
+/// Reads and types the value of one key leaf.
+fn read_leaf(
+    index: usize,
+    entity: &EntityType,
+    fields: &RawObject<'_>,
+    leaf: &KeyLeaf,
+) -> Result<KeyValue, KeyError> {
+    let wrong = |found: String| KeyError::WrongKeyType {
+        index,
+        type_name: entity.name().to_string(),
+        field: leaf.dotted(),
+        expected: leaf.scalar().type_name().to_owned(),
+        found,
+    };
+    let raw = match lookup(fields, leaf) {
+        Lookup::Found(raw) => raw.get(),
+        Lookup::NotAnObject(raw) => return Err(wrong(describe(raw.get()))),
+        Lookup::Missing => unreachable!("match_key chose a key whose leaves are all present"),
+    };
+    let first = raw.as_bytes().first().copied().unwrap_or(b' ');
+    let value = match (leaf.scalar(), first) {
+        (
+            KeyScalar::Id | KeyScalar::String | KeyScalar::Custom(_) | KeyScalar::Enum { .. },
+            b'"',
+        ) => {
+            let text: String = serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
+            if let KeyScalar::Enum { name, values } = leaf.scalar() {
+                if !values.iter().any(|v| v == text.as_str()) {
+                    return Err(wrong(format!(
+                        "{text:?}, which is not a value of enum {name}"
+                    )));
+                }
+            }
+            KeyValue::String(text.into_boxed_str())
+        }
+        (KeyScalar::Id, b'-' | b'0'..=b'9') => {
+            let number: serde_json::Number =
+                serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
+            if number.is_f64() {
+                return Err(wrong(format!("the non-integer number {raw}")));
+            }
+            KeyValue::String(number.to_string().into_boxed_str())
+        }
+        (KeyScalar::Int, b'-' | b'0'..=b'9') => {
+            let int = raw.parse::<i32>().map_err(|_| {
+                if raw.parse::<i64>().is_ok()
+                    || raw.bytes().all(|b| b == b'-' || b.is_ascii_digit())
+                {
+                    wrong(format!("{raw}, which is outside Int's 32-bit range"))
+                } else {
+                    wrong(format!("the non-integer number {raw}"))
+                }
+            })?;
+            KeyValue::Int(i64::from(int))
+        }
+        (KeyScalar::Float, b'-' | b'0'..=b'9') => {
+            let float: f64 = serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
+            KeyValue::Float(KeyFloat::new(float).ok_or_else(|| wrong(describe(raw)))?)
+        }
+        (KeyScalar::Custom(_), b'-' | b'0'..=b'9') => match raw.parse::<i64>() {
+            Ok(int) => KeyValue::Int(int),
+            Err(_) => {
+                let float: f64 = serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
+                KeyValue::Float(KeyFloat::new(float).ok_or_else(|| wrong(describe(raw)))?)
+            }
+        },
+        (KeyScalar::Boolean | KeyScalar::Custom(_), b't' | b'f') => {
+            KeyValue::Boolean(serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?)
+        }
+        _ => return Err(wrong(describe(raw))),
+    };
+    Ok(value)
+}
+
+/// A short description of a JSON value for error messages: its kind, and its text when short.
+fn describe(raw: &str) -> String {
+    let kind = match raw.as_bytes().first() {
+        Some(b'"') => "the string",
+        Some(b'{') => return "an object".to_owned(),
+        Some(b'[') => return "a list".to_owned(),
+        Some(b't' | b'f') => "the boolean",
+        Some(b'n') => return "null".to_owned(),
+        _ => "the number",
+    };
+    if raw.len() <= 40 {
+        format!("{kind} {raw}")
+    } else {
+        kind.to_owned()
+    }
+}
+
+/// A JSON object read into borrowed `(name, raw value)` pairs, in document order.
+struct RawObject<'a> {
+    pairs: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawObject<'a> {
+    /// Reads `json` as an object; on failure returns what it was instead.
+    fn parse(json: &'a str) -> Result<RawObject<'a>, &'static str> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        match deserializer.deserialize_map(RawObjectVisitor) {
+            Ok(object) => Ok(object),
+            Err(_) => Err(match json.trim_start().as_bytes().first() {
+                Some(b'[') => "a list",
+                Some(b'"') => "a string",
+                Some(b'n') => "null",
+                Some(b't' | b'f') => "a boolean",
+                Some(b'{') => "an object that is not valid JSON",
+                _ => "a number",
+            }),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+struct RawObjectVisitor;
+
+impl<'de> Visitor<'de> for RawObjectVisitor {
+    type Value = RawObject<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some(FieldName(name)) = map.next_key()? {
+            let value: &'de RawValue = map.next_value()?;
+            pairs.push((name, value));
+        }
+        Ok(RawObject { pairs })
+    }
+}
+
+/// An object key that borrows from the input when it has no escapes.
+struct FieldName<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<FieldName<'de>, E> {
+                Ok(FieldName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldName<'de>, E> {
+                Ok(FieldName(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::parse_subgraph_schema;
+
+    fn types() -> EntityTypes {
+        let schema = parse_subgraph_schema(
+            r#"
+            type Query { u: OrgUser }
+            enum Region { EU US }
+            type Org { id: ID! region: Region! }
+            type OrgUser @key(fields: "orgId userId") { orgId: String! userId: Int! name: String }
+            type Product @key(fields: "id") @key(fields: "sku package") { id: ID! sku: String! package: String! }
+            type Member @key(fields: "org { id region } userId") { org: Org! userId: ID! }
+            type Ref @key(fields: "id", resolvable: false) { id: ID! }
+            type Plain { x: Int }
+            "#,
+            "reps.graphql",
+            "",
+        )
+        .unwrap();
+        EntityTypes::from_schema(&schema).unwrap()
+    }
+
+    fn validate(json: &str) -> Result<Representation, KeyError> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        types().validate(3, &raw)
+    }
+
+    fn error(json: &str) -> String {
+        validate(json)
+            .expect_err("invalid representation")
+            .to_string()
+    }
+
+    #[test]
+    fn builds_typed_keys_in_key_order_whatever_the_field_order() {
+        let a = validate(r#"{"userId": 7, "__typename": "OrgUser", "orgId": "o#1"}"#).unwrap();
+        assert_eq!(a.key().to_string(), r#"OrgUser("o#1", 7)"#);
+        assert!(a.extra_fields().is_empty());
+        let b =
+            validate(r#"{"__typename":"OrgUser","orgId":"o#1","userId":7,"name":"kept"}"#).unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_eq!(&*b.extra_fields()[0].0, "name");
+        assert_eq!(b.extra_fields()[0].1.get(), r#""kept""#);
+    }
+
+    #[test]
+    fn ids_may_be_strings_or_integers() {
+        let a = validate(r#"{"__typename":"Product","id":42}"#).unwrap();
+        let b = validate(r#"{"__typename":"Product","id":"42"}"#).unwrap();
+        assert_eq!(a.key(), b.key());
+        assert!(error(r#"{"__typename":"Product","id":4.5}"#).contains("non-integer"));
+    }
+
+    #[test]
+    fn picks_the_key_whose_fields_are_present() {
+        let by_sku = validate(r#"{"__typename":"Product","sku":"s","package":"p"}"#).unwrap();
+        assert_eq!(by_sku.key().key_index().0, 1);
+        let by_id =
+            validate(r#"{"__typename":"Product","id":"1","sku":"s","package":"p"}"#).unwrap();
+        assert_eq!(by_id.key().key_index().0, 0);
+        let err = error(r#"{"__typename":"Product","sku":"s"}"#);
+        assert!(err.contains("matches none of Product's keys"), "{err}");
+        assert!(
+            err.contains("`id` (id missing)") && err.contains("`sku package` (package missing)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_nested_keys() {
+        let ok = validate(r#"{"__typename":"Member","org":{"id":1,"region":"EU"},"userId":"u"}"#)
+            .unwrap();
+        assert_eq!(ok.key().to_string(), r#"Member("1", "EU", "u")"#);
+        let err = error(r#"{"__typename":"Member","org":{"id":1,"region":"ASIA"},"userId":"u"}"#);
+        assert!(err.contains("not a value of enum Region"), "{err}");
+        let err = error(r#"{"__typename":"Member","org":"o","userId":"u"}"#);
+        assert!(
+            err.contains("org.id") && err.contains("the string \"o\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_error_names_the_index_field_and_reason() {
+        let cases = [
+            (
+                r#"[1]"#,
+                "representation 3: expected an object, found a list",
+            ),
+            (
+                r#"{"orgId":"o"}"#,
+                "representation 3: `__typename` is missing",
+            ),
+            (
+                r#"{"__typename":5}"#,
+                "representation 3: `__typename` must be a string, found the number 5",
+            ),
+            (
+                r#"{"__typename":"Nope"}"#,
+                "representation 3: `Nope` is not an entity type of this subgraph",
+            ),
+            (
+                r#"{"__typename":"Plain"}"#,
+                "representation 3: `Plain` is not an entity type of this subgraph",
+            ),
+            (
+                r#"{"__typename":"Ref","id":"1"}"#,
+                "representation 3: this subgraph cannot resolve `Ref`: all its keys are `resolvable: false`",
+            ),
+            (
+                r#"{"__typename":"OrgUser","orgId":"o"}"#,
+                "representation 3 (OrgUser): key field `userId` is missing",
+            ),
+            (
+                r#"{"__typename":"OrgUser","orgId":null,"userId":1}"#,
+                "representation 3 (OrgUser): key field `orgId` is null",
+            ),
+            (
+                r#"{"__typename":"OrgUser","orgId":"o","userId":"1"}"#,
+                "representation 3 (OrgUser): key field `userId` expects Int, found the string \"1\"",
+            ),
+            (
+                r#"{"__typename":"OrgUser","orgId":"o","userId":3000000000}"#,
+                "representation 3 (OrgUser): key field `userId` expects Int, found 3000000000, which is outside Int's 32-bit range",
+            ),
+            (
+                r#"{"__typename":"OrgUser","orgId":1,"userId":1}"#,
+                "representation 3 (OrgUser): key field `orgId` expects String, found the number 1",
+            ),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(error(json), expected, "{json}");
+        }
+    }
+
+    #[test]
+    fn validate_all_keeps_going_past_bad_items() {
+        let results = types()
+            .validate_all(
+                r#"[{"__typename":"Product","id":"1"}, 7, {"__typename":"Product","id":"2"}]"#,
+            )
+            .unwrap();
+        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+        assert!(types().validate_all(r#"{"not":"a list"}"#).is_err());
+    }
+}
