@@ -3,7 +3,8 @@
 //! A Federation v2 subgraph schema uses directives (`@key`, `@link`, ...) that it does not define:
 //! composition supplies them. apollo-compiler validates only what is defined, so
 //! [`parse_subgraph_schema`] appends the federation definitions that the document itself lacks,
-//! then parses and validates the whole.
+//! plus what the federation spec adds to every subgraph (`_Service`, `Query._service`, and, when
+//! some type has a `@key`, `_Entity` and `Query._entities`), then parses and validates the whole.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -80,8 +81,10 @@ const FEDERATION_DEFINITIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Parses and validates a subgraph's SDL, adding the federation definitions it uses but does not
-/// define. `extra_sdl` is appended as well (graft-schema uses it for its mapping directives).
+/// Parses and validates a subgraph's SDL into the schema the subgraph serves: the federation
+/// definitions it uses but does not define are added, and so are `_Service`, `_Entity`,
+/// `Query._service` and `Query._entities`. `extra_sdl` is appended as well (graft-schema uses it
+/// for its mapping directives).
 ///
 /// `path` names the source in error messages.
 pub fn parse_subgraph_schema(
@@ -90,7 +93,17 @@ pub fn parse_subgraph_schema(
     extra_sdl: &str,
 ) -> Result<Valid<Schema>, KeyError> {
     let path = path.as_ref();
-    let defined = defined_names(sdl);
+    let document = match ast::Document::parse(sdl, path) {
+        Ok(document) => document,
+        // The parse error is reported when the schema is built below.
+        Err(with_errors) => with_errors.partial,
+    };
+    let defined: HashSet<&str> = document
+        .definitions
+        .iter()
+        .filter_map(|d| d.name())
+        .map(|n| n.as_str())
+        .collect();
     let mut builder = Schema::builder().parse(sdl, path);
     let mut supplied = String::new();
     for (name, definition) in FEDERATION_DEFINITIONS {
@@ -99,6 +112,7 @@ pub fn parse_subgraph_schema(
             supplied.push('\n');
         }
     }
+    supplied.push_str(&federation_additions(&document, &defined));
     supplied.push_str(extra_sdl);
     builder = builder.parse(supplied, "federation-definitions.graphql");
     builder
@@ -110,19 +124,66 @@ pub fn parse_subgraph_schema(
         })
 }
 
-/// The names of the types and directives a document defines. A document that does not even parse
-/// defines nothing here; the parse error is reported by [`parse_subgraph_schema`].
-fn defined_names(sdl: &str) -> HashSet<String> {
-    let document = match ast::Document::parse(sdl, "subgraph.graphql") {
-        Ok(document) => document,
-        Err(with_errors) => with_errors.partial,
-    };
-    document
+/// `_Service`, `_Entity` and the two federation fields of the query root, for those the document
+/// does not define itself.
+fn federation_additions(document: &ast::Document, defined: &HashSet<&str>) -> String {
+    let query_type = document
         .definitions
         .iter()
-        .filter_map(|definition| definition.name())
+        .find_map(|d| match d {
+            ast::Definition::SchemaDefinition(s) => s
+                .root_operations
+                .iter()
+                .find(|op| op.0 == ast::OperationType::Query)
+                .map(|op| op.1.clone()),
+            _ => None,
+        })
         .map(|name| name.to_string())
-        .collect()
+        .unwrap_or_else(|| "Query".to_owned());
+    let mut entity_names: Vec<&str> = Vec::new();
+    let mut query_fields: HashSet<&str> = HashSet::new();
+    for definition in &document.definitions {
+        let (name, directives, fields) = match definition {
+            ast::Definition::ObjectTypeDefinition(o) => (&o.name, &o.directives, &o.fields),
+            ast::Definition::ObjectTypeExtension(o) => (&o.name, &o.directives, &o.fields),
+            _ => continue,
+        };
+        if directives.get("key").is_some() && !entity_names.contains(&name.as_str()) {
+            entity_names.push(name.as_str());
+        }
+        if name.as_str() == query_type {
+            query_fields.extend(fields.iter().map(|f| f.name.as_str()));
+        }
+    }
+    entity_names.sort_unstable();
+    let mut sdl = String::new();
+    let mut fields = Vec::new();
+    if !defined.contains("_Service") {
+        sdl.push_str("type _Service { sdl: String! }\n");
+    }
+    if !query_fields.contains("_service") {
+        fields.push("_service: _Service!");
+    }
+    if !entity_names.is_empty() {
+        if !defined.contains("_Entity") {
+            sdl.push_str(&format!("union _Entity = {}\n", entity_names.join(" | ")));
+        }
+        if !query_fields.contains("_entities") {
+            fields.push("_entities(representations: [_Any!]!): [_Entity]!");
+        }
+    }
+    if !fields.is_empty() {
+        let keyword = if defined.contains(query_type.as_str()) {
+            "extend type"
+        } else {
+            "type"
+        };
+        sdl.push_str(&format!(
+            "{keyword} {query_type} {{ {} }}\n",
+            fields.join(" ")
+        ));
+    }
+    sdl
 }
 
 #[cfg(test)]
@@ -138,6 +199,23 @@ mod tests {
         "#;
         let schema = parse_subgraph_schema(sdl, "users.graphql", "").expect("valid subgraph");
         assert!(schema.get_object("User").is_some());
+        assert!(schema.type_field("Query", "_entities").is_ok());
+        assert!(schema.type_field("Query", "_service").is_ok());
+    }
+
+    #[test]
+    fn a_subgraph_needs_no_query_type_of_its_own() {
+        let schema = parse_subgraph_schema(
+            r#"type User @key(fields: "id") { id: ID! }"#,
+            "users.graphql",
+            "",
+        )
+        .expect("federation adds the query root");
+        assert!(schema.type_field("Query", "_entities").is_ok());
+        let plain =
+            parse_subgraph_schema("type Thing { id: ID! }", "plain.graphql", "").expect("valid");
+        assert!(plain.type_field("Query", "_entities").is_err());
+        assert!(!plain.types.contains_key("_Entity"));
     }
 
     #[test]

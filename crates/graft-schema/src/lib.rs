@@ -1,1 +1,34 @@
-//! placeholder
+//! graft's model of a subgraph: the federation SDL a user writes, plus graft's mapping of types
+//! to tables and fields to columns.
+//!
+//! A user writes one `schema.graphql` in Federation v2 and marks it up with two graft directives:
+//!
+//! ```graphql
+//! type OrgUser @key(fields: "orgId userId") @table(name: "org_users") {
+//!   orgId: String!
+//!   userId: String!
+//!   email: String @column(name: "email_address")
+//! }
+//! ```
+//!
+//! - `@table(name:, schema:)` on an entity type names its table. Without it the table is the
+//!   type's name in snake_case (`OrgUser` -> `org_user`).
+//! - `@column(name:)` on a field names its column. Without it the column is the field's name in
+//!   snake_case (`createdAt` -> `created_at`); a nested key field `org { id }` maps to `org_id`.
+//!
+//! [`SubgraphSchema::parse`] validates all of it and builds:
+//! - the federation SDL for `_service { sdl }`, with graft's directives stripped, so composition
+//!   sees exactly the user's schema;
+//! - the API schema that operations are validated against, with `_Any`, `_Entity`, `_Service`,
+//!   `Query._entities` and `Query._service` added as the federation spec prescribes;
+//! - the [`EntityMapping`] of each table-backed entity and the [`RootField`]s of `Query`.
+
+mod error;
+mod mapping;
+mod parse;
+
+pub use error::SchemaError;
+pub use mapping::{
+    ColumnMapping, EntityMapping, FieldType, OutputScalar, RootField, RootFieldKind, TableName,
+};
+pub use parse::SubgraphSchema;

@@ -1,0 +1,116 @@
+//! The mapping of entity types to tables and of fields to columns.
+
+use std::fmt;
+
+use apollo_compiler::Name;
+use graft_keys::KeyIndex;
+
+/// A table, optionally qualified by its database schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    /// The database schema (PostgreSQL schema, MySQL database), when given.
+    pub schema: Option<String>,
+    /// The table.
+    pub name: String,
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The GraphQL type of a mapped field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputScalar {
+    /// `ID`: written as a JSON string.
+    Id,
+    /// `String`.
+    String,
+    /// `Int`: 32-bit; a column value outside that range is a field error.
+    Int,
+    /// `Float`.
+    Float,
+    /// `Boolean`.
+    Boolean,
+    /// An enum: written as a string.
+    Enum,
+    /// A custom scalar: written as the database gives it.
+    Custom,
+}
+
+/// A field's type as far as graft needs it: scalar and nullability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldType {
+    /// The scalar.
+    pub scalar: OutputScalar,
+    /// `false` for `T!`: a NULL column makes the whole entity null, with an error.
+    pub nullable: bool,
+}
+
+/// One field stored in one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// The GraphQL field.
+    pub field: Name,
+    /// The column.
+    pub column: String,
+    /// The field's type.
+    pub ty: FieldType,
+}
+
+/// An entity type backed by a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityMapping {
+    /// The GraphQL type.
+    pub type_name: Name,
+    /// Its table.
+    pub table: TableName,
+    /// Its scalar fields, in declaration order.
+    pub columns: Vec<ColumnMapping>,
+    /// For each of the type's keys (by [`KeyIndex`]), the column of each key leaf, in leaf order.
+    pub key_columns: Vec<Vec<String>>,
+}
+
+impl EntityMapping {
+    /// The mapping of field `name`, if it is a mapped scalar field.
+    pub fn column(&self, name: &str) -> Option<&ColumnMapping> {
+        self.columns.iter().find(|c| c.field == name)
+    }
+
+    /// The position of field `name` in [`EntityMapping::columns`].
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.field == name)
+    }
+
+    /// The key columns of key `index`.
+    pub fn key_columns(&self, index: KeyIndex) -> &[String] {
+        &self.key_columns[usize::from(index.0)]
+    }
+}
+
+/// A field of the root `Query` type that graft resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootField {
+    /// The field's name.
+    pub name: Name,
+    /// How graft answers it.
+    pub kind: RootFieldKind,
+}
+
+/// The ways graft answers a root field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootFieldKind {
+    /// Looks one entity up by key: the arguments are the key's fields, by name.
+    ByKey {
+        /// The entity type returned.
+        type_name: Name,
+        /// Which key the arguments form.
+        key: KeyIndex,
+        /// For each key leaf, in leaf order, the argument that gives it.
+        arguments: Vec<Name>,
+    },
+}

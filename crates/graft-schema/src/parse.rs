@@ -1,0 +1,500 @@
+//! Building a [`SubgraphSchema`] from SDL.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use apollo_compiler::ast::{self, Definition, Value};
+use apollo_compiler::schema::{Component, ExtendedType, ObjectType};
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node, Schema};
+use graft_keys::{EntityTypes, KeyScalar, parse_subgraph_schema};
+use heck::ToSnakeCase;
+
+use crate::{
+    ColumnMapping, EntityMapping, FieldType, OutputScalar, RootField, RootFieldKind, SchemaError,
+    TableName,
+};
+
+/// The definitions of graft's own mapping directives. They are stripped from `_service { sdl }`.
+const GRAFT_DIRECTIVES: &str = "
+directive @table(name: String!, schema: String) on OBJECT
+directive @column(name: String!) on FIELD_DEFINITION
+";
+const GRAFT_DIRECTIVE_NAMES: [&str; 2] = ["table", "column"];
+
+/// A validated subgraph schema with graft's mapping.
+#[derive(Debug)]
+pub struct SubgraphSchema {
+    path: String,
+    federation_sdl: String,
+    api_schema: Valid<Schema>,
+    entities: EntityTypes,
+    mappings: HashMap<Name, EntityMapping>,
+    root_fields: Vec<RootField>,
+    query_type: Name,
+}
+
+impl SubgraphSchema {
+    /// Parses and validates `sdl`; `path` names the file in error messages.
+    pub fn parse(sdl: &str, path: impl AsRef<Path>) -> Result<SubgraphSchema, SchemaError> {
+        let path_str = path.as_ref().display().to_string();
+        let schema = parse_subgraph_schema(sdl, path.as_ref(), GRAFT_DIRECTIVES)?;
+        let entities = EntityTypes::from_schema(&schema)?;
+        let query_type = schema
+            .schema_definition
+            .query
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| Name::new_static_unchecked("Query"));
+        let error = |coordinate: String, message: String| SchemaError::Mapping {
+            path: path_str.clone(),
+            coordinate,
+            message,
+        };
+
+        let mut mappings = HashMap::new();
+        for (name, ty) in &schema.types {
+            let ExtendedType::Object(object) = ty else {
+                continue;
+            };
+            let table_directive = object.directives.get("table");
+            let resolvable = entities.get(name).is_some_and(|e| e.is_resolvable());
+            if !resolvable {
+                if table_directive.is_some() {
+                    return Err(error(
+                        name.to_string(),
+                        "@table needs a resolvable @key on the type".into(),
+                    ));
+                }
+                continue;
+            }
+            let mapping = map_entity(&schema, &entities, object, table_directive)
+                .map_err(|(coordinate, message)| error(coordinate, message))?;
+            mappings.insert(name.clone(), mapping);
+        }
+
+        let root_fields = match schema.get_object(&query_type) {
+            Some(query) => {
+                root_fields(query, &entities, &mappings).map_err(|(c, m)| error(c, m))?
+            }
+            None => Vec::new(),
+        };
+
+        let federation_sdl = strip_graft_directives(sdl, path.as_ref());
+        Ok(SubgraphSchema {
+            path: path_str,
+            federation_sdl,
+            api_schema: schema,
+            entities,
+            mappings,
+            root_fields,
+            query_type,
+        })
+    }
+
+    /// The file the schema came from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The SDL for `_service { sdl }`: the user's schema with graft's directives removed.
+    pub fn federation_sdl(&self) -> &str {
+        &self.federation_sdl
+    }
+
+    /// The schema operations are validated against, with the federation fields added.
+    pub fn api_schema(&self) -> &Valid<Schema> {
+        &self.api_schema
+    }
+
+    /// The entity types and their keys.
+    pub fn entities(&self) -> &EntityTypes {
+        &self.entities
+    }
+
+    /// The table mapping of entity type `name`, if it is table-backed.
+    pub fn mapping(&self, name: &str) -> Option<&EntityMapping> {
+        self.mappings.get(name)
+    }
+
+    /// Every table-backed entity type.
+    pub fn mappings(&self) -> impl Iterator<Item = &EntityMapping> {
+        self.mappings.values()
+    }
+
+    /// The root `Query` fields graft resolves.
+    pub fn root_field(&self, name: &str) -> Option<&RootField> {
+        self.root_fields.iter().find(|f| f.name == name)
+    }
+
+    /// The name of the query root type.
+    pub fn query_type(&self) -> &Name {
+        &self.query_type
+    }
+}
+
+type MappingError = (String, String);
+
+fn string_argument(directive: &ast::Directive, name: &str) -> Option<String> {
+    match directive.specified_argument_by_name(name).map(|v| &**v) {
+        Some(Value::String(s)) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn map_entity(
+    schema: &Schema,
+    entities: &EntityTypes,
+    object: &Node<ObjectType>,
+    table_directive: Option<&Component<ast::Directive>>,
+) -> Result<EntityMapping, MappingError> {
+    let type_name = object.name.clone();
+    let table = match table_directive {
+        Some(directive) => TableName {
+            name: string_argument(directive, "name")
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    (
+                        type_name.to_string(),
+                        "@table(name:) must be a non-empty string".to_owned(),
+                    )
+                })?,
+            schema: string_argument(directive, "schema"),
+        },
+        None => TableName {
+            schema: None,
+            name: type_name.as_str().to_snake_case(),
+        },
+    };
+    let mut columns = Vec::new();
+    for (field_name, field) in &object.fields {
+        let coordinate = format!("{type_name}.{field_name}");
+        let column_directive = field.directives.get("column");
+        if field.directives.get("external").is_some() {
+            continue;
+        }
+        let ty = field_type(schema, &field.ty);
+        let Some(ty) = ty else {
+            if column_directive.is_some() {
+                return Err((
+                    coordinate,
+                    "@column maps scalar and enum fields only".to_owned(),
+                ));
+            }
+            continue;
+        };
+        let column = match column_directive {
+            Some(directive) => string_argument(directive, "name")
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    (
+                        coordinate.clone(),
+                        "@column(name:) must be a non-empty string".to_owned(),
+                    )
+                })?,
+            None => field_name.as_str().to_snake_case(),
+        };
+        columns.push(ColumnMapping {
+            field: field_name.clone(),
+            column,
+            ty,
+        });
+    }
+    let entity = entities.get(&type_name).expect("mapped types are entities");
+    let key_columns = entity
+        .keys()
+        .iter()
+        .map(|key| {
+            key.field_set()
+                .leaves()
+                .iter()
+                .map(|leaf| match leaf.path() {
+                    [single] => columns
+                        .iter()
+                        .find(|c| c.field == *single)
+                        .map(|c| c.column.clone())
+                        .ok_or_else(|| {
+                            (
+                                format!("{type_name}.{single}"),
+                                "a key field must be a mapped scalar field (not @external)"
+                                    .to_owned(),
+                            )
+                        }),
+                    path => Ok(path
+                        .iter()
+                        .map(|n| n.as_str().to_snake_case())
+                        .collect::<Vec<_>>()
+                        .join("_")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EntityMapping {
+        type_name,
+        table,
+        columns,
+        key_columns,
+    })
+}
+
+/// The type of a scalar or enum field; `None` for lists and composite types.
+fn field_type(schema: &Schema, ty: &ast::Type) -> Option<FieldType> {
+    if ty.is_list() {
+        return None;
+    }
+    let name = ty.inner_named_type();
+    let scalar = match name.as_str() {
+        "ID" => OutputScalar::Id,
+        "String" => OutputScalar::String,
+        "Int" => OutputScalar::Int,
+        "Float" => OutputScalar::Float,
+        "Boolean" => OutputScalar::Boolean,
+        _ => match schema.types.get(name)? {
+            ExtendedType::Scalar(_) => OutputScalar::Custom,
+            ExtendedType::Enum(_) => OutputScalar::Enum,
+            _ => return None,
+        },
+    };
+    Some(FieldType {
+        scalar,
+        nullable: !ty.is_non_null(),
+    })
+}
+
+fn root_fields(
+    query: &ObjectType,
+    entities: &EntityTypes,
+    mappings: &HashMap<Name, EntityMapping>,
+) -> Result<Vec<RootField>, MappingError> {
+    let mut fields = Vec::new();
+    for (name, field) in &query.fields {
+        if matches!(name.as_str(), "_service" | "_entities") {
+            continue;
+        }
+        let coordinate = format!("{}.{name}", query.name);
+        let returned = field.ty.inner_named_type();
+        let unsupported = |why: String| {
+            (
+                coordinate.clone(),
+                format!(
+                    "{why}; graft resolves root fields that look an entity up by the fields of one of its keys"
+                ),
+            )
+        };
+        if field.ty.is_list() {
+            return Err(unsupported(
+                "list root fields are not supported yet".to_owned(),
+            ));
+        }
+        let (Some(entity), true) = (entities.get(returned), mappings.contains_key(returned)) else {
+            return Err(unsupported(format!(
+                "{returned} is not a table-backed entity type"
+            )));
+        };
+        let argument_names: Vec<&Name> = field.arguments.iter().map(|a| &a.name).collect();
+        let key = entity
+            .keys()
+            .iter()
+            .filter(|k| k.is_resolvable())
+            .find(|key| {
+                let leaves = key.field_set().leaves();
+                leaves.len() == argument_names.len()
+                    && leaves.iter().all(|leaf| {
+                        leaf.path().len() == 1 && argument_names.contains(&&leaf.path()[0])
+                    })
+            });
+        let Some(key) = key else {
+            let keys = entity
+                .keys()
+                .iter()
+                .map(|k| format!("`{}`", k.field_set()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let args = argument_names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(unsupported(format!(
+                "its arguments ({args}) match none of {returned}'s keys ({keys})"
+            )));
+        };
+        for argument in &field.arguments {
+            let leaf = key
+                .field_set()
+                .leaves()
+                .iter()
+                .find(|l| l.path()[0] == argument.name)
+                .expect("matched above");
+            if argument.ty.inner_named_type().as_str() != leaf.scalar().type_name()
+                && !matches!(leaf.scalar(), KeyScalar::Id)
+            {
+                return Err((
+                    format!("{coordinate}({}:)", argument.name),
+                    format!(
+                        "argument type {} differs from the key field's type {}",
+                        argument.ty,
+                        leaf.scalar().type_name()
+                    ),
+                ));
+            }
+        }
+        fields.push(RootField {
+            name: name.clone(),
+            kind: RootFieldKind::ByKey {
+                type_name: returned.clone(),
+                key: key.index(),
+                arguments: key
+                    .field_set()
+                    .leaves()
+                    .iter()
+                    .map(|l| l.path()[0].clone())
+                    .collect(),
+            },
+        });
+    }
+    Ok(fields)
+}
+
+/// The user's SDL without graft's directives and their definitions.
+fn strip_graft_directives(sdl: &str, path: &Path) -> String {
+    let mut document = match ast::Document::parse(sdl, path) {
+        Ok(document) => document,
+        Err(with_errors) => with_errors.partial,
+    };
+    let is_graft = |d: &Node<ast::Directive>| GRAFT_DIRECTIVE_NAMES.contains(&d.name.as_str());
+    document.definitions.retain(|definition| match definition {
+        Definition::DirectiveDefinition(d) => !GRAFT_DIRECTIVE_NAMES.contains(&d.name.as_str()),
+        _ => true,
+    });
+    for definition in &mut document.definitions {
+        let (directives, fields) = match definition {
+            Definition::ObjectTypeDefinition(node) => {
+                let node = node.make_mut();
+                (&mut node.directives, &mut node.fields)
+            }
+            Definition::ObjectTypeExtension(node) => {
+                let node = node.make_mut();
+                (&mut node.directives, &mut node.fields)
+            }
+            Definition::InterfaceTypeDefinition(node) => {
+                let node = node.make_mut();
+                (&mut node.directives, &mut node.fields)
+            }
+            Definition::InterfaceTypeExtension(node) => {
+                let node = node.make_mut();
+                (&mut node.directives, &mut node.fields)
+            }
+            _ => continue,
+        };
+        directives.0.retain(|d| !is_graft(d));
+        for field in fields {
+            field.make_mut().directives.0.retain(|d| !is_graft(d));
+        }
+    }
+    document.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SDL: &str = r#"
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+
+type Query {
+  orgUser(orgId: String!, userId: String!): OrgUser
+}
+
+type OrgUser @key(fields: "orgId userId") @table(name: "org_users") {
+  orgId: String!
+  userId: String!
+  name: String
+  email: String @column(name: "email_address")
+  createdAt: String
+}
+
+type Order @key(fields: "id") {
+  id: ID!
+  total: Float @shareable
+}
+"#;
+
+    #[test]
+    fn maps_tables_and_columns_by_directive_or_default() {
+        let schema = SubgraphSchema::parse(SDL, "orgs.graphql").unwrap();
+        let user = schema.mapping("OrgUser").unwrap();
+        assert_eq!(user.table.to_string(), "org_users");
+        let columns: Vec<&str> = user.columns.iter().map(|c| c.column.as_str()).collect();
+        assert_eq!(
+            columns,
+            ["org_id", "user_id", "name", "email_address", "created_at"]
+        );
+        assert_eq!(user.key_columns[0], ["org_id", "user_id"]);
+        assert_eq!(schema.mapping("Order").unwrap().table.to_string(), "order");
+        assert!(!user.column("orgId").unwrap().ty.nullable);
+    }
+
+    #[test]
+    fn strips_graft_directives_from_the_federation_sdl() {
+        let schema = SubgraphSchema::parse(SDL, "orgs.graphql").unwrap();
+        let sdl = schema.federation_sdl();
+        assert!(!sdl.contains("@table") && !sdl.contains("@column"), "{sdl}");
+        assert!(
+            sdl.contains(r#"@key(fields: "orgId userId")"#) && sdl.contains("@link"),
+            "{sdl}"
+        );
+    }
+
+    #[test]
+    fn adds_the_federation_fields_to_the_api_schema() {
+        let schema = SubgraphSchema::parse(SDL, "orgs.graphql").unwrap();
+        let api = schema.api_schema();
+        assert!(api.type_field("Query", "_entities").is_ok());
+        assert!(api.type_field("Query", "_service").is_ok());
+        assert!(api.types.contains_key("_Entity"));
+        assert!(matches!(
+            schema.root_field("orgUser").unwrap().kind,
+            RootFieldKind::ByKey { ref type_name, .. } if type_name == "OrgUser"
+        ));
+    }
+
+    #[test]
+    fn unresolvable_root_fields_and_reference_types() {
+        let schema = SubgraphSchema::parse("type Query { _dummy: String }", "plain.graphql");
+        // A root field graft cannot resolve is an error that says so.
+        let err = schema.unwrap_err().to_string();
+        assert!(err.contains("plain.graphql: Query._dummy"), "{err}");
+        let schema = SubgraphSchema::parse(
+            "type Item @key(fields: \"id\", resolvable: false) { id: ID! }",
+            "refs.graphql",
+        )
+        .unwrap();
+        assert!(schema.api_schema().type_field("Query", "_service").is_ok());
+        assert!(schema.mapping("Item").is_none());
+    }
+
+    #[test]
+    fn mapping_errors_name_the_file_and_coordinate() {
+        let cases = [
+            (
+                "type Query { x: Int } type A @table(name: \"a\") { id: ID! }",
+                "t.graphql: A: @table needs a resolvable @key",
+            ),
+            (
+                "type Query { a(id: ID!, other: Int): A } type A @key(fields: \"id\") { id: ID! }",
+                "t.graphql: Query.a: its arguments (id, other) match none of A's keys (`id`)",
+            ),
+            (
+                "type A @key(fields: \"id\") { id: ID! @column(name: \"\") }",
+                "t.graphql: A.id: @column(name:) must be a non-empty string",
+            ),
+        ];
+        for (sdl, expected) in cases {
+            let err = SubgraphSchema::parse(sdl, "t.graphql")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
+    }
+}
