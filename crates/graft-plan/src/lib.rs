@@ -1,1 +1,25 @@
-//! placeholder
+//! Pure planning for graft: what to fetch, in which groups, and how to write the answer.
+//!
+//! - [`OperationPlan::compile`] turns a validated GraphQL operation into a plan: for each root
+//!   field, the entity types it can return, the columns to read for each, and the JSON keys to
+//!   write. Plans depend only on the query text, so the engine caches them by it.
+//! - [`EntityFetchPlan`] groups the keys of one `_entities` call by type, key and partition,
+//!   drops duplicates, splits groups over a maximum size, and remembers where each input's answer
+//!   goes, so results come back in input order.
+//!
+//! **Architecture invariant:** this crate does no I/O and knows nothing of SQL or HTTP. Problems
+//! come back as values ([`PlanError`]), never as panics.
+
+mod error;
+mod fetch;
+mod operation;
+
+pub use error::PlanError;
+pub use fetch::{
+    BatchStats, EntityFetchPlan, FetchGroup, GroupKey, Grouping, PartitionBy, PerTypeAndKey, Slot,
+    SplitReason,
+};
+pub use operation::{
+    Condition, Conditions, EntitySelection, FieldPlan, FieldValue, OperationPlan, ResponseKey,
+    RootKind, RootPlan, ServiceField, VariablePlan,
+};

@@ -1,0 +1,24 @@
+//! The error type of graft-plan.
+
+/// Why an operation cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The document has several operations and the request named none.
+    #[error("the document has several operations: name the one to run with `operationName`")]
+    OperationNameRequired,
+    /// `operationName` names no operation of the document.
+    #[error("the document has no operation called `{0}`")]
+    UnknownOperation(String),
+    /// Mutations and subscriptions are not served.
+    #[error("{0} operations are not supported: graft serves queries")]
+    UnsupportedOperationType(&'static str),
+    /// A selected field that graft cannot answer.
+    #[error("{coordinate}: {reason}")]
+    UnsupportedField {
+        /// `Type.field`.
+        coordinate: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,652 @@
+//! Compiling a validated operation into an [`OperationPlan`].
+//!
+//! graft is a GraphQL-to-SQL compiler: the fields an operation selects decide the columns read
+//! and the JSON written. Compilation happens once per query text; execution then walks plain
+//! vectors, with no per-field resolver dispatch.
+
+use std::fmt;
+
+use apollo_compiler::ast::{self, Value};
+use apollo_compiler::executable::{ExecutableDocument, Field, Selection, SelectionSet};
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node};
+use graft_keys::KeyIndex;
+use graft_schema::{OutputScalar, RootFieldKind, SubgraphSchema};
+
+use crate::PlanError;
+
+/// The plan of one operation.
+#[derive(Debug, Clone)]
+pub struct OperationPlan {
+    /// The operation's variables, for coercion at execution time.
+    pub variables: Vec<VariablePlan>,
+    /// The root fields, in response order.
+    pub root: Vec<RootPlan>,
+}
+
+/// A variable the operation declares.
+#[derive(Debug, Clone)]
+pub struct VariablePlan {
+    /// Its name, without `$`.
+    pub name: Name,
+    /// Its declared type.
+    pub ty: Node<ast::Type>,
+    /// Its default value, if any.
+    pub default: Option<Node<Value>>,
+}
+
+/// A key of the response object, with its JSON form (`"name":`) written once at compile time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseKey {
+    name: Name,
+    json_prefix: Box<str>,
+}
+
+impl ResponseKey {
+    fn new(name: Name) -> ResponseKey {
+        // GraphQL names are ASCII letters, digits and `_`: nothing to escape.
+        let json_prefix = format!("\"{name}\":").into_boxed_str();
+        ResponseKey { name, json_prefix }
+    }
+
+    /// The key.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// `"key":`, ready to write.
+    pub fn json_prefix(&self) -> &str {
+        &self.json_prefix
+    }
+}
+
+/// One `@skip`/`@include` that depends on a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// The Boolean variable.
+    pub variable: Name,
+    /// The value the variable must have for the field to be included (`true` for `@include`,
+    /// `false` for `@skip`).
+    pub included_when: bool,
+}
+
+/// When a field is included in the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conditions {
+    /// Always.
+    Always,
+    /// When at least one alternative holds; an alternative holds when all its conditions do.
+    /// A field selected twice under different directives has two alternatives.
+    AnyOf(Vec<Vec<Condition>>),
+}
+
+impl Conditions {
+    /// Whether the field is included, given the value of each Boolean variable.
+    pub fn hold(&self, variable: impl Fn(&Name) -> bool) -> bool {
+        match self {
+            Conditions::Always => true,
+            Conditions::AnyOf(alternatives) => alternatives
+                .iter()
+                .any(|all| all.iter().all(|c| variable(&c.variable) == c.included_when)),
+        }
+    }
+
+    fn from_path(path: &[Condition]) -> Conditions {
+        if path.is_empty() {
+            Conditions::Always
+        } else {
+            Conditions::AnyOf(vec![path.to_vec()])
+        }
+    }
+
+    fn merge(&mut self, other: Conditions) {
+        match (&mut *self, other) {
+            (Conditions::Always, _) => {}
+            (_, Conditions::Always) => *self = Conditions::Always,
+            (Conditions::AnyOf(mine), Conditions::AnyOf(theirs)) => mine.extend(theirs),
+        }
+    }
+}
+
+/// A root field of the operation.
+#[derive(Debug, Clone)]
+pub struct RootPlan {
+    /// Where the answer goes.
+    pub response_key: ResponseKey,
+    /// When it is included.
+    pub conditions: Conditions,
+    /// What answers it.
+    pub kind: RootKind,
+}
+
+/// How a root field is answered.
+#[derive(Debug, Clone)]
+pub enum RootKind {
+    /// `__typename` on the query root.
+    Typename(Name),
+    /// `__schema` or `__type`: answered by apollo-compiler's introspection.
+    Introspection,
+    /// `_service { sdl }`.
+    Service(Vec<(ResponseKey, ServiceField)>),
+    /// `_entities(representations:)`.
+    Entities {
+        /// The `representations` argument: usually a variable.
+        representations: Node<Value>,
+        /// The selection for each entity type graft resolves.
+        selections: Vec<EntitySelection>,
+    },
+    /// A root field that looks one entity up by key.
+    ByKey {
+        /// The key the arguments form.
+        key: KeyIndex,
+        /// For each key leaf, the argument's value (`None` when not given).
+        arguments: Vec<(Name, Option<Node<Value>>)>,
+        /// What to write for the entity.
+        selection: EntitySelection,
+    },
+}
+
+/// A field of `_Service`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceField {
+    /// `sdl`.
+    Sdl,
+    /// `__typename`.
+    Typename,
+}
+
+/// What to read and write for entities of one type.
+#[derive(Debug, Clone)]
+pub struct EntitySelection {
+    /// The entity type.
+    pub type_name: Name,
+    /// Indices into the type's [`graft_schema::EntityMapping::columns`] to read, each once, in
+    /// first-selected order. A [`FieldValue::Column`] refers to a position in this list.
+    pub columns: Vec<usize>,
+    /// The fields to write, in response order.
+    pub fields: Vec<FieldPlan>,
+}
+
+/// One field of an entity's response object.
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    /// Where the value goes.
+    pub response_key: ResponseKey,
+    /// When it is included.
+    pub conditions: Conditions,
+    /// What to write.
+    pub value: FieldValue,
+}
+
+/// Where a field's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue {
+    /// The entity's type name.
+    Typename,
+    /// A column, by position in [`EntitySelection::columns`].
+    Column {
+        /// Position in the selection's column list.
+        slot: usize,
+        /// The field's scalar type.
+        scalar: OutputScalar,
+        /// Whether the field may be null.
+        nullable: bool,
+    },
+}
+
+impl OperationPlan {
+    /// Compiles operation `operation_name` of `document` against `schema`.
+    pub fn compile(
+        schema: &SubgraphSchema,
+        document: &Valid<ExecutableDocument>,
+        operation_name: Option<&str>,
+    ) -> Result<OperationPlan, PlanError> {
+        let operation =
+            document
+                .operations
+                .get(operation_name)
+                .map_err(|_| match operation_name {
+                    Some(name) => PlanError::UnknownOperation(name.to_owned()),
+                    None => PlanError::OperationNameRequired,
+                })?;
+        match operation.operation_type {
+            ast::OperationType::Query => {}
+            ast::OperationType::Mutation => {
+                return Err(PlanError::UnsupportedOperationType("mutation"));
+            }
+            ast::OperationType::Subscription => {
+                return Err(PlanError::UnsupportedOperationType("subscription"));
+            }
+        }
+        let variables = operation
+            .variables
+            .iter()
+            .map(|v| VariablePlan {
+                name: v.name.clone(),
+                ty: v.ty.clone(),
+                default: v.default_value.clone(),
+            })
+            .collect();
+        let collector = Collector { schema, document };
+        let mut root = Vec::new();
+        for collected in collector.collect(&operation.selection_set, schema.query_type())? {
+            let field = collected.fields[0];
+            let kind = match field.name.as_str() {
+                "__typename" => RootKind::Typename(schema.query_type().clone()),
+                "__schema" | "__type" => RootKind::Introspection,
+                "_service" => RootKind::Service(collector.service_fields(&collected)?),
+                "_entities" => {
+                    let representations = field
+                        .argument_by_name("representations")
+                        .expect("validation requires `representations`")
+                        .clone();
+                    let mut selections = Vec::new();
+                    for mapping in schema.mappings() {
+                        selections
+                            .push(collector.entity_selection(&mapping.type_name, &collected)?);
+                    }
+                    selections.sort_by(|a, b| a.type_name.cmp(&b.type_name));
+                    RootKind::Entities {
+                        representations,
+                        selections,
+                    }
+                }
+                name => match schema.root_field(name).map(|f| &f.kind) {
+                    Some(RootFieldKind::ByKey {
+                        type_name,
+                        key,
+                        arguments,
+                    }) => RootKind::ByKey {
+                        key: *key,
+                        arguments: arguments
+                            .iter()
+                            .map(|arg| {
+                                (arg.clone(), field.specified_argument_by_name(arg).cloned())
+                            })
+                            .collect(),
+                        selection: collector.entity_selection(type_name, &collected)?,
+                    },
+                    None => {
+                        return Err(PlanError::UnsupportedField {
+                            coordinate: format!("{}.{name}", schema.query_type()),
+                            reason: "graft has no resolver for this root field".to_owned(),
+                        });
+                    }
+                },
+            };
+            root.push(RootPlan {
+                response_key: collected.response_key,
+                conditions: collected.conditions,
+                kind,
+            });
+        }
+        Ok(OperationPlan { variables, root })
+    }
+}
+
+/// The fields of one response key, merged as GraphQL's CollectFields does.
+struct Collected<'a> {
+    response_key: ResponseKey,
+    conditions: Conditions,
+    fields: Vec<&'a Node<Field>>,
+}
+
+struct Collector<'a> {
+    schema: &'a SubgraphSchema,
+    document: &'a ExecutableDocument,
+}
+
+impl<'a> Collector<'a> {
+    /// Collects the fields `selection_set` selects on an object of type `concrete`.
+    fn collect(
+        &self,
+        selection_set: &'a SelectionSet,
+        concrete: &str,
+    ) -> Result<Vec<Collected<'a>>, PlanError> {
+        let mut out = Vec::new();
+        self.collect_into(selection_set, concrete, &mut Vec::new(), &mut out);
+        Ok(out)
+    }
+
+    fn collect_into(
+        &self,
+        selection_set: &'a SelectionSet,
+        concrete: &str,
+        path: &mut Vec<Condition>,
+        out: &mut Vec<Collected<'a>>,
+    ) {
+        for selection in &selection_set.selections {
+            let (directives, applies) = match selection {
+                Selection::Field(field) => (&field.directives, true),
+                Selection::InlineFragment(inline) => (
+                    &inline.directives,
+                    inline
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|t| self.applies(t, concrete)),
+                ),
+                Selection::FragmentSpread(spread) => (
+                    &spread.directives,
+                    self.document
+                        .fragments
+                        .get(&spread.fragment_name)
+                        .is_some_and(|f| self.applies(f.type_condition(), concrete)),
+                ),
+            };
+            if !applies {
+                continue;
+            }
+            let depth = path.len();
+            if !push_conditions(directives, path) {
+                path.truncate(depth);
+                continue;
+            }
+            match selection {
+                Selection::Field(field) => {
+                    let key = field.response_key();
+                    let conditions = Conditions::from_path(path);
+                    match out.iter_mut().find(|c| c.response_key.name == *key) {
+                        Some(existing) => {
+                            existing.conditions.merge(conditions);
+                            existing.fields.push(field);
+                        }
+                        None => out.push(Collected {
+                            response_key: ResponseKey::new(key.clone()),
+                            conditions,
+                            fields: vec![field],
+                        }),
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.collect_into(&inline.selection_set, concrete, path, out)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let fragment = self
+                        .document
+                        .fragments
+                        .get(&spread.fragment_name)
+                        .expect("checked above");
+                    self.collect_into(&fragment.selection_set, concrete, path, out);
+                }
+            }
+            path.truncate(depth);
+        }
+    }
+
+    fn applies(&self, type_condition: &str, concrete: &str) -> bool {
+        type_condition == concrete
+            || self
+                .schema
+                .api_schema()
+                .is_subtype(type_condition, concrete)
+    }
+
+    /// The sub-fields of a merged field, on an object of type `concrete`.
+    fn subfields(
+        &self,
+        collected: &Collected<'a>,
+        concrete: &str,
+    ) -> Result<Vec<Collected<'a>>, PlanError> {
+        let mut out = Vec::new();
+        for field in &collected.fields {
+            self.collect_into(&field.selection_set, concrete, &mut Vec::new(), &mut out);
+        }
+        Ok(out)
+    }
+
+    fn service_fields(
+        &self,
+        collected: &Collected<'a>,
+    ) -> Result<Vec<(ResponseKey, ServiceField)>, PlanError> {
+        self.subfields(collected, "_Service")?
+            .into_iter()
+            .map(|sub| {
+                let field = match sub.fields[0].name.as_str() {
+                    "sdl" => ServiceField::Sdl,
+                    "__typename" => ServiceField::Typename,
+                    other => {
+                        return Err(PlanError::UnsupportedField {
+                            coordinate: format!("_Service.{other}"),
+                            reason: "unknown field".to_owned(),
+                        });
+                    }
+                };
+                Ok((sub.response_key, field))
+            })
+            .collect()
+    }
+
+    fn entity_selection(
+        &self,
+        type_name: &Name,
+        collected: &Collected<'a>,
+    ) -> Result<EntitySelection, PlanError> {
+        let mapping = self
+            .schema
+            .mapping(type_name)
+            .expect("entity selections are built for mapped types");
+        let mut columns = Vec::new();
+        let mut fields = Vec::new();
+        for sub in self.subfields(collected, type_name)? {
+            let field_name = &sub.fields[0].name;
+            let value = if field_name == "__typename" {
+                FieldValue::Typename
+            } else {
+                let Some(index) = mapping.column_index(field_name) else {
+                    return Err(PlanError::UnsupportedField {
+                        coordinate: format!("{type_name}.{field_name}"),
+                        reason: "only fields stored in a column can be selected; object and list fields are not \
+                                 resolved yet"
+                            .to_owned(),
+                    });
+                };
+                let slot = columns.iter().position(|&c| c == index).unwrap_or_else(|| {
+                    columns.push(index);
+                    columns.len() - 1
+                });
+                let ty = mapping.columns[index].ty;
+                FieldValue::Column {
+                    slot,
+                    scalar: ty.scalar,
+                    nullable: ty.nullable,
+                }
+            };
+            fields.push(FieldPlan {
+                response_key: sub.response_key,
+                conditions: sub.conditions,
+                value,
+            });
+        }
+        Ok(EntitySelection {
+            type_name: type_name.clone(),
+            columns,
+            fields,
+        })
+    }
+}
+
+/// Adds the variable conditions of `@skip`/`@include` to `path`; returns `false` when a literal
+/// condition excludes the selection.
+fn push_conditions(directives: &ast::DirectiveList, path: &mut Vec<Condition>) -> bool {
+    for directive in directives.iter() {
+        let included_when = match directive.name.as_str() {
+            "include" => true,
+            "skip" => false,
+            _ => continue,
+        };
+        match directive.specified_argument_by_name("if").map(|v| &**v) {
+            Some(Value::Boolean(value)) => {
+                if *value != included_when {
+                    return false;
+                }
+            }
+            Some(Value::Variable(variable)) => path.push(Condition {
+                variable: variable.clone(),
+                included_when,
+            }),
+            _ => {}
+        }
+    }
+    true
+}
+
+impl fmt::Display for OperationPlan {
+    /// A stable, readable form for tests.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for root in &self.root {
+            write!(f, "{}", root.response_key.name)?;
+            write_conditions(&root.conditions, f)?;
+            match &root.kind {
+                RootKind::Typename(name) => writeln!(f, ": __typename = {name}")?,
+                RootKind::Introspection => writeln!(f, ": introspection")?,
+                RootKind::Service(fields) => {
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .map(|(k, v)| format!("{}={v:?}", k.name))
+                        .collect();
+                    writeln!(f, ": _service {{ {} }}", fields.join(" "))?
+                }
+                RootKind::Entities {
+                    representations,
+                    selections,
+                } => {
+                    writeln!(f, ": _entities({representations})")?;
+                    for selection in selections {
+                        writeln!(f, "  {selection}")?;
+                    }
+                }
+                RootKind::ByKey {
+                    key,
+                    arguments,
+                    selection,
+                } => {
+                    let args: Vec<String> = arguments
+                        .iter()
+                        .map(|(n, v)| {
+                            format!(
+                                "{n}: {}",
+                                v.as_ref().map_or("<absent>".to_owned(), |v| v.to_string())
+                            )
+                        })
+                        .collect();
+                    writeln!(f, ": by key {} ({})", key.0, args.join(", "))?;
+                    writeln!(f, "  {selection}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for EntitySelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} columns {:?} {{", self.type_name, self.columns)?;
+        for field in &self.fields {
+            write!(f, " {}", field.response_key.name)?;
+            match field.value {
+                FieldValue::Typename => write!(f, "=typename")?,
+                FieldValue::Column { slot, .. } => write!(f, "=${slot}")?,
+            }
+            write_conditions(&field.conditions, f)?;
+        }
+        f.write_str(" }")
+    }
+}
+
+fn write_conditions(conditions: &Conditions, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if let Conditions::AnyOf(alternatives) = conditions {
+        let alternatives: Vec<String> = alternatives
+            .iter()
+            .map(|all| {
+                all.iter()
+                    .map(|c| format!("{}${}", if c.included_when { "" } else { "!" }, c.variable))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            })
+            .collect();
+        write!(f, " if {}", alternatives.join("|"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{Expect, expect};
+
+    const SDL: &str = r#"
+        type Query { orgUser(orgId: String!, userId: String!): OrgUser }
+        type OrgUser @key(fields: "orgId userId") @table(name: "org_users") {
+          orgId: String! userId: String! name: String email: String
+        }
+        type Order @key(fields: "id") { id: ID! total: Float }
+    "#;
+
+    fn check(query: &str, expect: Expect) {
+        let schema = SubgraphSchema::parse(SDL, "plan.graphql").expect("valid schema");
+        let document =
+            ExecutableDocument::parse_and_validate(schema.api_schema(), query, "query.graphql")
+                .expect("valid query");
+        let plan = OperationPlan::compile(&schema, &document, None);
+        let actual = match plan {
+            Ok(plan) => plan.to_string(),
+            Err(err) => format!("error: {err}\n"),
+        };
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn entities_with_fragments_aliases_and_typename() {
+        check(
+            r#"query($r: [_Any!]!) { _entities(representations: $r) {
+                __typename
+                ... on OrgUser { orgId userId name mail: email }
+                ...OrderFields
+            } }
+            fragment OrderFields on Order { id total id }"#,
+            expect![[r#"
+                _entities: _entities($r)
+                  Order columns [0, 1] { __typename=typename id=$0 total=$1 }
+                  OrgUser columns [0, 1, 2, 3] { __typename=typename orgId=$0 userId=$1 name=$2 mail=$3 }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn skip_and_include_with_literals_and_variables() {
+        check(
+            r#"query($r: [_Any!]!, $withName: Boolean!) { _entities(representations: $r) {
+                ... on OrgUser { orgId @skip(if: true) userId name @include(if: $withName) email @include(if: false) }
+                ... on OrgUser @include(if: $withName) { userId }
+            } }"#,
+            expect![[r#"
+                _entities: _entities($r)
+                  Order columns [] { }
+                  OrgUser columns [1, 2] { userId=$0 name=$1 if $withName }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn root_lookup_by_key_and_service() {
+        check(
+            r#"{ __typename _service { sdl } u: orgUser(orgId: "o", userId: "u") { name name } }"#,
+            expect![[r#"
+                __typename: __typename = Query
+                _service: _service { sdl=Sdl }
+                u: by key 0 (orgId: "o", userId: "u")
+                  OrgUser columns [2] { name=$0 }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn errors_name_the_operation_problem() {
+        check(
+            "query A { __typename } query B { __typename }",
+            expect![[r#"
+            error: the document has several operations: name the one to run with `operationName`
+        "#]],
+        );
+    }
+}
