@@ -1,1 +1,26 @@
-//! placeholder
+//! Resolution for graft: the [`EntitySource`] trait, the [`RequestContext`] every call carries,
+//! the [`SourceRouter`] that picks a source per type, and the [`Engine`] that executes GraphQL
+//! requests by compiled plans and writes the response JSON directly.
+//!
+//! **API boundary:** this crate defines what a source is and never talks to a database or a
+//! network itself: `graft-db` and (later) `graft-http` implement [`EntitySource`].
+
+mod context;
+mod engine;
+mod error;
+mod request;
+mod router;
+mod source;
+mod variables;
+mod write;
+
+pub use context::{RequestContext, TenantId};
+pub use engine::{Engine, EngineConfig, ExecuteOptions};
+pub use error::{ResolveError, SourceErrorKind};
+pub use graft_plan::BatchStats;
+pub use request::{
+    ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
+    ResponseKind,
+};
+pub use router::SourceRouter;
+pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, RowSet, RowWriter};

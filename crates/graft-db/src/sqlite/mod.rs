@@ -1,0 +1,143 @@
+//! SQLite through sqlx.
+
+mod rows;
+mod sql;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use graft_resolve::{BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet};
+use sqlx::Executor;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use crate::DbError;
+
+/// Pool settings for a SQLite source.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// `sqlite://path/to.db`, or `sqlite::memory:` style URLs.
+    pub url: String,
+    /// Most open connections (default 4).
+    pub max_connections: u32,
+    /// How long a request waits for a connection (default 5 s).
+    pub acquire_timeout: Duration,
+}
+
+impl SqliteConfig {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> SqliteConfig {
+        SqliteConfig {
+            url: url.into(),
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An [`EntitySource`] over one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    name: String,
+    pool: SqlitePool,
+}
+
+impl SqliteSource {
+    /// Opens a pool to the database at `config.url` (creating the file if missing).
+    pub async fn connect(
+        name: impl Into<String>,
+        config: &SqliteConfig,
+    ) -> Result<SqliteSource, DbError> {
+        let options = SqliteConnectOptions::from_str(&config.url)
+            .map_err(|e| DbError::Url(format!("{}: {e}", config.url)))?
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteSource {
+            name: name.into(),
+            pool,
+        })
+    }
+
+    /// An in-memory database private to this source, kept alive by the pool.
+    pub async fn in_memory(name: impl Into<String>) -> Result<SqliteSource, DbError> {
+        let name = name.into();
+        // A named shared-cache memory database is one database for all the pool's connections.
+        let url = format!(
+            "sqlite:file:graft-{}-{}?mode=memory&cache=shared",
+            sanitize(&name),
+            std::process::id()
+        );
+        SqliteSource::connect(name, &SqliteConfig::new(url)).await
+    }
+
+    /// Runs a script of `;`-separated statements (schema and seed files).
+    pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
+        let mut connection = self.pool.acquire().await?;
+        connection
+            .execute(sqlx::raw_sql(sql))
+            .await
+            .map_err(|source| DbError::Script {
+                script: script_name.to_owned(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// The number of tables in the database (setup scripts run only when it is 0).
+    pub async fn count_tables(&self) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The pool, for tests and monitoring.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn fetch_rows(&self, request: FetchRequest<'_>) -> Result<RowSet, DbError> {
+        let sql = sql::batch_select(&request);
+        let keys = sql::keys_parameter(request.keys);
+        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
+        rows.count_statement();
+        let mut stream = sqlx::query(&sql).bind(keys).fetch(&self.pool);
+        while let Some(row) = stream.try_next().await? {
+            rows::read_row(&row, request.columns.len(), &mut rows)?;
+        }
+        Ok(rows)
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+impl EntitySource for SqliteSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            tracing::trace!(request_id = %ctx.request_id, source = %self.name, keys = request.keys.len(), "fetch");
+            self.fetch_rows(request)
+                .await
+                .map_err(|e| e.into_resolve_error(&self.name))
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The SQL SQLite runs for a fetch group.
+
+use std::fmt::Write as _;
+
+use graft_keys::{EntityKey, KeyValue};
+use graft_resolve::FetchRequest;
+
+use crate::quote_double;
+
+/// `SELECT j.key, t."c1", ... FROM json_each(?1) AS j JOIN "table" AS t ON t."k1" = j.value ->> 0
+/// AND ...`: one fixed text per (type, key, columns), whatever the number of keys. `j.key` is the
+/// key's position in the parameter array, so rows are placed without sorting.
+pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
+    let mapping = request.mapping;
+    let mut sql = String::from("SELECT j.key");
+    for &column in request.columns {
+        let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
+    }
+    let table = match &mapping.table.schema {
+        Some(schema) => format!(
+            "{}.{}",
+            quote_double(schema),
+            quote_double(&mapping.table.name)
+        ),
+        None => quote_double(&mapping.table.name),
+    };
+    let _ = write!(sql, " FROM json_each(?1) AS j JOIN {table} AS t ON ");
+    for (i, column) in mapping.key_columns(request.key).iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" AND ");
+        }
+        let _ = write!(sql, "t.{} = j.value ->> {i}", quote_double(column));
+    }
+    sql
+}
+
+/// The single bind parameter: the keys as a JSON array of arrays, `[["org-1","u1"],...]`.
+pub(crate) fn keys_parameter(keys: &[&EntityKey]) -> String {
+    let mut json = String::with_capacity(keys.len() * 24 + 2);
+    json.push('[');
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('[');
+        for (j, value) in key.values().iter().enumerate() {
+            if j > 0 {
+                json.push(',');
+            }
+            match value {
+                KeyValue::String(s) => {
+                    json.push_str(&serde_json::to_string(&**s).expect("strings serialize"))
+                }
+                KeyValue::Int(i) => {
+                    let _ = write!(json, "{i}");
+                }
+                KeyValue::Float(f) => json
+                    .push_str(&serde_json::to_string(&f.get()).expect("finite floats serialize")),
+                KeyValue::Boolean(b) => json.push_str(if *b { "1" } else { "0" }),
+            }
+        }
+        json.push(']');
+    }
+    json.push(']');
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graft_keys::KeyIndex;
+    use graft_keys::apollo_compiler::Name;
+    use graft_schema::SubgraphSchema;
+
+    #[test]
+    fn one_fixed_statement_with_quoted_identifiers() {
+        let schema = SubgraphSchema::parse(
+            r#"type OrgUser @key(fields: "orgId userId") @table(name: "org""users") { orgId: String! userId: String! name: String }"#,
+            "t.graphql",
+        )
+        .unwrap();
+        let mapping = schema.mapping("OrgUser").unwrap();
+        let key = EntityKey::new(
+            Name::new("OrgUser").unwrap(),
+            KeyIndex(0),
+            vec![
+                KeyValue::String("o\"1".into()),
+                KeyValue::String("u".into()),
+            ],
+        );
+        let request = FetchRequest {
+            mapping,
+            key: KeyIndex(0),
+            keys: &[&key],
+            columns: &[2],
+        };
+        assert_eq!(
+            batch_select(&request),
+            r#"SELECT j.key, t."name" FROM json_each(?1) AS j JOIN "org""users" AS t ON t."org_id" = j.value ->> 0 AND t."user_id" = j.value ->> 1"#
+        );
+        assert_eq!(
+            keys_parameter(&[&key, &key]),
+            r#"[["o\"1","u"],["o\"1","u"]]"#
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The typed context every call into a source carries.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::ResolveError;
+
+/// A validated tenant identifier: 1 to 63 ASCII letters, digits, `_` or `-`, starting with a
+/// letter or digit. Safe to log and to use as a cache-key part; never formatted into SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(Box<str>);
+
+impl TenantId {
+    /// The tenant used while a deployment has only one.
+    pub fn default_tenant() -> TenantId {
+        TenantId("default".into())
+    }
+
+    /// Validates `id`.
+    pub fn new(id: &str) -> Result<TenantId, ResolveError> {
+        let valid = !id.is_empty()
+            && id.len() <= 63
+            && id.as_bytes()[0].is_ascii_alphanumeric()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(TenantId(id.into()))
+        } else {
+            Err(ResolveError::InvalidTenant(id.chars().take(80).collect()))
+        }
+    }
+
+    /// The identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who is asking, until when, and under which request id. Passed first to every source call.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The tenant whose data the request may see.
+    pub tenant: TenantId,
+    /// An identifier for logs and traces.
+    pub request_id: String,
+    /// When the request must be answered; sources give up after it.
+    pub deadline: Option<Instant>,
+}
+
+impl RequestContext {
+    /// A context for the default tenant with no deadline.
+    pub fn new(request_id: impl Into<String>) -> RequestContext {
+        RequestContext {
+            tenant: TenantId::default_tenant(),
+            request_id: request_id.into(),
+            deadline: None,
+        }
+    }
+
+    /// The time left before the deadline, if there is one.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_validated() {
+        assert!(TenantId::new("acme-1").is_ok());
+        for bad in ["", "-x", "a b", "a;drop", "ü", &"a".repeat(64)] {
+            assert!(TenantId::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

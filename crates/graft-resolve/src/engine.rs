@@ -1,0 +1,688 @@
+//! The engine: from a GraphQL request to response bytes.
+//!
+//! Per request: look the operation's plan up by query text (parsing, validating and compiling it
+//! on a miss), coerce the variables, then for each root field read what it needs through the
+//! sources and write JSON straight into the response buffer.
+
+use apollo_compiler::collections::HashMap;
+use std::sync::Arc;
+
+use apollo_compiler::ast::Value;
+use apollo_compiler::executable::ExecutableDocument;
+use apollo_compiler::response::JsonMap;
+use apollo_compiler::schema::Implementers;
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node};
+use graft_keys::{EntityKey, KeyError};
+use graft_plan::{
+    BatchStats, EntityFetchPlan, EntitySelection, FieldValue, Grouping, OperationPlan,
+    PerTypeAndKey, RootKind, ServiceField, Slot,
+};
+use graft_schema::SubgraphSchema;
+use serde_json::value::RawValue;
+
+use crate::request::Variables;
+use crate::variables::{coerce, literal_to_json};
+use crate::write::{self, CoercionError};
+use crate::{
+    FetchRequest, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
+    RequestContext, ResolveError, ResponseKind, RowSet, SourceRouter,
+};
+
+/// Limits and switches of the engine, with defaults suited to a gateway-facing subgraph.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most representations one `_entities` call may carry (default 10,000).
+    pub max_representations: usize,
+    /// Most keys in one fetch group; larger groups are split (default 10,000). Sources may
+    /// chunk further where their database limits parameters.
+    pub max_group_size: usize,
+    /// Query plans kept, by query text (default 1,000).
+    pub plan_cache_size: usize,
+    /// Whether `__schema` and `__type` are answered (default true). `_service { sdl }` is always
+    /// answered.
+    pub introspection: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            max_representations: 10_000,
+            max_group_size: 10_000,
+            plan_cache_size: 1_000,
+            introspection: true,
+        }
+    }
+}
+
+/// Per-call switches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecuteOptions {
+    /// Adds `extensions.graft.batch` (batch statistics) to the response.
+    pub debug: bool,
+}
+
+/// Executes GraphQL requests against one subgraph schema and its sources.
+pub struct Engine {
+    schema: Arc<SubgraphSchema>,
+    sources: SourceRouter,
+    grouping: Arc<dyn Grouping>,
+    config: EngineConfig,
+    plans: quick_cache::sync::Cache<String, Arc<Prepared>>,
+    implementers: HashMap<Name, Implementers>,
+}
+
+/// A parsed, validated and compiled operation.
+struct Prepared {
+    document: Valid<ExecutableDocument>,
+    operation_name: Option<String>,
+    plan: OperationPlan,
+}
+
+impl Engine {
+    /// An engine for `schema` whose entities come from `sources`.
+    pub fn new(schema: Arc<SubgraphSchema>, sources: SourceRouter, config: EngineConfig) -> Engine {
+        let implementers = schema.api_schema().implementers_map();
+        Engine {
+            plans: quick_cache::sync::Cache::new(config.plan_cache_size.max(1)),
+            schema,
+            sources,
+            grouping: Arc::new(PerTypeAndKey),
+            config,
+            implementers,
+        }
+    }
+
+    /// Replaces the default grouping (one group per type and key).
+    pub fn with_grouping(mut self, grouping: Arc<dyn Grouping>) -> Engine {
+        self.grouping = grouping;
+        self
+    }
+
+    /// The schema served.
+    pub fn schema(&self) -> &SubgraphSchema {
+        &self.schema
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Executes `request` and returns the response body with its kind, plus batch statistics.
+    pub async fn execute(
+        &self,
+        ctx: &RequestContext,
+        request: &GraphQLRequest<'_>,
+        options: ExecuteOptions,
+    ) -> (GraphQLResponse, BatchStats) {
+        let mut stats = BatchStats::default();
+        let Some(query) = request.query.as_deref() else {
+            return (
+                request_error(vec![GraphQLError::new(
+                    "BAD_REQUEST",
+                    "the request has no `query`",
+                )]),
+                stats,
+            );
+        };
+        let prepared = match self.prepare(query, request.operation_name.as_deref()) {
+            Ok(prepared) => prepared,
+            Err(errors) => return (request_error(errors), stats),
+        };
+        let (variables, defaults) = match coerce(
+            self.schema.api_schema(),
+            &prepared.plan.variables,
+            request.variables,
+        ) {
+            Ok(coerced) => coerced,
+            Err(message) => {
+                return (
+                    request_error(vec![GraphQLError::new("BAD_USER_INPUT", message)]),
+                    stats,
+                );
+            }
+        };
+        let mut variables = variables;
+        for (name, raw) in &defaults {
+            variables.insert(name.as_str().into(), raw);
+        }
+        let mut execution = Execution {
+            engine: self,
+            ctx,
+            variables: &variables,
+            errors: Vec::new(),
+            stats: &mut stats,
+        };
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(b"{\"data\":{");
+        let mut first = true;
+        let mut introspection: Option<JsonMap> = None;
+        for root in &prepared.plan.root {
+            if !root.conditions.hold(|name| execution.boolean(name)) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(root.response_key.json_prefix().as_bytes());
+            let path = || vec![PathSegment::Key(root.response_key.name().to_string())];
+            match &root.kind {
+                RootKind::Typename(name) => write::string(&mut out, name),
+                RootKind::Service(fields) => {
+                    out.push(b'{');
+                    for (i, (key, field)) in fields.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(key.json_prefix().as_bytes());
+                        match field {
+                            ServiceField::Sdl => {
+                                write::string(&mut out, self.schema.federation_sdl())
+                            }
+                            ServiceField::Typename => write::string(&mut out, "_Service"),
+                        }
+                    }
+                    out.push(b'}');
+                }
+                RootKind::Introspection => {
+                    if !self.config.introspection {
+                        out.extend_from_slice(b"null");
+                        execution.errors.push(
+                            GraphQLError::new(
+                                "INTROSPECTION_DISABLED",
+                                "introspection is disabled on this subgraph",
+                            )
+                            .at(path()),
+                        );
+                        continue;
+                    }
+                    if introspection.is_none() {
+                        introspection = Some(self.introspect(
+                            &prepared,
+                            request.variables,
+                            &mut execution.errors,
+                        ));
+                    }
+                    let value = introspection
+                        .as_ref()
+                        .and_then(|data| data.get(root.response_key.name().as_str()));
+                    serde_json::to_writer(&mut out, &value).expect("writing to a Vec cannot fail");
+                }
+                RootKind::Entities {
+                    representations,
+                    selections,
+                } => {
+                    if let Err(error) = execution
+                        .entities(&mut out, representations, selections)
+                        .await
+                    {
+                        return (request_error(vec![error]), stats);
+                    }
+                }
+                RootKind::ByKey {
+                    arguments,
+                    selection,
+                    ..
+                } => {
+                    execution
+                        .by_key(&mut out, root.response_key.name(), arguments, selection)
+                        .await;
+                }
+            }
+        }
+        out.push(b'}');
+        let errors = std::mem::take(&mut execution.errors);
+        if !errors.is_empty() {
+            out.extend_from_slice(b",\"errors\":");
+            serde_json::to_writer(&mut out, &errors).expect("writing to a Vec cannot fail");
+        }
+        if options.debug {
+            let _ = std::io::Write::write_fmt(
+                &mut out,
+                format_args!(
+                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{}}}}}}}",
+                    stats.representations,
+                    stats.invalid,
+                    stats.unique_keys,
+                    stats.duplicates,
+                    stats.groups,
+                    stats.largest_group,
+                    stats.splits,
+                    stats.statements
+                ),
+            );
+        }
+        out.push(b'}');
+        (
+            GraphQLResponse {
+                body: out,
+                kind: ResponseKind::Executed,
+            },
+            stats,
+        )
+    }
+
+    /// Finds or builds the plan for `query`.
+    fn prepare(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
+        let cache_key = match operation_name {
+            Some(name) => format!("{name}\n{query}"),
+            None => format!("\n{query}"),
+        };
+        if let Some(prepared) = self.plans.get(&cache_key) {
+            return Ok(prepared);
+        }
+        let schema = self.schema.api_schema();
+        let ast = apollo_compiler::ast::Document::parse(query, "request.graphql")
+            .map_err(|with_errors| diagnostics("GRAPHQL_PARSE_FAILED", &with_errors.errors))?;
+        let document = ast
+            .to_executable_validate(schema)
+            .map_err(|with_errors| diagnostics("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))?;
+        let plan = OperationPlan::compile(&self.schema, &document, operation_name)
+            .map_err(|e| vec![GraphQLError::new("OPERATION_NOT_SUPPORTED", e.to_string())])?;
+        let prepared = Arc::new(Prepared {
+            document,
+            operation_name: operation_name.map(str::to_owned),
+            plan,
+        });
+        self.plans.insert(cache_key, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Answers the introspection fields of an operation with apollo-compiler.
+    fn introspect(
+        &self,
+        prepared: &Prepared,
+        variables: Option<&RawValue>,
+        errors: &mut Vec<GraphQLError>,
+    ) -> JsonMap {
+        let schema = self.schema.api_schema();
+        let operation = prepared
+            .document
+            .operations
+            .get(prepared.operation_name.as_deref())
+            .expect("the plan was compiled for this operation");
+        let values: JsonMap = variables
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default();
+        let result = apollo_compiler::request::coerce_variable_values(schema, operation, &values)
+            .and_then(|values| {
+                apollo_compiler::introspection::partial_execute(
+                    schema,
+                    &self.implementers,
+                    &prepared.document,
+                    operation,
+                    &values,
+                )
+            });
+        match result {
+            Ok(response) => {
+                errors.extend(
+                    response
+                        .errors
+                        .into_iter()
+                        .map(|e| GraphQLError::new("INTROSPECTION_FAILED", e.message)),
+                );
+                response.data.unwrap_or_default()
+            }
+            Err(error) => {
+                errors.push(GraphQLError::new(
+                    "INTROSPECTION_FAILED",
+                    error.message().to_string(),
+                ));
+                JsonMap::new()
+            }
+        }
+    }
+}
+
+/// The state of one execution.
+struct Execution<'e, 'v> {
+    engine: &'e Engine,
+    ctx: &'e RequestContext,
+    variables: &'e Variables<'v>,
+    errors: Vec<GraphQLError>,
+    stats: &'e mut BatchStats,
+}
+
+impl Execution<'_, '_> {
+    /// The value of a Boolean variable (coercion has checked its type).
+    fn boolean(&self, name: &Name) -> bool {
+        self.variables
+            .get(name.as_str())
+            .is_some_and(|raw| raw.get() == "true")
+    }
+
+    /// Writes the `_entities` list. A request-level problem (not a list, too many) is returned.
+    async fn entities(
+        &mut self,
+        out: &mut Vec<u8>,
+        representations: &Node<Value>,
+        selections: &[EntitySelection],
+    ) -> Result<(), GraphQLError> {
+        let literal;
+        let raw: &str = match &**representations {
+            Value::Variable(name) => self
+                .variables
+                .get(name.as_str())
+                .map_or("null", |raw| raw.get()),
+            value => {
+                literal = literal_to_json(value, self.variables).to_string();
+                &literal
+            }
+        };
+        let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| {
+            GraphQLError::new(
+                "BAD_USER_INPUT",
+                "`representations` must be a list of representation objects",
+            )
+        })?;
+        let limit = self.engine.config.max_representations;
+        if items.len() > limit {
+            return Err(GraphQLError::new(
+                "TOO_MANY_REPRESENTATIONS",
+                format!("_entities received {} representations; this subgraph accepts at most {limit} per request", items.len()),
+            )
+            .with_detail("limit", limit));
+        }
+        let entities = self.engine.schema.entities();
+        let mut keys = Vec::with_capacity(items.len());
+        let mut invalid: Vec<(usize, KeyError)> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            match entities.validate(index, item) {
+                Ok(representation) => keys.push(Some(representation.into_key())),
+                Err(error) => {
+                    keys.push(None);
+                    invalid.push((index, error));
+                }
+            }
+        }
+        let plan = EntityFetchPlan::build(
+            keys,
+            &*self.engine.grouping,
+            self.engine.config.max_group_size,
+        );
+        let results = self.fetch_groups(&plan, selections).await;
+        *self.stats = BatchStats {
+            statements: self.stats.statements,
+            ..plan.stats().clone()
+        };
+        self.stats.statements += results
+            .iter()
+            .map(|r| r.as_ref().map_or(0, RowSet::statements))
+            .sum::<usize>();
+
+        let mut invalid = invalid.into_iter().peekable();
+        out.push(b'[');
+        for (index, slot) in plan.slots().iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            let path = || {
+                vec![
+                    PathSegment::Key("_entities".to_owned()),
+                    PathSegment::Index(index),
+                ]
+            };
+            match *slot {
+                Slot::Invalid => {
+                    out.extend_from_slice(b"null");
+                    if let Some((_, error)) = invalid.next_if(|(i, _)| *i == index) {
+                        self.errors.push(
+                            GraphQLError::new("INVALID_REPRESENTATION", error.to_string())
+                                .at(path()),
+                        );
+                    }
+                }
+                Slot::Fetched {
+                    group: group_index,
+                    position,
+                } => {
+                    let group = &plan.groups()[group_index as usize];
+                    match &results[group_index as usize] {
+                        Err(error) => {
+                            out.extend_from_slice(b"null");
+                            let key = plan
+                                .group_keys(group)
+                                .nth(position as usize)
+                                .expect("position in group");
+                            self.errors.push(fetch_error(error, key, path()));
+                        }
+                        Ok(rows) => {
+                            let selection = selection_for(selections, &group.key.type_name);
+                            self.write_entity(out, selection, rows, position as usize, path);
+                        }
+                    }
+                }
+            }
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    /// Runs every group's fetch concurrently; results line up with `plan.groups()`.
+    async fn fetch_groups(
+        &self,
+        plan: &EntityFetchPlan,
+        selections: &[EntitySelection],
+    ) -> Vec<Result<RowSet, ResolveError>> {
+        let key_lists: Vec<Vec<&EntityKey>> = plan
+            .groups()
+            .iter()
+            .map(|g| plan.group_keys(g).collect())
+            .collect();
+        let fetches = plan
+            .groups()
+            .iter()
+            .zip(&key_lists)
+            .map(|(group, keys)| async move {
+                let type_name = &group.key.type_name;
+                let mapping = self
+                    .engine
+                    .schema
+                    .mapping(type_name)
+                    .ok_or_else(|| ResolveError::NoSource(type_name.to_string()))?;
+                let source = self
+                    .engine
+                    .sources
+                    .source_for(type_name)
+                    .ok_or_else(|| ResolveError::NoSource(type_name.to_string()))?;
+                let selection = selection_for(selections, type_name);
+                let request = FetchRequest {
+                    mapping,
+                    key: group.key.key,
+                    keys,
+                    columns: &selection.columns,
+                };
+                source.fetch(self.ctx, request).await
+            });
+        futures_util::future::join_all(fetches).await
+    }
+
+    /// Writes the entity at `position` of `rows`, `null` when it does not exist, and `null` with
+    /// an error when a non-null field has no value.
+    fn write_entity(
+        &mut self,
+        out: &mut Vec<u8>,
+        selection: &EntitySelection,
+        rows: &RowSet,
+        position: usize,
+        path: impl Fn() -> Vec<PathSegment>,
+    ) {
+        let Some(row) = rows.get(position) else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        let start = out.len();
+        out.push(b'{');
+        let mut first = true;
+        for field in &selection.fields {
+            if !field.conditions.hold(|name| self.boolean(name)) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(field.response_key.json_prefix().as_bytes());
+            let (slot, scalar, nullable) = match field.value {
+                FieldValue::Typename => {
+                    write::string(out, &selection.type_name);
+                    continue;
+                }
+                FieldValue::Column {
+                    slot,
+                    scalar,
+                    nullable,
+                } => (slot, scalar, nullable),
+            };
+            let cell = row[slot];
+            let field_path = || {
+                let mut p = path();
+                p.push(PathSegment::Key(field.response_key.name().to_string()));
+                p
+            };
+            let problem = match write::cell(out, rows, cell, scalar) {
+                Err(CoercionError(message)) => Some(message),
+                Ok(()) if matches!(cell, crate::Cell::Null) && !nullable => {
+                    Some("the column is NULL but the field is non-null".to_owned())
+                }
+                Ok(()) => None,
+            };
+            if let Some(message) = problem {
+                let coordinate = format!("{}.{}", selection.type_name, field.response_key.name());
+                self.errors.push(
+                    GraphQLError::new("FIELD_VALUE_INVALID", format!("{coordinate}: {message}"))
+                        .at(field_path()),
+                );
+                if nullable {
+                    // Replace whatever was written for the field by null.
+                    let prefix = field.response_key.json_prefix().len();
+                    let field_start = out
+                        .windows(prefix)
+                        .rposition(|w| w == field.response_key.json_prefix().as_bytes())
+                        .expect("prefix was written");
+                    out.truncate(field_start + prefix);
+                    out.extend_from_slice(b"null");
+                } else {
+                    // Null propagates to the entity.
+                    out.truncate(start);
+                    out.extend_from_slice(b"null");
+                    return;
+                }
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// Writes a root field that looks one entity up by key.
+    async fn by_key(
+        &mut self,
+        out: &mut Vec<u8>,
+        response_key: &Name,
+        arguments: &[(Name, Option<Node<Value>>)],
+        selection: &EntitySelection,
+    ) {
+        let path = || vec![PathSegment::Key(response_key.to_string())];
+        let mut representation = serde_json::Map::new();
+        representation.insert(
+            "__typename".to_owned(),
+            selection.type_name.to_string().into(),
+        );
+        for (name, value) in arguments {
+            let value = value.as_ref().map_or(serde_json::Value::Null, |v| {
+                literal_to_json(v, self.variables)
+            });
+            representation.insert(name.to_string(), value);
+        }
+        let raw = RawValue::from_string(serde_json::Value::Object(representation).to_string())
+            .expect("valid JSON");
+        let key = match self.engine.schema.entities().validate(0, &raw) {
+            Ok(representation) => representation.into_key(),
+            Err(error) => {
+                out.extend_from_slice(b"null");
+                let message = format!("{response_key}: invalid key arguments: {error}");
+                self.errors
+                    .push(GraphQLError::new("BAD_USER_INPUT", message).at(path()));
+                return;
+            }
+        };
+        let plan = EntityFetchPlan::build(vec![Some(key)], &graft_plan::PerTypeAndKey, 1);
+        let mut results = self
+            .fetch_groups(&plan, std::slice::from_ref(selection))
+            .await;
+        self.stats.statements += results
+            .iter()
+            .map(|r| r.as_ref().map_or(0, RowSet::statements))
+            .sum::<usize>();
+        match results.pop().expect("one group") {
+            Ok(rows) => self.write_entity(out, selection, &rows, 0, path),
+            Err(error) => {
+                out.extend_from_slice(b"null");
+                let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
+                self.errors.push(fetch_error(&error, key, path()));
+            }
+        }
+    }
+}
+
+fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s EntitySelection {
+    selections
+        .iter()
+        .find(|s| s.type_name == *type_name)
+        .expect("the plan has a selection for every mapped type")
+}
+
+/// An error for one entity whose group failed, naming the type, the key and the source.
+fn fetch_error(error: &ResolveError, key: &EntityKey, path: Vec<PathSegment>) -> GraphQLError {
+    let mut shown = key.to_string();
+    if shown.len() > 200 {
+        shown.truncate(shown.floor_char_boundary(200));
+        shown.push_str("...");
+    }
+    let source = match error {
+        ResolveError::Source { source_name, .. } => source_name.clone(),
+        _ => String::new(),
+    };
+    GraphQLError::new(
+        "FETCH_FAILED",
+        format!("could not resolve {shown}: {error}"),
+    )
+    .at(path)
+    .with_detail("type", key.type_name().to_string())
+    .with_detail("key", shown)
+    .with_detail("source", source)
+}
+
+fn diagnostics(
+    code: &'static str,
+    list: &apollo_compiler::validation::DiagnosticList,
+) -> Vec<GraphQLError> {
+    list.iter()
+        .map(|diagnostic| {
+            let mut error = GraphQLError::new(code, diagnostic.error.to_string());
+            if let Some(range) = diagnostic.line_column_range() {
+                error.locations.push(Location {
+                    line: range.start.line,
+                    column: range.start.column,
+                });
+            }
+            error
+        })
+        .collect()
+}
+
+fn request_error(errors: Vec<GraphQLError>) -> GraphQLResponse {
+    let mut body = b"{\"errors\":".to_vec();
+    serde_json::to_writer(&mut body, &errors).expect("writing to a Vec cannot fail");
+    body.push(b'}');
+    GraphQLResponse {
+        body,
+        kind: ResponseKind::RequestError,
+    }
+}

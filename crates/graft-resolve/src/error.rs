@@ -1,0 +1,51 @@
+//! The error type of graft-resolve.
+
+/// Errors raised while resolving, by sources and by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// A tenant id that is not a valid identifier.
+    #[error("invalid tenant id {0:?}: use 1-63 letters, digits, `_` or `-`")]
+    InvalidTenant(String),
+    /// No source serves the type.
+    #[error("no source serves type {0}")]
+    NoSource(String),
+    /// A source failed.
+    #[error("source `{source_name}` failed ({kind}): {message}")]
+    Source {
+        /// The source's name.
+        source_name: String,
+        /// The normalised failure kind, for routing and fallback decisions.
+        kind: SourceErrorKind,
+        /// The driver's message.
+        message: String,
+    },
+}
+
+/// What kind of failure a source met, whatever its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceErrorKind {
+    /// Could not connect or lost the connection.
+    Connection,
+    /// Timed out (acquire, connect or statement).
+    Timeout,
+    /// The database rejected the statement (bad table, bad column, permissions).
+    Query,
+    /// A value could not be converted to the field's type.
+    Decode,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for SourceErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceErrorKind::Connection => "connection",
+            SourceErrorKind::Timeout => "timeout",
+            SourceErrorKind::Query => "query",
+            SourceErrorKind::Decode => "decode",
+            SourceErrorKind::Other => "other",
+        })
+    }
+}

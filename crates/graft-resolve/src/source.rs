@@ -1,0 +1,190 @@
+//! The [`EntitySource`] trait and the rows it returns.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use graft_keys::{EntityKey, KeyIndex};
+use graft_schema::EntityMapping;
+
+use crate::{RequestContext, ResolveError};
+
+/// A boxed, sendable future, as [`EntitySource::fetch`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something that can fetch entities by key: a database, a remote subgraph.
+///
+/// One call fetches one group: keys of one type and key, all for one tenant. An implementation
+/// answers with one [`RowSet`] whose rows line up with the keys, and should issue one statement
+/// (or request) per call, chunking only where its backend limits the batch.
+pub trait EntitySource: Send + Sync {
+    /// A short name for errors, logs and metrics (`"sqlite"`, `"users-db"`).
+    fn name(&self) -> &str;
+
+    /// Fetches the rows for `request.keys`.
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>>;
+}
+
+impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        (**self).fetch(ctx, request)
+    }
+}
+
+/// One group to fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchRequest<'a> {
+    /// The entity type's table mapping.
+    pub mapping: &'a EntityMapping,
+    /// The key the `keys` are given by.
+    pub key: KeyIndex,
+    /// The distinct keys, in the order the rows must come back.
+    pub keys: &'a [&'a EntityKey],
+    /// The columns to read, as indices into `mapping.columns`; row cells come in this order.
+    pub columns: &'a [usize],
+}
+
+/// One value of a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text, stored in the row set's text buffer.
+    Text {
+        /// Byte offset in [`RowSet::text`].
+        start: u32,
+        /// Byte length.
+        len: u32,
+    },
+}
+
+/// The rows of one fetch, one slot per requested key (`None` where no entity exists).
+///
+/// Text of all rows lives in one buffer, so a row set of any size costs a handful of
+/// allocations.
+#[derive(Debug, Clone, Default)]
+pub struct RowSet {
+    width: usize,
+    cells: Vec<Cell>,
+    text: String,
+    rows: Vec<Option<u32>>,
+    statements: usize,
+}
+
+impl RowSet {
+    /// An empty row set for `keys` keys of `width` columns.
+    pub fn new(keys: usize, width: usize) -> RowSet {
+        RowSet {
+            width,
+            cells: Vec::with_capacity(keys * width),
+            text: String::new(),
+            rows: vec![None; keys],
+            statements: 0,
+        }
+    }
+
+    /// Starts the row of key `position`; push exactly `width` cells into the returned writer.
+    /// A later row for the same key replaces the earlier one.
+    pub fn row(&mut self, position: usize) -> RowWriter<'_> {
+        let row =
+            u32::try_from(self.cells.len() / self.width.max(1)).expect("fewer than 2^32 rows");
+        if let Some(slot) = self.rows.get_mut(position) {
+            *slot = Some(row);
+        }
+        RowWriter { set: self }
+    }
+
+    /// Records that one more statement was sent for this fetch.
+    pub fn count_statement(&mut self) {
+        self.statements += 1;
+    }
+
+    /// Statements sent for this fetch.
+    pub fn statements(&self) -> usize {
+        self.statements
+    }
+
+    /// The cells of key `position`'s row, or `None` if the entity does not exist.
+    pub fn get(&self, position: usize) -> Option<&[Cell]> {
+        let row = (*self.rows.get(position)?)? as usize;
+        self.cells.get(row * self.width..(row + 1) * self.width)
+    }
+
+    /// The text of a [`Cell::Text`].
+    pub fn text(&self, start: u32, len: u32) -> &str {
+        &self.text[start as usize..(start + len) as usize]
+    }
+
+    /// The number of key slots.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no key slots.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Appends the cells of one row.
+#[derive(Debug)]
+pub struct RowWriter<'a> {
+    set: &'a mut RowSet,
+}
+
+impl RowWriter<'_> {
+    /// Appends a cell.
+    pub fn push(&mut self, cell: Cell) {
+        self.set.cells.push(cell);
+    }
+
+    /// Appends a text cell.
+    pub fn push_text(&mut self, text: &str) {
+        let start = u32::try_from(self.set.text.len()).expect("row set text under 4 GiB");
+        self.set.text.push_str(text);
+        self.set.cells.push(Cell::Text {
+            start,
+            len: u32::try_from(text.len()).expect("text under 4 GiB"),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_line_up_with_keys_and_share_one_text_buffer() {
+        let mut set = RowSet::new(3, 2);
+        let mut row = set.row(2);
+        row.push_text("ada");
+        row.push(Cell::Int(7));
+        let mut row = set.row(0);
+        row.push_text("grace");
+        row.push(Cell::Null);
+        assert!(set.get(1).is_none());
+        let Cell::Text { start, len } = set.get(2).unwrap()[0] else {
+            panic!("text")
+        };
+        assert_eq!(set.text(start, len), "ada");
+        assert_eq!(set.get(0).unwrap()[1], Cell::Null);
+    }
+}

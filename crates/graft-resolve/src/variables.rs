@@ -1,0 +1,163 @@
+//! Variable coercion and literal values, as far as graft's plans need them.
+
+use std::borrow::Cow;
+
+use apollo_compiler::ast::{Type, Value};
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::{Name, Schema};
+use graft_plan::VariablePlan;
+use serde_json::value::RawValue;
+
+use crate::request::Variables;
+
+/// Parses the request's `variables` object and checks each declared variable against its type.
+/// Returns a message naming the variable and the problem.
+pub(crate) fn coerce<'a>(
+    schema: &Schema,
+    declared: &[VariablePlan],
+    raw: Option<&'a RawValue>,
+) -> Result<(Variables<'a>, Vec<(Name, Box<RawValue>)>), String> {
+    let provided: Variables<'a> = match raw {
+        None => Variables::new(),
+        Some(raw) if raw.get() == "null" => Variables::new(),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|_| "`variables` must be a JSON object".to_owned())?,
+    };
+    let mut defaults = Vec::new();
+    for variable in declared {
+        match provided.get(variable.name.as_str()) {
+            Some(value) => check(
+                schema,
+                &variable.ty,
+                value,
+                &variable.name,
+                &mut String::new(),
+            )?,
+            None => match &variable.default {
+                Some(default) => {
+                    let json = literal_to_json(default, &Variables::new());
+                    let raw =
+                        RawValue::from_string(json.to_string()).expect("serialized JSON is valid");
+                    defaults.push((variable.name.clone(), raw));
+                }
+                None if variable.ty.is_non_null() => {
+                    return Err(format!(
+                        "variable `${}` of type `{}` was not provided",
+                        variable.name, variable.ty
+                    ));
+                }
+                None => {}
+            },
+        }
+    }
+    Ok((provided, defaults))
+}
+
+fn check(
+    schema: &Schema,
+    ty: &Type,
+    value: &RawValue,
+    name: &str,
+    path: &mut String,
+) -> Result<(), String> {
+    let text = value.get();
+    let fail = |why: &str| {
+        Err(format!(
+            "variable `${name}`{path}: {why}, found {}",
+            preview(text)
+        ))
+    };
+    if text == "null" {
+        return if ty.is_non_null() {
+            fail(&format!("expected a non-null `{ty}`"))
+        } else {
+            Ok(())
+        };
+    }
+    match ty {
+        Type::List(inner) | Type::NonNullList(inner) => {
+            if text.starts_with('[') {
+                let items: Vec<&RawValue> =
+                    serde_json::from_str(text).map_err(|e| e.to_string())?;
+                for (i, item) in items.iter().enumerate() {
+                    let depth = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    check(schema, inner, item, name, path)?;
+                    path.truncate(depth);
+                }
+                Ok(())
+            } else {
+                // Input coercion wraps a single value in a list.
+                check(schema, inner, value, name, path)
+            }
+        }
+        Type::Named(named) | Type::NonNullNamed(named) => {
+            let first = text.as_bytes()[0];
+            let ok = match named.as_str() {
+                "Int" => text.parse::<i32>().is_ok(),
+                "Float" => first == b'-' || first.is_ascii_digit(),
+                "String" => first == b'"',
+                "Boolean" => text == "true" || text == "false",
+                "ID" => first == b'"' || text.parse::<i64>().is_ok(),
+                _ => match schema.types.get(named) {
+                    Some(ExtendedType::Enum(e)) => serde_json::from_str::<Cow<'_, str>>(text)
+                        .is_ok_and(|s| e.values.contains_key(s.as_ref())),
+                    Some(ExtendedType::InputObject(_)) => first == b'{',
+                    _ => true,
+                },
+            };
+            if ok {
+                Ok(())
+            } else {
+                fail(&format!("expected `{named}`"))
+            }
+        }
+    }
+}
+
+fn preview(text: &str) -> String {
+    if text.len() <= 40 {
+        text.to_owned()
+    } else {
+        format!("{}...", &text[..text.floor_char_boundary(40)])
+    }
+}
+
+/// Converts a GraphQL literal to JSON, reading variables it refers to.
+pub(crate) fn literal_to_json(value: &Value, variables: &Variables<'_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Enum(name) => J::String(name.to_string()),
+        Value::Variable(name) => variables
+            .get(name.as_str())
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(J::Null),
+        Value::String(s) => J::String(s.clone()),
+        Value::Float(f) => f
+            .try_to_f64()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(J::Null, J::Number),
+        Value::Int(i) => match i.try_to_i32() {
+            Ok(i) => J::from(i),
+            Err(_) => i
+                .as_str()
+                .parse::<serde_json::Number>()
+                .map_or(J::Null, J::Number),
+        },
+        Value::Boolean(b) => J::Bool(*b),
+        Value::List(items) => J::Array(
+            items
+                .iter()
+                .map(|i| literal_to_json(i, variables))
+                .collect(),
+        ),
+        Value::Object(fields) => J::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), literal_to_json(v, variables)))
+                .collect(),
+        ),
+    }
+}

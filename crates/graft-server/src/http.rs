@@ -1,0 +1,241 @@
+//! HTTP handlers: translate between GraphQL over HTTP and the engine.
+//!
+//! Status codes follow the GraphQL-over-HTTP spec: with `application/json` (the default and what
+//! gateways ask for) every well-formed GraphQL request gets 200, errors or not; with
+//! `application/graphql-response+json`, requests rejected before execution get 400. Transport
+//! problems get their own codes whatever the media type: 400 for a body that is not a GraphQL
+//! request, 413 for a body over the limit, 415 for a content type other than JSON, 504 when
+//! the request runs out of time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use graft_resolve::{ExecuteOptions, GraphQLError, GraphQLRequest, RequestContext, ResponseKind};
+
+use crate::AppState;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// `POST /graphql`.
+pub(crate) async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let media = ResponseMedia::from_accept(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && essence != GRAPHQL_RESPONSE_JSON {
+        let shown = if content_type.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("`{content_type}`")
+        };
+        return transport_error(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("content type {shown} is not supported: send `Content-Type: application/json`"),
+        );
+    }
+    let bytes = match axum::body::to_bytes(body, state.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return transport_error(
+                media,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body exceeds the limit of {} bytes",
+                    state.limits.max_body_bytes
+                ),
+            );
+        }
+    };
+    execute(&state, &headers, media, &bytes).await
+}
+
+/// `GET /graphql`: runs `?query=` when given, otherwise serves the query page.
+pub(crate) async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(query) = params.get("query") else {
+        return Html(PLAYGROUND).into_response();
+    };
+    let media = ResponseMedia::from_accept(&headers);
+    let variables: Option<serde_json::Value> =
+        match params.get("variables").map(|v| serde_json::from_str(v)) {
+            None => None,
+            Some(Ok(value)) => Some(value),
+            Some(Err(_)) => {
+                return transport_error(
+                    media,
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "`variables` is not valid JSON".into(),
+                );
+            }
+        };
+    let body = serde_json::json!({
+        "query": query,
+        "operationName": params.get("operationName"),
+        "variables": variables,
+    });
+    let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
+    execute(&state, &headers, media, &bytes).await
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: ResponseMedia,
+    body: &[u8],
+) -> Response {
+    let request: GraphQLRequest<'_> = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(error) => {
+            return transport_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the body is not a GraphQL request: {error}"),
+            );
+        }
+    };
+    let ctx = RequestContext {
+        tenant: graft_resolve::TenantId::default_tenant(),
+        request_id: request_id(headers),
+        deadline: Some(Instant::now() + state.limits.request_timeout),
+    };
+    let options = ExecuteOptions {
+        debug: state.limits.debug_header
+            && headers
+                .get("graft-debug")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+    };
+    let execution = state.engine.execute(&ctx, &request, options);
+    let (response, stats) =
+        match tokio::time::timeout(state.limits.request_timeout, execution).await {
+            Ok(done) => done,
+            Err(_) => {
+                return transport_error(
+                    media,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "TIMEOUT",
+                    format!(
+                        "the request did not finish within {:?}",
+                        state.limits.request_timeout
+                    ),
+                );
+            }
+        };
+    if stats.representations > 0 {
+        tracing::debug!(
+            request_id = %ctx.request_id,
+            representations = stats.representations,
+            unique = stats.unique_keys,
+            groups = stats.groups,
+            statements = stats.statements,
+            "entities batch"
+        );
+    }
+    let status = match (response.kind, media) {
+        (ResponseKind::RequestError, ResponseMedia::GraphQLResponseJson) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    json_response(status, media, response.body)
+}
+
+/// `GET /health`.
+pub(crate) async fn health() -> Response {
+    json_response(
+        StatusCode::OK,
+        ResponseMedia::Json,
+        br#"{"status":"ok"}"#.to_vec(),
+    )
+}
+
+/// Any other route.
+pub(crate) async fn not_found() -> Response {
+    transport_error(
+        ResponseMedia::Json,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such route: use POST /graphql".into(),
+    )
+}
+
+/// The media type of the response, chosen from the request's `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMedia {
+    Json,
+    GraphQLResponseJson,
+}
+
+impl ResponseMedia {
+    fn from_accept(headers: &HeaderMap) -> ResponseMedia {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if accept.contains(GRAPHQL_RESPONSE_JSON) {
+            ResponseMedia::GraphQLResponseJson
+        } else {
+            ResponseMedia::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            ResponseMedia::Json => "application/json",
+            ResponseMedia::GraphQLResponseJson => "application/graphql-response+json",
+        })
+    }
+}
+
+fn json_response(status: StatusCode, media: ResponseMedia, body: Vec<u8>) -> Response {
+    let mut response = (status, Bytes::from(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+fn transport_error(
+    media: ResponseMedia,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+) -> Response {
+    let body = serde_json::json!({ "errors": [GraphQLError::new(code, message)] });
+    json_response(
+        status,
+        media,
+        serde_json::to_vec(&body).expect("a JSON value serializes"),
+    )
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
+        _ => format!("graft-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// A self-contained page to try queries: no CDN, so it works offline.
+const PLAYGROUND: &str = include_str!("playground.html");
