@@ -76,12 +76,12 @@ impl SubgraphKeys {
 /// Checks every pair of subgraphs that share an entity type.
 pub fn check_key_compatibility(subgraphs: &[SubgraphKeys]) -> Vec<KeyMismatch> {
     let mut mismatches = Vec::new();
-    for referencing in subgraphs {
+    for (referencing_index, referencing) in subgraphs.iter().enumerate() {
         let mut types: Vec<_> = referencing.entities.iter().collect();
         types.sort_by(|a, b| a.name().cmp(b.name()));
         for entity in types {
-            for owner in subgraphs {
-                if std::ptr::eq(owner, referencing) {
+            for (owner_index, owner) in subgraphs.iter().enumerate() {
+                if owner_index == referencing_index {
                     continue;
                 }
                 let Some(owned) = owner.entities.get(entity.name()) else {
@@ -115,32 +115,27 @@ pub fn check_key_compatibility(subgraphs: &[SubgraphKeys]) -> Vec<KeyMismatch> {
                     continue;
                 }
                 // Same field, different type: the representation one side sends cannot be read by
-                // the other.
-                for key in entity.keys() {
-                    for leaf in key.field_set().leaves() {
-                        let other = owner_keys
-                            .iter()
-                            .flat_map(|k| k.field_set().leaves())
-                            .find(|l| l.path() == leaf.path());
-                        if let Some(other) = other {
-                            if other.scalar().type_name() != leaf.scalar().type_name() {
-                                let problem = MismatchKind::FieldType {
-                                    field: leaf.dotted(),
-                                    referencing: leaf.scalar().type_name().to_owned(),
-                                    owner: other.scalar().type_name().to_owned(),
-                                };
-                                if !mismatches.iter().any(|m: &KeyMismatch| {
-                                    m.type_name == entity.name().as_str()
-                                        && m.problem == problem
-                                        && ((m.owner == owner.name
-                                            && m.referencing == referencing.name)
-                                            || (m.owner == referencing.name
-                                                && m.referencing == owner.name))
-                                }) {
-                                    mismatches.push(mismatch(problem));
-                                }
-                            }
-                        }
+                // the other. Each pair of subgraphs is reported once.
+                let both_resolve = entity.is_resolvable();
+                if both_resolve && referencing_index > owner_index && owned.is_resolvable() {
+                    continue;
+                }
+                let mut reported = Vec::new();
+                for leaf in entity.keys().iter().flat_map(|k| k.field_set().leaves()) {
+                    let other = owner_keys
+                        .iter()
+                        .flat_map(|k| k.field_set().leaves())
+                        .find(|l| l.path() == leaf.path());
+                    if let Some(other) = other
+                        && other.scalar().type_name() != leaf.scalar().type_name()
+                        && !reported.contains(&leaf.path())
+                    {
+                        reported.push(leaf.path());
+                        mismatches.push(mismatch(MismatchKind::FieldType {
+                            field: leaf.dotted(),
+                            referencing: leaf.scalar().type_name().to_owned(),
+                            owner: other.scalar().type_name().to_owned(),
+                        }));
                     }
                 }
             }

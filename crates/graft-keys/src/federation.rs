@@ -115,13 +115,16 @@ pub fn parse_subgraph_schema(
     supplied.push_str(&federation_additions(&document, &defined));
     supplied.push_str(extra_sdl);
     builder = builder.parse(supplied, "federation-definitions.graphql");
-    builder
+    let schema_error = |errors: &apollo_compiler::validation::DiagnosticList| KeyError::Schema {
+        path: path.display().to_string(),
+        message: errors.to_string(),
+    };
+    let schema = builder
         .build()
-        .and_then(|schema| schema.validate())
-        .map_err(|with_errors| KeyError::Schema {
-            path: path.display().to_string(),
-            message: with_errors.errors.to_string(),
-        })
+        .map_err(|with_errors| schema_error(&with_errors.errors))?;
+    schema
+        .validate()
+        .map_err(|with_errors| schema_error(&with_errors.errors))
 }
 
 /// `_Service`, `_Entity` and the two federation fields of the query root, for those the document

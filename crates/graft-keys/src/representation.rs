@@ -241,12 +241,12 @@ fn read_leaf(
             b'"',
         ) => {
             let text: String = serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
-            if let KeyScalar::Enum { name, values } = leaf.scalar() {
-                if !values.iter().any(|v| v == text.as_str()) {
-                    return Err(wrong(format!(
-                        "{text:?}, which is not a value of enum {name}"
-                    )));
-                }
+            if let KeyScalar::Enum { name, values } = leaf.scalar()
+                && !values.iter().any(|v| v == text.as_str())
+            {
+                return Err(wrong(format!(
+                    "{text:?}, which is not a value of enum {name}"
+                )));
             }
             KeyValue::String(text.into_boxed_str())
         }

@@ -123,6 +123,20 @@ pub struct BatchStats {
     pub statements: usize,
 }
 
+impl BatchStats {
+    /// Adds another batch's figures to these (an operation may select `_entities` twice).
+    pub fn absorb(&mut self, other: &BatchStats) {
+        self.representations += other.representations;
+        self.invalid += other.invalid;
+        self.unique_keys += other.unique_keys;
+        self.duplicates += other.duplicates;
+        self.groups += other.groups;
+        self.largest_group = self.largest_group.max(other.largest_group);
+        self.splits += other.splits;
+        self.statements += other.statements;
+    }
+}
+
 /// The fetches for one `_entities` call.
 #[derive(Debug, Clone)]
 pub struct EntityFetchPlan {

@@ -475,11 +475,7 @@ fn push_conditions(directives: &ast::DirectiveList, path: &mut Vec<Condition>) -
             _ => continue,
         };
         match directive.specified_argument_by_name("if").map(|v| &**v) {
-            Some(Value::Boolean(value)) => {
-                if *value != included_when {
-                    return false;
-                }
-            }
+            Some(Value::Boolean(value)) if *value != included_when => return false,
             Some(Value::Variable(variable)) => path.push(Condition {
                 variable: variable.clone(),
                 included_when,

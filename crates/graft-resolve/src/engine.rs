@@ -408,10 +408,7 @@ impl Execution<'_, '_> {
             self.engine.config.max_group_size,
         );
         let results = self.fetch_groups(&plan, selections).await;
-        *self.stats = BatchStats {
-            statements: self.stats.statements,
-            ..plan.stats().clone()
-        };
+        self.stats.absorb(plan.stats());
         self.stats.statements += results
             .iter()
             .map(|r| r.as_ref().map_or(0, RowSet::statements))

@@ -10,13 +10,16 @@ use serde_json::value::RawValue;
 
 use crate::request::Variables;
 
+/// Default values of variables the request did not give, as JSON.
+pub(crate) type Defaults = Vec<(Name, Box<RawValue>)>;
+
 /// Parses the request's `variables` object and checks each declared variable against its type.
 /// Returns a message naming the variable and the problem.
 pub(crate) fn coerce<'a>(
     schema: &Schema,
     declared: &[VariablePlan],
     raw: Option<&'a RawValue>,
-) -> Result<(Variables<'a>, Vec<(Name, Box<RawValue>)>), String> {
+) -> Result<(Variables<'a>, Defaults), String> {
     let provided: Variables<'a> = match raw {
         None => Variables::new(),
         Some(raw) if raw.get() == "null" => Variables::new(),

@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn one_fixed_statement_with_quoted_identifiers() {
         let schema = SubgraphSchema::parse(
-            r#"type OrgUser @key(fields: "orgId userId") @table(name: "org""users") { orgId: String! userId: String! name: String }"#,
+            r#"type OrgUser @key(fields: "orgId userId") @table(name: "org\"users") { orgId: String! userId: String! name: String }"#,
             "t.graphql",
         )
         .unwrap();
