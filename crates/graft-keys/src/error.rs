@@ -41,6 +41,12 @@ pub enum KeyError {
         /// The JSON parser's message.
         message: String,
     },
+    /// More representations than the limit allows.
+    #[error("more than {limit} representations: this subgraph accepts at most {limit} per request")]
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
     /// A representation is not a JSON object.
     #[error("representation {index}: expected an object, found {found}")]
     NotAnObject {
@@ -145,7 +151,8 @@ impl KeyError {
             KeyError::Schema { .. }
             | KeyError::FieldSet { .. }
             | KeyError::Encoding { .. }
-            | KeyError::NotAList { .. } => None,
+            | KeyError::NotAList { .. }
+            | KeyError::TooMany { .. } => None,
         }
     }
 }

@@ -48,10 +48,18 @@ impl EntityTypes {
     pub fn validate(&self, index: usize, json: &RawValue) -> Result<Representation, KeyError> {
         let fields =
             RawObject::parse(json.get()).map_err(|found| KeyError::NotAnObject { index, found })?;
+        self.validate_object(index, &fields)
+    }
+
+    fn validate_object(
+        &self,
+        index: usize,
+        fields: &RawObject<'_>,
+    ) -> Result<Representation, KeyError> {
         let type_name = match fields.get("__typename") {
             None => return Err(KeyError::MissingTypename { index }),
-            Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
-                Ok(name) => name,
+            Some(raw) => match serde_json::from_str::<FieldName<'_>>(raw.get()) {
+                Ok(FieldName(name)) => name,
                 Err(_) => {
                     return Err(KeyError::TypenameNotString {
                         index,
@@ -70,12 +78,12 @@ impl EntityTypes {
                 type_name: type_name.to_string(),
             });
         }
-        let key = match_key(index, entity, &fields)?;
+        let key = match_key(index, entity, fields)?;
         let values = key
             .field_set()
             .leaves()
             .iter()
-            .map(|leaf| read_leaf(index, entity, &fields, leaf))
+            .map(|leaf| read_leaf(index, entity, fields, leaf))
             .collect::<Result<Vec<_>, _>>()?;
         let extra = fields
             .pairs
@@ -102,14 +110,117 @@ impl EntityTypes {
         &self,
         json: &str,
     ) -> Result<Vec<Result<Representation, KeyError>>, KeyError> {
-        let items: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| KeyError::NotAList {
-            message: e.to_string(),
-        })?;
-        Ok(items
-            .into_iter()
-            .enumerate()
-            .map(|(index, raw)| self.validate(index, raw))
-            .collect())
+        let mut results = Vec::new();
+        self.validate_each(json, usize::MAX, |_, result| results.push(result))?;
+        Ok(results)
+    }
+
+    /// Validates a JSON array of representations in one pass over the text, handing each result
+    /// to `each` with its index, and returns how many there were. Fails as a whole when `json`
+    /// is not an array ([`KeyError::NotAList`]) or holds more than `limit` items
+    /// ([`KeyError::TooMany`], raised as soon as item `limit + 1` is reached).
+    pub fn validate_each(
+        &self,
+        json: &str,
+        limit: usize,
+        each: impl FnMut(usize, Result<Representation, KeyError>),
+    ) -> Result<usize, KeyError> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let mut visitor = ListVisitor {
+            types: self,
+            limit,
+            each,
+            too_many: false,
+        };
+        let outcome = deserializer
+            .deserialize_seq(&mut visitor)
+            .and_then(|count| deserializer.end().map(|()| count));
+        match outcome {
+            Ok(count) => Ok(count),
+            Err(_) if visitor.too_many => Err(KeyError::TooMany { limit }),
+            Err(error) => Err(KeyError::NotAList {
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// Reads the representations list item by item, validating each as it is read.
+struct ListVisitor<'t, F> {
+    types: &'t EntityTypes,
+    limit: usize,
+    each: F,
+    too_many: bool,
+}
+
+impl<'de, F: FnMut(usize, Result<Representation, KeyError>)> Visitor<'de>
+    for &mut ListVisitor<'_, F>
+{
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of representations")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<Item<'de>>()? {
+            if index == self.limit {
+                self.too_many = true;
+                return Err(de::Error::custom("too many representations"));
+            }
+            let result = match item {
+                Item::Object(fields) => self.types.validate_object(index, &fields),
+                Item::Other(found) => Err(KeyError::NotAnObject { index, found }),
+            };
+            (self.each)(index, result);
+            index += 1;
+        }
+        Ok(index)
+    }
+}
+
+/// One item of the representations list: an object read into pairs, or what it was instead.
+enum Item<'a> {
+    Object(RawObject<'a>),
+    Other(&'static str),
+}
+
+impl<'de> de::Deserialize<'de> for Item<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a representation")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
+                RawObjectVisitor.visit_map(map).map(Item::Object)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item<'de>, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Item::Other("a list"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Item<'de>, E> {
+                Ok(Item::Other("a string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item<'de>, E> {
+                Ok(Item::Other("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item<'de>, E> {
+                Ok(Item::Other("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item<'de>, E> {
+                Ok(Item::Other("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item<'de>, E> {
+                Ok(Item::Other("a number"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Item<'de>, E> {
+                Ok(Item::Other("null"))
+            }
+        }
+        deserializer.deserialize_any(ItemVisitor)
     }
 }
 
@@ -119,20 +230,20 @@ fn match_key<'e>(
     entity: &'e EntityType,
     fields: &RawObject<'_>,
 ) -> Result<&'e KeyDefinition, KeyError> {
-    let resolvable: Vec<&KeyDefinition> =
-        entity.keys().iter().filter(|k| k.is_resolvable()).collect();
-    let mut reasons = Vec::new();
-    for key in &resolvable {
-        match key
-            .field_set()
+    let resolvable = || entity.keys().iter().filter(|k| k.is_resolvable());
+    let first_absent = |key: &'e KeyDefinition| {
+        key.field_set()
             .leaves()
             .iter()
             .find_map(|leaf| absent(fields, leaf))
-        {
-            None => return Ok(key),
-            Some(reason) => reasons.push((key, reason)),
-        }
+    };
+    if let Some(key) = resolvable().find(|key| first_absent(key).is_none()) {
+        return Ok(key);
     }
+    // No key matched: say what each one lacked.
+    let reasons: Vec<(&KeyDefinition, (&KeyLeaf, Absence))> = resolvable()
+        .filter_map(|key| Some((key, first_absent(key)?)))
+        .collect();
     // One key: name exactly what is wrong with it.
     if let [(_, (leaf, why))] = reasons.as_slice() {
         let type_name = entity.name().to_string();
@@ -240,15 +351,15 @@ fn read_leaf(
             KeyScalar::Id | KeyScalar::String | KeyScalar::Custom(_) | KeyScalar::Enum { .. },
             b'"',
         ) => {
-            let text: String = serde_json::from_str(raw).map_err(|_| wrong(describe(raw)))?;
+            let text = json_string(raw).ok_or_else(|| wrong(describe(raw)))?;
             if let KeyScalar::Enum { name, values } = leaf.scalar()
-                && !values.iter().any(|v| v == text.as_str())
+                && !values.iter().any(|v| v == text.as_ref())
             {
                 return Err(wrong(format!(
                     "{text:?}, which is not a value of enum {name}"
                 )));
             }
-            KeyValue::String(text.into_boxed_str())
+            KeyValue::String(text.into())
         }
         (KeyScalar::Id, b'-' | b'0'..=b'9') => {
             let number: serde_json::Number =
@@ -287,6 +398,17 @@ fn read_leaf(
         _ => return Err(wrong(describe(raw))),
     };
     Ok(value)
+}
+
+/// The text of a JSON string literal: sliced straight out of the input when it has no escapes
+/// (the common case), decoded by serde_json when it has.
+fn json_string(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
 }
 
 /// A short description of a JSON value for error messages: its kind, and its text when short.

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use ahash::RandomState;
+
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
 
@@ -157,8 +159,10 @@ impl EntityFetchPlan {
         let max_group_size = max_group_size.max(1);
         let mut groups: Vec<FetchGroup> = Vec::new();
         let mut slots = Vec::with_capacity(keys.len());
-        let mut open_group: HashMap<GroupKey, u32> = HashMap::new();
-        let mut seen: HashMap<&EntityKey, Slot> = HashMap::with_capacity(keys.len());
+        // ahash with a random seed: fast on short keys, and still resistant to crafted collisions.
+        let mut open_group: HashMap<GroupKey, u32, RandomState> = HashMap::default();
+        let mut seen: HashMap<&EntityKey, Slot, RandomState> =
+            HashMap::with_capacity_and_hasher(keys.len(), RandomState::new());
         let mut stats = BatchStats {
             representations: keys.len(),
             ..BatchStats::default()

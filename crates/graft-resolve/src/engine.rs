@@ -133,7 +133,7 @@ impl Engine {
         let (variables, defaults) = match coerce(
             self.schema.api_schema(),
             &prepared.plan.variables,
-            request.variables,
+            request.variables.as_ref(),
         ) {
             Ok(coerced) => coerced,
             Err(message) => {
@@ -201,7 +201,7 @@ impl Engine {
                     if introspection.is_none() {
                         introspection = Some(self.introspect(
                             &prepared,
-                            request.variables,
+                            request.variables.as_ref(),
                             &mut execution.errors,
                         ));
                     }
@@ -298,7 +298,7 @@ impl Engine {
     fn introspect(
         &self,
         prepared: &Prepared,
-        variables: Option<&RawValue>,
+        variables: Option<&Variables<'_>>,
         errors: &mut Vec<GraphQLError>,
     ) -> JsonMap {
         let schema = self.schema.api_schema();
@@ -307,8 +307,10 @@ impl Engine {
             .operations
             .get(prepared.operation_name.as_deref())
             .expect("the plan was compiled for this operation");
+        // The slow path, for introspection only: re-read the variables as apollo-compiler's JSON.
         let values: JsonMap = variables
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .and_then(|map| serde_json::to_string(map).ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
         let result = apollo_compiler::request::coerce_variable_values(schema, operation, &values)
             .and_then(|values| {
@@ -376,30 +378,33 @@ impl Execution<'_, '_> {
                 &literal
             }
         };
-        let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| {
-            GraphQLError::new(
-                "BAD_USER_INPUT",
-                "`representations` must be a list of representation objects",
-            )
-        })?;
         let limit = self.engine.config.max_representations;
-        if items.len() > limit {
-            return Err(GraphQLError::new(
-                "TOO_MANY_REPRESENTATIONS",
-                format!("_entities received {} representations; this subgraph accepts at most {limit} per request", items.len()),
-            )
-            .with_detail("limit", limit));
-        }
-        let entities = self.engine.schema.entities();
-        let mut keys = Vec::with_capacity(items.len());
+        let mut keys = Vec::new();
         let mut invalid: Vec<(usize, KeyError)> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            match entities.validate(index, item) {
+        let counted = self
+            .engine
+            .schema
+            .entities()
+            .validate_each(raw, limit, |index, result| match result {
                 Ok(representation) => keys.push(Some(representation.into_key())),
                 Err(error) => {
                     keys.push(None);
                     invalid.push((index, error));
                 }
+            });
+        match counted {
+            Ok(_) => {}
+            Err(error @ KeyError::TooMany { .. }) => {
+                return Err(
+                    GraphQLError::new("TOO_MANY_REPRESENTATIONS", error.to_string())
+                        .with_detail("limit", limit),
+                );
+            }
+            Err(_) => {
+                return Err(GraphQLError::new(
+                    "BAD_USER_INPUT",
+                    "`representations` must be a list of representation objects",
+                ));
             }
         }
         let plan = EntityFetchPlan::build(

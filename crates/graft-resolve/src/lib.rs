@@ -20,7 +20,7 @@ pub use error::{ResolveError, SourceErrorKind};
 pub use graft_plan::BatchStats;
 pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
-    ResponseKind,
+    ResponseKind, Variables,
 };
 pub use router::SourceRouter;
 pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, RowSet, RowWriter};

@@ -15,16 +15,16 @@ pub struct GraphQLRequest<'a> {
     /// The operation to run, when the document has several.
     #[serde(borrow, default, rename = "operationName")]
     pub operation_name: Option<Cow<'a, str>>,
-    /// The variables, left as raw JSON until the plan says what they are for.
+    /// The variables by name, each left as raw JSON until the plan says what it is for.
     #[serde(borrow, default)]
-    pub variables: Option<&'a RawValue>,
+    pub variables: Option<Variables<'a>>,
     /// Extensions; graft reads none yet.
     #[serde(borrow, default)]
     pub extensions: Option<&'a RawValue>,
 }
 
 /// Request variables: names to raw JSON values.
-pub(crate) type Variables<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
+pub type Variables<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
 
 /// One entry of a response's `errors`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

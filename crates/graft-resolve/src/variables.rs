@@ -13,19 +13,14 @@ use crate::request::Variables;
 /// Default values of variables the request did not give, as JSON.
 pub(crate) type Defaults = Vec<(Name, Box<RawValue>)>;
 
-/// Parses the request's `variables` object and checks each declared variable against its type.
-/// Returns a message naming the variable and the problem.
+/// Checks each declared variable of the request against its type and collects the defaults of
+/// those not given. Returns a message naming the variable and the problem.
 pub(crate) fn coerce<'a>(
     schema: &Schema,
     declared: &[VariablePlan],
-    raw: Option<&'a RawValue>,
+    provided: Option<&Variables<'a>>,
 ) -> Result<(Variables<'a>, Defaults), String> {
-    let provided: Variables<'a> = match raw {
-        None => Variables::new(),
-        Some(raw) if raw.get() == "null" => Variables::new(),
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|_| "`variables` must be a JSON object".to_owned())?,
-    };
+    let provided: Variables<'a> = provided.cloned().unwrap_or_default();
     let mut defaults = Vec::new();
     for variable in declared {
         match provided.get(variable.name.as_str()) {
@@ -79,7 +74,12 @@ fn check(
     }
     match ty {
         Type::List(inner) | Type::NonNullList(inner) => {
-            if text.starts_with('[') {
+            if text.starts_with('[') && accepts_any_value(schema, inner) {
+                // A list of a custom scalar such as `[_Any!]!`: whoever reads the items checks
+                // them (`_entities` reports a null or non-object representation by index), so
+                // thousands of representations are not parsed one more time here.
+                Ok(())
+            } else if text.starts_with('[') {
                 let items: Vec<&RawValue> =
                     serde_json::from_str(text).map_err(|e| e.to_string())?;
                 for (i, item) in items.iter().enumerate() {
@@ -116,6 +116,12 @@ fn check(
             }
         }
     }
+}
+
+/// Whether `ty` is (a non-null) custom scalar, which accepts any JSON value.
+fn accepts_any_value(schema: &Schema, ty: &Type) -> bool {
+    matches!(ty, Type::Named(name) | Type::NonNullNamed(name)
+        if matches!(schema.types.get(name), Some(ExtendedType::Scalar(s)) if !s.is_built_in()))
 }
 
 fn preview(text: &str) -> String {
