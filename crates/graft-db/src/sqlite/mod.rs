@@ -68,12 +68,8 @@ impl SqliteSource {
     /// An in-memory database private to this source, kept alive by the pool.
     pub async fn in_memory(name: impl Into<String>) -> Result<SqliteSource, DbError> {
         let name = name.into();
-        // A named shared-cache memory database is one database for all the pool's connections.
-        let url = format!(
-            "sqlite:file:graft-{}-{}?mode=memory&cache=shared",
-            sanitize(&name),
-            std::process::id()
-        );
+        // sqlx makes every `sqlite::memory:` a new database shared by the pool's connections.
+        let url = "sqlite::memory:";
         SqliteSource::connect(name, &SqliteConfig::new(url)).await
     }
 
@@ -99,6 +95,17 @@ impl SqliteSource {
         )
     }
 
+    /// SQLite's query plan (`EXPLAIN QUERY PLAN`) for the statement a fetch would run, one line
+    /// per plan step: shows that each key is a primary-key search, not a scan.
+    pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", sql::batch_select(&request));
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+            .bind(sql::keys_parameter(request.keys))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
+    }
+
     /// The pool, for tests and monitoring.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -115,12 +122,6 @@ impl SqliteSource {
         }
         Ok(rows)
     }
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
 }
 
 impl EntitySource for SqliteSource {
