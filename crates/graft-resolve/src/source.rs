@@ -67,6 +67,14 @@ pub enum Cell {
     Int(i64),
     /// A float.
     Float(f64),
+    /// JSON text (a `json`/`jsonb` column, an array), stored in the row set's text buffer and
+    /// written verbatim for custom scalars.
+    Json {
+        /// Byte offset in [`RowSet::text`].
+        start: u32,
+        /// Byte length.
+        len: u32,
+    },
     /// Text, stored in the row set's text buffer.
     Text {
         /// Byte offset in [`RowSet::text`].
@@ -158,12 +166,20 @@ impl RowWriter<'_> {
 
     /// Appends a text cell.
     pub fn push_text(&mut self, text: &str) {
+        let (start, len) = self.store(text);
+        self.set.cells.push(Cell::Text { start, len });
+    }
+
+    /// Appends a JSON cell; `json` must be valid JSON text.
+    pub fn push_json(&mut self, json: &str) {
+        let (start, len) = self.store(json);
+        self.set.cells.push(Cell::Json { start, len });
+    }
+
+    fn store(&mut self, text: &str) -> (u32, u32) {
         let start = u32::try_from(self.set.text.len()).expect("row set text under 4 GiB");
         self.set.text.push_str(text);
-        self.set.cells.push(Cell::Text {
-            start,
-            len: u32::try_from(text.len()).expect("text under 4 GiB"),
-        });
+        (start, u32::try_from(text.len()).expect("text under 4 GiB"))
     }
 }
 

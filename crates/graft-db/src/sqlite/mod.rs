@@ -81,7 +81,7 @@ impl SqliteSource {
             .await
             .map_err(|source| DbError::Script {
                 script: script_name.to_owned(),
-                source,
+                message: source.to_string(),
             })?;
         Ok(())
     }

@@ -1,0 +1,51 @@
+//! Pool monitoring shared by the backends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A snapshot of a source's connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Connections in use.
+    pub in_use: usize,
+    /// Requests waiting for a connection.
+    pub waiters: usize,
+    /// Connections handed out so far.
+    pub acquired: u64,
+    /// Total time requests waited for a connection.
+    pub acquire_wait_total: Duration,
+    /// Longest single wait.
+    pub acquire_wait_max: Duration,
+}
+
+/// Counts acquisitions and how long they waited.
+#[derive(Debug, Default)]
+pub(crate) struct AcquireStats {
+    acquired: AtomicU64,
+    wait_micros: AtomicU64,
+    max_wait_micros: AtomicU64,
+}
+
+impl AcquireStats {
+    /// Records one acquisition that started at `started`.
+    pub(crate) fn record(&self, started: Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.acquired.fetch_add(1, Ordering::Relaxed);
+        self.wait_micros.fetch_add(micros, Ordering::Relaxed);
+        self.max_wait_micros.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// Fills the acquisition figures of `status`.
+    pub(crate) fn fill(&self, status: &mut PoolStatus) {
+        status.acquired = self.acquired.load(Ordering::Relaxed);
+        status.acquire_wait_total = Duration::from_micros(self.wait_micros.load(Ordering::Relaxed));
+        status.acquire_wait_max =
+            Duration::from_micros(self.max_wait_micros.load(Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,142 @@
+//! What PostgreSQL's catalog says about the mapped tables.
+
+use std::collections::HashMap;
+
+use graft_schema::EntityMapping;
+
+use crate::column::ReadAs;
+use crate::{DbError, quote_double};
+
+/// A column as graft reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct PgColumn {
+    /// `pg_type.typname`: `int4`, `varchar`, `uuid`, `_text` (arrays), an enum's name.
+    pub(crate) type_name: String,
+    /// `pg_type.typcategory`: `A` array, `E` enum, `N` numeric, `S` string, `D` date/time, ...
+    pub(crate) category: String,
+}
+
+/// A mapped table: its quoted name and its columns by name.
+#[derive(Debug, Clone)]
+pub(crate) struct PgTable {
+    pub(crate) quoted_name: String,
+    pub(crate) columns: HashMap<String, PgColumn>,
+}
+
+const COLUMNS: &str = "SELECT a.attname::text, t.typname::text, t.typcategory::text \
+     FROM pg_catalog.pg_attribute a \
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+     WHERE c.relname = $1 AND n.nspname = COALESCE($2, current_schema()) \
+       AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped";
+
+/// Reads the columns of `mapping`'s table and checks that every mapped and key column exists.
+pub(crate) async fn table(
+    client: &tokio_postgres::Client,
+    mapping: &EntityMapping,
+) -> Result<PgTable, DbError> {
+    let rows = client
+        .query(COLUMNS, &[&mapping.table.name, &mapping.table.schema])
+        .await?;
+    if rows.is_empty() {
+        return Err(DbError::Mapping(format!(
+            "type {}: table `{}` not found{}",
+            mapping.type_name,
+            mapping.table,
+            if mapping.table.schema.is_none() {
+                " in the current schema"
+            } else {
+                ""
+            }
+        )));
+    }
+    let columns: HashMap<String, PgColumn> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                PgColumn {
+                    type_name: row.get(1),
+                    category: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let wanted = mapping
+        .columns
+        .iter()
+        .map(|c| c.column.as_str())
+        .chain(mapping.key_columns.iter().flatten().map(String::as_str));
+    let mut missing: Vec<&str> = wanted.filter(|c| !columns.contains_key(*c)).collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        return Err(DbError::Mapping(format!(
+            "type {}: table `{}` has no column {}",
+            mapping.type_name,
+            mapping.table,
+            missing
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let quoted_name = match &mapping.table.schema {
+        Some(schema) => format!(
+            "{}.{}",
+            quote_double(schema),
+            quote_double(&mapping.table.name)
+        ),
+        None => quote_double(&mapping.table.name),
+    };
+    Ok(PgTable {
+        quoted_name,
+        columns,
+    })
+}
+
+impl PgColumn {
+    /// How the column is read, and the select expression for `column` (already quoted and
+    /// qualified) that produces it.
+    pub(crate) fn read(&self, column: &str) -> (ReadAs, String) {
+        match (self.type_name.as_str(), self.category.as_str()) {
+            ("bool", _) => (ReadAs::Bool, column.to_owned()),
+            ("int2" | "int4" | "int8", _) => (ReadAs::Int, format!("{column}::int8")),
+            ("float4" | "float8", _) => (ReadAs::Float, format!("{column}::float8")),
+            ("text" | "varchar" | "bpchar" | "name", _) => (ReadAs::Text, column.to_owned()),
+            ("json" | "jsonb", _) => (ReadAs::Json, format!("{column}::text")),
+            (_, "A") => (ReadAs::Json, format!("to_json({column})::text")),
+            // ISO 8601 (`2026-01-02T09:00:00+00:00`), as JSON writes dates and times.
+            ("date" | "time" | "timetz" | "timestamp" | "timestamptz", _) => {
+                (ReadAs::Text, format!("to_json({column}) #>> '{{}}'"))
+            }
+            // numeric keeps every digit as text; uuid, enums, intervals, ... read as their text.
+            _ => (ReadAs::Text, format!("{column}::text")),
+        }
+    }
+
+    /// How keys for this column are bound: integer columns take an `int8[]`, text columns a
+    /// `text[]`, every other type a `text[]` cast to the column's type in the join.
+    pub(crate) fn key_bind(&self) -> KeyBind {
+        match self.type_name.as_str() {
+            "int2" | "int4" | "int8" => KeyBind::Int,
+            "text" | "varchar" => KeyBind::Text { cast: None },
+            other => KeyBind::Text {
+                cast: Some(quote_double(other)),
+            },
+        }
+    }
+}
+
+/// How one key column's values are bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyBind {
+    /// An `int8[]` parameter.
+    Int,
+    /// A `text[]` parameter, cast to the column's type when it is not text.
+    Text {
+        /// The quoted type to cast to.
+        cast: Option<String>,
+    },
+}

@@ -1,0 +1,248 @@
+//! PostgreSQL through deadpool-postgres (tokio-postgres), statements prepared once per
+//! connection.
+
+mod introspect;
+mod rows;
+mod sql;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use apollo_compiler::Name;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use graft_resolve::{
+    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+};
+use graft_schema::SubgraphSchema;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use crate::pool::AcquireStats;
+use crate::{DbError, PoolStatus};
+use introspect::PgTable;
+
+/// Pool settings for a PostgreSQL source.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/database?options=...`.
+    pub url: String,
+    /// Most open connections (default 8).
+    pub max_connections: usize,
+    /// How long opening a connection may take (default 5 s).
+    pub connect_timeout: Duration,
+    /// How long a request waits for a free connection (default 5 s).
+    pub acquire_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> PostgresConfig {
+        PostgresConfig {
+            url: url.into(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An [`EntitySource`] over one PostgreSQL database.
+pub struct PostgresSource {
+    name: String,
+    pool: Pool,
+    tables: HashMap<Name, PgTable>,
+    acquire: AcquireStats,
+}
+
+impl std::fmt::Debug for PostgresSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSource")
+            .field("name", &self.name)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl PostgresSource {
+    /// Opens a pool to `config.url` and reads the catalog for every table `schema` maps, so that
+    /// a missing table or column stops graft at start-up with its name, not at the first request.
+    pub async fn connect(
+        name: impl Into<String>,
+        config: &PostgresConfig,
+        schema: &SubgraphSchema,
+    ) -> Result<PostgresSource, DbError> {
+        let mut pg_config: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| DbError::Url(format!("{}: {e}", redact(&config.url))))?;
+        pg_config.connect_timeout(config.connect_timeout);
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("graft");
+        }
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections.max(1))
+            .wait_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Url(e.to_string()))?;
+        let client = pool.get().await?;
+        let mut tables = HashMap::new();
+        for mapping in schema.mappings() {
+            tables.insert(
+                mapping.type_name.clone(),
+                introspect::table(&client, mapping).await?,
+            );
+        }
+        drop(client);
+        Ok(PostgresSource {
+            name: name.into(),
+            pool,
+            tables,
+            acquire: AcquireStats::default(),
+        })
+    }
+
+    /// Runs a script of `;`-separated statements (schema and seed files).
+    pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| DbError::Script {
+                script: script_name.to_owned(),
+                message: DbError::from(e).to_string(),
+            })
+    }
+
+    /// The pool's state and acquisition figures.
+    pub fn status(&self) -> PoolStatus {
+        let pool = self.pool.status();
+        let mut status = PoolStatus {
+            max_size: pool.max_size,
+            size: pool.size,
+            idle: pool.available,
+            in_use: pool.size.saturating_sub(pool.available),
+            waiters: pool.waiting,
+            ..PoolStatus::default()
+        };
+        self.acquire.fill(&mut status);
+        status
+    }
+
+    /// PostgreSQL's plan for the statement a fetch would run (`EXPLAIN`), one line per row.
+    pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
+        let table = self.table(&request)?;
+        let select = sql::batch_select(table, &request);
+        let (params, _) = sql::key_arrays(&select.binds, request.keys);
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(&format!("EXPLAIN {}", select.sql), &borrow(&params))
+            .await?;
+        Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
+    }
+
+    fn table(&self, request: &FetchRequest<'_>) -> Result<&PgTable, DbError> {
+        self.tables.get(&request.mapping.type_name).ok_or_else(|| {
+            DbError::Mapping(format!(
+                "type {} was not mapped when this source started",
+                request.mapping.type_name
+            ))
+        })
+    }
+
+    async fn fetch_rows(
+        &self,
+        ctx: &RequestContext,
+        request: FetchRequest<'_>,
+    ) -> Result<RowSet, DbError> {
+        let table = self.table(&request)?;
+        let select = sql::batch_select(table, &request);
+        let (params, sent) = sql::key_arrays(&select.binds, request.keys);
+        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
+        if sent.is_empty() {
+            return Ok(rows);
+        }
+        rows.count_statement();
+        let started = Instant::now();
+        let client = self.pool.get().await?;
+        self.acquire.record(started);
+        let statement = client.prepare_cached(&select.sql).await?;
+        let params = borrow(&params);
+        let query = client.query(&statement, &params);
+        let result = match ctx.remaining() {
+            Some(left) => match tokio::time::timeout(left, query).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // Stop the statement on the server too, then report the timeout.
+                    let cancel = client.cancel_token();
+                    tokio::spawn(async move {
+                        let _ = cancel.cancel_query(NoTls).await;
+                    });
+                    return Err(DbError::Timeout);
+                }
+            },
+            None => query.await,
+        };
+        for row in &result? {
+            rows::read_row(row, &select.reads, &sent, &mut rows)?;
+        }
+        Ok(rows)
+    }
+}
+
+fn borrow(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl EntitySource for PostgresSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            match self.fetch_rows(ctx, request).await {
+                // A pooled connection the server closed (restart, pg_terminate_backend) fails
+                // once; the read is safe to repeat on a fresh connection.
+                Err(error) if error.kind() == SourceErrorKind::Connection => {
+                    // The server likely dropped every idle connection too: close them all, so
+                    // the retry opens a fresh one.
+                    self.pool.retain(|_, _| false);
+                    tracing::warn!(source = %self.name, %error, "retrying on a new connection");
+                    self.fetch_rows(ctx, request).await
+                }
+                other => other,
+            }
+            .map_err(|e| e.into_resolve_error(&self.name))
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! The SQL PostgreSQL runs for a fetch group.
+
+use std::fmt::Write as _;
+
+use graft_keys::{EntityKey, KeyValue};
+use graft_resolve::FetchRequest;
+use tokio_postgres::types::ToSql;
+
+use super::introspect::{KeyBind, PgTable};
+use crate::column::ReadAs;
+use crate::quote_double;
+
+/// A statement for one (type, key, columns): its text, how to read each selected column, and
+/// how to bind each key column.
+#[derive(Debug)]
+pub(crate) struct BatchSelect {
+    pub(crate) sql: String,
+    pub(crate) reads: Vec<ReadAs>,
+    pub(crate) binds: Vec<KeyBind>,
+}
+
+/// `SELECT k.ord, <columns> FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS k(k0, k1, ord)
+/// JOIN "table" AS t ON t."c0" = k.k0 AND t."c1" = k.k1`: the same text for any number of keys,
+/// so it is prepared once per connection; `k.ord` places each row.
+pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> BatchSelect {
+    let mapping = request.mapping;
+    let mut sql = String::from("SELECT k.ord");
+    let mut reads = Vec::with_capacity(request.columns.len());
+    for &index in request.columns {
+        let name = &mapping.columns[index].column;
+        let column = &table.columns[name.as_str()];
+        let (read, expression) = column.read(&format!("t.{}", quote_double(name)));
+        reads.push(read);
+        let _ = write!(sql, ", {expression}");
+    }
+    let key_columns = mapping.key_columns(request.key);
+    let binds: Vec<KeyBind> = key_columns
+        .iter()
+        .map(|c| table.columns[c.as_str()].key_bind())
+        .collect();
+    sql.push_str(" FROM unnest(");
+    for (i, bind) in binds.iter().enumerate() {
+        let array = if *bind == KeyBind::Int {
+            "int8[]"
+        } else {
+            "text[]"
+        };
+        let _ = write!(sql, "{}${}::{array}", if i > 0 { ", " } else { "" }, i + 1);
+    }
+    sql.push_str(") WITH ORDINALITY AS k(");
+    for i in 0..binds.len() {
+        let _ = write!(sql, "k{i}, ");
+    }
+    let _ = write!(sql, "ord) JOIN {} AS t ON ", table.quoted_name);
+    for (i, (column, bind)) in key_columns.iter().zip(&binds).enumerate() {
+        if i > 0 {
+            sql.push_str(" AND ");
+        }
+        let cast = match bind {
+            KeyBind::Text { cast: Some(cast) } => format!("::{cast}"),
+            _ => String::new(),
+        };
+        let _ = write!(sql, "t.{} = k.k{i}{cast}", quote_double(column));
+    }
+    BatchSelect { sql, reads, binds }
+}
+
+/// The array parameters for `keys`, and the position of each key sent. A key whose value cannot
+/// be a value of its column (the ID `"abc"` for an integer column) names no row, so it is not
+/// sent at all.
+pub(crate) fn key_arrays(
+    binds: &[KeyBind],
+    keys: &[&EntityKey],
+) -> (Vec<Box<dyn ToSql + Sync + Send>>, Vec<usize>) {
+    let mut ints: Vec<Vec<i64>> = vec![Vec::new(); binds.len()];
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); binds.len()];
+    let mut sent = Vec::with_capacity(keys.len());
+    'keys: for (position, key) in keys.iter().enumerate() {
+        let values = key.values();
+        for (bind, value) in binds.iter().zip(values) {
+            if *bind == KeyBind::Int && as_int(value).is_none() {
+                continue 'keys;
+            }
+        }
+        for (i, (bind, value)) in binds.iter().zip(values).enumerate() {
+            match bind {
+                KeyBind::Int => ints[i].push(as_int(value).expect("checked above")),
+                KeyBind::Text { .. } => texts[i].push(as_text(value)),
+            }
+        }
+        sent.push(position);
+    }
+    let params = binds
+        .iter()
+        .zip(ints.into_iter().zip(texts))
+        .map(|(bind, (ints, texts))| -> Box<dyn ToSql + Sync + Send> {
+            match bind {
+                KeyBind::Int => Box::new(ints),
+                KeyBind::Text { .. } => Box::new(texts),
+            }
+        })
+        .collect();
+    (params, sent)
+}
+
+fn as_int(value: &KeyValue) -> Option<i64> {
+    match value {
+        KeyValue::Int(i) => Some(*i),
+        KeyValue::String(s) => s.parse().ok(),
+        KeyValue::Float(f) if f.get().fract() == 0.0 && f.get().abs() < 9.0e15 => {
+            Some(f.get() as i64)
+        }
+        KeyValue::Float(_) | KeyValue::Boolean(_) => None,
+    }
+}
+
+fn as_text(value: &KeyValue) -> String {
+    match value {
+        KeyValue::String(s) => s.to_string(),
+        KeyValue::Int(i) => i.to_string(),
+        KeyValue::Float(f) => f.get().to_string(),
+        KeyValue::Boolean(b) => b.to_string(),
+    }
+}
