@@ -25,6 +25,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("graft-http", 4),
     ("graft-tenancy", 4),
     ("graft-server", 5),
+    // Test support: depends on no graft crate and is only ever a dev-dependency.
+    ("graft-testkit", 0),
 ];
 
 /// Crates that must stay pure: no I/O, no async runtime.

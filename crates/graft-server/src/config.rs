@@ -25,6 +25,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The database URL schemes graft connects to.
+const SUPPORTED_SCHEMES: [&str; 3] = ["sqlite", "postgres", "postgresql"];
+
 /// Everything `graft.toml` says.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +87,7 @@ pub struct SchemaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// The database URL; `sqlite:` URLs are supported now.
+    /// The database URL: `sqlite://file.db`, `postgres://user@host/db`.
     pub url: String,
     /// Most pooled connections.
     #[serde(default = "default_max_connections")]
@@ -145,10 +148,11 @@ impl Config {
         };
         let mut config: Config =
             toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
-        if !config.database.url.starts_with("sqlite:") {
-            let scheme = config.database.url.split(':').next().unwrap_or("");
+        let scheme = config.database.url.split(':').next().unwrap_or("");
+        if !SUPPORTED_SCHEMES.contains(&scheme) {
             return Err(invalid(format!(
-                "database.url: the `{scheme}:` scheme is not supported yet; use a `sqlite:` URL"
+                "database.url: the `{scheme}:` scheme is not supported; use one of {}",
+                SUPPORTED_SCHEMES.map(|s| format!("`{s}:`")).join(", ")
             )));
         }
         if config.server.max_representations == 0 {
@@ -211,7 +215,7 @@ mod tests {
         assert!(e.contains("missing field `schema`"), "{e}");
         let e = error("[schema]\npath = \"s\"\n[database]\nurl = \"oracle://x\"\n");
         assert!(
-            e.contains("database.url: the `oracle:` scheme is not supported yet"),
+            e.contains("database.url: the `oracle:` scheme is not supported; use one of `sqlite:`"),
             "{e}"
         );
     }

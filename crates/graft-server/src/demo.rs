@@ -4,9 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use graft_db::DbError;
+use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
-use graft_resolve::{Engine, EngineConfig, SourceRouter};
+use graft_resolve::{Engine, EngineConfig, EntitySource, SourceRouter};
 use graft_schema::{SchemaError, SubgraphSchema};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::{AppState, HttpLimits};
@@ -46,7 +48,7 @@ pub async fn demo_state(limits: HttpLimits, config: EngineConfig) -> Result<AppS
     source
         .run_script("examples/orgs/sqlite/seed.sql", DEMO_SEED)
         .await?;
-    Ok(state(schema, source, limits, config))
+    Ok(state(schema, Arc::new(source), limits, config))
 }
 
 /// The state for a config file.
@@ -54,19 +56,16 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     let schema_path = config.resolve(&config.schema.path);
     let sdl = read(&schema_path)?;
     let schema = SubgraphSchema::parse(&sdl, &schema_path)?;
-    let mut db = SqliteConfig::new(&config.database.url);
-    db.max_connections = config.database.max_connections;
-    db.acquire_timeout = std::time::Duration::from_millis(config.database.acquire_timeout_ms);
-    let source = SqliteSource::connect("sqlite", &db).await?;
-    let has_tables = source.count_tables().await?;
-    if has_tables == 0 {
-        for script in &config.database.setup {
+    let scripts = config
+        .database
+        .setup
+        .iter()
+        .map(|script| {
             let path = config.resolve(script);
-            source
-                .run_script(&path.display().to_string(), &read(&path)?)
-                .await?;
-        }
-    }
+            Ok((path.display().to_string(), read(&path)?))
+        })
+        .collect::<Result<Vec<_>, StartError>>()?;
+    let source = connect(config, &schema, &scripts).await?;
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),
@@ -80,17 +79,46 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     Ok(state(schema, source, limits, engine))
 }
 
+/// Opens the configured database (running the setup scripts on an empty one) as a source.
+async fn connect(
+    config: &Config,
+    schema: &SubgraphSchema,
+    scripts: &[(String, String)],
+) -> Result<Arc<dyn EntitySource>, StartError> {
+    let database = &config.database;
+    let acquire_timeout = Duration::from_millis(database.acquire_timeout_ms);
+    let url = database.url.as_str();
+    if url.starts_with("sqlite:") {
+        let mut db = SqliteConfig::new(url);
+        db.max_connections = database.max_connections;
+        db.acquire_timeout = acquire_timeout;
+        let source = SqliteSource::connect("sqlite", &db).await?;
+        if source.count_tables().await? == 0 {
+            for (name, sql) in scripts {
+                source.run_script(name, sql).await?;
+            }
+        }
+        Ok(Arc::new(source))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        PostgresSource::setup_if_empty(url, scripts).await?;
+        let mut db = PostgresConfig::new(url);
+        db.max_connections = database.max_connections as usize;
+        db.acquire_timeout = acquire_timeout;
+        Ok(Arc::new(
+            PostgresSource::connect("postgres", &db, schema).await?,
+        ))
+    } else {
+        unreachable!("Config::parse accepts only the schemes handled here")
+    }
+}
+
 fn state(
     schema: SubgraphSchema,
-    source: SqliteSource,
+    source: Arc<dyn EntitySource>,
     limits: HttpLimits,
     config: EngineConfig,
 ) -> AppState {
-    let engine = Engine::new(
-        Arc::new(schema),
-        SourceRouter::single(Arc::new(source)),
-        config,
-    );
+    let engine = Engine::new(Arc::new(schema), SourceRouter::single(source), config);
     AppState {
         engine: Arc::new(engine),
         limits,

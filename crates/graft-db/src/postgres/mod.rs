@@ -110,6 +110,35 @@ impl PostgresSource {
         })
     }
 
+    /// Runs `scripts` (name and SQL, in order) on the database at `url` when its current schema
+    /// has no tables yet; returns whether they ran. This runs before [`PostgresSource::connect`],
+    /// which needs the tables to exist.
+    pub async fn setup_if_empty(url: &str, scripts: &[(String, String)]) -> Result<bool, DbError> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+                &[],
+            )
+            .await?
+            .get(0);
+        if tables == 0 {
+            for (name, sql) in scripts {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| DbError::Script {
+                        script: name.clone(),
+                        message: DbError::from(e).to_string(),
+                    })?;
+            }
+        }
+        drop(client);
+        let _ = connection.await;
+        Ok(tables == 0)
+    }
+
     /// Runs a script of `;`-separated statements (schema and seed files).
     pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
         let client = self.pool.get().await?;

@@ -1,0 +1,240 @@
+//! One conformance suite, written once, run against the orgs example on every database graft
+//! supports: the embedded SQLite demo, and PostgreSQL seeded from `examples/orgs/postgres/`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use common::{ENTITIES, graphql, org_user, serve};
+use graft_server::config::Config;
+use graft_server::demo;
+use graft_testkit::PgSchema;
+use serde_json::{Value, json};
+
+/// A running server and whatever keeps its database alive.
+struct Server {
+    address: SocketAddr,
+    _database: Option<PgSchema>,
+}
+
+async fn sqlite() -> Server {
+    Server {
+        address: common::start_default().await,
+        _database: None,
+    }
+}
+
+async fn postgres() -> Server {
+    let schema = PgSchema::create("").await;
+    let text = format!(
+        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{}\"\nsetup = [\"postgres/schema.sql\", \"postgres/seed.sql\"]\n",
+        schema.url()
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = Config::parse(&text, &path).expect("a valid config");
+    let state = demo::configured_state(&config)
+        .await
+        .expect("graft starts on PostgreSQL");
+    Server {
+        address: serve(state).await,
+        _database: Some(schema),
+    }
+}
+
+/// Runs every conformance check against one backend.
+macro_rules! conformance {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn entities_batch_of_100() {
+                let server = super::$backend().await;
+                entities_batch_of_100_keeps_order_answers_missing_with_null_and_issues_one_statement(server.address).await;
+            }
+
+            #[tokio::test]
+            async fn root_query_by_key() {
+                let server = super::$backend().await;
+                root_query_by_composite_key_and_by_id(server.address).await;
+            }
+
+            #[tokio::test]
+            async fn invalid_representations() {
+                let server = super::$backend().await;
+                invalid_representations_give_null_and_an_error_each(server.address).await;
+            }
+
+            #[tokio::test]
+            async fn five_thousand_representations() {
+                let server = super::$backend().await;
+                five_thousand_representations_in_one_request(server.address).await;
+            }
+        }
+    };
+}
+
+conformance!(sqlite);
+conformance!(postgres);
+
+/// 5,000 representations (every user of the example, five times over) in one request: one
+/// statement, every answer in place.
+async fn five_thousand_representations_in_one_request(address: SocketAddr) {
+    let representations: Vec<Value> = (0..5_000)
+        .map(|i| org_user(i % 10 + 1, &format!("u{}", (i / 10) % 100 + 1)))
+        .collect();
+    let reply = graphql(
+        address,
+        json!({ "query": ENTITIES, "variables": { "representations": representations } }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let entities = reply.body["data"]["_entities"].as_array().expect("a list");
+    assert_eq!(entities.len(), 5_000);
+    for (entity, asked) in entities.iter().zip(&representations) {
+        assert_eq!(
+            (&entity["orgId"], &entity["userId"]),
+            (&asked["orgId"], &asked["userId"])
+        );
+    }
+    let batch = &reply.body["extensions"]["graft"]["batch"];
+    assert_eq!(
+        (batch["uniqueKeys"].as_u64(), batch["statements"].as_u64()),
+        (Some(1_000), Some(1)),
+        "{batch}"
+    );
+}
+
+/// 100 composite keys with 2 missing and 3 repeated: input order, nulls, one statement.
+async fn entities_batch_of_100_keeps_order_answers_missing_with_null_and_issues_one_statement(
+    address: SocketAddr,
+) {
+    // 95 distinct users spread over 10 organisations (u1 exists in all of them), 2 that do not
+    // exist, 3 repeats of earlier ones: 100 representations.
+    let mut representations: Vec<Value> = (0..95)
+        .map(|i| org_user(i % 10 + 1, &format!("u{}", i / 10 + 1)))
+        .collect();
+    representations.insert(17, org_user(3, "u404"));
+    representations.insert(60, org_user(99, "u1"));
+    for repeat in [0, 5, 41] {
+        let copy = representations[repeat].clone();
+        representations.push(copy);
+    }
+    assert_eq!(representations.len(), 100);
+
+    let reply = graphql(
+        address,
+        json!({ "query": ENTITIES, "variables": { "representations": representations } }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    let entities = reply.body["data"]["_entities"].as_array().expect("a list");
+    assert_eq!(entities.len(), 100);
+    for (i, (entity, asked)) in entities.iter().zip(&representations).enumerate() {
+        if i == 17 || i == 60 {
+            assert_eq!(entity, &Value::Null, "missing entity {i} is null");
+            continue;
+        }
+        assert_eq!(entity["__typename"], "OrgUser");
+        assert_eq!(
+            (&entity["orgId"], &entity["userId"]),
+            (&asked["orgId"], &asked["userId"]),
+            "entity {i} in input order"
+        );
+        let expected_name = format!(
+            "User {} of {}",
+            asked["userId"].as_str().unwrap().trim_start_matches('u'),
+            asked["orgId"].as_str().unwrap()
+        );
+        assert_eq!(entity["name"], expected_name.as_str());
+    }
+    assert_eq!(entities[97], entities[0]);
+    let batch = &reply.body["extensions"]["graft"]["batch"];
+    assert_eq!(batch["representations"], 100);
+    assert_eq!(batch["uniqueKeys"], 97);
+    assert_eq!(batch["duplicates"], 3);
+    assert_eq!(batch["groups"], 1);
+    assert_eq!(
+        batch["statements"], 1,
+        "one SQL statement for the whole batch"
+    );
+}
+
+/// Root lookups by composite key and by id, one missing.
+async fn root_query_by_composite_key_and_by_id(address: SocketAddr) {
+    let reply = graphql(
+        address,
+        json!({
+            "query": "query($org: String!) { a: orgUser(orgId: $org, userId: \"u1\") { userId name } \
+                      b: orgUser(orgId: \"org-2\", userId: \"u1\") { name } none: orgUser(orgId: \"x\", userId: \"y\") { name } \
+                      order(id: 12) { id total status } }",
+            "variables": { "org": "org-1" }
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body["data"],
+        json!({
+            "a": { "userId": "u1", "name": "User 1 of org-1" },
+            "b": { "name": "User 1 of org-2" },
+            "none": null,
+            "order": { "id": "12", "total": 4.44, "status": "shipped" }
+        })
+    );
+}
+
+/// Each bad representation gets `null` and its own error; the good ones still resolve.
+async fn invalid_representations_give_null_and_an_error_each(address: SocketAddr) {
+    let representations = json!([
+        org_user(1, "u1"),
+        { "__typename": "OrgUser", "orgId": "org-1" },
+        { "__typename": "OrgUser", "orgId": "org-1", "userId": 7 },
+        "not an object",
+        { "__typename": "Nope", "id": 1 },
+        { "orgId": "org-1", "userId": "u1" },
+    ]);
+    let reply = graphql(
+        address,
+        json!({ "query": ENTITIES, "variables": { "representations": representations } }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let entities = reply.body["data"]["_entities"].as_array().unwrap();
+    assert_eq!(entities[0]["name"], "User 1 of org-1");
+    assert!(entities[1..].iter().all(Value::is_null));
+    let errors: Vec<(String, Value)> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["message"].as_str().unwrap().to_owned(), e["path"].clone()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "representation 1 (OrgUser): key field `userId` is missing".to_owned(),
+                json!(["_entities", 1])
+            ),
+            (
+                "representation 2 (OrgUser): key field `userId` expects String, found the number 7"
+                    .to_owned(),
+                json!(["_entities", 2])
+            ),
+            (
+                "representation 3: expected an object, found a string".to_owned(),
+                json!(["_entities", 3])
+            ),
+            (
+                "representation 4: `Nope` is not an entity type of this subgraph".to_owned(),
+                json!(["_entities", 4])
+            ),
+            (
+                "representation 5: `__typename` is missing".to_owned(),
+                json!(["_entities", 5])
+            ),
+        ]
+    );
+}

@@ -1,0 +1,87 @@
+//! Throwaway databases for graft's tests.
+//!
+//! Each test gets a PostgreSQL schema (or, later, a MariaDB database) with a unique name, created
+//! on demand and dropped when the guard is dropped, so tests run in parallel and leave nothing
+//! behind. Used only as a dev-dependency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// PostgreSQL as the machine runs it: trust auth on 127.0.0.1.
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A name no other test uses at the same time: `prefix_<pid>_<counter>_<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A PostgreSQL schema of its own, dropped with everything in it when the guard is dropped.
+#[derive(Debug)]
+pub struct PgSchema {
+    name: String,
+}
+
+impl PgSchema {
+    /// Creates the schema and runs `ddl` in it.
+    pub async fn create(ddl: &str) -> PgSchema {
+        let name = unique_name("graft_test");
+        let client = pg_admin().await;
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA \"{name}\"; SET search_path TO \"{name}\"; {ddl}"
+            ))
+            .await
+            .expect("the test schema is created");
+        PgSchema { name }
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A URL whose connections use this schema (through `search_path`).
+    pub fn url(&self) -> String {
+        format!(
+            "{POSTGRES_ADMIN_URL}?options=-c%20search_path%3D{}",
+            self.name
+        )
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async code: a short-lived runtime on its own thread cleans up.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the cleanup");
+            runtime.block_on(async {
+                let client = pg_admin().await;
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A connection as the PostgreSQL superuser.
+pub async fn pg_admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL is up on 127.0.0.1:5432 (cargo xtask services starts it)");
+    tokio::spawn(connection);
+    client
+}
