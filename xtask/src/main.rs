@@ -6,7 +6,7 @@
 //! cargo xtask test [extra nextest args]   start local services, run the whole test suite
 //! cargo xtask ci                          fmt check, clippy, then the same as `test`
 //! cargo xtask services                    only make sure the local services are up
-//! cargo xtask bench                       not yet implemented
+//! cargo xtask bench [args]              release build, then the end-to-end benchmark
 //! ```
 //!
 //! Only `std::process::Command` is used to spawn programs; every cargo
@@ -19,6 +19,8 @@ mod services;
 mod tidy;
 
 use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 /// Usage text printed by `cargo xtask help` and on a wrong invocation.
@@ -33,7 +35,8 @@ subcommands:
                   -- -D warnings`, then the same as `test`
   services        only make sure PostgreSQL (5432), MariaDB (3306) and Redis (6379)
                   are listening on 127.0.0.1
-  bench           not yet implemented
+  bench [args]    build release, then run benches/ (graft vs bare SQL vs N+1 on
+                  SQLite and PostgreSQL); results in target/bench/
   help            print this message
 
 environment:
@@ -85,12 +88,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             services::ensure_up(&root)?;
             Ok(ExitCode::SUCCESS)
         }
-        "bench" => {
-            eprintln!(
-                "cargo xtask bench: not yet implemented (arrives with the entity resolution engine issue)"
-            );
-            Ok(ExitCode::from(USAGE_EXIT))
-        }
+        "bench" => bench(&root, rest),
         other => {
             eprintln!("xtask: unknown subcommand `{other}`\n\n{USAGE}");
             Ok(ExitCode::from(USAGE_EXIT))
@@ -123,6 +121,33 @@ fn ci(root: &Path) -> anyhow::Result<ExitCode> {
     }
     services::ensure_up(root)?;
     cargo::run_tests(root, &[])
+}
+
+/// `cargo xtask bench [args]`: builds graft and the benchmark in release mode, makes sure the
+/// databases are up, and runs `graft-bench` (arguments are passed on; see `benches/src/main.rs`).
+fn bench(root: &Path, args: &[String]) -> anyhow::Result<ExitCode> {
+    let build = cargo::run(
+        root,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "graft-server",
+            "-p",
+            "graft-bench",
+        ],
+    )?;
+    if !build.success() {
+        return Ok(cargo::exit_code(build));
+    }
+    services::ensure_up(root)?;
+    let status = std::process::Command::new(root.join("target/release/graft-bench"))
+        .args(["--graft", "target/release/graft", "--out", "target/bench"])
+        .args(args)
+        .current_dir(root)
+        .status()
+        .context("running target/release/graft-bench")?;
+    Ok(cargo::exit_code(status))
 }
 
 /// The workspace root: the parent of the xtask package directory.

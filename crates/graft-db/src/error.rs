@@ -18,6 +18,16 @@ pub enum DbError {
     #[cfg(feature = "postgres")]
     #[error("connection pool: {0}")]
     PostgresPool(#[from] deadpool_postgres::PoolError),
+    /// A failure reported by mysql_async (MariaDB, MySQL).
+    #[cfg(feature = "mysql")]
+    #[error("{}", mysql_message(.0))]
+    Mysql(#[from] mysql_async::Error),
+    /// No pooled connection could be had in time.
+    #[error("connection pool: no connection within {0:?}")]
+    AcquireTimeout(std::time::Duration),
+    /// A value the database returned could not be read as its column's type.
+    #[error("reading a value: {0}")]
+    Decode(String),
     /// The request's deadline passed while the statement ran; it was cancelled.
     #[error("the statement was cancelled: the request's deadline passed")]
     Timeout,
@@ -46,6 +56,17 @@ fn postgres_message(error: &tokio_postgres::Error) -> String {
     }
 }
 
+#[cfg(feature = "mysql")]
+fn mysql_message(error: &mysql_async::Error) -> String {
+    match error {
+        mysql_async::Error::Server(server) => format!(
+            "server error {} ({}): {}",
+            server.code, server.state, server.message
+        ),
+        other => other.to_string(),
+    }
+}
+
 impl DbError {
     /// The failure's kind, whatever the driver: routing and fallback decide on this.
     pub fn kind(&self) -> SourceErrorKind {
@@ -71,8 +92,11 @@ impl DbError {
                 deadpool_postgres::PoolError::Backend(error) => postgres_kind(error),
                 _ => SourceErrorKind::Connection,
             },
+            #[cfg(feature = "mysql")]
+            DbError::Mysql(error) => mysql_kind(error),
             DbError::Url(_) => SourceErrorKind::Connection,
-            DbError::Timeout => SourceErrorKind::Timeout,
+            DbError::Timeout | DbError::AcquireTimeout(_) => SourceErrorKind::Timeout,
+            DbError::Decode(_) => SourceErrorKind::Decode,
             DbError::Mapping(_) | DbError::Script { .. } => SourceErrorKind::Query,
         }
     }
@@ -103,5 +127,47 @@ fn postgres_kind(error: &tokio_postgres::Error) -> SourceErrorKind {
             SourceErrorKind::Connection
         }
         None => SourceErrorKind::Other,
+    }
+}
+
+/// The kind of a mysql_async failure. Server errors are query errors, except those that say the
+/// connection is gone (the retry in `MysqlSource` depends on these) or that a time limit passed.
+#[cfg(feature = "mysql")]
+fn mysql_kind(error: &mysql_async::Error) -> SourceErrorKind {
+    use mysql_async::{DriverError, Error, IoError};
+    match error {
+        Error::Io(IoError::Io(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+            SourceErrorKind::Timeout
+        }
+        Error::Io(_) | Error::Url(_) => SourceErrorKind::Connection,
+        Error::Driver(driver) => match driver {
+            DriverError::FromValue { .. } | DriverError::FromRow { .. } => SourceErrorKind::Decode,
+            DriverError::ConnectionClosed
+            | DriverError::PoolDisconnected
+            | DriverError::PacketOutOfOrder
+            | DriverError::UnexpectedPacket { .. }
+            | DriverError::PacketTooLarge
+            | DriverError::BadCompressedPacketHeader
+            | DriverError::CantParseServerVersion { .. }
+            | DriverError::UnknownAuthPlugin { .. }
+            | DriverError::MysqlOldPasswordDisabled
+            | DriverError::CleartextPluginDisabled
+            | DriverError::NoClientSslFlagFromServer => SourceErrorKind::Connection,
+            _ => SourceErrorKind::Other,
+        },
+        Error::Server(server) => match server.code {
+            // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_NET_READ_ERROR and its kin,
+            // ER_CONNECTION_KILLED (MariaDB), CR_SERVER_GONE_ERROR, CR_SERVER_LOST,
+            // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8).
+            1040 | 1053 | 1152 | 1158..=1161 | 1927 | 2006 | 2013 | 4031 => {
+                SourceErrorKind::Connection
+            }
+            // ER_LOCK_WAIT_TIMEOUT, ER_STATEMENT_TIMEOUT (MariaDB max_statement_time),
+            // ER_QUERY_TIMEOUT (MySQL max_execution_time).
+            1205 | 1969 | 3024 => SourceErrorKind::Timeout,
+            _ if server.state.starts_with("08") => SourceErrorKind::Connection,
+            _ => SourceErrorKind::Query,
+        },
+        Error::Other(_) => SourceErrorKind::Other,
     }
 }

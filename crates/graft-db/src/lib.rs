@@ -10,12 +10,16 @@
 //! |---|---|---|---|
 //! | SQLite | sqlx | `json_each(?)` joined on the key | one fixed SQL text and one parameter for any batch size: no chunking, one cached statement; a primary-key search per key |
 //! | PostgreSQL | deadpool-postgres | `unnest($1::int8[], $2::text[]) WITH ORDINALITY` joined on the key | one fixed, prepared text per (type, key, columns); one array parameter per key column, so no chunking; an index scan per key |
+//! | MariaDB / MySQL | mysql_async | `JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY, k0 ... PATH '$[0]'))` joined on the key | one fixed, prepared text per (type, key, columns) and one JSON parameter for any batch size: no 65,535-placeholder limit and none of the IN-list rewrites; `eq_ref` on the primary key per key |
 //!
-//! `docs/sql-forms.md` gives the measurements behind these choices and `docs/types.md` how
-//! column types become GraphQL values.
+//! `docs/sql-forms.md` gives the measurements behind these choices, and
+//! [`docs/types.md`](../../../docs/types.md) how each database's column types are read and which
+//! GraphQL scalars can represent them.
 
 mod column;
 mod error;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -26,6 +30,28 @@ pub use error::DbError;
 pub use pool::PoolStatus;
 
 /// Quotes an SQL identifier with double quotes, doubling any inside (SQLite, PostgreSQL).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn quote_double(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// Quotes an SQL identifier with backticks, doubling any inside (MariaDB, MySQL).
+#[cfg(feature = "mysql")]
+pub(crate) fn quote_backtick(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('`', "``"))
+}
+
+/// `url` without its password, for messages.
+#[cfg(feature = "mysql")]
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

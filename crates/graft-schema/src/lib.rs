@@ -26,9 +26,11 @@
 mod error;
 mod mapping;
 mod parse;
+mod starter;
 
 pub use error::SchemaError;
 pub use mapping::{
     ColumnMapping, EntityMapping, FieldType, OutputScalar, RootField, RootFieldKind, TableName,
 };
 pub use parse::SubgraphSchema;
+pub use starter::{ColumnDescription, TableDescription, starter_sdl};

@@ -79,6 +79,20 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     Ok(state(schema, source, limits, engine))
 }
 
+/// Describes the tables of the database at `url`, for `graft init`.
+pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescription>, StartError> {
+    if url.starts_with("sqlite:") {
+        let source = SqliteSource::connect("sqlite", &SqliteConfig::new(url)).await?;
+        Ok(source.describe_tables().await?)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(PostgresSource::describe_tables(url).await?)
+    } else {
+        Err(StartError::Database(DbError::Url(format!(
+            "{url}: use a sqlite: or postgres: URL"
+        ))))
+    }
+}
+
 /// Opens the configured database (running the setup scripts on an empty one) as a source.
 async fn connect(
     config: &Config,

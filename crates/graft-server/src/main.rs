@@ -32,6 +32,19 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Write a starter schema.graphql from an existing database's tables: one entity per table
+    /// with a primary key, keyed by it, with a root lookup by key.
+    Init {
+        /// The database: `postgres://...` or `sqlite://file.db`.
+        #[arg(long)]
+        database: String,
+        /// Where to write the schema (`-` for standard output).
+        #[arg(long, default_value = "schema.graphql")]
+        output: PathBuf,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check that subgraphs agree on entity keys: each type one subgraph refers to must be
     /// resolvable by its owner through a key the referring subgraph has.
     Check {
@@ -53,6 +66,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Check { schemas } => check(&schemas),
+        Command::Init {
+            database,
+            output,
+            force,
+        } => init(&database, &output, force),
     };
     match result {
         Ok(code) => code,
@@ -97,6 +115,34 @@ fn serve(
             .context("serving")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn init(database: &str, output: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
+    let is_stdout = output == std::path::Path::new("-");
+    if !is_stdout && output.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to overwrite it", output.display());
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let tables = runtime.block_on(graft_server::demo::describe_tables(database))?;
+    if tables.is_empty() {
+        anyhow::bail!("{database} has no tables to describe");
+    }
+    let sdl = graft_schema::starter_sdl(&tables);
+    // What graft writes, graft must accept.
+    graft_schema::SubgraphSchema::parse(&sdl, "starter.graphql")
+        .context("the starter schema does not validate")?;
+    if is_stdout {
+        print!("{sdl}");
+    } else {
+        std::fs::write(output, &sdl).with_context(|| format!("writing {}", output.display()))?;
+        let entities = tables.iter().filter(|t| !t.primary_key.is_empty()).count();
+        eprintln!(
+            "wrote {} ({entities} entities from {} tables); serve it with a graft.toml naming this schema and {database}",
+            output.display(),
+            tables.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {

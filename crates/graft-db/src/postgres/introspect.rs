@@ -140,3 +140,66 @@ pub(crate) enum KeyBind {
         cast: Option<String>,
     },
 }
+
+const TABLES: &str = "SELECT c.relname::text, a.attname::text, t.typname::text, t.typcategory::text, NOT a.attnotnull, \
+       COALESCE((SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_catalog.pg_index i \
+                 WHERE i.indrelid = c.oid AND i.indisprimary), 0) \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+     ORDER BY c.relname, a.attnum";
+
+/// Every table of the current schema, with the GraphQL type of each column, for `graft init`.
+pub(crate) async fn describe(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<graft_schema::TableDescription>, DbError> {
+    let mut tables: Vec<graft_schema::TableDescription> = Vec::new();
+    let mut key_positions: Vec<Vec<(i32, String)>> = Vec::new();
+    for row in client.query(TABLES, &[]).await? {
+        let (table, column, type_name, category): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let nullable: bool = row.get(4);
+        let key_position: i32 = row.get(5);
+        if tables.last().is_none_or(|t| t.name != table) {
+            tables.push(graft_schema::TableDescription {
+                schema: None,
+                name: table,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+            });
+            key_positions.push(Vec::new());
+        }
+        let graphql_type = match (type_name.as_str(), category.as_str()) {
+            ("int2" | "int4" | "int8", _) if key_position > 0 => "ID",
+            ("int2" | "int4", _) => "Int",
+            // GraphQL's Int has 32 bits: a bigint is exact as a string.
+            ("int8", _) => "String",
+            ("float4" | "float8" | "numeric", _) => "Float",
+            ("bool", _) => "Boolean",
+            ("json" | "jsonb", _) | (_, "A") => "JSON",
+            _ => "String",
+        };
+        if key_position > 0 {
+            key_positions
+                .last_mut()
+                .expect("pushed above")
+                .push((key_position, column.clone()));
+        }
+        tables
+            .last_mut()
+            .expect("pushed above")
+            .columns
+            .push(graft_schema::ColumnDescription {
+                name: column,
+                graphql_type: graphql_type.to_owned(),
+                nullable,
+            });
+    }
+    for (table, mut positions) in tables.iter_mut().zip(key_positions) {
+        positions.sort();
+        table.primary_key = positions.into_iter().map(|(_, column)| column).collect();
+    }
+    Ok(tables)
+}

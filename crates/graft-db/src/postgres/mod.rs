@@ -110,6 +110,18 @@ impl PostgresSource {
         })
     }
 
+    /// Describes every table of the database at `url` (its current schema), for `graft init`.
+    pub async fn describe_tables(
+        url: &str,
+    ) -> Result<Vec<graft_schema::TableDescription>, DbError> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let tables = introspect::describe(&client).await;
+        drop(client);
+        let _ = connection.await;
+        tables
+    }
+
     /// Runs `scripts` (name and SQL, in order) on the database at `url` when its current schema
     /// has no tables yet; returns whether they ran. This runs before [`PostgresSource::connect`],
     /// which needs the tables to exist.
@@ -164,6 +176,11 @@ impl PostgresSource {
         };
         self.acquire.fill(&mut status);
         status
+    }
+
+    /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
+    pub fn statement_sql(&self, request: FetchRequest<'_>) -> Result<String, DbError> {
+        Ok(sql::batch_select(self.table(&request)?, &request).sql)
     }
 
     /// PostgreSQL's plan for the statement a fetch would run (`EXPLAIN`), one line per row.

@@ -95,6 +95,11 @@ impl SqliteSource {
         )
     }
 
+    /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
+    pub fn statement_sql(&self, request: FetchRequest<'_>) -> String {
+        sql::batch_select(&request)
+    }
+
     /// SQLite's query plan (`EXPLAIN QUERY PLAN`) for the statement a fetch would run, one line
     /// per plan step: shows that each key is a primary-key search, not a scan.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
@@ -104,6 +109,66 @@ impl SqliteSource {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
+    }
+
+    /// Describes every table of the database, with the GraphQL type of each column, for
+    /// `graft init`.
+    pub async fn describe_tables(&self) -> Result<Vec<graft_schema::TableDescription>, DbError> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tables = Vec::new();
+        for name in names {
+            // cid, name, type, notnull, default, pk (1-based position in the key, 0 if none).
+            let columns: Vec<(i64, String, String, bool, Option<String>, i64)> = sqlx::query_as(
+                "SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
+            )
+            .bind(&name)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut key: Vec<(i64, String)> = columns
+                .iter()
+                .filter(|c| c.5 > 0)
+                .map(|c| (c.5, c.1.clone()))
+                .collect();
+            key.sort();
+            let columns = columns
+                .into_iter()
+                .map(|(_, column, declared, not_null, _, key_position)| {
+                    let declared = declared.to_ascii_uppercase();
+                    let graphql_type = if declared.contains("INT") && key_position > 0 {
+                        "ID"
+                    } else if declared.contains("BOOL") {
+                        "Boolean"
+                    } else if declared.contains("INT") {
+                        "Int"
+                    } else if ["REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL"]
+                        .iter()
+                        .any(|t| declared.contains(t))
+                    {
+                        "Float"
+                    } else if declared.contains("JSON") {
+                        "JSON"
+                    } else {
+                        "String"
+                    };
+                    graft_schema::ColumnDescription {
+                        name: column,
+                        graphql_type: graphql_type.to_owned(),
+                        nullable: !not_null && key_position == 0,
+                    }
+                })
+                .collect();
+            tables.push(graft_schema::TableDescription {
+                schema: None,
+                name,
+                columns,
+                primary_key: key.into_iter().map(|(_, column)| column).collect(),
+            });
+        }
+        Ok(tables)
     }
 
     /// The pool, for tests and monitoring.

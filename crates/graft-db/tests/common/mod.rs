@@ -81,6 +81,68 @@ pub async fn pg_admin() -> tokio_postgres::Client {
     client
 }
 
+/// MariaDB as the machine runs it: root without a password on 127.0.0.1.
+#[cfg(feature = "mysql")]
+pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306";
+
+/// A MariaDB database of its own, dropped with everything in it on drop.
+#[cfg(feature = "mysql")]
+pub struct MyDatabase {
+    pub name: String,
+}
+
+#[cfg(feature = "mysql")]
+impl MyDatabase {
+    pub async fn create(ddl: &str) -> MyDatabase {
+        use mysql_async::prelude::Queryable;
+        let name = unique_name("graft_test");
+        let mut conn = mysql_admin().await;
+        conn.query_drop(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4; USE `{name}`; {ddl}"
+        ))
+        .await
+        .expect("the test database is created");
+        let _ = conn.disconnect().await;
+        MyDatabase { name }
+    }
+
+    /// A URL whose connections use this database.
+    pub fn url(&self) -> String {
+        format!("{MYSQL_ADMIN_URL}/{}", self.name)
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MyDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                use mysql_async::prelude::Queryable;
+                let mut conn = mysql_admin().await;
+                let _ = conn
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await;
+                let _ = conn.disconnect().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A connection of its own, outside any pool, for setup and for killing connections.
+#[cfg(feature = "mysql")]
+pub async fn mysql_admin() -> mysql_async::Conn {
+    mysql_async::Conn::from_url(MYSQL_ADMIN_URL)
+        .await
+        .expect("MariaDB is up")
+}
+
 pub fn key(type_name: &str, values: Vec<KeyValue>) -> EntityKey {
     EntityKey::new(Name::new(type_name).expect("a name"), KeyIndex(0), values)
 }

@@ -1,0 +1,134 @@
+//! `graft-bench`: the end-to-end benchmark that `cargo xtask bench` runs.
+//!
+//! For each database it makes sure the benchmark dataset exists (100,000 users in 1,000
+//! organisations, 1,000,000 orders), starts the release `graft` binary on it, and then, in one
+//! run, times the same lookups three ways:
+//!
+//! - **graft**: `_entities` of N composite-key representations over HTTP;
+//! - **bare**: the one statement graft issues for them, sent by a minimal client over a pool of
+//!   the same size, rows read and dropped;
+//! - **N+1**: one `SELECT ... WHERE org_id = ? AND user_id = ?` per key, as a naive resolver does.
+//!
+//! It prints a table (p50, p99, requests/s, graft/bare, N+1/graft) and writes it to
+//! `target/bench/` as Markdown and JSON.
+
+mod bare;
+mod dataset;
+mod measure;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::measure::{KeySet, Measurement};
+
+/// Benchmark settings from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The `graft` binary to start.
+    pub(crate) graft: PathBuf,
+    /// Where to write results and the SQLite dataset.
+    pub(crate) out: PathBuf,
+    /// The databases to run on.
+    pub(crate) databases: Vec<Database>,
+    /// Batch sizes to time.
+    pub(crate) sizes: Vec<usize>,
+    /// How long each throughput phase runs.
+    pub(crate) throughput_time: Duration,
+    /// Concurrent clients (and pool size) in throughput phases.
+    pub(crate) concurrency: usize,
+}
+
+/// A database the benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// A SQLite file.
+    Sqlite,
+    /// The machine's PostgreSQL.
+    Postgres,
+}
+
+impl Database {
+    fn name(self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres => "postgres",
+        }
+    }
+}
+
+fn parse_args() -> anyhow::Result<Settings> {
+    let mut settings = Settings {
+        graft: PathBuf::from("target/release/graft"),
+        out: PathBuf::from("target/bench"),
+        databases: vec![Database::Postgres, Database::Sqlite],
+        sizes: vec![1, 10, 100, 1000],
+        throughput_time: Duration::from_secs(3),
+        concurrency: 8,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--graft" => settings.graft = PathBuf::from(value()?),
+            "--out" => settings.out = PathBuf::from(value()?),
+            "--databases" => {
+                settings.databases = value()?
+                    .split(',')
+                    .map(|name| match name {
+                        "sqlite" => Ok(Database::Sqlite),
+                        "postgres" => Ok(Database::Postgres),
+                        other => bail!("unknown database {other:?}: use sqlite, postgres"),
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--sizes" => {
+                settings.sizes = value()?
+                    .split(',')
+                    .map(|n| n.parse().context("--sizes takes numbers"))
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--seconds" => {
+                settings.throughput_time =
+                    Duration::from_secs_f64(value()?.parse().context("--seconds takes a number")?)
+            }
+            "--concurrency" => {
+                settings.concurrency = value()?.parse().context("--concurrency takes a number")?
+            }
+            other => bail!("unknown argument {other:?}; see benches/src/main.rs"),
+        }
+    }
+    Ok(settings)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = parse_args()?;
+    std::fs::create_dir_all(&settings.out)
+        .with_context(|| format!("creating {}", settings.out.display()))?;
+    let mut results: Vec<Measurement> = Vec::new();
+    for &database in &settings.databases {
+        eprintln!("== {}: dataset", database.name());
+        let target = dataset::ensure(database, &settings).await?;
+        eprintln!("== {}: starting graft", database.name());
+        let graft = server::Graft::start(&settings, database, &target).await?;
+        let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
+        for &size in &settings.sizes {
+            let keys = KeySet::new(size, 0x5eed + size as u64);
+            eprintln!("== {}: {size} keys", database.name());
+            results.push(measure::run(database, &settings, &graft, &bare, &keys).await?);
+        }
+        drop(graft);
+    }
+    let table = report::markdown(&results, &settings);
+    println!("{table}");
+    report::write(&settings.out, &table, &results)?;
+    eprintln!(
+        "results written to {}/results.md and results.json",
+        settings.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! Timing: latency percentiles from sequential requests, throughput from concurrent clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::bare::{Bare, FIELDS};
+use crate::server::Graft;
+use crate::{Database, Settings};
+
+/// The keys of one batch size, in every form the three clients need.
+#[derive(Debug)]
+pub(crate) struct KeySet {
+    /// The batch size.
+    pub(crate) size: usize,
+    /// `orgId` of each key.
+    pub(crate) orgs: Vec<String>,
+    /// `userId` of each key.
+    pub(crate) users: Vec<String>,
+    /// The keys as SQLite's and MariaDB's JSON parameter.
+    pub(crate) json: String,
+    /// graft's `_entities` request body.
+    pub(crate) body: Vec<u8>,
+    /// How many keys name an existing user.
+    pub(crate) existing: usize,
+}
+
+impl KeySet {
+    /// `size` distinct random keys from a fixed seed; one in twenty names a missing user.
+    pub(crate) fn new(size: usize, seed: u64) -> KeySet {
+        let mut state = seed;
+        let mut next = move || {
+            // xorshift64*: reproducible without a dependency.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let (mut orgs, mut users) = (Vec::new(), Vec::new());
+        let mut existing = 0;
+        while orgs.len() < size {
+            let org = next() % 1_000 + 1;
+            let missing = next() % 20 == 0;
+            let user = if missing {
+                next() % 100 + 101
+            } else {
+                next() % 100 + 1
+            };
+            if seen.insert((org, user)) {
+                existing += usize::from(!missing);
+                orgs.push(format!("org-{org}"));
+                users.push(format!("u{user}"));
+            }
+        }
+        let pairs: Vec<serde_json::Value> = orgs
+            .iter()
+            .zip(&users)
+            .map(|(o, u)| serde_json::json!([o, u]))
+            .collect();
+        let representations: Vec<serde_json::Value> = orgs
+            .iter()
+            .zip(&users)
+            .map(|(o, u)| serde_json::json!({ "__typename": "OrgUser", "orgId": o, "userId": u }))
+            .collect();
+        let query = format!(
+            "query($representations: [_Any!]!) {{ _entities(representations: $representations) {{ ... on OrgUser {{ {} }} }} }}",
+            FIELDS.join(" ")
+        );
+        let body = serde_json::to_vec(&serde_json::json!({ "query": query, "variables": { "representations": representations } }))
+            .expect("JSON serializes");
+        KeySet {
+            size,
+            orgs,
+            users,
+            json: serde_json::Value::Array(pairs).to_string(),
+            body,
+            existing,
+        }
+    }
+}
+
+/// Percentiles and throughput of one client.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timing {
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Requests per second with `concurrency` clients; `None` when not measured.
+    pub(crate) rps: Option<f64>,
+}
+
+/// One row of the results.
+#[derive(Debug, Clone)]
+pub(crate) struct Measurement {
+    /// The database.
+    pub(crate) database: Database,
+    /// Keys per request.
+    pub(crate) size: usize,
+    /// graft over HTTP.
+    pub(crate) graft: Timing,
+    /// The bare batched statement.
+    pub(crate) bare: Timing,
+    /// One statement per key.
+    pub(crate) n_plus_one: Timing,
+}
+
+#[derive(Clone, Copy)]
+enum Client {
+    Graft,
+    Bare,
+    NPlusOne,
+}
+
+struct Runner {
+    http: reqwest::Client,
+    url: String,
+    bare: Arc<Bare>,
+    keys: KeySet,
+}
+
+impl Runner {
+    async fn once(&self, client: Client) -> anyhow::Result<()> {
+        match client {
+            Client::Graft => {
+                let response = self
+                    .http
+                    .post(&self.url)
+                    .header("content-type", "application/json")
+                    .body(self.keys.body.clone())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("graft answered {}", response.status());
+                }
+                std::hint::black_box(response.bytes().await?);
+            }
+            Client::Bare => {
+                std::hint::black_box(self.bare.batched(&self.keys).await?);
+            }
+            Client::NPlusOne => {
+                std::hint::black_box(self.bare.n_plus_one(&self.keys).await?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Measures one batch size on one database.
+pub(crate) async fn run(
+    database: Database,
+    settings: &Settings,
+    graft: &Graft,
+    bare: &Arc<Bare>,
+    keys: &KeySet,
+) -> anyhow::Result<Measurement> {
+    let runner = Arc::new(Runner {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(settings.concurrency * 2)
+            .build()?,
+        url: graft.url.clone(),
+        bare: bare.clone(),
+        keys: KeySet::new(keys.size, 0x5eed + keys.size as u64),
+    });
+    check_answers(&runner).await?;
+    let iterations = (20_000 / keys.size).clamp(40, 400);
+    // Interleave the clients' latency samples so that machine noise hits them alike.
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    let clients = [Client::Graft, Client::Bare, Client::NPlusOne];
+    for round in 0..iterations + 10 {
+        for (i, client) in clients.iter().enumerate() {
+            if matches!(client, Client::NPlusOne) && round % 4 != 0 {
+                continue; // N+1 is slow; a quarter of the samples is plenty.
+            }
+            let started = Instant::now();
+            runner.once(*client).await?;
+            if round >= 10 {
+                samples[i].push(started.elapsed());
+            }
+        }
+    }
+    let mut timings = samples.map(percentiles);
+    timings[0].rps = Some(throughput(&runner, Client::Graft, settings).await?);
+    timings[1].rps = Some(throughput(&runner, Client::Bare, settings).await?);
+    let [graft_timing, bare_timing, n_plus_one] = timings;
+    Ok(Measurement {
+        database,
+        size: keys.size,
+        graft: graft_timing,
+        bare: bare_timing,
+        n_plus_one,
+    })
+}
+
+/// graft and the bare statement find the same users, and the N+1 loop agrees.
+async fn check_answers(runner: &Runner) -> anyhow::Result<()> {
+    let response: serde_json::Value = runner
+        .http
+        .post(&runner.url)
+        .header("content-type", "application/json")
+        .body(runner.keys.body.clone())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let entities = response["data"]["_entities"]
+        .as_array()
+        .with_context(|| format!("graft answered {response}"))?;
+    let found = entities.iter().filter(|e| !e.is_null()).count();
+    let bare = runner.bare.batched(&runner.keys).await?;
+    let naive = runner.bare.n_plus_one(&runner.keys).await?;
+    if entities.len() != runner.keys.size
+        || found != runner.keys.existing
+        || bare != found
+        || naive != found
+    {
+        bail!(
+            "answers differ for {} keys: expected {} found, graft {found} of {}, bare {bare}, N+1 {naive}",
+            runner.keys.size,
+            runner.keys.existing,
+            entities.len()
+        );
+    }
+    Ok(())
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Timing {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Timing {
+        p50: at(0.50),
+        p99: at(0.99),
+        rps: None,
+    }
+}
+
+/// Requests per second with `settings.concurrency` clients for `settings.throughput_time`.
+async fn throughput(
+    runner: &Arc<Runner>,
+    client: Client,
+    settings: &Settings,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + settings.throughput_time;
+    let tasks: Vec<_> = (0..settings.concurrency)
+        .map(|_| {
+            let (runner, done) = (runner.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    runner.once(client).await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,70 @@
+//! Starting the release `graft` binary on a dataset.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::dataset::Target;
+use crate::{Database, Settings};
+
+/// A running graft process, killed on drop.
+pub(crate) struct Graft {
+    child: Child,
+    /// Its `/graphql` URL.
+    pub(crate) url: String,
+}
+
+impl Graft {
+    /// Writes a config for `target` and starts graft on a free port.
+    pub(crate) async fn start(
+        settings: &Settings,
+        database: Database,
+        target: &Target,
+    ) -> anyhow::Result<Graft> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let schema = std::path::absolute("examples/orgs/schema.graphql")?;
+        let config = settings.out.join(format!("graft-{}.toml", database.name()));
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_representations = 10000\n\n[schema]\npath = {schema:?}\n\n\
+                 [database]\nurl = {url:?}\nmax_connections = {pool}\n",
+                url = target.url,
+                pool = settings.concurrency,
+            ),
+        )?;
+        let child = Command::new(&settings.graft)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", settings.graft.display()))?;
+        let graft = Graft {
+            child,
+            url: format!("http://127.0.0.1:{port}/graphql"),
+        };
+        let health = format!("http://127.0.0.1:{port}/health");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if reqwest::get(&health)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(graft);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("graft did not answer {health} within 30 s")
+    }
+}
+
+impl Drop for Graft {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,355 @@
+//! MariaDB and MySQL through mysql_async: binary protocol, statements prepared once per
+//! connection and kept in mysql_async's statement cache.
+
+mod introspect;
+mod rows;
+mod sql;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use apollo_compiler::Name;
+use graft_resolve::{
+    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+};
+use graft_schema::SubgraphSchema;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row};
+
+use crate::pool::AcquireStats;
+use crate::{DbError, PoolStatus, redact};
+use introspect::MyTable;
+
+/// Pool settings for a MariaDB or MySQL source.
+#[derive(Debug, Clone)]
+pub struct MysqlConfig {
+    /// `mysql://user:password@host:port/database`, with mysql_async's URL parameters.
+    pub url: String,
+    /// Most open connections (default 8).
+    pub max_connections: usize,
+    /// How long opening a connection may take (default 5 s). mysql_async has no separate
+    /// connect timeout: this bounds the first connection at start-up, and together with
+    /// `acquire_timeout` (the longer of the two) every later wait for a connection.
+    pub connect_timeout: Duration,
+    /// How long a request waits for a free connection (default 5 s).
+    pub acquire_timeout: Duration,
+}
+
+impl MysqlConfig {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> MysqlConfig {
+        MysqlConfig {
+            url: url.into(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An [`EntitySource`] over one MariaDB or MySQL database.
+pub struct MysqlSource {
+    name: String,
+    pool: Pool,
+    opts: Opts,
+    tables: HashMap<Name, MyTable>,
+    max_size: usize,
+    wait_limit: Duration,
+    acquire: AcquireStats,
+    in_use: AtomicUsize,
+    waiters: AtomicUsize,
+}
+
+impl std::fmt::Debug for MysqlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSource")
+            .field("name", &self.name)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// Adds one to a counter for as long as it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Counted<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A pooled connection in use; dropping it returns the connection to the pool.
+struct Lease<'a> {
+    conn: Conn,
+    _in_use: Counted<'a>,
+}
+
+impl Lease<'_> {
+    /// Closes the connection instead of returning it: after a connection error it is broken,
+    /// and the pool must open a new one in its place rather than hand it out again.
+    fn discard(self) {
+        let Lease { conn, _in_use } = self;
+        tokio::spawn(async move {
+            let _ = conn.disconnect().await;
+        });
+    }
+}
+
+impl MysqlSource {
+    /// Opens a pool to `config.url` and reads `information_schema` for every table `schema`
+    /// maps, so that a missing table or column, a column graft cannot read or a key column it
+    /// cannot bind stops graft at start-up with its name, not at the first request.
+    pub async fn connect(
+        name: impl Into<String>,
+        config: &MysqlConfig,
+        schema: &SubgraphSchema,
+    ) -> Result<MysqlSource, DbError> {
+        let opts = Opts::from_url(&config.url)
+            .map_err(|e| DbError::Url(format!("{}: {e}", redact(&config.url))))?;
+        let max_size = config.max_connections.max(1);
+        let pool_opts = opts
+            .pool_opts()
+            .clone()
+            // min = max: with mysql_async's default (no idle TTL) the pool keeps `min` idle
+            // connections, so every connection stays open with its prepared statements.
+            .with_constraints(PoolConstraints::new(max_size, max_size).expect("1 <= min = max"))
+            // graft changes no session state, and a reset would drop the statement cache.
+            .with_reset_connection(false);
+        let opts: Opts = OptsBuilder::from_opts(opts)
+            .pool_opts(pool_opts)
+            // Timestamps are instants: read them in UTC so they carry a fixed offset.
+            .setup(vec!["SET time_zone = '+00:00'"])
+            .into();
+        let pool = Pool::new(opts.clone());
+        let mut source = MysqlSource {
+            name: name.into(),
+            pool,
+            opts,
+            tables: HashMap::new(),
+            max_size,
+            wait_limit: config.acquire_timeout.max(config.connect_timeout),
+            acquire: AcquireStats::default(),
+            in_use: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+        };
+        let mut conn = tokio::time::timeout(config.connect_timeout, source.pool.get_conn())
+            .await
+            .map_err(|_| DbError::AcquireTimeout(config.connect_timeout))??;
+        let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
+        let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+        for mapping in schema.mappings() {
+            source.tables.insert(
+                mapping.type_name.clone(),
+                introspect::table(&mut conn, mapping, mariadb).await?,
+            );
+        }
+        drop(conn);
+        Ok(source)
+    }
+
+    /// Runs a script of `;`-separated statements (schema and seed files).
+    pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
+        let mut lease = self.lease(false).await?;
+        lease
+            .conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| DbError::Script {
+                script: script_name.to_owned(),
+                message: DbError::from(e).to_string(),
+            })
+    }
+
+    /// The pool's state and acquisition figures. mysql_async reports open and idle connections;
+    /// connections in use and waiting requests are counted by this source.
+    pub fn status(&self) -> PoolStatus {
+        let metrics = self.pool.metrics();
+        let mut status = PoolStatus {
+            max_size: self.max_size,
+            size: metrics.connection_count.load(Ordering::Relaxed),
+            idle: metrics.connections_in_pool.load(Ordering::Relaxed),
+            in_use: self.in_use.load(Ordering::Relaxed),
+            waiters: self.waiters.load(Ordering::Relaxed),
+            ..PoolStatus::default()
+        };
+        self.acquire.fill(&mut status);
+        status
+    }
+
+    /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
+    pub fn statement_sql(&self, request: FetchRequest<'_>) -> Result<String, DbError> {
+        Ok(sql::batch_select(self.table(&request)?, &request)?.sql)
+    }
+
+    /// The server's plan for the statement a fetch would run (`EXPLAIN`), one line per row:
+    /// the table, the join type and the key used, e.g. `t eq_ref PRIMARY`.
+    pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
+        let table = self.table(&request)?;
+        let select = sql::batch_select(table, &request)?;
+        let (keys, _) = sql::keys_parameter(&select.binds, request.keys);
+        let mut lease = self.lease(false).await?;
+        let rows: Vec<Row> = lease
+            .conn
+            .exec(format!("EXPLAIN {}", select.sql), (keys,))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                ["table", "type", "key"]
+                    .iter()
+                    .filter_map(|column| row.get_opt::<Option<String>, _>(*column)?.ok()?)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect())
+    }
+
+    fn table(&self, request: &FetchRequest<'_>) -> Result<&MyTable, DbError> {
+        self.tables.get(&request.mapping.type_name).ok_or_else(|| {
+            DbError::Mapping(format!(
+                "type {} was not mapped when this source started",
+                request.mapping.type_name
+            ))
+        })
+    }
+
+    /// A connection from the pool, counted as in use until the lease drops. With `verified`,
+    /// the connection is pinged first and replaced while it fails, up to once per pool slot:
+    /// after the server killed the connections the pool may still hold some of them.
+    async fn lease(&self, verified: bool) -> Result<Lease<'_>, DbError> {
+        let attempts = if verified { self.max_size + 1 } else { 1 };
+        let mut failure = None;
+        for _ in 0..attempts {
+            let started = Instant::now();
+            let waiting = Counted::new(&self.waiters);
+            let conn = tokio::time::timeout(self.wait_limit, self.pool.get_conn())
+                .await
+                .map_err(|_| DbError::AcquireTimeout(self.wait_limit))??;
+            drop(waiting);
+            self.acquire.record(started);
+            let mut lease = Lease {
+                conn,
+                _in_use: Counted::new(&self.in_use),
+            };
+            if !verified {
+                return Ok(lease);
+            }
+            match lease.conn.ping().await {
+                Ok(()) => return Ok(lease),
+                Err(error) => {
+                    lease.discard();
+                    failure = Some(error);
+                }
+            }
+        }
+        Err(failure.expect("at least one attempt failed").into())
+    }
+
+    async fn fetch_rows(
+        &self,
+        ctx: &RequestContext,
+        request: FetchRequest<'_>,
+        verified: bool,
+    ) -> Result<RowSet, DbError> {
+        let table = self.table(&request)?;
+        let select = sql::batch_select(table, &request)?;
+        let (keys, sent) = sql::keys_parameter(&select.binds, request.keys);
+        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
+        if sent.is_empty() {
+            return Ok(rows);
+        }
+        rows.count_statement();
+        let mut lease = self.lease(verified).await?;
+        let query = read_all(&mut lease.conn, &select, keys, &sent, &mut rows);
+        let result = match ctx.remaining() {
+            Some(left) => match tokio::time::timeout(left, query).await {
+                Ok(result) => result,
+                Err(_) => {
+                    self.cancel(lease);
+                    return Err(DbError::Timeout);
+                }
+            },
+            None => query.await,
+        };
+        match result {
+            Ok(()) => Ok(rows),
+            Err(error) => {
+                if error.kind() == SourceErrorKind::Connection {
+                    lease.discard();
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Stops the statement running on `lease`'s connection (`KILL QUERY`, over a connection of
+    /// its own, so that a full pool cannot hold it up) and closes that connection, whose
+    /// result was left half read.
+    fn cancel(&self, lease: Lease<'_>) {
+        let id = lease.conn.id();
+        let opts = self.opts.clone();
+        let Lease { conn, _in_use } = lease;
+        tokio::spawn(async move {
+            if let Ok(mut admin) = Conn::new(opts).await {
+                let _ = admin.query_drop(format!("KILL QUERY {id}")).await;
+                let _ = admin.disconnect().await;
+            }
+            let _ = conn.disconnect().await;
+        });
+    }
+}
+
+/// Runs `select` with the keys parameter and places every row in `rows`.
+async fn read_all(
+    conn: &mut Conn,
+    select: &sql::BatchSelect,
+    keys: String,
+    sent: &[usize],
+    rows: &mut RowSet,
+) -> Result<(), DbError> {
+    let mut result = conn.exec_iter(select.sql.as_str(), (keys,)).await?;
+    let mut failed = None;
+    result
+        .for_each(|row| {
+            if failed.is_none()
+                && let Err(error) = rows::read_row(&row, &select.reads, sent, rows)
+            {
+                failed = Some(error);
+            }
+        })
+        .await?;
+    failed.map_or(Ok(()), Err)
+}
+
+impl EntitySource for MysqlSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            match self.fetch_rows(ctx, request, false).await {
+                // A pooled connection the server closed (restart, KILL, wait_timeout) fails
+                // once; the read is safe to repeat on a connection known to be alive.
+                Err(error) if error.kind() == SourceErrorKind::Connection => {
+                    tracing::warn!(source = %self.name, %error, "retrying on a new connection");
+                    self.fetch_rows(ctx, request, true).await
+                }
+                other => other,
+            }
+            .map_err(|e| e.into_resolve_error(&self.name))
+        })
+    }
+}
