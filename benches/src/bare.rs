@@ -67,12 +67,7 @@ impl Bare {
             ],
         );
         let keys = [&key];
-        let request = FetchRequest {
-            mapping,
-            key: KeyIndex(0),
-            keys: &keys,
-            columns: &columns,
-        };
+        let request = FetchRequest::by_key(mapping, KeyIndex(0), &keys, &columns);
         Ok(Arc::new(match database {
             Database::Postgres => {
                 let source =

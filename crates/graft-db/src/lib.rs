@@ -42,7 +42,7 @@ pub(crate) fn quote_backtick(identifier: &str) -> String {
 }
 
 /// `url` without its password, for messages.
-#[cfg(feature = "mysql")]
+#[cfg(any(feature = "mysql", feature = "postgres"))]
 pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -80,12 +80,7 @@ async fn one_statement_answers_composite_keys_in_order_with_every_type() {
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let columns = all_columns(&schema, "OrgUser");
     let mapping = schema.mapping("OrgUser").expect("mapped");
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &columns,
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &columns);
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -165,12 +160,7 @@ async fn integer_keys_skip_values_that_cannot_be_integers_and_use_the_primary_ke
     keys.push(key("Item", vec![s("99999999999999999999")]));
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let mapping = schema.mapping("Item").expect("mapped");
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &[1],
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -214,12 +204,12 @@ async fn composite_string_keys_use_the_primary_key() {
         })
         .collect();
     let refs: Vec<&EntityKey> = keys.iter().collect();
-    let request = FetchRequest {
-        mapping: schema.mapping("OrgUser").expect("mapped"),
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &[2],
-    };
+    let request = FetchRequest::by_key(
+        schema.mapping("OrgUser").expect("mapped"),
+        KeyIndex(0),
+        &refs,
+        &[2],
+    );
     let plan = source.query_plan(request).await.expect("explains");
     assert!(
         plan.iter().any(|line| line == "t eq_ref PRIMARY"),
@@ -256,12 +246,7 @@ async fn keys_that_the_column_cannot_hold_are_not_sent_so_they_match_no_converte
             let rows = source
                 .fetch(
                     &RequestContext::new("t"),
-                    FetchRequest {
-                        mapping,
-                        key: KeyIndex(key_index),
-                        keys: &refs,
-                        columns: &[1],
-                    },
+                    FetchRequest::by_key(mapping, KeyIndex(key_index), &refs, &[1]),
                 )
                 .await
                 .expect("fetches");
@@ -340,12 +325,12 @@ async fn run_script_runs_every_statement_and_names_the_script_that_failed() {
     );
     let keys = [5001, 5002, 5003].map(|id| key("Item", vec![KeyValue::Int(id)]));
     let refs: Vec<&EntityKey> = keys.iter().collect();
-    let request = FetchRequest {
-        mapping: schema.mapping("Item").expect("mapped"),
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &[1],
-    };
+    let request = FetchRequest::by_key(
+        schema.mapping("Item").expect("mapped"),
+        KeyIndex(0),
+        &refs,
+        &[1],
+    );
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -405,12 +390,7 @@ async fn ten_times_the_pool_in_concurrent_fetches_all_finish_and_return_every_co
                 let keys = [key("Item", vec![KeyValue::Int(i + 1)])];
                 let refs: Vec<&EntityKey> = keys.iter().collect();
                 let mapping = schema.mapping("Item").expect("mapped");
-                let request = FetchRequest {
-                    mapping,
-                    key: KeyIndex(0),
-                    keys: &refs,
-                    columns: &[1],
-                };
+                let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
                 let rows = source
                     .fetch(&RequestContext::new("t"), request)
                     .await
@@ -447,12 +427,7 @@ async fn the_next_request_succeeds_after_the_server_kills_the_connections() {
         let keys = [key("Item", vec![KeyValue::Int(1)])];
         let refs: Vec<&EntityKey> = keys.iter().collect();
         let mapping = schema.mapping("Item").expect("mapped");
-        let request = FetchRequest {
-            mapping,
-            key: KeyIndex(0),
-            keys: &refs,
-            columns: &[1],
-        };
+        let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
         source
             .fetch(&RequestContext::new("t"), request)
             .await
@@ -466,7 +441,7 @@ async fn the_next_request_succeeds_after_the_server_kills_the_connections() {
     let ids: Vec<u64> = admin
         .exec(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
-            (db.name.clone(),),
+            (db.name().to_owned(),),
         )
         .await
         .expect("lists connections");
@@ -492,12 +467,12 @@ async fn fetch_slow(
 ) -> Result<Option<Vec<Seen>>, graft_resolve::ResolveError> {
     let keys = [key("SlowItem", vec![KeyValue::Int(1)])];
     let refs: Vec<&EntityKey> = keys.iter().collect();
-    let request = FetchRequest {
-        mapping: schema.mapping("SlowItem").expect("mapped"),
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &[1, 2],
-    };
+    let request = FetchRequest::by_key(
+        schema.mapping("SlowItem").expect("mapped"),
+        KeyIndex(0),
+        &refs,
+        &[1, 2],
+    );
     source.fetch(ctx, request).await.map(|rows| seen(&rows, 0))
 }
 
@@ -508,7 +483,7 @@ async fn busy_connections(db: &MyDatabase) -> Vec<u64> {
         .exec(
             "SELECT ID FROM information_schema.PROCESSLIST \
              WHERE DB = ? AND COMMAND <> 'Sleep' AND ID <> CONNECTION_ID()",
-            (db.name.clone(),),
+            (db.name().to_owned(),),
         )
         .await
         .expect("lists connections");
@@ -574,12 +549,12 @@ async fn a_fetch_past_its_deadline_fails_as_a_timeout_and_stops_its_statement() 
     let rows = source
         .fetch(
             &RequestContext::new("t"),
-            FetchRequest {
-                mapping: schema.mapping("Item").expect("mapped"),
-                key: KeyIndex(0),
-                keys: &refs,
-                columns: &[1],
-            },
+            FetchRequest::by_key(
+                schema.mapping("Item").expect("mapped"),
+                KeyIndex(0),
+                &refs,
+                &[1],
+            ),
         )
         .await
         .expect("fetches");
@@ -611,12 +586,12 @@ async fn less_common_types_read_as_the_type_table_says() {
     let keys = [key("Odd", vec![s("4294967295")])];
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let columns = all_columns(&schema, "Odd");
-    let request = FetchRequest {
-        mapping: schema.mapping("Odd").expect("mapped"),
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &columns,
-    };
+    let request = FetchRequest::by_key(
+        schema.mapping("Odd").expect("mapped"),
+        KeyIndex(0),
+        &refs,
+        &columns,
+    );
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await

@@ -65,12 +65,7 @@ async fn one_statement_answers_composite_keys_in_order_with_every_type() {
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let columns = all_columns(&schema, "OrgUser");
     let mapping = schema.mapping("OrgUser").expect("mapped");
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &columns,
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &columns);
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -134,12 +129,7 @@ async fn integer_keys_skip_values_that_cannot_be_integers_and_use_the_index() {
     keys.push(key("Item", vec![KeyValue::Int(5_000_000)]));
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let mapping = schema.mapping("Item").expect("mapped");
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &refs,
-        columns: &[1],
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -205,12 +195,7 @@ async fn ten_times_the_pool_in_concurrent_fetches_all_finish_and_return_every_co
                 let keys = [key("Item", vec![KeyValue::Int(i + 1)])];
                 let refs: Vec<&EntityKey> = keys.iter().collect();
                 let mapping = schema.mapping("Item").expect("mapped");
-                let request = FetchRequest {
-                    mapping,
-                    key: KeyIndex(0),
-                    keys: &refs,
-                    columns: &[1],
-                };
+                let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
                 let rows = source
                     .fetch(&RequestContext::new("t"), request)
                     .await
@@ -248,12 +233,7 @@ async fn the_next_request_succeeds_after_the_server_kills_the_connections() {
         let keys = [key("Item", vec![KeyValue::Int(1)])];
         let refs: Vec<&EntityKey> = keys.iter().collect();
         let mapping = schema.mapping("Item").expect("mapped");
-        let request = FetchRequest {
-            mapping,
-            key: KeyIndex(0),
-            keys: &refs,
-            columns: &[1],
-        };
+        let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
         source
             .fetch(&RequestContext::new("t"), request)
             .await

@@ -60,12 +60,7 @@ async fn one_statement_returns_rows_in_key_order_and_nothing_for_missing_keys() 
         key("", ""),
     ];
     let key_refs: Vec<&EntityKey> = keys.iter().collect();
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &key_refs,
-        columns: &[2, 3, 4],
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &key_refs, &[2, 3, 4]);
     let rows = source
         .fetch(&RequestContext::new("t"), request)
         .await
@@ -97,12 +92,7 @@ async fn each_key_is_a_primary_key_search() {
     let mapping = schema.mapping("OrgUser").expect("mapped");
     let keys: Vec<EntityKey> = (0..100).map(|i| key(&format!("org-{i}"), "u1")).collect();
     let key_refs: Vec<&EntityKey> = keys.iter().collect();
-    let request = FetchRequest {
-        mapping,
-        key: KeyIndex(0),
-        keys: &key_refs,
-        columns: &[2],
-    };
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &key_refs, &[2]);
     let plan = source.query_plan(request).await.expect("explains");
     assert!(
         plan.iter()

@@ -20,6 +20,7 @@ pub use fetch::{
     SplitReason,
 };
 pub use operation::{
-    Condition, Conditions, EntitySelection, FieldPlan, FieldValue, OperationPlan, ResponseKey,
-    RootKind, RootPlan, ServiceField, VariablePlan,
+    Condition, Conditions, EntitySelection, FieldPlan, FieldValue, OperationPlan, ReferenceField,
+    ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey, RootKind, RootPlan, ServiceField,
+    VariablePlan,
 };

@@ -156,7 +156,7 @@ pub enum ServiceField {
 }
 
 /// What to read and write for entities of one type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntitySelection {
     /// The entity type.
     pub type_name: Name,
@@ -168,7 +168,7 @@ pub struct EntitySelection {
 }
 
 /// One field of an entity's response object.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldPlan {
     /// Where the value goes.
     pub response_key: ResponseKey,
@@ -179,7 +179,7 @@ pub struct FieldPlan {
 }
 
 /// Where a field's value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     /// The entity's type name.
     Typename,
@@ -192,6 +192,57 @@ pub enum FieldValue {
         /// Whether the field may be null.
         nullable: bool,
     },
+    /// Another entity, or a list of them, found through a relation.
+    Related(Box<RelatedPlan>),
+}
+
+/// How to resolve a relation field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelatedPlan {
+    /// Index into the parent mapping's `relations`.
+    pub relation: usize,
+    /// Positions in the parent's [`EntitySelection::columns`] of the values looked up.
+    pub key_slots: Vec<usize>,
+    /// A list of every match (`@hasMany`), or at most one.
+    pub many: bool,
+    /// Whether the field may be null.
+    pub nullable: bool,
+    /// What to write for each related entity.
+    pub target: RelatedTarget,
+}
+
+/// What a relation leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelatedTarget {
+    /// Rows of the target's table, fetched for all parents of a level at once.
+    Fetched(EntitySelection),
+    /// An entity another subgraph owns: written from the parent's columns, key fields only.
+    Reference {
+        /// The entity type.
+        type_name: Name,
+        /// The fields to write.
+        fields: Vec<ReferenceField>,
+    },
+}
+
+/// One field of a reference to another subgraph's entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceField {
+    /// Where the value goes.
+    pub response_key: ResponseKey,
+    /// When it is included.
+    pub conditions: Conditions,
+    /// What to write.
+    pub value: ReferenceValue,
+}
+
+/// The value of a [`ReferenceField`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceValue {
+    /// The type name.
+    Typename,
+    /// Key leaf `i`, read from the parent's `key_slots[i]`.
+    KeyLeaf(usize),
 }
 
 impl OperationPlan {
@@ -425,31 +476,47 @@ impl<'a> Collector<'a> {
             .schema
             .mapping(type_name)
             .expect("entity selections are built for mapped types");
-        let mut columns = Vec::new();
+        let mut columns: Vec<usize> = Vec::new();
+        let mut slot_of = |index: usize| {
+            columns.iter().position(|&c| c == index).unwrap_or_else(|| {
+                columns.push(index);
+                columns.len() - 1
+            })
+        };
         let mut fields = Vec::new();
         for sub in self.subfields(collected, type_name)? {
             let field_name = &sub.fields[0].name;
             let value = if field_name == "__typename" {
                 FieldValue::Typename
-            } else {
-                let Some(index) = mapping.column_index(field_name) else {
-                    return Err(PlanError::UnsupportedField {
-                        coordinate: format!("{type_name}.{field_name}"),
-                        reason: "only fields stored in a column can be selected; object and list fields are not \
-                                 resolved yet"
-                            .to_owned(),
-                    });
-                };
-                let slot = columns.iter().position(|&c| c == index).unwrap_or_else(|| {
-                    columns.push(index);
-                    columns.len() - 1
-                });
+            } else if let Some(index) = mapping.column_index(field_name) {
                 let ty = mapping.columns[index].ty;
                 FieldValue::Column {
-                    slot,
+                    slot: slot_of(index),
                     scalar: ty.scalar,
                     nullable: ty.nullable,
                 }
+            } else if let Some((relation_index, relation)) = mapping.relation(field_name) {
+                // The parent reads the columns the relation looks up by, even if unselected.
+                let key_slots = relation.local_columns.iter().map(|&c| slot_of(c)).collect();
+                let target = if relation.reference {
+                    self.reference_selection(&relation.target, relation.target_key, &sub)?
+                } else {
+                    RelatedTarget::Fetched(self.entity_selection(&relation.target, &sub)?)
+                };
+                FieldValue::Related(Box::new(RelatedPlan {
+                    relation: relation_index,
+                    key_slots,
+                    many: relation.many,
+                    nullable: relation.nullable,
+                    target,
+                }))
+            } else {
+                return Err(PlanError::UnsupportedField {
+                    coordinate: format!("{type_name}.{field_name}"),
+                    reason:
+                        "the field is neither stored in a column nor a @belongsTo/@hasMany relation"
+                            .to_owned(),
+                });
             };
             fields.push(FieldPlan {
                 response_key: sub.response_key,
@@ -460,6 +527,55 @@ impl<'a> Collector<'a> {
         Ok(EntitySelection {
             type_name: type_name.clone(),
             columns,
+            fields,
+        })
+    }
+
+    /// The selection on an entity another subgraph owns: only `__typename` and the key's fields,
+    /// which the parent row holds.
+    fn reference_selection(
+        &self,
+        type_name: &Name,
+        key: Option<graft_keys::KeyIndex>,
+        collected: &Collected<'a>,
+    ) -> Result<RelatedTarget, PlanError> {
+        let entity = self
+            .schema
+            .entities()
+            .get(type_name)
+            .expect("relation targets are entities");
+        let key = entity
+            .key(key.expect("references are @belongsTo relations"))
+            .expect("the key exists");
+        let mut fields = Vec::new();
+        for sub in self.subfields(collected, type_name)? {
+            let field_name = &sub.fields[0].name;
+            let value = if field_name == "__typename" {
+                ReferenceValue::Typename
+            } else if let Some(leaf) = key
+                .field_set()
+                .leaves()
+                .iter()
+                .position(|l| l.path()[0] == *field_name)
+            {
+                ReferenceValue::KeyLeaf(leaf)
+            } else {
+                return Err(PlanError::UnsupportedField {
+                    coordinate: format!("{type_name}.{field_name}"),
+                    reason: format!(
+                        "{type_name} is owned by another subgraph; here only its key fields (`{}`) can be selected",
+                        key.field_set()
+                    ),
+                });
+            };
+            fields.push(ReferenceField {
+                response_key: sub.response_key,
+                conditions: sub.conditions,
+                value,
+            });
+        }
+        Ok(RelatedTarget::Reference {
+            type_name: type_name.clone(),
             fields,
         })
     }
@@ -539,9 +655,36 @@ impl fmt::Display for EntitySelection {
         write!(f, "{} columns {:?} {{", self.type_name, self.columns)?;
         for field in &self.fields {
             write!(f, " {}", field.response_key.name)?;
-            match field.value {
+            match &field.value {
                 FieldValue::Typename => write!(f, "=typename")?,
                 FieldValue::Column { slot, .. } => write!(f, "=${slot}")?,
+                FieldValue::Related(related) => {
+                    let slots: Vec<String> =
+                        related.key_slots.iter().map(|s| format!("${s}")).collect();
+                    write!(
+                        f,
+                        "={}({})",
+                        if related.many { "many" } else { "one" },
+                        slots.join(",")
+                    )?;
+                    match &related.target {
+                        RelatedTarget::Fetched(selection) => write!(f, "[{selection}]")?,
+                        RelatedTarget::Reference { type_name, fields } => {
+                            let fields: Vec<String> = fields
+                                .iter()
+                                .map(|field| match field.value {
+                                    ReferenceValue::Typename => {
+                                        format!("{}=typename", field.response_key.name)
+                                    }
+                                    ReferenceValue::KeyLeaf(i) => {
+                                        format!("{}=key{i}", field.response_key.name)
+                                    }
+                                })
+                                .collect();
+                            write!(f, "[{type_name} reference {{ {} }}]", fields.join(" "))?
+                        }
+                    }
+                }
             }
             write_conditions(&field.conditions, f)?;
         }

@@ -15,18 +15,19 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 use graft_keys::{EntityKey, KeyError};
 use graft_plan::{
-    BatchStats, EntityFetchPlan, EntitySelection, FieldValue, Grouping, OperationPlan,
-    PerTypeAndKey, RootKind, ServiceField, Slot,
+    BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PerTypeAndKey, RootKind,
+    ServiceField, Slot,
 };
 use graft_schema::SubgraphSchema;
 use serde_json::value::RawValue;
 
+use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
 use crate::variables::{coerce, literal_to_json};
-use crate::write::{self, CoercionError};
+use crate::write;
 use crate::{
     FetchRequest, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
-    RequestContext, ResolveError, ResponseKind, RowSet, SourceRouter,
+    RequestContext, ResolveError, ResponseKind, SourceRouter,
 };
 
 /// Limits and switches of the engine, with defaults suited to a gateway-facing subgraph.
@@ -416,7 +417,7 @@ impl Execution<'_, '_> {
         self.stats.absorb(plan.stats());
         self.stats.statements += results
             .iter()
-            .map(|r| r.as_ref().map_or(0, RowSet::statements))
+            .map(|r| r.as_ref().map_or(0, Fetched::statements))
             .sum::<usize>();
 
         let mut invalid = invalid.into_iter().peekable();
@@ -455,9 +456,9 @@ impl Execution<'_, '_> {
                                 .expect("position in group");
                             self.errors.push(fetch_error(error, key, path()));
                         }
-                        Ok(rows) => {
+                        Ok(fetched) => {
                             let selection = selection_for(selections, &group.key.type_name);
-                            self.write_entity(out, selection, rows, position as usize, path);
+                            self.write_entity(out, selection, fetched, position as usize, path());
                         }
                     }
                 }
@@ -467,17 +468,20 @@ impl Execution<'_, '_> {
         Ok(())
     }
 
-    /// Runs every group's fetch concurrently; results line up with `plan.groups()`.
+    /// Runs every group's fetch concurrently, each with its relations below; results line up
+    /// with `plan.groups()`.
     async fn fetch_groups(
         &self,
         plan: &EntityFetchPlan,
         selections: &[EntitySelection],
-    ) -> Vec<Result<RowSet, ResolveError>> {
+    ) -> Vec<Result<Fetched, ResolveError>> {
         let key_lists: Vec<Vec<&EntityKey>> = plan
             .groups()
             .iter()
             .map(|g| plan.group_keys(g).collect())
             .collect();
+        let resolver = self.resolver();
+        let resolver = &resolver;
         let fetches = plan
             .groups()
             .iter()
@@ -495,91 +499,52 @@ impl Execution<'_, '_> {
                     .source_for(type_name)
                     .ok_or_else(|| ResolveError::NoSource(type_name.to_string()))?;
                 let selection = selection_for(selections, type_name);
-                let request = FetchRequest {
-                    mapping,
-                    key: group.key.key,
-                    keys,
-                    columns: &selection.columns,
-                };
-                source.fetch(self.ctx, request).await
+                let request =
+                    FetchRequest::by_key(mapping, group.key.key, keys, &selection.columns);
+                let rows = source.fetch(self.ctx, request).await?;
+                Ok(resolver.resolve(selection, rows).await)
             });
         futures_util::future::join_all(fetches).await
     }
 
-    /// Writes the entity at `position` of `rows`, `null` when it does not exist, and `null` with
-    /// an error when a non-null field has no value.
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            schema: &self.engine.schema,
+            sources: &self.engine.sources,
+            ctx: self.ctx,
+            max_batch: self.engine.config.max_group_size,
+        }
+    }
+
+    /// Writes the entity at key `position` of `fetched`: `null` when it does not exist, and
+    /// `null` with an error when a non-null field has no value.
     fn write_entity(
         &mut self,
         out: &mut Vec<u8>,
         selection: &EntitySelection,
-        rows: &RowSet,
+        fetched: &Fetched,
         position: usize,
-        path: impl Fn() -> Vec<PathSegment>,
+        mut path: Vec<PathSegment>,
     ) {
-        let Some(row) = rows.get(position) else {
+        let Some(row) = fetched.rows.rows_of(position).next() else {
             out.extend_from_slice(b"null");
             return;
         };
         let start = out.len();
-        out.push(b'{');
-        let mut first = true;
-        for field in &selection.fields {
-            if !field.conditions.hold(|name| self.boolean(name)) {
-                continue;
-            }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(field.response_key.json_prefix().as_bytes());
-            let (slot, scalar, nullable) = match field.value {
-                FieldValue::Typename => {
-                    write::string(out, &selection.type_name);
-                    continue;
-                }
-                FieldValue::Column {
-                    slot,
-                    scalar,
-                    nullable,
-                } => (slot, scalar, nullable),
-            };
-            let cell = row[slot];
-            let field_path = || {
-                let mut p = path();
-                p.push(PathSegment::Key(field.response_key.name().to_string()));
-                p
-            };
-            let problem = match write::cell(out, rows, cell, scalar) {
-                Err(CoercionError(message)) => Some(message),
-                Ok(()) if matches!(cell, crate::Cell::Null) && !nullable => {
-                    Some("the column is NULL but the field is non-null".to_owned())
-                }
-                Ok(()) => None,
-            };
-            if let Some(message) = problem {
-                let coordinate = format!("{}.{}", selection.type_name, field.response_key.name());
-                self.errors.push(
-                    GraphQLError::new("FIELD_VALUE_INVALID", format!("{coordinate}: {message}"))
-                        .at(field_path()),
-                );
-                if nullable {
-                    // Replace whatever was written for the field by null.
-                    let prefix = field.response_key.json_prefix().len();
-                    let field_start = out
-                        .windows(prefix)
-                        .rposition(|w| w == field.response_key.json_prefix().as_bytes())
-                        .expect("prefix was written");
-                    out.truncate(field_start + prefix);
-                    out.extend_from_slice(b"null");
-                } else {
-                    // Null propagates to the entity.
-                    out.truncate(start);
-                    out.extend_from_slice(b"null");
-                    return;
-                }
-            }
+        let variables = self.variables;
+        let mut writer = Writer {
+            schema: &self.engine.schema,
+            variable: |name: &Name| {
+                variables
+                    .get(name.as_str())
+                    .is_some_and(|raw| raw.get() == "true")
+            },
+            errors: &mut self.errors,
+        };
+        if writer.row(out, selection, fetched, row, &mut path).is_err() {
+            out.truncate(start);
+            out.extend_from_slice(b"null");
         }
-        out.push(b'}');
     }
 
     /// Writes a root field that looks one entity up by key.
@@ -620,10 +585,10 @@ impl Execution<'_, '_> {
             .await;
         self.stats.statements += results
             .iter()
-            .map(|r| r.as_ref().map_or(0, RowSet::statements))
+            .map(|r| r.as_ref().map_or(0, Fetched::statements))
             .sum::<usize>();
         match results.pop().expect("one group") {
-            Ok(rows) => self.write_entity(out, selection, &rows, 0, path),
+            Ok(fetched) => self.write_entity(out, selection, &fetched, 0, path()),
             Err(error) => {
                 out.extend_from_slice(b"null");
                 let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
@@ -641,7 +606,11 @@ fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s
 }
 
 /// An error for one entity whose group failed, naming the type, the key and the source.
-fn fetch_error(error: &ResolveError, key: &EntityKey, path: Vec<PathSegment>) -> GraphQLError {
+pub(crate) fn fetch_error(
+    error: &ResolveError,
+    key: &EntityKey,
+    path: Vec<PathSegment>,
+) -> GraphQLError {
     let mut shown = key.to_string();
     if shown.len() > 200 {
         shown.truncate(shown.floor_char_boundary(200));

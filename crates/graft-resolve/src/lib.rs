@@ -8,6 +8,7 @@
 mod context;
 mod engine;
 mod error;
+mod related;
 mod request;
 mod router;
 mod source;

@@ -48,12 +48,35 @@ impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
 pub struct FetchRequest<'a> {
     /// The entity type's table mapping.
     pub mapping: &'a EntityMapping,
-    /// The key the `keys` are given by.
-    pub key: KeyIndex,
-    /// The distinct keys, in the order the rows must come back.
+    /// The columns the keys' values are matched against: a key's columns for an entity lookup,
+    /// a foreign key's for a `@hasMany` relation.
+    pub match_columns: &'a [String],
+    /// The distinct keys (their values, in `match_columns` order), in the order the rows must
+    /// come back.
     pub keys: &'a [&'a EntityKey],
     /// The columns to read, as indices into `mapping.columns`; row cells come in this order.
     pub columns: &'a [usize],
+    /// Whether a key may match several rows (`@hasMany`); they then come back in the order of
+    /// the table's first key.
+    pub many: bool,
+}
+
+impl<'a> FetchRequest<'a> {
+    /// A lookup of entities by their key `key`: at most one row per key.
+    pub fn by_key(
+        mapping: &'a EntityMapping,
+        key: KeyIndex,
+        keys: &'a [&'a EntityKey],
+        columns: &'a [usize],
+    ) -> Self {
+        FetchRequest {
+            mapping,
+            match_columns: mapping.key_columns(key),
+            keys,
+            columns,
+            many: false,
+        }
+    }
 }
 
 /// One value of a row.
@@ -93,9 +116,16 @@ pub struct RowSet {
     width: usize,
     cells: Vec<Cell>,
     text: String,
-    rows: Vec<Option<u32>>,
+    /// The first row of each key.
+    first: Vec<Option<u32>>,
+    /// For each row, the next row of the same key ([`NO_ROW`] for none).
+    next: Vec<u32>,
+    /// The key and row appended last, so that consecutive rows of one key link in O(1).
+    last: Option<(usize, u32)>,
     statements: usize,
 }
+
+const NO_ROW: u32 = u32::MAX;
 
 impl RowSet {
     /// An empty row set for `keys` keys of `width` columns.
@@ -104,19 +134,36 @@ impl RowSet {
             width,
             cells: Vec::with_capacity(keys * width),
             text: String::new(),
-            rows: vec![None; keys],
+            first: vec![None; keys],
+            next: Vec::with_capacity(keys),
+            last: None,
             statements: 0,
         }
     }
 
-    /// Starts the row of key `position`; push exactly `width` cells into the returned writer.
-    /// A later row for the same key replaces the earlier one.
+    /// Starts a row of key `position`; push exactly `width` cells into the returned writer.
+    /// A key may have several rows (a `@hasMany` fetch); they keep their arrival order.
     pub fn row(&mut self, position: usize) -> RowWriter<'_> {
-        let row =
-            u32::try_from(self.cells.len() / self.width.max(1)).expect("fewer than 2^32 rows");
-        if let Some(slot) = self.rows.get_mut(position) {
-            *slot = Some(row);
+        let row = u32::try_from(self.next.len()).expect("fewer than 2^32 rows");
+        self.next.push(NO_ROW);
+        match (self.first.get(position).copied().flatten(), self.last) {
+            (None, _) => {
+                if let Some(slot) = self.first.get_mut(position) {
+                    *slot = Some(row);
+                }
+            }
+            (Some(_), Some((last_position, last_row))) if last_position == position => {
+                self.next[last_row as usize] = row;
+            }
+            (Some(first), _) => {
+                let mut tail = first;
+                while self.next[tail as usize] != NO_ROW {
+                    tail = self.next[tail as usize];
+                }
+                self.next[tail as usize] = row;
+            }
         }
+        self.last = Some((position, row));
         RowWriter { set: self }
     }
 
@@ -130,10 +177,37 @@ impl RowSet {
         self.statements
     }
 
-    /// The cells of key `position`'s row, or `None` if the entity does not exist.
+    /// The cells of key `position`'s (first) row, or `None` if the entity does not exist.
     pub fn get(&self, position: usize) -> Option<&[Cell]> {
-        let row = (*self.rows.get(position)?)? as usize;
-        self.cells.get(row * self.width..(row + 1) * self.width)
+        Some(self.cells(self.first.get(position).copied().flatten()?))
+    }
+
+    /// The rows of key `position`, in arrival order.
+    pub fn rows_of(&self, position: usize) -> impl Iterator<Item = u32> + '_ {
+        let mut row = self
+            .first
+            .get(position)
+            .copied()
+            .flatten()
+            .unwrap_or(NO_ROW);
+        std::iter::from_fn(move || {
+            (row != NO_ROW).then(|| {
+                let current = row;
+                row = self.next[current as usize];
+                current
+            })
+        })
+    }
+
+    /// The cells of row `row`.
+    pub fn cells(&self, row: u32) -> &[Cell] {
+        let start = row as usize * self.width;
+        &self.cells[start..start + self.width]
+    }
+
+    /// The number of rows.
+    pub fn row_count(&self) -> usize {
+        self.next.len()
     }
 
     /// The text of a [`Cell::Text`].
@@ -143,12 +217,12 @@ impl RowSet {
 
     /// The number of key slots.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.first.len()
     }
 
     /// Whether there are no key slots.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.first.is_empty()
     }
 }
 

@@ -16,6 +16,12 @@
 //! - `@column(name:)` on a field names its column. Without it the column is the field's name in
 //!   snake_case (`createdAt` -> `created_at`); a nested key field `org { id }` maps to `org_id`.
 //!
+//! - `@belongsTo(fields: "orgId userId")` on a field of an entity type: this type's fields hold
+//!   the target's key (`Order.user: OrgUser`). When the target has no table here (another
+//!   subgraph owns it), the field answers with the target's key fields for the gateway.
+//! - `@hasMany(fields: "orgId userId")` on a list field: the target's fields hold this type's key
+//!   (`OrgUser.orders: [Order!]!`).
+//!
 //! [`SubgraphSchema::parse`] validates all of it and builds:
 //! - the federation SDL for `_service { sdl }`, with graft's directives stripped, so composition
 //!   sees exactly the user's schema;
@@ -30,7 +36,8 @@ mod starter;
 
 pub use error::SchemaError;
 pub use mapping::{
-    ColumnMapping, EntityMapping, FieldType, OutputScalar, RootField, RootFieldKind, TableName,
+    ColumnMapping, EntityMapping, FieldType, OutputScalar, RelationMapping, RootField,
+    RootFieldKind, TableName,
 };
 pub use parse::SubgraphSchema;
 pub use starter::{ColumnDescription, TableDescription, starter_sdl};

@@ -73,6 +73,33 @@ pub struct EntityMapping {
     pub columns: Vec<ColumnMapping>,
     /// For each of the type's keys (by [`KeyIndex`]), the column of each key leaf, in leaf order.
     pub key_columns: Vec<Vec<String>>,
+    /// Fields that follow a foreign key to another entity (`@belongsTo`, `@hasMany`).
+    pub relations: Vec<RelationMapping>,
+}
+
+/// A field whose value is another entity (or a list of them) found through columns.
+///
+/// Resolving it takes the values of `local_columns` from each parent row and looks up the
+/// target rows whose `target_columns` hold them: one statement for all the parents of a level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationMapping {
+    /// The field.
+    pub field: Name,
+    /// The entity type it returns.
+    pub target: Name,
+    /// Indices into the parent's [`EntityMapping::columns`] whose values are looked up.
+    pub local_columns: Vec<usize>,
+    /// The target's columns matched against them; empty for a reference.
+    pub target_columns: Vec<String>,
+    /// For `@belongsTo`, the target's key that the local values form.
+    pub target_key: Option<KeyIndex>,
+    /// `@hasMany`: a list of every matching row. Otherwise at most one.
+    pub many: bool,
+    /// Whether the field may be null.
+    pub nullable: bool,
+    /// The target is owned by another subgraph (not table-backed here): the field is answered
+    /// with the target's key fields only, for the gateway to resolve the rest.
+    pub reference: bool,
 }
 
 impl EntityMapping {
@@ -84,6 +111,14 @@ impl EntityMapping {
     /// The position of field `name` in [`EntityMapping::columns`].
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.field == name)
+    }
+
+    /// The relation of field `name`, if it is one.
+    pub fn relation(&self, name: &str) -> Option<(usize, &RelationMapping)> {
+        self.relations
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.field == name)
     }
 
     /// The key columns of key `index`.

@@ -11,16 +11,18 @@ use graft_keys::{EntityTypes, KeyScalar, parse_subgraph_schema};
 use heck::ToSnakeCase;
 
 use crate::{
-    ColumnMapping, EntityMapping, FieldType, OutputScalar, RootField, RootFieldKind, SchemaError,
-    TableName,
+    ColumnMapping, EntityMapping, FieldType, OutputScalar, RelationMapping, RootField,
+    RootFieldKind, SchemaError, TableName,
 };
 
 /// The definitions of graft's own mapping directives. They are stripped from `_service { sdl }`.
 const GRAFT_DIRECTIVES: &str = "
 directive @table(name: String!, schema: String) on OBJECT
 directive @column(name: String!) on FIELD_DEFINITION
+directive @belongsTo(fields: String!) on FIELD_DEFINITION
+directive @hasMany(fields: String!) on FIELD_DEFINITION
 ";
-const GRAFT_DIRECTIVE_NAMES: [&str; 2] = ["table", "column"];
+const GRAFT_DIRECTIVE_NAMES: [&str; 4] = ["table", "column", "belongsTo", "hasMany"];
 
 /// A validated subgraph schema with graft's mapping.
 #[derive(Debug)]
@@ -71,6 +73,26 @@ impl SubgraphSchema {
             let mapping = map_entity(&schema, &entities, object, table_directive)
                 .map_err(|(coordinate, message)| error(coordinate, message))?;
             mappings.insert(name.clone(), mapping);
+        }
+
+        // Relations need every mapping, so they are read in a second pass.
+        let mut relations = Vec::new();
+        for mapping in mappings.values() {
+            let object = schema
+                .get_object(&mapping.type_name)
+                .expect("mapped types are objects");
+            for relation in map_relations(&entities, &mappings, mapping, object)
+                .map_err(|(c, m)| error(c, m))?
+            {
+                relations.push((mapping.type_name.clone(), relation));
+            }
+        }
+        for (type_name, relation) in relations {
+            mappings
+                .get_mut(&type_name)
+                .expect("collected from mappings")
+                .relations
+                .push(relation);
         }
 
         let root_fields = match schema.get_object(&query_type) {
@@ -234,6 +256,145 @@ fn map_entity(
         table,
         columns,
         key_columns,
+        relations: Vec::new(),
+    })
+}
+
+/// Reads the `@belongsTo` and `@hasMany` fields of a mapped type.
+fn map_relations(
+    entities: &EntityTypes,
+    mappings: &HashMap<Name, EntityMapping>,
+    mapping: &EntityMapping,
+    object: &ObjectType,
+) -> Result<Vec<RelationMapping>, MappingError> {
+    let mut relations = Vec::new();
+    for (field_name, field) in &object.fields {
+        let coordinate = format!("{}.{field_name}", mapping.type_name);
+        let (directive, many) = match (
+            field.directives.get("belongsTo"),
+            field.directives.get("hasMany"),
+        ) {
+            (None, None) => continue,
+            (Some(d), None) => (d, false),
+            (None, Some(d)) => (d, true),
+            (Some(_), Some(_)) => {
+                return Err((
+                    coordinate,
+                    "use @belongsTo or @hasMany, not both".to_owned(),
+                ));
+            }
+        };
+        let name = if many { "@hasMany" } else { "@belongsTo" };
+        let bad = |message: String| (coordinate.clone(), format!("{name}: {message}"));
+        if field.ty.is_list() != many {
+            return Err(bad(if many {
+                "the field must be a list".into()
+            } else {
+                "the field must not be a list".into()
+            }));
+        }
+        let target = field.ty.inner_named_type().clone();
+        let Some(target_entity) = entities.get(&target) else {
+            return Err(bad(format!(
+                "{target} is not an entity type (it has no @key)"
+            )));
+        };
+        let fields_text = string_argument(directive, "fields").unwrap_or_default();
+        let fields: Vec<&str> = fields_text.split_whitespace().collect();
+        if fields.is_empty() {
+            return Err(bad("`fields` names at least one field".into()));
+        }
+        let columns_of = |owner: &EntityMapping,
+                          names: &mut dyn Iterator<Item = &str>|
+         -> Result<Vec<usize>, MappingError> {
+            names
+                .map(|name| {
+                    owner.column_index(name).ok_or_else(|| {
+                        bad(format!(
+                            "`{name}` is not a column-mapped field of {}",
+                            owner.type_name
+                        ))
+                    })
+                })
+                .collect()
+        };
+        let nullable = !field.ty.is_non_null();
+        if many {
+            // The target's `fields` hold this entity's key.
+            let Some(target_mapping) = mappings.get(&target) else {
+                return Err(bad(format!("{target} has no table in this subgraph")));
+            };
+            let this = entities
+                .get(&mapping.type_name)
+                .expect("mapped types are entities");
+            let Some(key) = flat_key(this, fields.len(), true) else {
+                return Err(bad(format!(
+                    "{} has no key of {} top-level fields to match",
+                    mapping.type_name,
+                    fields.len()
+                )));
+            };
+            let target_columns = columns_of(target_mapping, &mut fields.iter().copied())?
+                .into_iter()
+                .map(|i| target_mapping.columns[i].column.clone())
+                .collect();
+            let mut key_fields = key
+                .field_set()
+                .leaves()
+                .iter()
+                .map(|leaf| leaf.path()[0].as_str());
+            relations.push(RelationMapping {
+                field: field_name.clone(),
+                target,
+                local_columns: columns_of(mapping, &mut key_fields)?,
+                target_columns,
+                target_key: None,
+                many,
+                nullable,
+                reference: false,
+            });
+        } else {
+            // This type's `fields` hold the target's key.
+            let Some(key) = flat_key(target_entity, fields.len(), false) else {
+                return Err(bad(format!(
+                    "{target} has no key of {} top-level fields",
+                    fields.len()
+                )));
+            };
+            let target_mapping = mappings.get(&target);
+            let target_columns = match target_mapping {
+                Some(target_mapping) => target_mapping.key_columns(key.index()).to_vec(),
+                None => Vec::new(),
+            };
+            relations.push(RelationMapping {
+                field: field_name.clone(),
+                target,
+                local_columns: columns_of(mapping, &mut fields.iter().copied())?,
+                target_columns,
+                target_key: Some(key.index()),
+                many,
+                nullable,
+                reference: target_mapping.is_none(),
+            });
+        }
+    }
+    Ok(relations)
+}
+
+/// The first key of `entity` whose leaves are `arity` top-level fields.
+fn flat_key(
+    entity: &graft_keys::EntityType,
+    arity: usize,
+    resolvable_only: bool,
+) -> Option<&graft_keys::KeyDefinition> {
+    entity.keys().iter().find(|key| {
+        (key.is_resolvable() || !resolvable_only)
+            && key.field_set().leaves().len() == arity
+            && key
+                .field_set()
+                .leaves()
+                .iter()
+                .all(|leaf| leaf.path().len() == 1)
     })
 }
 
@@ -475,6 +636,47 @@ type Order @key(fields: "id") {
     }
 
     #[test]
+    fn relations_both_ways_and_references() {
+        let sdl = r#"
+            type OrgUser @key(fields: "orgId userId") {
+              orgId: String! userId: String! orders: [Order!]! @hasMany(fields: "orgId userId")
+            }
+            type Order @key(fields: "id") {
+              id: ID! orgId: String! userId: String! sellerId: ID!
+              user: OrgUser @belongsTo(fields: "orgId userId")
+              seller: Seller! @belongsTo(fields: "sellerId")
+            }
+            type Seller @key(fields: "id", resolvable: false) { id: ID! }
+        "#;
+        let schema = SubgraphSchema::parse(sdl, "rel.graphql").unwrap();
+        let (_, orders) = schema
+            .mapping("OrgUser")
+            .unwrap()
+            .relation("orders")
+            .unwrap();
+        assert!(orders.many && !orders.reference);
+        assert_eq!(
+            (
+                orders.local_columns.as_slice(),
+                orders.target_columns.as_slice()
+            ),
+            (
+                &[0, 1][..],
+                &["org_id".to_owned(), "user_id".to_owned()][..]
+            )
+        );
+        let order = schema.mapping("Order").unwrap();
+        let (_, user) = order.relation("user").unwrap();
+        assert!(!user.many && user.nullable && user.target_key == Some(graft_keys::KeyIndex(0)));
+        let (_, seller) = order.relation("seller").unwrap();
+        assert!(seller.reference && !seller.nullable && seller.target_columns.is_empty());
+        assert!(
+            !schema.federation_sdl().contains("@hasMany")
+                && !schema.federation_sdl().contains("@belongsTo")
+        );
+    }
+
+    #[test]
     fn mapping_errors_name_the_file_and_coordinate() {
         let cases = [
             (
@@ -488,6 +690,18 @@ type Order @key(fields: "id") {
             (
                 "type A @key(fields: \"id\") { id: ID! @column(name: \"\") }",
                 "t.graphql: A.id: @column(name:) must be a non-empty string",
+            ),
+            (
+                "type A @key(fields: \"id\") { id: ID! b: [A!]! @belongsTo(fields: \"id\") }",
+                "t.graphql: A.b: @belongsTo: the field must not be a list",
+            ),
+            (
+                "type A @key(fields: \"id\") { id: ID! b: A @belongsTo(fields: \"nope\") }",
+                "t.graphql: A.b: @belongsTo: `nope` is not a column-mapped field of A",
+            ),
+            (
+                "type A @key(fields: \"id\") { id: ID! b: A @belongsTo(fields: \"id id\") }",
+                "t.graphql: A.b: @belongsTo: A has no key of 2 top-level fields",
             ),
         ];
         for (sdl, expected) in cases {

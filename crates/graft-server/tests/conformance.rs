@@ -67,6 +67,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn relations_both_ways() {
+                let server = super::$backend().await;
+                relations_cost_one_statement_per_level(server.address).await;
+            }
+
+            #[tokio::test]
             async fn five_thousand_representations() {
                 let server = super::$backend().await;
                 five_thousand_representations_in_one_request(server.address).await;
@@ -77,6 +83,60 @@ macro_rules! conformance {
 
 conformance!(sqlite);
 conformance!(postgres);
+
+/// `Order.user` (`@belongsTo`) and `OrgUser.orders` (`@hasMany`) over 100 orders: the right
+/// rows in the right places, with one statement per relation level, not one per row.
+async fn relations_cost_one_statement_per_level(address: SocketAddr) {
+    let representations: Vec<Value> = (1..=100)
+        .map(|i| json!({ "__typename": "Order", "id": i.to_string() }))
+        .collect();
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id status \
+                 user { orgId userId name orders { id } } } } }";
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "r": representations } }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    let entities = reply.body["data"]["_entities"].as_array().expect("a list");
+    for (i, order) in (1..=100).zip(entities) {
+        // The seed gives user k (0-based, org-major) the orders 5k+1 ..= 5k+5.
+        let k = (i - 1) / 5;
+        let (org, user) = (k / 100 + 1, k % 100 + 1);
+        assert_eq!(order["id"], i.to_string());
+        assert_eq!(order["user"]["orgId"], format!("org-{org}"));
+        assert_eq!(order["user"]["userId"], format!("u{user}"));
+        let ids: Vec<&str> = order["user"]["orders"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (5 * k + 1..=5 * k + 5).map(|id| id.to_string()).collect();
+        assert_eq!(ids, expected, "orders of order {i}'s user, in id order");
+    }
+    let batch = &reply.body["extensions"]["graft"]["batch"];
+    assert_eq!(
+        batch["statements"], 3,
+        "orders, their users, the users' orders: {batch}"
+    );
+
+    let reply = graphql(
+        address,
+        json!({ "query": "{ orgUser(orgId: \"org-2\", userId: \"u3\") { name orders { id total user { userId } } } }" }),
+    )
+    .await;
+    let user = &reply.body["data"]["orgUser"];
+    assert_eq!(
+        user["orders"].as_array().map(Vec::len),
+        Some(5),
+        "{}",
+        reply.body
+    );
+    assert_eq!(user["orders"][0]["id"], "511");
+    assert_eq!(user["orders"][4]["user"]["userId"], "u3");
+}
 
 /// 5,000 representations (every user of the example, five times over) in one request: one
 /// statement, every answer in place.

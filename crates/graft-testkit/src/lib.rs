@@ -1,8 +1,10 @@
 //! Throwaway databases for graft's tests.
 //!
-//! Each test gets a PostgreSQL schema (or, later, a MariaDB database) with a unique name, created
-//! on demand and dropped when the guard is dropped, so tests run in parallel and leave nothing
-//! behind. Used only as a dev-dependency.
+//! Each test gets a PostgreSQL schema or a MariaDB database with a unique name, created on demand
+//! and dropped when the guard is dropped, so tests run in parallel and leave nothing behind. Used
+//! only as a dev-dependency.
+
+use std::future::Future;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,20 +62,12 @@ impl PgSchema {
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Drop runs outside async code: a short-lived runtime on its own thread cleans up.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for the cleanup");
-            runtime.block_on(async {
-                let client = pg_admin().await;
-                let _ = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                    .await;
-            });
-        })
-        .join();
+        clean_up(async move {
+            let client = pg_admin().await;
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .await;
+        });
     }
 }
 
@@ -84,4 +78,73 @@ pub async fn pg_admin() -> tokio_postgres::Client {
         .expect("PostgreSQL is up on 127.0.0.1:5432 (cargo xtask services starts it)");
     tokio::spawn(connection);
     client
+}
+
+/// MariaDB as the machine runs it: root with an empty password on 127.0.0.1.
+pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306";
+
+/// A MariaDB database of its own, dropped with everything in it when the guard is dropped.
+#[derive(Debug)]
+pub struct MyDatabase {
+    name: String,
+}
+
+impl MyDatabase {
+    /// Creates the database (utf8mb4) and runs `ddl` in it.
+    pub async fn create(ddl: &str) -> MyDatabase {
+        use mysql_async::prelude::Queryable;
+        let name = unique_name("graft_test");
+        let mut conn = mysql_admin().await;
+        conn.query_drop(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4; USE `{name}`; {ddl}"
+        ))
+        .await
+        .expect("the test database is created");
+        let _ = conn.disconnect().await;
+        MyDatabase { name }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A URL whose connections use this database.
+    pub fn url(&self) -> String {
+        format!("{MYSQL_ADMIN_URL}/{}", self.name)
+    }
+}
+
+impl Drop for MyDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        clean_up(async move {
+            use mysql_async::prelude::Queryable;
+            let mut conn = mysql_admin().await;
+            let _ = conn
+                .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await;
+            let _ = conn.disconnect().await;
+        });
+    }
+}
+
+/// A connection as MariaDB's root.
+pub async fn mysql_admin() -> mysql_async::Conn {
+    mysql_async::Conn::from_url(MYSQL_ADMIN_URL)
+        .await
+        .expect("MariaDB is up on 127.0.0.1:3306 (cargo xtask services starts it)")
+}
+
+/// Runs `cleanup` to completion from a `Drop`, which cannot await: on a short-lived runtime of
+/// its own thread.
+fn clean_up(cleanup: impl Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the cleanup")
+            .block_on(cleanup);
+    })
+    .join();
 }

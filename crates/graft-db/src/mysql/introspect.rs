@@ -159,6 +159,13 @@ pub(crate) async fn table(
         })?;
         keys.insert(name.to_lowercase(), key);
     }
+    // Any other column that can be bound may be matched too: a `@hasMany` relation matches the
+    // foreign key columns that point at its parent.
+    for (name, column) in &columns {
+        if let (false, Ok(key)) = (keys.contains_key(name), column.key_column()) {
+            keys.insert(name.clone(), key);
+        }
+    }
     let quoted_name = match &mapping.table.schema {
         Some(schema) => format!(
             "{}.{}",

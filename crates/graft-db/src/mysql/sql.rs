@@ -45,7 +45,7 @@ pub(crate) fn batch_select(
         reads.push(read);
         let _ = write!(sql, ", {expression}");
     }
-    let key_columns = mapping.key_columns(request.key);
+    let key_columns = request.match_columns;
     let keys = key_columns
         .iter()
         .map(|name| table.key(name).ok_or_else(|| unmapped(name)))
@@ -60,6 +60,13 @@ pub(crate) fn batch_select(
             sql.push_str(" AND ");
         }
         let _ = write!(sql, "t.{} = k.k{i}", quote_backtick(column));
+    }
+    if request.many {
+        // Rows of one parent together, in the order of the table's first key.
+        sql.push_str(" ORDER BY k.ord");
+        for column in mapping.key_columns.first().into_iter().flatten() {
+            let _ = write!(sql, ", t.{}", quote_backtick(column));
+        }
     }
     Ok(BatchSelect {
         sql,
@@ -240,12 +247,7 @@ mod tests {
             ]),
         ];
         let refs: Vec<&EntityKey> = keys.iter().collect();
-        let request = FetchRequest {
-            mapping,
-            key: KeyIndex(0),
-            keys: &refs,
-            columns: &[2],
-        };
+        let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[2]);
         let select = batch_select(&table, &request).unwrap();
         assert_eq!(
             select.sql,

@@ -74,7 +74,7 @@ impl PostgresSource {
         let mut pg_config: tokio_postgres::Config = config
             .url
             .parse()
-            .map_err(|e| DbError::Url(format!("{}: {e}", redact(&config.url))))?;
+            .map_err(|e| DbError::Url(format!("{}: {e}", crate::redact(&config.url))))?;
         pg_config.connect_timeout(config.connect_timeout);
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("graft");
@@ -249,20 +249,6 @@ fn borrow(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 impl EntitySource for PostgresSource {

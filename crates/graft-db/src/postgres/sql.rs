@@ -33,7 +33,7 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         reads.push(read);
         let _ = write!(sql, ", {expression}");
     }
-    let key_columns = mapping.key_columns(request.key);
+    let key_columns = request.match_columns;
     let binds: Vec<KeyBind> = key_columns
         .iter()
         .map(|c| table.columns[c.as_str()].key_bind())
@@ -61,6 +61,13 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
             _ => String::new(),
         };
         let _ = write!(sql, "t.{} = k.k{i}{cast}", quote_double(column));
+    }
+    if request.many {
+        // Rows of one parent together, in the order of the table's first key.
+        sql.push_str(" ORDER BY k.ord");
+        for column in mapping.key_columns.first().into_iter().flatten() {
+            let _ = write!(sql, ", t.{}", quote_double(column));
+        }
     }
     BatchSelect { sql, reads, binds }
 }

@@ -25,11 +25,18 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
         None => quote_double(&mapping.table.name),
     };
     let _ = write!(sql, " FROM json_each(?1) AS j JOIN {table} AS t ON ");
-    for (i, column) in mapping.key_columns(request.key).iter().enumerate() {
+    for (i, column) in request.match_columns.iter().enumerate() {
         if i > 0 {
             sql.push_str(" AND ");
         }
         let _ = write!(sql, "t.{} = j.value ->> {i}", quote_double(column));
+    }
+    if request.many {
+        // Rows of one parent together, in the order of the table's first key.
+        sql.push_str(" ORDER BY j.key");
+        for column in mapping.key_columns.first().into_iter().flatten() {
+            let _ = write!(sql, ", t.{}", quote_double(column));
+        }
     }
     sql
 }
@@ -88,12 +95,8 @@ mod tests {
                 KeyValue::String("u".into()),
             ],
         );
-        let request = FetchRequest {
-            mapping,
-            key: KeyIndex(0),
-            keys: &[&key],
-            columns: &[2],
-        };
+        let keys = [&key];
+        let request = FetchRequest::by_key(mapping, KeyIndex(0), &keys, &[2]);
         assert_eq!(
             batch_select(&request),
             r#"SELECT j.key, t."name" FROM json_each(?1) AS j JOIN "org""users" AS t ON t."org_id" = j.value ->> 0 AND t."user_id" = j.value ->> 1"#

@@ -1,0 +1,405 @@
+//! Rows and what their relation fields lead to, and writing them as JSON.
+//!
+//! Relations resolve level by level: for a fetched [`RowSet`], each `@belongsTo`/`@hasMany`
+//! field collects the values its parent rows look up by, deduplicates them, and fetches the
+//! target rows with one statement per chunk of `max_batch` keys, for all the parents at once.
+//! The same happens below, so a query costs one statement per relation and level, never one
+//! per row.
+
+use std::collections::HashMap;
+
+use apollo_compiler::Name;
+use graft_keys::{EntityKey, KeyFloat, KeyIndex, KeyValue};
+use graft_plan::{EntitySelection, FieldValue, ReferenceValue, RelatedPlan, RelatedTarget};
+use graft_schema::{EntityMapping, OutputScalar, RelationMapping, SubgraphSchema};
+
+use crate::write::{self, CoercionError};
+use crate::{
+    BoxFuture, Cell, FetchRequest, GraphQLError, PathSegment, RequestContext, ResolveError, RowSet,
+    SourceRouter,
+};
+
+/// Fetched rows of one selection, and the resolved relations of its fields.
+pub(crate) struct Fetched {
+    pub(crate) rows: RowSet,
+    /// By field index of the selection: the relation's result, for relation fields.
+    related: Vec<Option<Related>>,
+}
+
+/// What one relation field of a level resolved to.
+struct Related {
+    /// For each parent row: the chunk and position of its lookup key, or `None` when the
+    /// parent's columns are NULL.
+    parent_keys: Vec<Option<(u32, u32)>>,
+    /// The target rows, one fetch per chunk of keys.
+    chunks: Vec<Result<Fetched, ResolveError>>,
+    /// The keys of each chunk, for error messages.
+    keys: Vec<Vec<EntityKey>>,
+}
+
+/// What resolving needs from the engine.
+pub(crate) struct Resolver<'a> {
+    pub(crate) schema: &'a SubgraphSchema,
+    pub(crate) sources: &'a SourceRouter,
+    pub(crate) ctx: &'a RequestContext,
+    /// Most keys per relation statement.
+    pub(crate) max_batch: usize,
+}
+
+impl Resolver<'_> {
+    /// Resolves the relation fields of `selection` for every row of `rows`, and theirs below.
+    pub(crate) fn resolve<'s>(
+        &'s self,
+        selection: &'s EntitySelection,
+        rows: RowSet,
+    ) -> BoxFuture<'s, Fetched> {
+        Box::pin(async move {
+            let mapping = self
+                .schema
+                .mapping(&selection.type_name)
+                .expect("selections are of mapped types");
+            let mut related = Vec::with_capacity(selection.fields.len());
+            for field in &selection.fields {
+                related.push(match &field.value {
+                    FieldValue::Related(plan) => match &plan.target {
+                        RelatedTarget::Fetched(target) => {
+                            Some(self.related(mapping, plan, target, &rows).await)
+                        }
+                        RelatedTarget::Reference { .. } => None,
+                    },
+                    _ => None,
+                });
+            }
+            Fetched { rows, related }
+        })
+    }
+
+    async fn related(
+        &self,
+        mapping: &EntityMapping,
+        plan: &RelatedPlan,
+        target: &EntitySelection,
+        rows: &RowSet,
+    ) -> Related {
+        let relation = &mapping.relations[plan.relation];
+        let target_mapping = self
+            .schema
+            .mapping(&relation.target)
+            .expect("fetched relation targets are mapped");
+        let key_index = relation.target_key.unwrap_or(KeyIndex(0));
+        // Distinct lookup values, in first-seen order, and each parent's.
+        let mut positions: HashMap<EntityKey, u32> = HashMap::new();
+        let mut keys: Vec<EntityKey> = Vec::new();
+        let mut parent_keys = Vec::with_capacity(rows.row_count());
+        for row in 0..rows.row_count() {
+            let cells = rows.cells(u32::try_from(row).expect("fewer than 2^32 rows"));
+            let values: Option<Vec<KeyValue>> = plan
+                .key_slots
+                .iter()
+                .zip(&relation.local_columns)
+                .map(|(&slot, &column)| {
+                    key_value(rows, cells[slot], mapping.columns[column].ty.scalar)
+                })
+                .collect();
+            parent_keys.push(values.map(|values| {
+                let key = EntityKey::new(relation.target.clone(), key_index, values);
+                let next = u32::try_from(keys.len()).expect("fewer than 2^32 keys");
+                *positions.entry(key.clone()).or_insert_with(|| {
+                    keys.push(key);
+                    next
+                })
+            }));
+        }
+        let max_batch = self.max_batch.max(1);
+        let chunked: Vec<Vec<EntityKey>> =
+            keys.chunks(max_batch).map(<[EntityKey]>::to_vec).collect();
+        let parent_keys = parent_keys
+            .into_iter()
+            .map(|p| p.map(|p| (p / max_batch as u32, p % max_batch as u32)))
+            .collect();
+        let fetches = chunked.iter().map(|chunk| async move {
+            let refs: Vec<&EntityKey> = chunk.iter().collect();
+            let source = self
+                .sources
+                .source_for(&relation.target)
+                .ok_or_else(|| ResolveError::NoSource(relation.target.to_string()))?;
+            let request = FetchRequest {
+                mapping: target_mapping,
+                match_columns: &relation.target_columns,
+                keys: &refs,
+                columns: &target.columns,
+                many: relation.many,
+            };
+            let rows = source.fetch(self.ctx, request).await?;
+            Ok(self.resolve(target, rows).await)
+        });
+        let chunks = futures_util::future::join_all(fetches).await;
+        Related {
+            parent_keys,
+            chunks,
+            keys: chunked,
+        }
+    }
+}
+
+/// A cell as a key value typed like the column's field, so that equal values deduplicate.
+fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue> {
+    Some(match (cell, scalar) {
+        (Cell::Null, _) => return None,
+        (Cell::Text { start, len } | Cell::Json { start, len }, _) => {
+            KeyValue::String(rows.text(start, len).into())
+        }
+        (Cell::Int(i), OutputScalar::Int | OutputScalar::Float | OutputScalar::Custom) => {
+            KeyValue::Int(i)
+        }
+        (Cell::Int(i), OutputScalar::Boolean) => KeyValue::Boolean(i != 0),
+        (Cell::Int(i), _) => KeyValue::String(i.to_string().into()),
+        (Cell::Float(f), _) => KeyValue::Float(KeyFloat::new(f)?),
+        (Cell::Bool(b), _) => KeyValue::Boolean(b),
+    })
+}
+
+impl Fetched {
+    /// The total statements sent for these rows and everything below them.
+    pub(crate) fn statements(&self) -> usize {
+        self.rows.statements()
+            + self
+                .related
+                .iter()
+                .flatten()
+                .flat_map(|r| r.chunks.iter().flatten())
+                .map(Fetched::statements)
+                .sum::<usize>()
+    }
+}
+
+/// A non-null field had no value: the enclosing nullable position becomes `null`.
+pub(crate) struct NullPropagates;
+
+/// Writes rows as JSON and collects field errors.
+pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
+    pub(crate) schema: &'a SubgraphSchema,
+    pub(crate) variable: V,
+    pub(crate) errors: &'a mut Vec<GraphQLError>,
+}
+
+impl<V: Fn(&Name) -> bool> Writer<'_, V> {
+    /// Writes row `row` of `fetched` as an object of `selection`.
+    pub(crate) fn row(
+        &mut self,
+        out: &mut Vec<u8>,
+        selection: &EntitySelection,
+        fetched: &Fetched,
+        row: u32,
+        path: &mut Vec<PathSegment>,
+    ) -> Result<(), NullPropagates> {
+        let mapping = self
+            .schema
+            .mapping(&selection.type_name)
+            .expect("selections are of mapped types");
+        let rows = &fetched.rows;
+        let cells = rows.cells(row);
+        out.push(b'{');
+        let mut first = true;
+        for (index, field) in selection.fields.iter().enumerate() {
+            if !field.conditions.hold(&self.variable) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(field.response_key.json_prefix().as_bytes());
+            let value_start = out.len();
+            path.push(PathSegment::Key(field.response_key.name().to_string()));
+            let result = match &field.value {
+                FieldValue::Typename => {
+                    write::string(out, &selection.type_name);
+                    Ok(())
+                }
+                FieldValue::Column {
+                    slot,
+                    scalar,
+                    nullable,
+                } => self.column(
+                    out,
+                    rows,
+                    cells[*slot],
+                    *scalar,
+                    *nullable,
+                    &selection.type_name,
+                    field.response_key.name(),
+                    path,
+                ),
+                FieldValue::Related(plan) => {
+                    let relation = &mapping.relations[plan.relation];
+                    match &plan.target {
+                        RelatedTarget::Reference { type_name, fields } => self.reference(
+                            out, rows, cells, plan, relation, mapping, type_name, fields,
+                        ),
+                        RelatedTarget::Fetched(target) => {
+                            let related = fetched.related[index]
+                                .as_ref()
+                                .expect("resolved with the rows");
+                            self.related(out, plan, target, related, row as usize, path)
+                        }
+                    }
+                }
+            };
+            path.pop();
+            if result.is_err() {
+                let nullable = match &field.value {
+                    FieldValue::Column { nullable, .. } => *nullable,
+                    FieldValue::Related(plan) => plan.nullable,
+                    FieldValue::Typename => false,
+                };
+                if !nullable {
+                    return Err(NullPropagates);
+                }
+                out.truncate(value_start);
+                out.extend_from_slice(b"null");
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn column(
+        &mut self,
+        out: &mut Vec<u8>,
+        rows: &RowSet,
+        cell: Cell,
+        scalar: OutputScalar,
+        nullable: bool,
+        type_name: &Name,
+        field: &Name,
+        path: &[PathSegment],
+    ) -> Result<(), NullPropagates> {
+        let problem = match write::cell(out, rows, cell, scalar) {
+            Err(CoercionError(message)) => Some(message),
+            Ok(()) if matches!(cell, Cell::Null) && !nullable => {
+                Some("the column is NULL but the field is non-null".to_owned())
+            }
+            Ok(()) => None,
+        };
+        match problem {
+            None => Ok(()),
+            Some(message) => {
+                self.errors.push(
+                    GraphQLError::new(
+                        "FIELD_VALUE_INVALID",
+                        format!("{type_name}.{field}: {message}"),
+                    )
+                    .at(path.to_vec()),
+                );
+                Err(NullPropagates)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        &mut self,
+        out: &mut Vec<u8>,
+        rows: &RowSet,
+        cells: &[Cell],
+        plan: &RelatedPlan,
+        relation: &RelationMapping,
+        mapping: &EntityMapping,
+        type_name: &Name,
+        fields: &[graft_plan::ReferenceField],
+    ) -> Result<(), NullPropagates> {
+        if plan
+            .key_slots
+            .iter()
+            .any(|&slot| matches!(cells[slot], Cell::Null))
+        {
+            out.extend_from_slice(b"null");
+            return if plan.nullable {
+                Ok(())
+            } else {
+                Err(NullPropagates)
+            };
+        }
+        out.push(b'{');
+        let mut first = true;
+        for field in fields {
+            if !field.conditions.hold(&self.variable) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(field.response_key.json_prefix().as_bytes());
+            match field.value {
+                ReferenceValue::Typename => write::string(out, type_name),
+                ReferenceValue::KeyLeaf(leaf) => {
+                    let scalar = mapping.columns[relation.local_columns[leaf]].ty.scalar;
+                    if write::cell(out, rows, cells[plan.key_slots[leaf]], scalar).is_err() {
+                        write::string(out, "");
+                    }
+                }
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn related(
+        &mut self,
+        out: &mut Vec<u8>,
+        plan: &RelatedPlan,
+        target: &EntitySelection,
+        related: &Related,
+        parent_row: usize,
+        path: &mut Vec<PathSegment>,
+    ) -> Result<(), NullPropagates> {
+        let Some((chunk, position)) = related.parent_keys[parent_row] else {
+            out.extend_from_slice(if plan.many { b"[]" } else { b"null" });
+            return if plan.many || plan.nullable {
+                Ok(())
+            } else {
+                Err(NullPropagates)
+            };
+        };
+        let fetched = match &related.chunks[chunk as usize] {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                let key = &related.keys[chunk as usize][position as usize];
+                self.errors
+                    .push(crate::engine::fetch_error(error, key, path.clone()));
+                out.extend_from_slice(b"null");
+                return Err(NullPropagates);
+            }
+        };
+        if plan.many {
+            out.push(b'[');
+            for (i, row) in fetched.rows.rows_of(position as usize).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                path.push(PathSegment::Index(i));
+                // Items are non-null (`[T!]`): a null item makes the whole list null.
+                let item = self.row(out, target, fetched, row, path);
+                path.pop();
+                item?;
+            }
+            out.push(b']');
+            Ok(())
+        } else {
+            match fetched.rows.rows_of(position as usize).next() {
+                Some(row) => self.row(out, target, fetched, row, path),
+                None => {
+                    out.extend_from_slice(b"null");
+                    if plan.nullable {
+                        Ok(())
+                    } else {
+                        Err(NullPropagates)
+                    }
+                }
+            }
+        }
+    }
+}
