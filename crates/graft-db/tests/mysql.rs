@@ -615,3 +615,159 @@ async fn less_common_types_read_as_the_type_table_says() {
         ]
     );
 }
+
+const ORGS_SCHEMA: &str = include_str!("../../../examples/orgs/mysql/schema.sql");
+const ORGS_SEED: &str = include_str!("../../../examples/orgs/mysql/seed.sql");
+
+fn orgs_scripts() -> Vec<(String, String)> {
+    vec![
+        ("schema.sql".to_owned(), ORGS_SCHEMA.to_owned()),
+        ("seed.sql".to_owned(), ORGS_SEED.to_owned()),
+    ]
+}
+
+async fn count(db: &MyDatabase, table: &str) -> u64 {
+    let mut conn = mysql_async::Conn::from_url(db.url())
+        .await
+        .expect("connects");
+    let count: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{table}`"))
+        .await
+        .expect("counts");
+    let _ = conn.disconnect().await;
+    count.expect("one row")
+}
+
+#[tokio::test]
+async fn setup_if_empty_runs_the_example_scripts_once() {
+    let db = MyDatabase::create("DO 0").await;
+    let scripts = orgs_scripts();
+    assert!(
+        MysqlSource::setup_if_empty(&db.url(), &scripts)
+            .await
+            .expect("the scripts run")
+    );
+    assert_eq!(count(&db, "org_users").await, 1000);
+    assert_eq!(count(&db, "orders").await, 5000);
+    assert!(
+        !MysqlSource::setup_if_empty(&db.url(), &scripts)
+            .await
+            .expect("the tables are counted"),
+        "the database has tables now"
+    );
+    assert_eq!(count(&db, "org_users").await, 1000);
+    assert_eq!(count(&db, "orders").await, 5000);
+}
+
+#[tokio::test]
+async fn a_failing_setup_script_is_named_in_the_error() {
+    let db = MyDatabase::create("DO 0").await;
+    let scripts = vec![
+        (
+            "ok.sql".to_owned(),
+            "CREATE TABLE a (id int PRIMARY KEY);".to_owned(),
+        ),
+        (
+            "broken.sql".to_owned(),
+            // The second statement fails: every statement of a script is checked.
+            "CREATE TABLE b (id int PRIMARY KEY); INSERT INTO missing VALUES (1);".to_owned(),
+        ),
+    ];
+    let error = MysqlSource::setup_if_empty(&db.url(), &scripts)
+        .await
+        .expect_err("the script fails");
+    match &error {
+        graft_db::DbError::Script { script, message } => {
+            assert_eq!(script, "broken.sql");
+            assert!(message.contains("missing"), "{message}");
+        }
+        other => panic!("not a script error: {other}"),
+    }
+    assert!(error.to_string().contains("broken.sql"), "{error}");
+}
+
+#[tokio::test]
+async fn describe_tables_gives_a_starter_schema_for_the_example() {
+    let db = MyDatabase::create("DO 0").await;
+    MysqlSource::setup_if_empty(&db.url(), &orgs_scripts())
+        .await
+        .expect("the scripts run");
+    let tables = MysqlSource::describe_tables(&db.url())
+        .await
+        .expect("describes");
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["orders", "org_users"]);
+    let column = |table: &str, column: &str| {
+        tables
+            .iter()
+            .find(|t| t.name == table)
+            .and_then(|t| t.columns.iter().find(|c| c.name == column))
+            .cloned()
+            .unwrap_or_else(|| panic!("{table}.{column} is described"))
+    };
+    let users = &tables[1];
+    assert_eq!(users.primary_key, ["org_id", "user_id"]);
+    let user_columns: Vec<&str> = users.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        user_columns,
+        ["org_id", "user_id", "name", "email", "active", "created_at"]
+    );
+    assert_eq!(column("org_users", "org_id").graphql_type, "String");
+    assert!(!column("org_users", "org_id").nullable);
+    assert_eq!(column("org_users", "active").graphql_type, "Boolean");
+    assert!(!column("org_users", "active").nullable);
+    assert_eq!(column("org_users", "created_at").graphql_type, "String");
+    assert!(column("org_users", "created_at").nullable);
+    assert!(column("org_users", "email").nullable);
+    assert_eq!(tables[0].primary_key, ["id"]);
+    assert_eq!(column("orders", "id").graphql_type, "ID");
+    assert_eq!(column("orders", "total").graphql_type, "Float");
+    assert_eq!(column("orders", "status").graphql_type, "String");
+    let sdl = graft_schema::starter_sdl(&tables);
+    let schema = SubgraphSchema::parse(&sdl, "starter.graphql")
+        .unwrap_or_else(|e| panic!("the starter SDL parses: {e}\n{sdl}"));
+    // The starter schema maps tables that the source can serve.
+    MysqlSource::connect("my", &MysqlConfig::new(db.url()), &schema)
+        .await
+        .expect("the starter schema's tables and columns exist");
+}
+
+#[tokio::test]
+async fn describe_tables_types_json_and_wide_integers_and_skips_views() {
+    let db = MyDatabase::create(
+        "CREATE TABLE things (id int unsigned PRIMARY KEY, doc json, notes longtext, \
+           wide int unsigned, small smallint unsigned, big bigint, ratio double, \
+           flag tinyint(1), level tinyint);
+         CREATE TABLE log (at datetime, line text);
+         CREATE VIEW thing_ids AS SELECT id FROM things;",
+    )
+    .await;
+    let tables = MysqlSource::describe_tables(&db.url())
+        .await
+        .expect("describes");
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["log", "things"], "views are not tables");
+    assert!(tables[0].primary_key.is_empty());
+    let types: Vec<(&str, &str)> = tables[1]
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.graphql_type.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("id", "ID"),
+            ("doc", "JSON"),
+            ("notes", "String"),
+            ("wide", "String"),
+            ("small", "Int"),
+            ("big", "String"),
+            ("ratio", "Float"),
+            ("flag", "Boolean"),
+            ("level", "Int"),
+        ]
+    );
+    let sdl = graft_schema::starter_sdl(&tables);
+    SubgraphSchema::parse(&sdl, "starter.graphql")
+        .unwrap_or_else(|e| panic!("the starter SDL parses: {e}\n{sdl}"));
+}

@@ -21,6 +21,7 @@ use graft_plan::{
 use graft_schema::SubgraphSchema;
 use serde_json::value::RawValue;
 
+use crate::loader::{LoaderConfig, Loaders};
 use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
 use crate::variables::{coerce, literal_to_json};
@@ -43,6 +44,8 @@ pub struct EngineConfig {
     /// Whether `__schema` and `__type` are answered (default true). `_service { sdl }` is always
     /// answered.
     pub introspection: bool,
+    /// The relation DataLoader: batch window and size.
+    pub loader: LoaderConfig,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             max_group_size: 10_000,
             plan_cache_size: 1_000,
             introspection: true,
+            loader: LoaderConfig::default(),
         }
     }
 }
@@ -154,6 +158,7 @@ impl Engine {
             variables: &variables,
             errors: Vec::new(),
             stats: &mut stats,
+            loaders: Loaders::new(self.config.loader),
         };
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"data\":{");
@@ -351,6 +356,8 @@ struct Execution<'e, 'v> {
     variables: &'e Variables<'v>,
     errors: Vec<GraphQLError>,
     stats: &'e mut BatchStats,
+    /// The request's relation loaders.
+    loaders: Loaders<Fetched>,
 }
 
 impl Execution<'_, '_> {
@@ -512,7 +519,7 @@ impl Execution<'_, '_> {
             schema: &self.engine.schema,
             sources: &self.engine.sources,
             ctx: self.ctx,
-            max_batch: self.engine.config.max_group_size,
+            loaders: &self.loaders,
         }
     }
 

@@ -8,6 +8,7 @@
 mod context;
 mod engine;
 mod error;
+mod loader;
 mod related;
 mod request;
 mod router;
@@ -19,6 +20,7 @@ pub use context::{RequestContext, TenantId};
 pub use engine::{Engine, EngineConfig, ExecuteOptions};
 pub use error::{ResolveError, SourceErrorKind};
 pub use graft_plan::BatchStats;
+pub use loader::LoaderConfig;
 pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
     ResponseKind, Variables,

@@ -1,18 +1,21 @@
 //! Rows and what their relation fields lead to, and writing them as JSON.
 //!
 //! Relations resolve level by level: for a fetched [`RowSet`], each `@belongsTo`/`@hasMany`
-//! field collects the values its parent rows look up by, deduplicates them, and fetches the
-//! target rows with one statement per chunk of `max_batch` keys, for all the parents at once.
+//! field collects the values its parent rows look up by, deduplicates them, and loads the
+//! target rows through the request's [`Loaders`] (one statement per `max_batch` keys, shared by
+//! concurrent loads of the same field, cached for the request), for all the parents at once.
 //! The same happens below, so a query costs one statement per relation and level, never one
 //! per row.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyFloat, KeyIndex, KeyValue};
 use graft_plan::{EntitySelection, FieldValue, ReferenceValue, RelatedPlan, RelatedTarget};
 use graft_schema::{EntityMapping, OutputScalar, RelationMapping, SubgraphSchema};
 
+use crate::loader::{Loaded, Loaders};
 use crate::write::{self, CoercionError};
 use crate::{
     BoxFuture, Cell, FetchRequest, GraphQLError, PathSegment, RequestContext, ResolveError, RowSet,
@@ -28,13 +31,13 @@ pub(crate) struct Fetched {
 
 /// What one relation field of a level resolved to.
 struct Related {
-    /// For each parent row: the chunk and position of its lookup key, or `None` when the
-    /// parent's columns are NULL.
-    parent_keys: Vec<Option<(u32, u32)>>,
-    /// The target rows, one fetch per chunk of keys.
-    chunks: Vec<Result<Fetched, ResolveError>>,
-    /// The keys of each chunk, for error messages.
-    keys: Vec<Vec<EntityKey>>,
+    /// For each parent row: the index of its lookup key in `keys`, or `None` when the parent's
+    /// columns are NULL.
+    parent_keys: Vec<Option<u32>>,
+    /// The distinct lookup keys.
+    keys: Vec<EntityKey>,
+    /// Each key's rows: a shared batch and the key's position in it.
+    loaded: Vec<Loaded<Fetched>>,
 }
 
 /// What resolving needs from the engine.
@@ -42,8 +45,8 @@ pub(crate) struct Resolver<'a> {
     pub(crate) schema: &'a SubgraphSchema,
     pub(crate) sources: &'a SourceRouter,
     pub(crate) ctx: &'a RequestContext,
-    /// Most keys per relation statement.
-    pub(crate) max_batch: usize,
+    /// The request's relation loaders.
+    pub(crate) loaders: &'a Loaders<Fetched>,
 }
 
 impl Resolver<'_> {
@@ -58,18 +61,22 @@ impl Resolver<'_> {
                 .schema
                 .mapping(&selection.type_name)
                 .expect("selections are of mapped types");
-            let mut related = Vec::with_capacity(selection.fields.len());
-            for field in &selection.fields {
-                related.push(match &field.value {
-                    FieldValue::Related(plan) => match &plan.target {
-                        RelatedTarget::Fetched(target) => {
-                            Some(self.related(mapping, plan, target, &rows).await)
-                        }
-                        RelatedTarget::Reference { .. } => None,
-                    },
-                    _ => None,
-                });
-            }
+            // All relation fields of the level at once, so that their loads can coalesce.
+            let loads = selection.fields.iter().map(|field| {
+                let rows = &rows;
+                async move {
+                    match &field.value {
+                        FieldValue::Related(plan) => match &plan.target {
+                            RelatedTarget::Fetched(target) => {
+                                Some(self.related(mapping, plan, target, rows).await)
+                            }
+                            RelatedTarget::Reference { .. } => None,
+                        },
+                        _ => None,
+                    }
+                }
+            });
+            let related = futures_util::future::join_all(loads).await;
             Fetched { rows, related }
         })
     }
@@ -110,15 +117,10 @@ impl Resolver<'_> {
                 })
             }));
         }
-        let max_batch = self.max_batch.max(1);
-        let chunked: Vec<Vec<EntityKey>> =
-            keys.chunks(max_batch).map(<[EntityKey]>::to_vec).collect();
-        let parent_keys = parent_keys
-            .into_iter()
-            .map(|p| p.map(|p| (p / max_batch as u32, p % max_batch as u32)))
-            .collect();
-        let fetches = chunked.iter().map(|chunk| async move {
-            let refs: Vec<&EntityKey> = chunk.iter().collect();
+        // One loader per relation selection of the plan: its address names it for the request.
+        let loader = std::ptr::from_ref(target) as usize;
+        let fetch = |batch: Vec<EntityKey>| async move {
+            let refs: Vec<&EntityKey> = batch.iter().collect();
             let source = self
                 .sources
                 .source_for(&relation.target)
@@ -132,12 +134,12 @@ impl Resolver<'_> {
             };
             let rows = source.fetch(self.ctx, request).await?;
             Ok(self.resolve(target, rows).await)
-        });
-        let chunks = futures_util::future::join_all(fetches).await;
+        };
+        let loaded = self.loaders.load(loader, &keys, fetch).await;
         Related {
             parent_keys,
-            chunks,
-            keys: chunked,
+            keys,
+            loaded,
         }
     }
 }
@@ -160,16 +162,25 @@ fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue
 }
 
 impl Fetched {
-    /// The total statements sent for these rows and everything below them.
+    /// The statements sent for these rows and everything below them; a batch shared by several
+    /// parents (or by concurrent loads) counts once.
     pub(crate) fn statements(&self) -> usize {
-        self.rows.statements()
-            + self
-                .related
-                .iter()
-                .flatten()
-                .flat_map(|r| r.chunks.iter().flatten())
-                .map(Fetched::statements)
-                .sum::<usize>()
+        let mut seen = Vec::new();
+        self.count_statements(&mut seen)
+    }
+
+    fn count_statements(&self, seen: &mut Vec<*const Fetched>) -> usize {
+        let mut total = self.rows.statements();
+        for related in self.related.iter().flatten() {
+            for (batch, _) in related.loaded.iter().flatten() {
+                let pointer = Arc::as_ptr(batch);
+                if !seen.contains(&pointer) {
+                    seen.push(pointer);
+                    total += batch.count_statements(seen);
+                }
+            }
+        }
+        total
     }
 }
 
@@ -356,7 +367,7 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         parent_row: usize,
         path: &mut Vec<PathSegment>,
     ) -> Result<(), NullPropagates> {
-        let Some((chunk, position)) = related.parent_keys[parent_row] else {
+        let Some(index) = related.parent_keys[parent_row] else {
             out.extend_from_slice(if plan.many { b"[]" } else { b"null" });
             return if plan.many || plan.nullable {
                 Ok(())
@@ -364,10 +375,10 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                 Err(NullPropagates)
             };
         };
-        let fetched = match &related.chunks[chunk as usize] {
-            Ok(fetched) => fetched,
+        let (fetched, position) = match &related.loaded[index as usize] {
+            Ok((fetched, position)) => (&**fetched, *position),
             Err(error) => {
-                let key = &related.keys[chunk as usize][position as usize];
+                let key = &related.keys[index as usize];
                 self.errors
                     .push(crate::engine::fetch_error(error, key, path.clone()));
                 out.extend_from_slice(b"null");

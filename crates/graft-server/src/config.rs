@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The database URL schemes graft connects to.
-const SUPPORTED_SCHEMES: [&str; 3] = ["sqlite", "postgres", "postgresql"];
+const SUPPORTED_SCHEMES: [&str; 5] = ["sqlite", "postgres", "postgresql", "mysql", "mariadb"];
 
 /// Everything `graft.toml` says.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +87,8 @@ pub struct SchemaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// The database URL: `sqlite://file.db`, `postgres://user@host/db`.
+    /// The database URL: `sqlite://file.db`, `postgres://user@host/db`,
+    /// `mysql://user@host/db` (or `mariadb://`).
     pub url: String,
     /// Most pooled connections.
     #[serde(default = "default_max_connections")]

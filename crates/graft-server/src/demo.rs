@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use graft_db::DbError;
+use graft_db::mysql::{MysqlConfig, MysqlSource};
 use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
 use graft_resolve::{Engine, EngineConfig, EntitySource, SourceRouter};
@@ -86,9 +87,11 @@ pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescrip
         Ok(source.describe_tables().await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(PostgresSource::describe_tables(url).await?)
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        Ok(MysqlSource::describe_tables(&mysql_url(url)).await?)
     } else {
         Err(StartError::Database(DbError::Url(format!(
-            "{url}: use a sqlite: or postgres: URL"
+            "{url}: use a sqlite:, postgres: or mysql: URL"
         ))))
     }
 }
@@ -121,8 +124,23 @@ async fn connect(
         Ok(Arc::new(
             PostgresSource::connect("postgres", &db, schema).await?,
         ))
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        let url = mysql_url(url);
+        MysqlSource::setup_if_empty(&url, scripts).await?;
+        let mut db = MysqlConfig::new(url);
+        db.max_connections = database.max_connections as usize;
+        db.acquire_timeout = acquire_timeout;
+        Ok(Arc::new(MysqlSource::connect("mysql", &db, schema).await?))
     } else {
         unreachable!("Config::parse accepts only the schemes handled here")
+    }
+}
+
+/// `mariadb://` is accepted as a synonym of `mysql://`, which the driver expects.
+fn mysql_url(url: &str) -> String {
+    match url.strip_prefix("mariadb:") {
+        Some(rest) => format!("mysql:{rest}"),
+        None => url.to_owned(),
     }
 }
 

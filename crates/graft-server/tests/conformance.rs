@@ -1,5 +1,6 @@
 //! One conformance suite, written once, run against the orgs example on every database graft
-//! supports: the embedded SQLite demo, and PostgreSQL seeded from `examples/orgs/postgres/`.
+//! supports: the embedded SQLite demo, PostgreSQL seeded from `examples/orgs/postgres/` and
+//! MariaDB seeded from `examples/orgs/mysql/`.
 
 mod common;
 
@@ -9,13 +10,20 @@ use std::path::Path;
 use common::{ENTITIES, graphql, org_user, serve};
 use graft_server::config::Config;
 use graft_server::demo;
-use graft_testkit::PgSchema;
+use graft_testkit::{MyDatabase, PgSchema};
 use serde_json::{Value, json};
 
 /// A running server and whatever keeps its database alive.
 struct Server {
     address: SocketAddr,
-    _database: Option<PgSchema>,
+    _database: Option<Database>,
+}
+
+/// The throwaway database a server runs on, dropped with it.
+#[allow(dead_code)]
+enum Database {
+    Postgres(PgSchema),
+    Mysql(MyDatabase),
 }
 
 async fn sqlite() -> Server {
@@ -27,19 +35,33 @@ async fn sqlite() -> Server {
 
 async fn postgres() -> Server {
     let schema = PgSchema::create("").await;
+    let address = start_configured(&schema.url(), "postgres").await;
+    Server {
+        address,
+        _database: Some(Database::Postgres(schema)),
+    }
+}
+
+async fn mysql() -> Server {
+    let database = MyDatabase::create("SELECT 1").await;
+    let address = start_configured(&database.url(), "mysql").await;
+    Server {
+        address,
+        _database: Some(Database::Mysql(database)),
+    }
+}
+
+/// Starts graft on the orgs example at `url`, set up by the scripts of `examples/orgs/<dir>/`.
+async fn start_configured(url: &str, dir: &str) -> SocketAddr {
     let text = format!(
-        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{}\"\nsetup = [\"postgres/schema.sql\", \"postgres/seed.sql\"]\n",
-        schema.url()
+        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{url}\"\nsetup = [\"{dir}/schema.sql\", \"{dir}/seed.sql\"]\n"
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
     let config = Config::parse(&text, &path).expect("a valid config");
     let state = demo::configured_state(&config)
         .await
-        .expect("graft starts on PostgreSQL");
-    Server {
-        address: serve(state).await,
-        _database: Some(schema),
-    }
+        .unwrap_or_else(|e| panic!("graft starts on {dir}: {e}"));
+    serve(state).await
 }
 
 /// Runs every conformance check against one backend.
@@ -83,6 +105,7 @@ macro_rules! conformance {
 
 conformance!(sqlite);
 conformance!(postgres);
+conformance!(mysql);
 
 /// `Order.user` (`@belongsTo`) and `OrgUser.orders` (`@hasMany`) over 100 orders: the right
 /// rows in the right places, with one statement per relation level, not one per row.

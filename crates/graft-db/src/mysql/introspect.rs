@@ -98,23 +98,10 @@ pub(crate) async fn table(
     };
     let columns: HashMap<String, MyColumn> = rows
         .into_iter()
-        .map(
-            |(name, data_type, column_type, charset, collation, max_chars, precision)| {
-                let data_type = data_type.to_lowercase();
-                let json = data_type == "json"
-                    || (is_text(&data_type) && checks.iter().any(|c| is_json_check(c, &name)));
-                let column = MyColumn {
-                    data_type,
-                    column_type: column_type.to_lowercase(),
-                    charset,
-                    collation,
-                    max_chars,
-                    fraction_digits: precision.unwrap_or(0),
-                    json,
-                };
-                (name.to_lowercase(), column)
-            },
-        )
+        .map(|row| {
+            let (name, column) = MyColumn::from_row(row, &checks);
+            (name.to_lowercase(), column)
+        })
         .collect();
     let mut missing: Vec<&str> = mapping
         .columns
@@ -181,6 +168,109 @@ pub(crate) async fn table(
     })
 }
 
+/// Whether the server is MariaDB (`VERSION()` says so) rather than MySQL.
+pub(crate) async fn is_mariadb(conn: &mut Conn) -> Result<bool, DbError> {
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
+    Ok(version.is_some_and(|v| v.contains("MariaDB")))
+}
+
+/// The columns of every base table of the current database (MariaDB's system-versioned tables
+/// are base tables too), by table and then in table order. Table names are ordered by their
+/// bytes: `information_schema` compares them case-insensitively, and `Users` and `users` may
+/// both exist.
+const DESCRIBE_COLUMNS: &str = "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, \
+     c.CHARACTER_SET_NAME, c.COLLATION_NAME, c.CHARACTER_MAXIMUM_LENGTH, c.DATETIME_PRECISION, \
+     c.IS_NULLABLE \
+     FROM information_schema.COLUMNS c \
+     JOIN information_schema.TABLES t \
+       ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+     WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+     ORDER BY CAST(c.TABLE_NAME AS BINARY), c.ORDINAL_POSITION";
+
+/// The primary-key columns of every table of the current database, in key order.
+const DESCRIBE_KEYS: &str = "SELECT TABLE_NAME, COLUMN_NAME \
+     FROM information_schema.KEY_COLUMN_USAGE \
+     WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_NAME = 'PRIMARY' \
+     ORDER BY CAST(TABLE_NAME AS BINARY), ORDINAL_POSITION";
+
+/// MariaDB only (see [`CHECKS`]): the check clauses of every table of the current database.
+const DESCRIBE_CHECKS: &str = "SELECT TABLE_NAME, CHECK_CLAUSE \
+     FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()";
+
+type DescribeRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<u64>,
+    String,
+);
+
+/// Every base table of the current database, with the GraphQL type of each column, for
+/// `graft init`.
+pub(crate) async fn describe(
+    conn: &mut Conn,
+    mariadb: bool,
+) -> Result<Vec<graft_schema::TableDescription>, DbError> {
+    let rows: Vec<DescribeRow> = conn.query(DESCRIBE_COLUMNS).await?;
+    let mut keys: HashMap<String, Vec<String>> = HashMap::new();
+    for (table, column) in conn.query::<(String, String), _>(DESCRIBE_KEYS).await? {
+        keys.entry(table).or_default().push(column);
+    }
+    let mut checks: HashMap<String, Vec<String>> = HashMap::new();
+    if mariadb {
+        for (table, clause) in conn.query::<(String, String), _>(DESCRIBE_CHECKS).await? {
+            checks.entry(table).or_default().push(clause);
+        }
+    }
+    let mut tables: Vec<graft_schema::TableDescription> = Vec::new();
+    for row in rows {
+        let (
+            table,
+            name,
+            data_type,
+            column_type,
+            charset,
+            collation,
+            max_chars,
+            precision,
+            nullable,
+        ) = row;
+        if tables.last().is_none_or(|t| t.name != table) {
+            tables.push(graft_schema::TableDescription {
+                schema: None,
+                primary_key: keys.remove(&table).unwrap_or_default(),
+                name: table,
+                columns: Vec::new(),
+            });
+        }
+        let table = tables.last_mut().expect("pushed above");
+        let table_checks = checks.get(&table.name).map_or(&[][..], Vec::as_slice);
+        let (name, column) = MyColumn::from_row(
+            (
+                name,
+                data_type,
+                column_type,
+                charset,
+                collation,
+                max_chars,
+                precision,
+            ),
+            table_checks,
+        );
+        let in_key = table.primary_key.contains(&name);
+        table.columns.push(graft_schema::ColumnDescription {
+            graphql_type: column.graphql_type(in_key).to_owned(),
+            nullable: nullable.eq_ignore_ascii_case("YES"),
+            name,
+        });
+    }
+    Ok(tables)
+}
+
 fn is_text(data_type: &str) -> bool {
     matches!(
         data_type,
@@ -196,6 +286,47 @@ fn is_json_check(clause: &str, column: &str) -> bool {
 }
 
 impl MyColumn {
+    /// The column of an `information_schema.COLUMNS` row (see [`COLUMNS`]), with its name;
+    /// `checks` are the check clauses of its table, which mark MariaDB's JSON columns.
+    fn from_row(row: ColumnRow, checks: &[String]) -> (String, MyColumn) {
+        let (name, data_type, column_type, charset, collation, max_chars, precision) = row;
+        let data_type = data_type.to_lowercase();
+        let json = data_type == "json"
+            || (is_text(&data_type) && checks.iter().any(|c| is_json_check(c, &name)));
+        let column = MyColumn {
+            data_type,
+            column_type: column_type.to_lowercase(),
+            charset,
+            collation,
+            max_chars,
+            fraction_digits: precision.unwrap_or(0),
+            json,
+        };
+        (name, column)
+    }
+
+    /// The GraphQL type `graft init` gives the column: `ID` for integer primary-key columns,
+    /// `Boolean` for `tinyint(1)`, `Int` for integers that fit GraphQL's 32-bit `Int`, `String`
+    /// for wider ones (`bigint`, `int unsigned`) so that they stay exact, `Float` for
+    /// floating-point and decimal numbers, `JSON` for JSON columns and `String` for the rest.
+    pub(crate) fn graphql_type(&self, in_primary_key: bool) -> &'static str {
+        let integer = matches!(
+            self.data_type.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+        );
+        match self.data_type.as_str() {
+            _ if integer && in_primary_key => "ID",
+            "tinyint" if self.column_type.starts_with("tinyint(1)") => "Boolean",
+            "int" | "integer" if self.column_type.contains("unsigned") => "String",
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" => "Int",
+            "bigint" => "String",
+            "float" | "double" | "real" | "double precision" | "decimal" | "numeric" | "dec"
+            | "fixed" => "Float",
+            _ if self.json => "JSON",
+            _ => "String",
+        }
+    }
+
     /// How the column is read, and the select expression for `column` (already quoted and
     /// qualified) that produces it; `None` for types graft cannot read (binary, spatial).
     pub(crate) fn read(&self, column: &str) -> Option<(ReadAs, String)> {
@@ -474,6 +605,52 @@ mod tests {
         assert_eq!(json.read("c").map(|r| r.0), Some(ReadAs::Json));
         assert!(is_json_check("json_valid(`meta`)", "meta"));
         assert!(!is_json_check("json_valid(`meta`) and 1", "meta"));
+    }
+
+    #[test]
+    fn graphql_types_follow_the_type_table() {
+        let ty = |data_type: &str, column_type: &str, in_key: bool| {
+            column(data_type, column_type).graphql_type(in_key)
+        };
+        assert_eq!(ty("bigint", "bigint(20)", true), "ID");
+        assert_eq!(ty("int", "int(10) unsigned", true), "ID");
+        assert_eq!(ty("varchar", "varchar(64)", true), "String");
+        assert_eq!(ty("tinyint", "tinyint(1)", false), "Boolean");
+        assert_eq!(ty("tinyint", "tinyint(4)", false), "Int");
+        assert_eq!(ty("mediumint", "mediumint(8) unsigned", false), "Int");
+        assert_eq!(ty("int", "int(11)", false), "Int");
+        assert_eq!(ty("int", "int(10) unsigned", false), "String");
+        assert_eq!(ty("bigint", "bigint(20)", false), "String");
+        assert_eq!(ty("double", "double", false), "Float");
+        assert_eq!(ty("decimal", "decimal(10,2)", false), "Float");
+        assert_eq!(ty("datetime", "datetime", false), "String");
+        let (name, mariadb_json) = MyColumn::from_row(
+            (
+                "meta".to_owned(),
+                "LONGTEXT".to_owned(),
+                "longtext".to_owned(),
+                None,
+                None,
+                None,
+                None,
+            ),
+            &["json_valid(`meta`)".to_owned()],
+        );
+        assert_eq!(name, "meta");
+        assert_eq!(mariadb_json.graphql_type(false), "JSON");
+        let (_, mysql_json) = MyColumn::from_row(
+            (
+                "meta".to_owned(),
+                "json".to_owned(),
+                "json".to_owned(),
+                None,
+                None,
+                None,
+                None,
+            ),
+            &[],
+        );
+        assert_eq!(mysql_json.graphql_type(false), "JSON");
     }
 
     #[test]

@@ -143,8 +143,7 @@ impl MysqlSource {
         let mut conn = tokio::time::timeout(config.connect_timeout, source.pool.get_conn())
             .await
             .map_err(|_| DbError::AcquireTimeout(config.connect_timeout))??;
-        let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
-        let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+        let mariadb = introspect::is_mariadb(&mut conn).await?;
         for mapping in schema.mappings() {
             source.tables.insert(
                 mapping.type_name.clone(),
@@ -153,6 +152,30 @@ impl MysqlSource {
         }
         drop(conn);
         Ok(source)
+    }
+
+    /// Describes every base table of the database at `url` (its current database), for
+    /// `graft init`.
+    pub async fn describe_tables(
+        url: &str,
+    ) -> Result<Vec<graft_schema::TableDescription>, DbError> {
+        let mut conn = plain_connection(url).await?;
+        let tables = match introspect::is_mariadb(&mut conn).await {
+            Ok(mariadb) => introspect::describe(&mut conn, mariadb).await,
+            Err(error) => Err(error),
+        };
+        let _ = conn.disconnect().await;
+        tables
+    }
+
+    /// Runs `scripts` (name and SQL, in order; each may hold several `;`-separated statements)
+    /// on the database at `url` when its current database has no tables yet; returns whether
+    /// they ran. This runs before [`MysqlSource::connect`], which needs the tables to exist.
+    pub async fn setup_if_empty(url: &str, scripts: &[(String, String)]) -> Result<bool, DbError> {
+        let mut conn = plain_connection(url).await?;
+        let ran = run_if_empty(&mut conn, scripts).await;
+        let _ = conn.disconnect().await;
+        ran
     }
 
     /// Runs a script of `;`-separated statements (schema and seed files).
@@ -305,6 +328,33 @@ impl MysqlSource {
             let _ = conn.disconnect().await;
         });
     }
+}
+
+/// One connection to `url`, outside any pool, for work done once at start-up.
+async fn plain_connection(url: &str) -> Result<Conn, DbError> {
+    let opts = Opts::from_url(url).map_err(|e| DbError::Url(format!("{}: {e}", redact(url))))?;
+    Ok(Conn::new(opts).await?)
+}
+
+/// The body of [`MysqlSource::setup_if_empty`], on a connection its caller closes. The text
+/// protocol (`query_drop`) runs every statement of a multi-statement script and reports the
+/// first that fails.
+async fn run_if_empty(conn: &mut Conn, scripts: &[(String, String)]) -> Result<bool, DbError> {
+    let tables: Option<u64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+        )
+        .await?;
+    if tables.unwrap_or(0) > 0 {
+        return Ok(false);
+    }
+    for (name, sql) in scripts {
+        conn.query_drop(sql).await.map_err(|e| DbError::Script {
+            script: name.clone(),
+            message: DbError::from(e).to_string(),
+        })?;
+    }
+    Ok(true)
 }
 
 /// Runs `select` with the keys parameter and places every row in `rows`.
