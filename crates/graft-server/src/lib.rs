@@ -44,6 +44,22 @@ impl Default for HttpLimits {
     }
 }
 
+/// Serves the application on `listener` until `shutdown` completes, with `TCP_NODELAY` on every
+/// connection so that small responses leave at once.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
 /// The application: every route graft serves.
 ///
 /// - `POST /graphql`: GraphQL over HTTP (`application/json` bodies).

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use graft_resolve::EngineConfig;
-use graft_server::{AppState, HttpLimits, app, demo};
+use graft_server::{AppState, HttpLimits, demo};
 use serde_json::{Value, json};
 
 /// Serves `state` on an ephemeral port and returns the address.
@@ -14,7 +14,7 @@ pub async fn serve(state: AppState) -> SocketAddr {
         .await
         .expect("an ephemeral port");
     let address = listener.local_addr().expect("bound");
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.expect("serves") });
+    tokio::spawn(async move { graft_server::serve(listener, state, std::future::pending()).await.expect("serves") });
     address
 }
 
