@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use graft_db::mysql::{MysqlConfig, MysqlSource};
 use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
 use graft_keys::apollo_compiler::Name;
@@ -21,6 +22,8 @@ pub(crate) const FIELDS: [&str; 4] = ["orgId", "userId", "name", "email"];
 
 const N_PLUS_ONE_PG: &str =
     "SELECT org_id, user_id, name, email FROM org_users WHERE org_id = $1 AND user_id = $2";
+const N_PLUS_ONE_MYSQL: &str =
+    "SELECT org_id, user_id, name, email FROM org_users WHERE org_id = ? AND user_id = ?";
 const N_PLUS_ONE_SQLITE: &str =
     "SELECT org_id, user_id, name, email FROM org_users WHERE org_id = ?1 AND user_id = ?2";
 
@@ -30,6 +33,13 @@ pub(crate) enum Bare {
     Postgres {
         /// The pool.
         pool: Pool,
+        /// graft's statement.
+        sql: String,
+    },
+    /// MariaDB through mysql_async, as graft.
+    Mysql {
+        /// The pool.
+        pool: mysql_async::Pool,
         /// graft's statement.
         sql: String,
     },
@@ -87,6 +97,23 @@ impl Bare {
                     .build()?;
                 Bare::Postgres { pool, sql }
             }
+            Database::Mysql => {
+                let source =
+                    MysqlSource::connect("bench", &MysqlConfig::new(&target.url), &schema).await?;
+                let sql = source.statement_sql(request)?;
+                let options =
+                    mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&target.url)?)
+                        .pool_opts(
+                            mysql_async::PoolOpts::default().with_constraints(
+                                mysql_async::PoolConstraints::new(pool_size, pool_size)
+                                    .context("pool size")?,
+                            ),
+                        );
+                Bare::Mysql {
+                    pool: mysql_async::Pool::new(options),
+                    sql,
+                }
+            }
             Database::Sqlite => {
                 let source =
                     SqliteSource::connect("bench", &SqliteConfig::new(&target.url)).await?;
@@ -117,6 +144,23 @@ impl Bare {
                 std::hint::black_box(bytes);
                 Ok(rows.len())
             }
+            Bare::Mysql { pool, sql } => {
+                use mysql_async::prelude::Queryable;
+                let mut conn = pool.get_conn().await?;
+                let rows: Vec<mysql_async::Row> =
+                    conn.exec(sql.as_str(), (keys.json.as_str(),)).await?;
+                let mut bytes = 0;
+                for row in &rows {
+                    for i in 1..=FIELDS.len() {
+                        bytes += row.as_ref(i).map_or(0, |value| match value {
+                            mysql_async::Value::Bytes(b) => b.len(),
+                            _ => 0,
+                        });
+                    }
+                }
+                std::hint::black_box(bytes);
+                Ok(rows.len())
+            }
             Bare::Sqlite { pool, sql } => {
                 let rows = sqlx::query(sql).bind(&keys.json).fetch_all(pool).await?;
                 let mut bytes = 0;
@@ -142,6 +186,15 @@ impl Bare {
                 for (org, user) in keys.orgs.iter().zip(&keys.users) {
                     found +=
                         usize::from(client.query_opt(&statement, &[org, user]).await?.is_some());
+                }
+            }
+            Bare::Mysql { pool, .. } => {
+                use mysql_async::prelude::Queryable;
+                let mut conn = pool.get_conn().await?;
+                for (org, user) in keys.orgs.iter().zip(&keys.users) {
+                    let row: Option<mysql_async::Row> =
+                        conn.exec_first(N_PLUS_ONE_MYSQL, (org, user)).await?;
+                    found += usize::from(row.is_some());
                 }
             }
             Bare::Sqlite { pool, .. } => {

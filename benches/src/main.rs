@@ -49,12 +49,15 @@ pub(crate) enum Database {
     Sqlite,
     /// The machine's PostgreSQL.
     Postgres,
+    /// The machine's MariaDB.
+    Mysql,
 }
 
 impl Database {
     fn name(self) -> &'static str {
         match self {
             Database::Sqlite => "sqlite",
+            Database::Mysql => "mysql",
             Database::Postgres => "postgres",
         }
     }
@@ -64,7 +67,7 @@ fn parse_args() -> anyhow::Result<Settings> {
     let mut settings = Settings {
         graft: PathBuf::from("target/release/graft"),
         out: PathBuf::from("target/bench"),
-        databases: vec![Database::Postgres, Database::Sqlite],
+        databases: vec![Database::Postgres, Database::Mysql, Database::Sqlite],
         sizes: vec![1, 10, 100, 1000],
         throughput_time: Duration::from_secs(3),
         concurrency: 8,
@@ -80,8 +83,9 @@ fn parse_args() -> anyhow::Result<Settings> {
                     .split(',')
                     .map(|name| match name {
                         "sqlite" => Ok(Database::Sqlite),
+                        "mysql" | "mariadb" => Ok(Database::Mysql),
                         "postgres" => Ok(Database::Postgres),
-                        other => bail!("unknown database {other:?}: use sqlite, postgres"),
+                        other => bail!("unknown database {other:?}: use sqlite, postgres, mysql"),
                     })
                     .collect::<anyhow::Result<_>>()?
             }

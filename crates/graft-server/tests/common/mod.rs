@@ -14,7 +14,11 @@ pub async fn serve(state: AppState) -> SocketAddr {
         .await
         .expect("an ephemeral port");
     let address = listener.local_addr().expect("bound");
-    tokio::spawn(async move { graft_server::serve(listener, state, std::future::pending()).await.expect("serves") });
+    tokio::spawn(async move {
+        graft_server::serve(listener, state, std::future::pending())
+            .await
+            .expect("serves")
+    });
     address
 }
 
