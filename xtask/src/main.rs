@@ -36,7 +36,7 @@ subcommands:
   services        only make sure PostgreSQL (5432), MariaDB (3306) and Redis (6379)
                   are listening on 127.0.0.1
   bench [args]    build release, then run benches/ (graft vs bare SQL vs N+1 on
-                  SQLite and PostgreSQL); results in target/bench/
+                  SQLite, PostgreSQL and MariaDB); results in target/bench/
   help            print this message
 
 environment:

@@ -422,10 +422,7 @@ impl Execution<'_, '_> {
         );
         let results = self.fetch_groups(&plan, selections).await;
         self.stats.absorb(plan.stats());
-        self.stats.statements += results
-            .iter()
-            .map(|r| r.as_ref().map_or(0, Fetched::statements))
-            .sum::<usize>();
+        self.stats.statements += Fetched::statements(&results);
 
         let mut invalid = invalid.into_iter().peekable();
         out.push(b'[');
@@ -590,10 +587,7 @@ impl Execution<'_, '_> {
         let mut results = self
             .fetch_groups(&plan, std::slice::from_ref(selection))
             .await;
-        self.stats.statements += results
-            .iter()
-            .map(|r| r.as_ref().map_or(0, Fetched::statements))
-            .sum::<usize>();
+        self.stats.statements += Fetched::statements(&results);
         match results.pop().expect("one group") {
             Ok(fetched) => self.write_entity(out, selection, &fetched, 0, path()),
             Err(error) => {

@@ -162,11 +162,17 @@ fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue
 }
 
 impl Fetched {
-    /// The statements sent for these rows and everything below them; a batch shared by several
-    /// parents (or by concurrent loads) counts once.
-    pub(crate) fn statements(&self) -> usize {
+    /// The statements sent for all `results` and everything below them. A relation batch shared
+    /// by several parents, groups or concurrent loads counts once.
+    pub(crate) fn statements<'a>(
+        results: impl IntoIterator<Item = &'a Result<Fetched, ResolveError>>,
+    ) -> usize {
         let mut seen = Vec::new();
-        self.count_statements(&mut seen)
+        results
+            .into_iter()
+            .flatten()
+            .map(|fetched| fetched.count_statements(&mut seen))
+            .sum()
     }
 
     fn count_statements(&self, seen: &mut Vec<*const Fetched>) -> usize {

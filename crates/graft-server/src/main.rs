@@ -40,7 +40,7 @@ enum Command {
     /// Write a starter schema.graphql from an existing database's tables: one entity per table
     /// with a primary key, keyed by it, with a root lookup by key.
     Init {
-        /// The database: `postgres://...` or `sqlite://file.db`.
+        /// The database: `postgres://...`, `mysql://...` (MariaDB) or `sqlite://file.db`.
         #[arg(long)]
         database: String,
         /// Where to write the schema (`-` for standard output).
