@@ -120,6 +120,11 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("== {}: starting graft", database.name());
         let graft = server::Graft::start(&settings, database, &target).await?;
         let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
+        let floor = measure::http_floor(&graft).await?;
+        eprintln!(
+            "   graft's HTTP floor (`{{ __typename }}`, no database): p50 {:.3} ms",
+            floor.as_secs_f64() * 1e3
+        );
         for &size in &settings.sizes {
             let keys = KeySet::new(size, 0x5eed + size as u64);
             eprintln!("== {}: {size} keys", database.name());

@@ -195,6 +195,28 @@ pub(crate) async fn run(
     })
 }
 
+/// The p50 of `{ __typename }` over HTTP: what a request costs graft before any database
+/// work (HTTP, parsing, the plan cache, writing).
+pub(crate) async fn http_floor(graft: &Graft) -> anyhow::Result<Duration> {
+    let http = reqwest::Client::new();
+    let body = br#"{"query":"{ __typename }"}"#.to_vec();
+    let mut samples = Vec::new();
+    for i in 0..320 {
+        let started = Instant::now();
+        let response = http
+            .post(&graft.url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        std::hint::black_box(response.bytes().await?);
+        if i >= 20 {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(percentiles(samples).p50)
+}
+
 /// graft and the bare statement find the same users, and the N+1 loop agrees.
 async fn check_answers(runner: &Runner) -> anyhow::Result<()> {
     let response: serde_json::Value = runner

@@ -13,6 +13,7 @@
 mod error;
 mod fetch;
 mod operation;
+mod page;
 
 pub use error::PlanError;
 pub use fetch::{
@@ -24,3 +25,4 @@ pub use operation::{
     ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey, RootKind, RootPlan, ServiceField,
     VariablePlan,
 };
+pub use page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};

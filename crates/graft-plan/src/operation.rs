@@ -14,6 +14,7 @@ use graft_keys::KeyIndex;
 use graft_schema::{OutputScalar, RootFieldKind, SubgraphSchema};
 
 use crate::PlanError;
+use crate::page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};
 
 /// The plan of one operation.
 #[derive(Debug, Clone)]
@@ -144,6 +145,8 @@ pub enum RootKind {
         /// What to write for the entity.
         selection: EntitySelection,
     },
+    /// A connection root field: a page of entities in key order.
+    Page(Box<PagePlan>),
 }
 
 /// A field of `_Service`.
@@ -317,6 +320,9 @@ impl OperationPlan {
                             .collect(),
                         selection: collector.entity_selection(type_name, &collected)?,
                     },
+                    Some(RootFieldKind::Page { type_name, key }) => RootKind::Page(Box::new(
+                        collector.page(field, type_name, *key, &collected)?,
+                    )),
                     None => {
                         return Err(PlanError::UnsupportedField {
                             coordinate: format!("{}.{name}", schema.query_type()),
@@ -531,6 +537,170 @@ impl<'a> Collector<'a> {
         })
     }
 
+    /// The plan of a connection field paging through `type_name` in the order of key `key`.
+    fn page(
+        &self,
+        field: &Node<Field>,
+        type_name: &Name,
+        key: KeyIndex,
+        collected: &Collected<'a>,
+    ) -> Result<PagePlan, PlanError> {
+        let connection = field.definition.ty.inner_named_type().clone();
+        let unsupported = |coordinate: String, reason: &str| PlanError::UnsupportedField {
+            coordinate,
+            reason: reason.to_owned(),
+        };
+        let mut fields = Vec::new();
+        let mut node: Option<Collected<'a>> = None;
+        let take_node = |sub: Collected<'a>, node: &mut Option<Collected<'a>>| match node {
+            None => {
+                *node = Some(sub);
+                Ok(())
+            }
+            Some(_) => Err(unsupported(
+                format!("{connection}"),
+                "select the entities once per connection: `edges { node }` or `nodes`, not both",
+            )),
+        };
+        for sub in self.subfields(collected, &connection)? {
+            let value = match sub.fields[0].name.as_str() {
+                "__typename" => PageValue::Typename,
+                "nodes" => {
+                    let (response_key, conditions) =
+                        (sub.response_key.clone(), sub.conditions.clone());
+                    take_node(sub, &mut node)?;
+                    fields.push(PageField {
+                        response_key,
+                        conditions,
+                        value: PageValue::Nodes,
+                    });
+                    continue;
+                }
+                "edges" => {
+                    let edge_type = sub.fields[0].definition.ty.inner_named_type().clone();
+                    let mut edge_fields = Vec::new();
+                    for edge_sub in self.subfields(&sub, &edge_type)? {
+                        let value = match edge_sub.fields[0].name.as_str() {
+                            "__typename" => EdgeValue::Typename,
+                            "cursor" => EdgeValue::Cursor,
+                            "node" => {
+                                let (response_key, conditions) =
+                                    (edge_sub.response_key.clone(), edge_sub.conditions.clone());
+                                take_node(edge_sub, &mut node)?;
+                                edge_fields.push(PageField {
+                                    response_key,
+                                    conditions,
+                                    value: EdgeValue::Node,
+                                });
+                                continue;
+                            }
+                            other => {
+                                return Err(unsupported(
+                                    format!("{edge_type}.{other}"),
+                                    "edges have `cursor` and `node`",
+                                ));
+                            }
+                        };
+                        edge_fields.push(PageField {
+                            response_key: edge_sub.response_key,
+                            conditions: edge_sub.conditions,
+                            value,
+                        });
+                    }
+                    PageValue::Edges {
+                        type_name: edge_type,
+                        fields: edge_fields,
+                    }
+                }
+                "pageInfo" => {
+                    let info_type = sub.fields[0].definition.ty.inner_named_type().clone();
+                    let mut info_fields = Vec::new();
+                    for info_sub in self.subfields(&sub, &info_type)? {
+                        let value = match info_sub.fields[0].name.as_str() {
+                            "__typename" => PageInfoValue::Typename,
+                            "hasNextPage" => PageInfoValue::HasNextPage,
+                            "hasPreviousPage" => PageInfoValue::HasPreviousPage,
+                            "startCursor" => PageInfoValue::StartCursor,
+                            "endCursor" => PageInfoValue::EndCursor,
+                            other => {
+                                return Err(unsupported(
+                                    format!("{info_type}.{other}"),
+                                    "page info has hasNextPage, hasPreviousPage, startCursor and endCursor",
+                                ));
+                            }
+                        };
+                        info_fields.push(PageField {
+                            response_key: info_sub.response_key,
+                            conditions: info_sub.conditions,
+                            value,
+                        });
+                    }
+                    PageValue::PageInfo {
+                        type_name: info_type,
+                        fields: info_fields,
+                    }
+                }
+                other => {
+                    return Err(unsupported(
+                        format!("{connection}.{other}"),
+                        "connections have edges, nodes and pageInfo",
+                    ));
+                }
+            };
+            fields.push(PageField {
+                response_key: sub.response_key,
+                conditions: sub.conditions,
+                value,
+            });
+        }
+        let mut node = match &node {
+            Some(node) => self.entity_selection(type_name, node)?,
+            None => EntitySelection {
+                type_name: type_name.clone(),
+                columns: Vec::new(),
+                fields: Vec::new(),
+            },
+        };
+        // Cursors are made of the key's values: read its columns even when not selected.
+        let mapping = self
+            .schema
+            .mapping(type_name)
+            .expect("paged types are mapped");
+        let entity = self
+            .schema
+            .entities()
+            .get(type_name)
+            .expect("paged types are entities");
+        let key_slots = entity
+            .key(key)
+            .expect("the key exists")
+            .field_set()
+            .leaves()
+            .iter()
+            .map(|leaf| {
+                let column = mapping
+                    .column_index(&leaf.path()[0])
+                    .expect("page keys are mapped top-level fields");
+                node.columns
+                    .iter()
+                    .position(|&c| c == column)
+                    .unwrap_or_else(|| {
+                        node.columns.push(column);
+                        node.columns.len() - 1
+                    })
+            })
+            .collect();
+        Ok(PagePlan {
+            key,
+            first: field.specified_argument_by_name("first").cloned(),
+            after: field.specified_argument_by_name("after").cloned(),
+            connection,
+            fields,
+            node,
+            key_slots,
+        })
+    }
+
     /// The selection on an entity another subgraph owns: only `__typename` and the key's fields,
     /// which the parent row holds.
     fn reference_selection(
@@ -626,6 +796,21 @@ impl fmt::Display for OperationPlan {
                     for selection in selections {
                         writeln!(f, "  {selection}")?;
                     }
+                }
+                RootKind::Page(page) => {
+                    let fields: Vec<String> = page
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}={:?}", f.response_key.name, f.value))
+                        .collect();
+                    writeln!(
+                        f,
+                        ": page by key {} slots {:?} {{ {} }}",
+                        page.key.0,
+                        page.key_slots,
+                        fields.join(" ")
+                    )?;
+                    writeln!(f, "  {}", page.node)?;
                 }
                 RootKind::ByKey {
                     key,

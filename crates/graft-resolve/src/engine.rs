@@ -15,12 +15,13 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 use graft_keys::{EntityKey, KeyError};
 use graft_plan::{
-    BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PerTypeAndKey, RootKind,
-    ServiceField, Slot,
+    BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PagePlan, PerTypeAndKey,
+    RootKind, ServiceField, Slot,
 };
 use graft_schema::SubgraphSchema;
 use serde_json::value::RawValue;
 
+use crate::PageRequest;
 use crate::loader::{LoaderConfig, Loaders};
 use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
@@ -44,6 +45,10 @@ pub struct EngineConfig {
     /// Whether `__schema` and `__type` are answered (default true). `_service { sdl }` is always
     /// answered.
     pub introspection: bool,
+    /// Entities per page of a connection when `first` is not given (default 20).
+    pub page_size: usize,
+    /// Most entities a connection page may ask for (default 1,000).
+    pub max_page_size: usize,
     /// The relation DataLoader: batch window and size.
     pub loader: LoaderConfig,
 }
@@ -55,6 +60,8 @@ impl Default for EngineConfig {
             max_group_size: 10_000,
             plan_cache_size: 1_000,
             introspection: true,
+            page_size: 20,
+            max_page_size: 1_000,
             loader: LoaderConfig::default(),
         }
     }
@@ -234,6 +241,11 @@ impl Engine {
                 } => {
                     execution
                         .by_key(&mut out, root.response_key.name(), arguments, selection)
+                        .await;
+                }
+                RootKind::Page(page) => {
+                    execution
+                        .page(&mut out, root.response_key.name(), page)
                         .await;
                 }
             }
@@ -549,6 +561,75 @@ impl Execution<'_, '_> {
             out.truncate(start);
             out.extend_from_slice(b"null");
         }
+    }
+
+    /// Writes a connection root field: one page of entities in key order.
+    async fn page(&mut self, out: &mut Vec<u8>, response_key: &Name, page: &PagePlan) {
+        let path = vec![PathSegment::Key(response_key.to_string())];
+        let request = match crate::page::arguments(
+            &self.engine.schema,
+            page,
+            self.variables,
+            &self.engine.config,
+        ) {
+            Ok(request) => request,
+            Err(message) => {
+                out.extend_from_slice(b"null");
+                self.errors.push(
+                    GraphQLError::new("BAD_USER_INPUT", format!("{response_key}: {message}"))
+                        .at(path),
+                );
+                return;
+            }
+        };
+        let type_name = &page.node.type_name;
+        let mapping = self
+            .engine
+            .schema
+            .mapping(type_name)
+            .expect("paged types are mapped");
+        let fetched = match self.engine.sources.source_for(type_name) {
+            None => Err(ResolveError::NoSource(type_name.to_string())),
+            Some(source) => {
+                let page_request = PageRequest {
+                    mapping,
+                    key_columns: mapping.key_columns(page.key),
+                    after: request.after.as_ref(),
+                    limit: request.first + 1,
+                    columns: &page.node.columns,
+                };
+                match source.page(self.ctx, page_request).await {
+                    Ok(rows) => Ok(self.resolver().resolve(&page.node, rows).await),
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        self.stats.statements += Fetched::statements(std::slice::from_ref(&fetched));
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                out.extend_from_slice(b"null");
+                self.errors.push(
+                    GraphQLError::new(
+                        "FETCH_FAILED",
+                        format!("{response_key}: could not read a page of {type_name}: {error}"),
+                    )
+                    .at(path),
+                );
+                return;
+            }
+        };
+        let variables = self.variables;
+        let mut writer = Writer {
+            schema: &self.engine.schema,
+            variable: |name: &Name| {
+                variables
+                    .get(name.as_str())
+                    .is_some_and(|raw| raw.get() == "true")
+            },
+            errors: &mut self.errors,
+        };
+        crate::page::write(out, &mut writer, page, &fetched, &request, path);
     }
 
     /// Writes a root field that looks one entity up by key.

@@ -7,6 +7,9 @@ pub enum ResolveError {
     /// A tenant id that is not a valid identifier.
     #[error("invalid tenant id {0:?}: use 1-63 letters, digits, `_` or `-`")]
     InvalidTenant(String),
+    /// The source cannot do what was asked (e.g. page through rows).
+    #[error("{0}")]
+    Unsupported(String),
     /// No source serves the type.
     #[error("no source serves type {0}")]
     NoSource(String),

@@ -9,6 +9,7 @@ mod context;
 mod engine;
 mod error;
 mod loader;
+mod page;
 mod related;
 mod request;
 mod router;
@@ -26,4 +27,4 @@ pub use request::{
     ResponseKind, Variables,
 };
 pub use router::SourceRouter;
-pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, RowSet, RowWriter};
+pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, PageRequest, RowSet, RowWriter};

@@ -145,7 +145,7 @@ impl Resolver<'_> {
 }
 
 /// A cell as a key value typed like the column's field, so that equal values deduplicate.
-fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue> {
+pub(crate) fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue> {
     Some(match (cell, scalar) {
         (Cell::Null, _) => return None,
         (Cell::Text { start, len } | Cell::Json { start, len }, _) => {

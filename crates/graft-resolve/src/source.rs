@@ -21,6 +21,23 @@ pub trait EntitySource: Send + Sync {
     /// A short name for errors, logs and metrics (`"sqlite"`, `"users-db"`).
     fn name(&self) -> &str;
 
+    /// A page of rows in the order of `request.key_columns`, after `request.after`: every row
+    /// under key position 0 of the returned [`RowSet`], in order. Sources that cannot page
+    /// answer [`ResolveError::Unsupported`], as this default does.
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        let _ = (ctx, request);
+        Box::pin(async move {
+            Err(ResolveError::Unsupported(format!(
+                "source `{}` cannot page through rows",
+                self.name()
+            )))
+        })
+    }
+
     /// Fetches the rows for `request.keys`.
     fn fetch<'a>(
         &'a self,
@@ -32,6 +49,14 @@ pub trait EntitySource: Send + Sync {
 impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        (**self).page(ctx, request)
     }
 
     fn fetch<'a>(
@@ -77,6 +102,22 @@ impl<'a> FetchRequest<'a> {
             many: false,
         }
     }
+}
+
+/// One page of a table, in key order.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    /// The entity type's table mapping.
+    pub mapping: &'a EntityMapping,
+    /// The key columns that order the rows.
+    pub key_columns: &'a [String],
+    /// Start after the row with these key values (in `key_columns` order); from the start when
+    /// `None`.
+    pub after: Option<&'a EntityKey>,
+    /// Most rows to return.
+    pub limit: usize,
+    /// The columns to read, as indices into `mapping.columns`.
+    pub columns: &'a [usize],
 }
 
 /// One value of a row.

@@ -148,4 +148,12 @@ pub enum RootFieldKind {
         /// For each key leaf, in leaf order, the argument that gives it.
         arguments: Vec<Name>,
     },
+    /// Pages through a type in the order of one of its keys, Relay style: the field returns a
+    /// connection (`edges { cursor node }`, `nodes`, `pageInfo`) and takes `first` and `after`.
+    Page {
+        /// The entity type paged through.
+        type_name: Name,
+        /// The key that orders the pages (top-level fields only).
+        key: KeyIndex,
+    },
 }

@@ -97,7 +97,7 @@ impl SubgraphSchema {
 
         let root_fields = match schema.get_object(&query_type) {
             Some(query) => {
-                root_fields(query, &entities, &mappings).map_err(|(c, m)| error(c, m))?
+                root_fields(&schema, query, &entities, &mappings).map_err(|(c, m)| error(c, m))?
             }
             None => Vec::new(),
         };
@@ -422,7 +422,49 @@ fn field_type(schema: &Schema, ty: &ast::Type) -> Option<FieldType> {
     })
 }
 
+/// Whether `type_name` is a connection type (an object with `edges { node }` or `nodes` of a
+/// table-backed entity): `Some(Ok(kind))` when it is and can be paged, `Some(Err(why))` when it
+/// is but cannot, `None` when it is no connection.
+fn page_field(
+    schema: &Schema,
+    entities: &EntityTypes,
+    mappings: &HashMap<Name, EntityMapping>,
+    type_name: &Name,
+) -> Option<Result<RootFieldKind, String>> {
+    let connection = schema.get_object(type_name)?;
+    let node_type = connection
+        .fields
+        .get("nodes")
+        .map(|nodes| nodes.ty.inner_named_type().clone())
+        .or_else(|| {
+            let edge = schema.get_object(connection.fields.get("edges")?.ty.inner_named_type())?;
+            Some(edge.fields.get("node")?.ty.inner_named_type().clone())
+        })?;
+    let (Some(entity), true) = (entities.get(&node_type), mappings.contains_key(&node_type)) else {
+        return Some(Err(format!(
+            "{node_type} is not a table-backed entity type"
+        )));
+    };
+    let key = entity.keys().iter().find(|k| {
+        k.is_resolvable()
+            && k.field_set()
+                .leaves()
+                .iter()
+                .all(|leaf| leaf.path().len() == 1)
+    });
+    Some(match key {
+        Some(key) => Ok(RootFieldKind::Page {
+            type_name: node_type,
+            key: key.index(),
+        }),
+        None => Err(format!(
+            "{node_type} has no key of top-level fields to order pages by"
+        )),
+    })
+}
+
 fn root_fields(
+    schema: &Schema,
     query: &ObjectType,
     entities: &EntityTypes,
     mappings: &HashMap<Name, EntityMapping>,
@@ -442,9 +484,41 @@ fn root_fields(
                 ),
             )
         };
+        if let Some(page) = page_field(schema, entities, mappings, field.ty.inner_named_type()) {
+            if field.ty.is_list() {
+                return Err(unsupported(
+                    "a connection field returns one connection, not a list".to_owned(),
+                ));
+            }
+            for argument in &field.arguments {
+                let expected = match argument.name.as_str() {
+                    "first" => "Int",
+                    "after" => "String",
+                    other => {
+                        return Err(unsupported(format!(
+                            "a connection takes `first` and `after`, not `{other}`"
+                        )));
+                    }
+                };
+                if argument.ty.inner_named_type() != expected || argument.ty.is_list() {
+                    return Err(unsupported(format!(
+                        "`{}` must be of type {expected}",
+                        argument.name
+                    )));
+                }
+            }
+            let page = page.map_err(unsupported)?;
+            fields.push(RootField {
+                name: name.clone(),
+                kind: page,
+            });
+            continue;
+        }
         if field.ty.is_list() {
             return Err(unsupported(
-                "list root fields are not supported yet".to_owned(),
+                "list root fields are not supported: return a connection (`edges { cursor node }`, \
+                 `pageInfo`) to page through a type"
+                    .to_owned(),
             ));
         }
         let (Some(entity), true) = (entities.get(returned), mappings.contains_key(returned)) else {

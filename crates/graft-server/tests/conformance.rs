@@ -95,6 +95,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn connection_pages() {
+                let server = super::$backend().await;
+                pages_through_a_connection_in_key_order(server.address).await;
+            }
+
+            #[tokio::test]
             async fn five_thousand_representations() {
                 let server = super::$backend().await;
                 five_thousand_representations_in_one_request(server.address).await;
@@ -159,6 +165,72 @@ async fn relations_cost_one_statement_per_level(address: SocketAddr) {
     );
     assert_eq!(user["orders"][0]["id"], "511");
     assert_eq!(user["orders"][4]["user"]["userId"], "u3");
+}
+
+/// `orders(first:, after:)` pages through all orders in id order with cursors, a relation
+/// inside each node costing one statement per page.
+async fn pages_through_a_connection_in_key_order(address: SocketAddr) {
+    let query = "query($after: String) { orders(first: 10, after: $after) { \
+                 edges { cursor node { id user { userId } } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let mut after = Value::Null;
+    let mut seen = Vec::new();
+    for page in 0..3 {
+        let reply = graphql(
+            address,
+            json!({ "query": query, "variables": { "after": after } }),
+        )
+        .await;
+        assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+        let connection = &reply.body["data"]["orders"];
+        let edges = connection["edges"].as_array().expect("edges");
+        assert_eq!(edges.len(), 10);
+        for edge in edges {
+            seen.push(
+                edge["node"]["id"]
+                    .as_str()
+                    .expect("an id")
+                    .parse::<u32>()
+                    .expect("numeric ids"),
+            );
+        }
+        assert_eq!(connection["pageInfo"]["hasNextPage"], true);
+        assert_eq!(connection["pageInfo"]["hasPreviousPage"], page > 0);
+        assert_eq!(connection["pageInfo"]["endCursor"], edges[9]["cursor"]);
+        assert_eq!(
+            edges[0]["node"]["user"]["userId"],
+            format!("u{}", page * 2 + 1)
+        );
+        assert_eq!(
+            reply.body["extensions"]["graft"]["batch"]["statements"], 2,
+            "the page and its users"
+        );
+        after = connection["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, (1..=30).collect::<Vec<_>>());
+
+    // The last page is short and says so; a forged cursor is refused.
+    let last = graphql(address, json!({ "query": "{ orders(first: 10, after: \"Order/0:s4:4995\") { nodes { id } pageInfo { hasNextPage } } }" })).await;
+    let nodes: Vec<&str> = last.body["data"]["orders"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["4996", "4997", "4998", "4999", "5000"]);
+    assert_eq!(
+        last.body["data"]["orders"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    let forged = graphql(
+        address,
+        json!({ "query": "{ orders(after: \"OrgUser/0:s1:x\") { nodes { id } } }" }),
+    )
+    .await;
+    assert_eq!(
+        forged.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{}",
+        forged.body
+    );
 }
 
 /// 5,000 representations (every user of the example, five times over) in one request: one

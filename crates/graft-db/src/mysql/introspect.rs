@@ -412,6 +412,9 @@ impl MyColumn {
                     json_table_type: format!(
                         "{column_type} CHARACTER SET {charset} COLLATE {collation}"
                     ),
+                    parameter: format!(
+                        "CAST(? AS CHAR CHARACTER SET {charset}) COLLATE {collation}"
+                    ),
                 });
             }
             _ => return Err(String::new()),
@@ -419,6 +422,7 @@ impl MyColumn {
         Ok(KeyColumn {
             bind: KeyBind::Int { min, max },
             json_table_type: column_type.to_owned(),
+            parameter: "?".to_owned(),
         })
     }
 }
@@ -462,6 +466,12 @@ pub(crate) struct KeyColumn {
     pub(crate) bind: KeyBind,
     /// `int(11)`, `bigint(20) unsigned`, `varchar(64) CHARACTER SET utf8mb4 COLLATE ...`.
     pub(crate) json_table_type: String,
+    /// The placeholder a value of the column is compared through: `?` for integers,
+    /// `CAST(? AS CHAR CHARACTER SET latin1) COLLATE latin1_swedish_ci` for strings. A string
+    /// parameter arrives in the connection's character set (`utf8mb4`); cast to the column's
+    /// own, it compares in the column's collation (the order of its index) and the comparison
+    /// is a range on the index rather than a conversion of every row.
+    pub(crate) parameter: String,
 }
 
 /// How one key column's values are checked before they are sent. `JSON_TABLE` converts a value
@@ -567,13 +577,17 @@ mod tests {
                     max: u32::MAX.into()
                 },
                 json_table_type: "int(10) unsigned".to_owned(),
+                parameter: "?".to_owned(),
             })
         );
         assert_eq!(
             column("varchar", "varchar(64)")
                 .key_column()
-                .map(|k| k.json_table_type),
-            Ok("varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci".to_owned())
+                .map(|k| (k.json_table_type, k.parameter)),
+            Ok((
+                "varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci".to_owned(),
+                "CAST(? AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_general_ci".to_owned()
+            ))
         );
         assert!(column("date", "date").key_column().is_err());
         assert!(column("enum", "enum('a')").key_column().is_err());

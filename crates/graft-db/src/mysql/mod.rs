@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use apollo_compiler::Name;
 use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
+    SourceErrorKind,
 };
-use graft_schema::SubgraphSchema;
+use graft_schema::{EntityMapping, SubgraphSchema};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
 
 use crate::pool::AcquireStats;
 use crate::{DbError, PoolStatus, redact};
@@ -209,37 +210,71 @@ impl MysqlSource {
 
     /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
     pub fn statement_sql(&self, request: FetchRequest<'_>) -> Result<String, DbError> {
-        Ok(sql::batch_select(self.table(&request)?, &request)?.sql)
+        Ok(sql::batch_select(self.table(request.mapping)?, &request)?.sql)
     }
 
     /// The server's plan for the statement a fetch would run (`EXPLAIN`), one line per row:
     /// the table, the join type and the key used, e.g. `t eq_ref PRIMARY`.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
-        let table = self.table(&request)?;
+        let table = self.table(request.mapping)?;
         let select = sql::batch_select(table, &request)?;
         let (keys, _) = sql::keys_parameter(&select.binds, request.keys);
+        self.explain(&select, Params::from((keys,)), &["table", "type", "key"])
+            .await
+    }
+
+    /// The SQL text a page runs: one for the first page, one for the pages after a cursor.
+    pub fn page_sql(&self, request: PageRequest<'_>) -> Result<String, DbError> {
+        Ok(sql::page_select(self.table(request.mapping)?, &request)?.sql)
+    }
+
+    /// The server's plan for the statement a page would run (`EXPLAIN`), one line per row:
+    /// the table, the join type, the key used and the extra notes, e.g.
+    /// `t range PRIMARY Using where` (a page after a cursor is a range of the key's index and
+    /// needs no sort: no `Using filesort`).
+    pub async fn page_plan(&self, request: PageRequest<'_>) -> Result<Vec<String>, DbError> {
+        let table = self.table(request.mapping)?;
+        let select = sql::page_select(table, &request)?;
+        let parameters =
+            sql::page_parameters(table, &select, &request).map_err(DbError::Mapping)?;
+        self.explain(
+            &select,
+            Params::Positional(parameters),
+            &["table", "type", "key", "Extra"],
+        )
+        .await
+    }
+
+    /// `EXPLAIN` of `select` with `params`: per plan row, the non-empty values of `columns`.
+    async fn explain(
+        &self,
+        select: &sql::Select,
+        params: Params,
+        columns: &[&str],
+    ) -> Result<Vec<String>, DbError> {
         let mut lease = self.lease(false).await?;
         let rows: Vec<Row> = lease
             .conn
-            .exec(format!("EXPLAIN {}", select.sql), (keys,))
+            .exec(format!("EXPLAIN {}", select.sql), params)
             .await?;
         Ok(rows
             .iter()
             .map(|row| {
-                ["table", "type", "key"]
+                columns
                     .iter()
                     .filter_map(|column| row.get_opt::<Option<String>, _>(*column)?.ok()?)
+                    .filter(|value| !value.is_empty())
                     .collect::<Vec<_>>()
                     .join(" ")
             })
             .collect())
     }
 
-    fn table(&self, request: &FetchRequest<'_>) -> Result<&MyTable, DbError> {
-        self.tables.get(&request.mapping.type_name).ok_or_else(|| {
+    fn table(&self, mapping: &EntityMapping) -> Result<&MyTable, DbError> {
+        self.tables.get(&mapping.type_name).ok_or_else(|| {
             DbError::Mapping(format!(
                 "type {} was not mapped when this source started",
-                request.mapping.type_name
+                mapping.type_name
             ))
         })
     }
@@ -276,22 +311,88 @@ impl MysqlSource {
         Err(failure.expect("at least one attempt failed").into())
     }
 
+    /// The rows of a fetch: one statement for all of `request.keys` that can name a row.
     async fn fetch_rows(
         &self,
         ctx: &RequestContext,
         request: FetchRequest<'_>,
-        verified: bool,
     ) -> Result<RowSet, DbError> {
-        let table = self.table(&request)?;
+        let table = self.table(request.mapping)?;
         let select = sql::batch_select(table, &request)?;
         let (keys, sent) = sql::keys_parameter(&select.binds, request.keys);
-        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
         if sent.is_empty() {
-            return Ok(rows);
+            return Ok(RowSet::new(request.keys.len(), request.columns.len()));
         }
+        self.run(
+            ctx,
+            &select,
+            Params::from((keys,)),
+            &sent,
+            request.keys.len(),
+        )
+        .await
+    }
+
+    /// The rows of a page, every one at position 0, in key order.
+    async fn page_rows(
+        &self,
+        ctx: &RequestContext,
+        request: PageRequest<'_>,
+    ) -> Result<RowSet, ResolveError> {
+        let failed = |error: DbError| error.into_resolve_error(&self.name);
+        let table = self.table(request.mapping).map_err(failed)?;
+        let select = sql::page_select(table, &request).map_err(failed)?;
+        let parameters = sql::page_parameters(table, &select, &request).map_err(|message| {
+            ResolveError::Source {
+                source_name: self.name.clone(),
+                kind: SourceErrorKind::Query,
+                message,
+            }
+        })?;
+        self.run(ctx, &select, Params::Positional(parameters), &[0], 1)
+            .await
+            .map_err(failed)
+    }
+
+    /// Runs `select` with `params` and places its rows in a new [`RowSet`] of `keys` positions
+    /// (`sent` maps the statement's ordinals to them). A pooled connection the server closed
+    /// (restart, KILL, wait_timeout) fails once; the read is safe to repeat, so it is, once, on
+    /// a connection known to be alive.
+    async fn run(
+        &self,
+        ctx: &RequestContext,
+        select: &sql::Select,
+        params: Params,
+        sent: &[usize],
+        keys: usize,
+    ) -> Result<RowSet, DbError> {
+        match self
+            .run_once(ctx, select, params.clone(), sent, keys, false)
+            .await
+        {
+            Err(error) if error.kind() == SourceErrorKind::Connection => {
+                tracing::warn!(source = %self.name, %error, "retrying on a new connection");
+                self.run_once(ctx, select, params, sent, keys, true).await
+            }
+            other => other,
+        }
+    }
+
+    /// One attempt of [`MysqlSource::run`], on a pooled connection (pinged first when
+    /// `verified`), within the request's deadline: past it the statement is cancelled.
+    async fn run_once(
+        &self,
+        ctx: &RequestContext,
+        select: &sql::Select,
+        params: Params,
+        sent: &[usize],
+        keys: usize,
+        verified: bool,
+    ) -> Result<RowSet, DbError> {
+        let mut rows = RowSet::new(keys, select.reads.len());
         rows.count_statement();
         let mut lease = self.lease(verified).await?;
-        let query = read_all(&mut lease.conn, &select, keys, &sent, &mut rows);
+        let query = read_all(&mut lease.conn, select, params, sent, &mut rows);
         let result = match ctx.remaining() {
             Some(left) => match tokio::time::timeout(left, query).await {
                 Ok(result) => result,
@@ -357,15 +458,15 @@ async fn run_if_empty(conn: &mut Conn, scripts: &[(String, String)]) -> Result<b
     Ok(true)
 }
 
-/// Runs `select` with the keys parameter and places every row in `rows`.
+/// Runs `select` with `params` and places every row in `rows`.
 async fn read_all(
     conn: &mut Conn,
-    select: &sql::BatchSelect,
-    keys: String,
+    select: &sql::Select,
+    params: Params,
     sent: &[usize],
     rows: &mut RowSet,
 ) -> Result<(), DbError> {
-    let mut result = conn.exec_iter(select.sql.as_str(), (keys,)).await?;
+    let mut result = conn.exec_iter(select.sql.as_str(), params).await?;
     let mut failed = None;
     result
         .for_each(|row| {
@@ -390,16 +491,20 @@ impl EntitySource for MysqlSource {
         request: FetchRequest<'a>,
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
         Box::pin(async move {
-            match self.fetch_rows(ctx, request, false).await {
-                // A pooled connection the server closed (restart, KILL, wait_timeout) fails
-                // once; the read is safe to repeat on a connection known to be alive.
-                Err(error) if error.kind() == SourceErrorKind::Connection => {
-                    tracing::warn!(source = %self.name, %error, "retrying on a new connection");
-                    self.fetch_rows(ctx, request, true).await
-                }
-                other => other,
-            }
-            .map_err(|e| e.into_resolve_error(&self.name))
+            self.fetch_rows(ctx, request)
+                .await
+                .map_err(|e| e.into_resolve_error(&self.name))
         })
+    }
+
+    /// One statement, `SELECT 1, <columns> ... ORDER BY <key columns> LIMIT ?` after the
+    /// cursor's key values (see [`sql::page_select`]); a cursor value its column cannot hold is
+    /// a query error.
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(self.page_rows(ctx, request))
     }
 }

@@ -1,21 +1,65 @@
-//! The SQL MariaDB (or MySQL) runs for a fetch group.
+//! The SQL MariaDB (or MySQL) runs for a fetch group or a page.
 
 use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
-use graft_resolve::FetchRequest;
+use graft_resolve::{FetchRequest, PageRequest};
+use graft_schema::EntityMapping;
+use mysql_async::Value;
 
-use super::introspect::{KeyBind, MyTable};
+use super::introspect::{KeyBind, KeyColumn, MyTable};
 use crate::column::ReadAs;
 use crate::{DbError, quote_backtick};
 
-/// A statement for one (type, key, columns): its text, how to read each selected column, and
-/// how to check each key column's values.
+/// A statement for one (type, key, columns): its text, how to read each selected column (they
+/// follow the position column that [`super::rows::read_row`] reads first), and how to check
+/// each key column's values.
 #[derive(Debug)]
-pub(crate) struct BatchSelect {
+pub(crate) struct Select {
     pub(crate) sql: String,
     pub(crate) reads: Vec<ReadAs>,
     pub(crate) binds: Vec<KeyBind>,
+}
+
+/// The error for a column the source did not check at start-up.
+fn unmapped(mapping: &EntityMapping, name: &str) -> DbError {
+    DbError::Mapping(format!(
+        "type {}: column `{name}` was not checked when this source started",
+        mapping.type_name
+    ))
+}
+
+/// Appends `, <expression>` to `sql` for each of `columns` (indices into `mapping.columns`) of
+/// the table aliased `t`, and returns how to read each one.
+fn select_columns(
+    table: &MyTable,
+    mapping: &EntityMapping,
+    columns: &[usize],
+    sql: &mut String,
+) -> Result<Vec<ReadAs>, DbError> {
+    let mut reads = Vec::with_capacity(columns.len());
+    for &index in columns {
+        let name = &mapping.columns[index].column;
+        let (read, expression) = table
+            .column(name)
+            .and_then(|column| column.read(&format!("t.{}", quote_backtick(name))))
+            .ok_or_else(|| unmapped(mapping, name))?;
+        reads.push(read);
+        let _ = write!(sql, ", {expression}");
+    }
+    Ok(reads)
+}
+
+/// How each of `names` is bound, as a key column of `table`.
+fn bound_keys<'t>(
+    table: &'t MyTable,
+    mapping: &EntityMapping,
+    names: &[String],
+) -> Result<Vec<&'t KeyColumn>, DbError> {
+    names
+        .iter()
+        .map(|name| table.key(name).ok_or_else(|| unmapped(mapping, name)))
+        .collect()
 }
 
 /// `SELECT k.ord, <columns> FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY, k0 <type> PATH
@@ -23,33 +67,12 @@ pub(crate) struct BatchSelect {
 /// of keys, so it is prepared once per connection and stays in the statement cache; `k.ord`
 /// (from 1) places each row. The `JSON_TABLE` columns have the key columns' own types,
 /// character sets and collations, so each key is an `eq_ref` lookup on the index.
-pub(crate) fn batch_select(
-    table: &MyTable,
-    request: &FetchRequest<'_>,
-) -> Result<BatchSelect, DbError> {
+pub(crate) fn batch_select(table: &MyTable, request: &FetchRequest<'_>) -> Result<Select, DbError> {
     let mapping = request.mapping;
-    let unmapped = |name: &str| {
-        DbError::Mapping(format!(
-            "type {}: column `{name}` was not checked when this source started",
-            mapping.type_name
-        ))
-    };
     let mut sql = String::from("SELECT k.ord");
-    let mut reads = Vec::with_capacity(request.columns.len());
-    for &index in request.columns {
-        let name = &mapping.columns[index].column;
-        let (read, expression) = table
-            .column(name)
-            .and_then(|column| column.read(&format!("t.{}", quote_backtick(name))))
-            .ok_or_else(|| unmapped(name))?;
-        reads.push(read);
-        let _ = write!(sql, ", {expression}");
-    }
+    let reads = select_columns(table, mapping, request.columns, &mut sql)?;
     let key_columns = request.match_columns;
-    let keys = key_columns
-        .iter()
-        .map(|name| table.key(name).ok_or_else(|| unmapped(name)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = bound_keys(table, mapping, key_columns)?;
     sql.push_str(" FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY");
     for (i, key) in keys.iter().enumerate() {
         let _ = write!(sql, ", k{i} {} PATH '$[{i}]'", key.json_table_type);
@@ -68,11 +91,110 @@ pub(crate) fn batch_select(
             let _ = write!(sql, ", t.{}", quote_backtick(column));
         }
     }
-    Ok(BatchSelect {
+    Ok(Select {
         sql,
         reads,
         binds: keys.iter().map(|key| key.bind).collect(),
     })
+}
+
+/// `SELECT 1, <columns> FROM `table` AS t [WHERE <after the cursor>] ORDER BY t.k0, t.k1 LIMIT ?`:
+/// one text for the first page and one for the pages after a cursor. The constant `1` is the
+/// position column, so every row lands at position 0, in key order.
+///
+/// "After the cursor" is written out as `t.k0 > ? OR (t.k0 = ? AND t.k1 > ?) OR ...` rather
+/// than as the row comparison `(t.k0, t.k1) > (?, ?)`: MariaDB (10.11) makes no range of a row
+/// comparison and would scan the index from its start on every page, while each disjunct here
+/// is a range of the index, so a page is a range scan on it that stops after `LIMIT` rows, in
+/// index order, without a sort. Each parameter is cast to its column's character set and
+/// collation ([`KeyColumn::parameter`]), so that it compares in the index's order.
+pub(crate) fn page_select(table: &MyTable, request: &PageRequest<'_>) -> Result<Select, DbError> {
+    let mapping = request.mapping;
+    let mut sql = String::from("SELECT 1");
+    let reads = select_columns(table, mapping, request.columns, &mut sql)?;
+    let keys = bound_keys(table, mapping, request.key_columns)?;
+    let quoted: Vec<String> = request
+        .key_columns
+        .iter()
+        .map(|name| format!("t.{}", quote_backtick(name)))
+        .collect();
+    let _ = write!(sql, " FROM {} AS t", table.quoted_name);
+    if request.after.is_some() {
+        sql.push_str(" WHERE ");
+        for (last, key) in keys.iter().enumerate() {
+            if last > 0 {
+                sql.push_str(" OR (");
+            }
+            for (column, equal) in quoted.iter().zip(&keys).take(last) {
+                let _ = write!(sql, "{column} = {} AND ", equal.parameter);
+            }
+            let _ = write!(sql, "{} > {}", quoted[last], key.parameter);
+            if last > 0 {
+                sql.push(')');
+            }
+        }
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&quoted.join(", "));
+    sql.push_str(" LIMIT ?");
+    Ok(Select {
+        sql,
+        reads,
+        binds: keys.iter().map(|key| key.bind).collect(),
+    })
+}
+
+/// The parameters of a [`page_select`]: the cursor's values as [`page_select`]'s `WHERE` uses
+/// them (`k0`; `k0, k1`; ...), then the limit. A cursor value that cannot be a value of its
+/// column (checked as [`keys_parameter`] checks keys) names no row: graft made no such cursor,
+/// so it is refused with the reason rather than sent, converted, to name another row.
+pub(crate) fn page_parameters(
+    table: &MyTable,
+    select: &Select,
+    request: &PageRequest<'_>,
+) -> Result<Vec<Value>, String> {
+    let limit = u64::try_from(request.limit).unwrap_or(u64::MAX);
+    let Some(after) = request.after else {
+        return Ok(vec![Value::UInt(limit)]);
+    };
+    let values = after.values();
+    let type_name = &request.mapping.type_name;
+    if values.len() != select.binds.len() {
+        return Err(format!(
+            "the cursor does not name a row of type {type_name}: it has {} values for {} key \
+             columns",
+            values.len(),
+            select.binds.len()
+        ));
+    }
+    let mut bound = Vec::with_capacity(values.len());
+    for ((bind, value), name) in select.binds.iter().zip(values).zip(request.key_columns) {
+        if !fits(*bind, value) {
+            let column_type = table
+                .column(name)
+                .map_or("?", |column| column.column_type.as_str());
+            return Err(format!(
+                "the cursor does not name a row of type {type_name}: its value for key column \
+                 `{name}` cannot be a value of that column ({column_type})"
+            ));
+        }
+        bound.push(match bind {
+            KeyBind::Int { .. } => {
+                let int = as_int(value).expect("checked by fits");
+                match i64::try_from(int) {
+                    Ok(int) => Value::Int(int),
+                    Err(_) => Value::UInt(u64::try_from(int).expect("within the column's range")),
+                }
+            }
+            KeyBind::Text { .. } => Value::Bytes(as_text(value).into_owned().into_bytes()),
+        });
+    }
+    let mut parameters = Vec::with_capacity(bound.len() * (bound.len() + 1) / 2 + 1);
+    for last in 0..bound.len() {
+        parameters.extend_from_slice(&bound[..=last]);
+    }
+    parameters.push(Value::UInt(limit));
+    Ok(parameters)
 }
 
 /// The single bind parameter, the keys as a JSON array of arrays (`[["org-1","u1"],[7]]`),
@@ -197,14 +319,16 @@ mod tests {
         EntityKey::new(Name::new("OrgUser").unwrap(), KeyIndex(0), values)
     }
 
-    #[test]
-    fn one_fixed_statement_with_quoted_identifiers_and_typed_key_columns() {
-        let schema = SubgraphSchema::parse(
+    fn org_users() -> SubgraphSchema {
+        SubgraphSchema::parse(
             r#"type OrgUser @key(fields: "orgId userId") @table(name: "org`users") { orgId: String! userId: Int! name: String }"#,
             "t.graphql",
         )
-        .unwrap();
-        let mapping = schema.mapping("OrgUser").unwrap();
+        .unwrap()
+    }
+
+    /// `org_id varchar(3)`, `user_id int(11)`, `name varchar(200)`.
+    fn org_users_table() -> MyTable {
         let user = MyColumn {
             data_type: "int".to_owned(),
             column_type: "int(11)".to_owned(),
@@ -225,11 +349,18 @@ mod tests {
             ("user_id".to_owned(), user.key_column().unwrap()),
         ]
         .into();
-        let table = MyTable {
+        MyTable {
             quoted_name: quote_backtick("org`users"),
             columns,
             keys,
-        };
+        }
+    }
+
+    #[test]
+    fn one_fixed_statement_with_quoted_identifiers_and_typed_key_columns() {
+        let schema = org_users();
+        let mapping = schema.mapping("OrgUser").unwrap();
+        let table = org_users_table();
         let keys = [
             key(vec![KeyValue::String("o\"1".into()), KeyValue::Int(7)]),
             key(vec![
@@ -266,6 +397,81 @@ mod tests {
                 max_chars: 3,
                 repertoire: Repertoire::Unicode
             }
+        );
+    }
+
+    #[test]
+    fn a_page_is_a_range_after_the_cursor_in_key_order_with_typed_parameters() {
+        let schema = org_users();
+        let mapping = schema.mapping("OrgUser").unwrap();
+        let table = org_users_table();
+        let first = PageRequest {
+            mapping,
+            key_columns: mapping.key_columns(KeyIndex(0)),
+            after: None,
+            limit: 7,
+            columns: &[2, 0],
+        };
+        let select = page_select(&table, &first).unwrap();
+        assert_eq!(
+            select.sql,
+            "SELECT 1, t.`name`, t.`org_id` FROM `org``users` AS t \
+             ORDER BY t.`org_id`, t.`user_id` LIMIT ?"
+        );
+        assert_eq!(
+            page_parameters(&table, &select, &first),
+            Ok(vec![Value::UInt(7)])
+        );
+        let cursor = key(vec![KeyValue::String("o\"1".into()), KeyValue::Int(7)]);
+        let next = PageRequest {
+            after: Some(&cursor),
+            ..first
+        };
+        let select = page_select(&table, &next).unwrap();
+        let text = "CAST(? AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin";
+        assert_eq!(
+            select.sql,
+            format!(
+                "SELECT 1, t.`name`, t.`org_id` FROM `org``users` AS t \
+                 WHERE t.`org_id` > {text} OR (t.`org_id` = {text} AND t.`user_id` > ?) \
+                 ORDER BY t.`org_id`, t.`user_id` LIMIT ?"
+            )
+        );
+        let org = Value::Bytes(b"o\"1".to_vec());
+        assert_eq!(
+            page_parameters(&table, &select, &next),
+            Ok(vec![org.clone(), org, Value::Int(7), Value::UInt(7)])
+        );
+        for forged in [
+            key(vec![
+                KeyValue::String("o".into()),
+                KeyValue::String("abc".into()),
+            ]),
+            key(vec![KeyValue::String("long".into()), KeyValue::Int(1)]),
+            key(vec![KeyValue::String("o".into())]),
+        ] {
+            let request = PageRequest {
+                after: Some(&forged),
+                ..first
+            };
+            let error = page_parameters(&table, &select, &request).unwrap_err();
+            assert!(
+                error.starts_with("the cursor does not name a row of type OrgUser"),
+                "{error}"
+            );
+        }
+        let forged = key(vec![KeyValue::String("o".into()), KeyValue::Int(1 << 40)]);
+        let request = PageRequest {
+            after: Some(&forged),
+            ..first
+        };
+        assert_eq!(
+            page_parameters(&table, &select, &request),
+            Err(
+                "the cursor does not name a row of type OrgUser: its value for key column \
+                 `user_id` cannot be a value of that column (int(11))"
+                    .to_owned()
+            )
         );
     }
 }

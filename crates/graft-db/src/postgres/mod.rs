@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use apollo_compiler::Name;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
+    SourceErrorKind,
 };
 use graft_schema::SubgraphSchema;
 use tokio_postgres::NoTls;
@@ -217,11 +218,45 @@ impl PostgresSource {
             return Ok(rows);
         }
         rows.count_statement();
+        for row in &self.run(ctx, &select.sql, &params).await? {
+            rows::read_row(row, &select.reads, &sent, &mut rows)?;
+        }
+        Ok(rows)
+    }
+
+    async fn page_rows(
+        &self,
+        ctx: &RequestContext,
+        request: PageRequest<'_>,
+    ) -> Result<RowSet, DbError> {
+        let table = self.tables.get(&request.mapping.type_name).ok_or_else(|| {
+            DbError::Mapping(format!(
+                "type {} was not mapped when this source started",
+                request.mapping.type_name
+            ))
+        })?;
+        let (select, params) = sql::page_select(table, &request)?;
+        let mut rows = RowSet::new(1, request.columns.len());
+        rows.count_statement();
+        for row in &self.run(ctx, &select.sql, &params).await? {
+            rows::read_row(row, &select.reads, &[0], &mut rows)?;
+        }
+        Ok(rows)
+    }
+
+    /// Runs one prepared statement within the request's deadline, cancelling it on the server
+    /// when the deadline passes.
+    async fn run(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+        params: &[Box<dyn ToSql + Sync + Send>],
+    ) -> Result<Vec<tokio_postgres::Row>, DbError> {
         let started = Instant::now();
         let client = self.pool.get().await?;
         self.acquire.record(started);
-        let statement = client.prepare_cached(&select.sql).await?;
-        let params = borrow(&params);
+        let statement = client.prepare_cached(sql).await?;
+        let params = borrow(params);
         let query = client.query(&statement, &params);
         let result = match ctx.remaining() {
             Some(left) => match tokio::time::timeout(left, query).await {
@@ -237,10 +272,7 @@ impl PostgresSource {
             },
             None => query.await,
         };
-        for row in &result? {
-            rows::read_row(row, &select.reads, &sent, &mut rows)?;
-        }
-        Ok(rows)
+        Ok(result?)
     }
 }
 
@@ -254,6 +286,18 @@ fn borrow(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
 impl EntitySource for PostgresSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            self.page_rows(ctx, request)
+                .await
+                .map_err(|e| e.into_resolve_error(&self.name))
+        })
     }
 
     fn fetch<'a>(

@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
-use graft_resolve::FetchRequest;
+use graft_resolve::{FetchRequest, PageRequest};
 use tokio_postgres::types::ToSql;
 
 use super::introspect::{KeyBind, PgTable};
 use crate::column::ReadAs;
-use crate::quote_double;
+use crate::{DbError, quote_double};
 
 /// A statement for one (type, key, columns): its text, how to read each selected column, and
 /// how to bind each key column.
@@ -70,6 +70,69 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         }
     }
     BatchSelect { sql, reads, binds }
+}
+
+/// `SELECT 1::int8, <columns> FROM "table" AS t WHERE (t."k1", t."k2") > ($1::int8, $2::text)
+/// ORDER BY t."k1", t."k2" LIMIT $3`: one page in key order, served by the key's index. The
+/// leading `1` places every row under key position 0. Fails when a cursor value cannot be a
+/// value of its column (a forged cursor).
+pub(crate) fn page_select(
+    table: &PgTable,
+    request: &PageRequest<'_>,
+) -> Result<(BatchSelect, Vec<Box<dyn ToSql + Sync + Send>>), DbError> {
+    let mapping = request.mapping;
+    let mut sql = String::from("SELECT 1::int8");
+    let mut reads = Vec::with_capacity(request.columns.len());
+    for &index in request.columns {
+        let name = &mapping.columns[index].column;
+        let (read, expression) =
+            table.columns[name.as_str()].read(&format!("t.{}", quote_double(name)));
+        reads.push(read);
+        let _ = write!(sql, ", {expression}");
+    }
+    let _ = write!(sql, " FROM {} AS t", table.quoted_name);
+    let binds: Vec<KeyBind> = request
+        .key_columns
+        .iter()
+        .map(|c| table.columns[c.as_str()].key_bind())
+        .collect();
+    let keys: Vec<String> = request
+        .key_columns
+        .iter()
+        .map(|c| format!("t.{}", quote_double(c)))
+        .collect();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    if let Some(after) = request.after {
+        let mut markers = Vec::new();
+        for (bind, value) in binds.iter().zip(after.values()) {
+            let n = params.len() + 1;
+            match bind {
+                KeyBind::Int => {
+                    let int = as_int(value).ok_or_else(|| {
+                        DbError::Mapping(format!("cursor value {value} is not an integer"))
+                    })?;
+                    params.push(Box::new(int));
+                    markers.push(format!("${n}::int8"));
+                }
+                KeyBind::Text { cast } => {
+                    params.push(Box::new(as_text(value)));
+                    markers.push(format!(
+                        "${n}::text{}",
+                        cast.as_ref().map(|c| format!("::{c}")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        let _ = write!(
+            sql,
+            " WHERE ({}) > ({})",
+            keys.join(", "),
+            markers.join(", ")
+        );
+    }
+    params.push(Box::new(i64::try_from(request.limit).unwrap_or(i64::MAX)));
+    let _ = write!(sql, " ORDER BY {} LIMIT ${}", keys.join(", "), params.len());
+    Ok((BatchSelect { sql, reads, binds }, params))
 }
 
 /// The array parameters for `keys`, and the position of each key sent. A key whose value cannot

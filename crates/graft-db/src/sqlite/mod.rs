@@ -7,7 +7,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use graft_resolve::{BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet};
+use graft_keys::KeyValue;
+use graft_resolve::{
+    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
+};
 use sqlx::Executor;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
@@ -176,6 +179,27 @@ impl SqliteSource {
         &self.pool
     }
 
+    async fn page_rows(&self, request: PageRequest<'_>) -> Result<RowSet, DbError> {
+        let sql = sql::page_select(&request);
+        let mut query = sqlx::query(&sql);
+        for value in request.after.map(|key| key.values()).unwrap_or_default() {
+            query = match value {
+                KeyValue::String(s) => query.bind(s.to_string()),
+                KeyValue::Int(i) => query.bind(*i),
+                KeyValue::Float(f) => query.bind(f.get()),
+                KeyValue::Boolean(b) => query.bind(*b),
+            };
+        }
+        let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+        let mut rows = RowSet::new(1, request.columns.len());
+        rows.count_statement();
+        let mut stream = query.bind(limit).fetch(&self.pool);
+        while let Some(row) = stream.try_next().await? {
+            rows::read_row(&row, request.columns.len(), &mut rows)?;
+        }
+        Ok(rows)
+    }
+
     async fn fetch_rows(&self, request: FetchRequest<'_>) -> Result<RowSet, DbError> {
         let sql = sql::batch_select(&request);
         let keys = sql::keys_parameter(request.keys);
@@ -192,6 +216,18 @@ impl SqliteSource {
 impl EntitySource for SqliteSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn page<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            self.page_rows(request)
+                .await
+                .map_err(|e| e.into_resolve_error(&self.name))
+        })
     }
 
     fn fetch<'a>(

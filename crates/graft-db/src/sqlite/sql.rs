@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
-use graft_resolve::FetchRequest;
+use graft_resolve::{FetchRequest, PageRequest};
 
 use crate::quote_double;
 
@@ -38,6 +38,44 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
             let _ = write!(sql, ", t.{}", quote_double(column));
         }
     }
+    sql
+}
+
+/// `SELECT 0, t."c1", ... FROM "table" AS t WHERE (t."k1", t."k2") > (?1, ?2) ORDER BY t."k1",
+/// t."k2" LIMIT ?3`: one page in key order, served by the key's index without sorting. The
+/// leading `0` places every row under key position 0.
+pub(crate) fn page_select(request: &PageRequest<'_>) -> String {
+    let mapping = request.mapping;
+    let mut sql = String::from("SELECT 0");
+    for &column in request.columns {
+        let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
+    }
+    let table = match &mapping.table.schema {
+        Some(schema) => format!(
+            "{}.{}",
+            quote_double(schema),
+            quote_double(&mapping.table.name)
+        ),
+        None => quote_double(&mapping.table.name),
+    };
+    let _ = write!(sql, " FROM {table} AS t");
+    let keys: Vec<String> = request
+        .key_columns
+        .iter()
+        .map(|c| format!("t.{}", quote_double(c)))
+        .collect();
+    let mut next = 1;
+    if request.after.is_some() {
+        let markers: Vec<String> = (1..=keys.len()).map(|i| format!("?{i}")).collect();
+        let _ = write!(
+            sql,
+            " WHERE ({}) > ({})",
+            keys.join(", "),
+            markers.join(", ")
+        );
+        next += keys.len();
+    }
+    let _ = write!(sql, " ORDER BY {} LIMIT ?{next}", keys.join(", "));
     sql
 }
 
