@@ -256,3 +256,32 @@ async fn the_next_request_succeeds_after_the_server_kills_the_connections() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn keys_that_are_no_valid_uuid_are_not_sent_and_do_not_fail_the_group() {
+    let db = PgSchema::create(
+        "CREATE TABLE devices (id uuid PRIMARY KEY, label text NOT NULL);
+         INSERT INTO devices VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'lamp');",
+    )
+    .await;
+    let schema = SubgraphSchema::parse(
+        r#"type Device @key(fields: "id") @table(name: "devices") { id: ID! label: String! }"#,
+        "d.graphql",
+    )
+    .expect("valid schema");
+    let source = source(&db, &schema).await;
+    let keys = [
+        key("Device", vec![s("not-a-uuid")]),
+        key("Device", vec![s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")]),
+        key("Device", vec![s("00000000-0000-0000-0000-000000000000")]),
+    ];
+    let refs: Vec<&EntityKey> = keys.iter().collect();
+    let mapping = schema.mapping("Device").expect("mapped");
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
+    let rows = source
+        .fetch(&RequestContext::new("t"), request)
+        .await
+        .expect("the group still resolves");
+    assert!(seen(&rows, 0).is_none() && seen(&rows, 2).is_none());
+    assert_eq!(seen(&rows, 1), Some(vec![Seen::Text("lamp".to_owned())]));
+}

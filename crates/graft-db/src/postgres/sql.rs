@@ -148,7 +148,12 @@ pub(crate) fn key_arrays(
     'keys: for (position, key) in keys.iter().enumerate() {
         let values = key.values();
         for (bind, value) in binds.iter().zip(values) {
-            if *bind == KeyBind::Int && as_int(value).is_none() {
+            let fits = match bind {
+                KeyBind::Int => as_int(value).is_some(),
+                KeyBind::Text { cast: Some(cast) } => text_fits(cast, &as_text(value)),
+                KeyBind::Text { cast: None } => true,
+            };
+            if !fits {
                 continue 'keys;
             }
         }
@@ -171,6 +176,31 @@ pub(crate) fn key_arrays(
         })
         .collect();
     (params, sent)
+}
+
+/// Whether `text` is a valid input for the (quoted) type `cast`, for the types whose invalid
+/// input would make PostgreSQL fail the whole statement. A key that fails this names no row and
+/// is not sent; types not listed are sent as they are.
+fn text_fits(cast: &str, text: &str) -> bool {
+    match cast.trim_matches('"') {
+        "uuid" => {
+            let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+            hex.len() == 32 && hex.iter().all(u8::is_ascii_hexdigit) && !text.starts_with('-')
+        }
+        "bool" => matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "t" | "f" | "1" | "0" | "yes" | "no" | "on" | "off"
+        ),
+        "numeric" | "float4" | "float8" => text.trim().parse::<f64>().is_ok(),
+        "date" => {
+            let parts: Vec<&str> = text.split('-').collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        }
+        _ => true,
+    }
 }
 
 fn as_int(value: &KeyValue) -> Option<i64> {
