@@ -126,9 +126,14 @@ async fn main() -> anyhow::Result<()> {
             floor.as_secs_f64() * 1e3
         );
         for &size in &settings.sizes {
-            let keys = KeySet::new(size, 0x5eed + size as u64);
             eprintln!("== {}: {size} keys", database.name());
-            results.push(measure::run(database, &settings, &graft, &bare, &keys).await?);
+            let keys = KeySet::new(size, 0x5eed + size as u64);
+            results.push(measure::run(database, &settings, &graft, &bare, keys).await?);
+        }
+        for &size in settings.sizes.iter().filter(|&&size| size >= 10) {
+            eprintln!("== {}: {size} orders with their user", database.name());
+            let keys = KeySet::orders(size, 0x0de + size as u64);
+            results.push(measure::run(database, &settings, &graft, &bare, keys).await?);
         }
         drop(graft);
     }

@@ -10,40 +10,55 @@ use crate::bare::{Bare, FIELDS};
 use crate::server::Graft;
 use crate::{Database, Settings};
 
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// `_entities` of `OrgUser` by composite key.
+    Entities,
+    /// `_entities` of `Order` by id, with `user { name email }` through `@belongsTo`.
+    Relation,
+}
+
 /// The keys of one batch size, in every form the three clients need.
 #[derive(Debug)]
 pub(crate) struct KeySet {
+    /// The workload.
+    pub(crate) workload: Workload,
     /// The batch size.
     pub(crate) size: usize,
-    /// `orgId` of each key.
+    /// `orgId` of each key (entities workload).
     pub(crate) orgs: Vec<String>,
-    /// `userId` of each key.
+    /// `userId` of each key (entities workload).
     pub(crate) users: Vec<String>,
-    /// The keys as SQLite's and MariaDB's JSON parameter.
-    pub(crate) json: String,
+    /// Order ids (relation workload).
+    pub(crate) order_ids: Vec<String>,
     /// graft's `_entities` request body.
     pub(crate) body: Vec<u8>,
-    /// How many keys name an existing user.
+    /// How many keys name an existing entity.
     pub(crate) existing: usize,
 }
 
+/// xorshift64*: reproducible random numbers without a dependency.
+fn random(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
 impl KeySet {
-    /// `size` distinct random keys from a fixed seed; one in twenty names a missing user.
+    /// `size` distinct random `OrgUser` keys from a fixed seed; one in twenty names a missing user.
     pub(crate) fn new(size: usize, seed: u64) -> KeySet {
-        let mut state = seed;
-        let mut next = move || {
-            // xorshift64*: reproducible without a dependency.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut next = random(seed);
         let mut seen = std::collections::HashSet::new();
         let (mut orgs, mut users) = (Vec::new(), Vec::new());
         let mut existing = 0;
         while orgs.len() < size {
             let org = next() % 1_000 + 1;
-            let missing = next() % 20 == 0;
+            let missing = next().is_multiple_of(20);
             let user = if missing {
                 next() % 100 + 101
             } else {
@@ -55,11 +70,6 @@ impl KeySet {
                 users.push(format!("u{user}"));
             }
         }
-        let pairs: Vec<serde_json::Value> = orgs
-            .iter()
-            .zip(&users)
-            .map(|(o, u)| serde_json::json!([o, u]))
-            .collect();
         let representations: Vec<serde_json::Value> = orgs
             .iter()
             .zip(&users)
@@ -69,17 +79,51 @@ impl KeySet {
             "query($representations: [_Any!]!) {{ _entities(representations: $representations) {{ ... on OrgUser {{ {} }} }} }}",
             FIELDS.join(" ")
         );
-        let body = serde_json::to_vec(&serde_json::json!({ "query": query, "variables": { "representations": representations } }))
-            .expect("JSON serializes");
         KeySet {
+            workload: Workload::Entities,
             size,
             orgs,
             users,
-            json: serde_json::Value::Array(pairs).to_string(),
-            body,
+            order_ids: Vec::new(),
+            body: body(&query, representations),
             existing,
         }
     }
+
+    /// `size` distinct random order ids (all existing) for the relation workload.
+    pub(crate) fn orders(size: usize, seed: u64) -> KeySet {
+        let mut next = random(seed);
+        let mut seen = std::collections::HashSet::new();
+        let mut order_ids = Vec::new();
+        while order_ids.len() < size {
+            let id = next() % 1_000_000 + 1;
+            if seen.insert(id) {
+                order_ids.push(id.to_string());
+            }
+        }
+        let representations: Vec<serde_json::Value> = order_ids
+            .iter()
+            .map(|id| serde_json::json!({ "__typename": "Order", "id": id }))
+            .collect();
+        let query = "query($representations: [_Any!]!) { _entities(representations: $representations) { \
+                     ... on Order { id total user { name email } } } }";
+        KeySet {
+            workload: Workload::Relation,
+            size,
+            orgs: Vec::new(),
+            users: Vec::new(),
+            order_ids,
+            body: body(query, representations),
+            existing: size,
+        }
+    }
+}
+
+fn body(query: &str, representations: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({ "query": query, "variables": { "representations": representations } }),
+    )
+    .expect("JSON serializes")
 }
 
 /// Percentiles and throughput of one client.
@@ -98,6 +142,8 @@ pub(crate) struct Timing {
 pub(crate) struct Measurement {
     /// The database.
     pub(crate) database: Database,
+    /// The workload.
+    pub(crate) workload: Workload,
     /// Keys per request.
     pub(crate) size: usize,
     /// graft over HTTP.
@@ -139,10 +185,16 @@ impl Runner {
                 std::hint::black_box(response.bytes().await?);
             }
             Client::Bare => {
-                std::hint::black_box(self.bare.batched(&self.keys).await?);
+                std::hint::black_box(match self.keys.workload {
+                    Workload::Entities => self.bare.batched(&self.keys).await?,
+                    Workload::Relation => self.bare.relation(&self.keys).await?,
+                });
             }
             Client::NPlusOne => {
-                std::hint::black_box(self.bare.n_plus_one(&self.keys).await?);
+                std::hint::black_box(match self.keys.workload {
+                    Workload::Entities => self.bare.n_plus_one(&self.keys).await?,
+                    Workload::Relation => self.bare.relation_n_plus_one(&self.keys).await?,
+                });
             }
         }
         Ok(())
@@ -155,18 +207,19 @@ pub(crate) async fn run(
     settings: &Settings,
     graft: &Graft,
     bare: &Arc<Bare>,
-    keys: &KeySet,
+    keys: KeySet,
 ) -> anyhow::Result<Measurement> {
+    let (workload, size) = (keys.workload, keys.size);
     let runner = Arc::new(Runner {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(settings.concurrency * 2)
             .build()?,
         url: graft.url.clone(),
         bare: bare.clone(),
-        keys: KeySet::new(keys.size, 0x5eed + keys.size as u64),
+        keys,
     });
     check_answers(&runner).await?;
-    let iterations = (20_000 / keys.size).clamp(40, 400);
+    let iterations = (20_000 / size).clamp(40, 400);
     // Interleave the clients' latency samples so that machine noise hits them alike.
     let mut samples = [Vec::new(), Vec::new(), Vec::new()];
     let clients = [Client::Graft, Client::Bare, Client::NPlusOne];
@@ -188,7 +241,8 @@ pub(crate) async fn run(
     let [graft_timing, bare_timing, n_plus_one] = timings;
     Ok(Measurement {
         database,
-        size: keys.size,
+        workload,
+        size,
         graft: graft_timing,
         bare: bare_timing,
         n_plus_one,
@@ -231,9 +285,35 @@ async fn check_answers(runner: &Runner) -> anyhow::Result<()> {
     let entities = response["data"]["_entities"]
         .as_array()
         .with_context(|| format!("graft answered {response}"))?;
-    let found = entities.iter().filter(|e| !e.is_null()).count();
-    let bare = runner.bare.batched(&runner.keys).await?;
-    let naive = runner.bare.n_plus_one(&runner.keys).await?;
+    let found = match runner.keys.workload {
+        Workload::Entities => entities.iter().filter(|e| !e.is_null()).count(),
+        // Every order exists and has a user: count the orders whose user came back.
+        Workload::Relation => entities
+            .iter()
+            .filter(|e| !e["user"]["name"].is_null())
+            .count(),
+    };
+    let (bare, naive) = match runner.keys.workload {
+        Workload::Entities => (
+            runner.bare.batched(&runner.keys).await?,
+            runner.bare.n_plus_one(&runner.keys).await?,
+        ),
+        Workload::Relation => {
+            // The bare client reads each distinct user once; the names tell graft's users apart.
+            let distinct: std::collections::HashSet<&str> = entities
+                .iter()
+                .filter_map(|e| e["user"]["name"].as_str())
+                .collect();
+            let users = runner.bare.relation(&runner.keys).await?;
+            if users != distinct.len() {
+                bail!(
+                    "graft's orders have {} distinct users, the bare statements found {users}",
+                    distinct.len()
+                );
+            }
+            (found, runner.bare.relation_n_plus_one(&runner.keys).await?)
+        }
+    };
     if entities.len() != runner.keys.size
         || found != runner.keys.existing
         || bare != found

@@ -13,15 +13,19 @@ fn ms(d: Duration) -> String {
 /// The results as a Markdown table.
 pub(crate) fn markdown(results: &[Measurement], settings: &Settings) -> String {
     let mut out = String::from(
-        "| database | keys | graft p50 ms | graft p99 ms | bare p50 ms | bare p99 ms | N+1 p50 ms | graft/bare p50 | N+1/graft p50 | graft req/s | bare req/s | graft/bare req/s |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| database | workload | keys | graft p50 ms | graft p99 ms | bare p50 ms | bare p99 ms | N+1 p50 ms | graft/bare p50 | N+1/graft p50 | graft req/s | bare req/s | graft/bare req/s |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in results {
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         let (graft_rps, bare_rps) = (m.graft.rps.unwrap_or(0.0), m.bare.rps.unwrap_or(0.0));
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.2} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.2} |\n",
             m.database.name(),
+            match m.workload {
+                crate::measure::Workload::Entities => "OrgUser by key",
+                crate::measure::Workload::Relation => "Order + user",
+            },
             m.size,
             ms(m.graft.p50),
             ms(m.graft.p99),
@@ -58,6 +62,7 @@ pub(crate) fn write(dir: &Path, table: &str, results: &[Measurement]) -> anyhow:
         .map(|m| {
             serde_json::json!({
                 "database": m.database.name(),
+                "workload": format!("{:?}", m.workload),
                 "keys": m.size,
                 "graft": timing(&m.graft),
                 "bare": timing(&m.bare),
