@@ -234,9 +234,12 @@ impl Bare {
                             .map(|i| {
                                 Ok(match row.try_get::<Option<String>, _>(i) {
                                     Ok(text) => text,
-                                    Err(_) => {
-                                        row.try_get::<Option<f64>, _>(i)?.map(|v| v.to_string())
-                                    }
+                                    Err(_) => match row.try_get::<Option<i64>, _>(i) {
+                                        Ok(int) => int.map(|v| v.to_string()),
+                                        Err(_) => {
+                                            row.try_get::<Option<f64>, _>(i)?.map(|v| v.to_string())
+                                        }
+                                    },
                                 })
                             })
                             .collect::<anyhow::Result<Vec<_>>>()
