@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{FetchRequest, PageRequest};
+use graft_schema::EntityMapping;
 
 use crate::quote_double;
 
@@ -13,17 +14,7 @@ use crate::quote_double;
 pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT j.key");
-    for &column in request.columns {
-        let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
-    }
-    let table = match &mapping.table.schema {
-        Some(schema) => format!(
-            "{}.{}",
-            quote_double(schema),
-            quote_double(&mapping.table.name)
-        ),
-        None => quote_double(&mapping.table.name),
-    };
+    let table = select_list(&mut sql, mapping, request.columns);
     let _ = write!(sql, " FROM json_each(?1) AS j JOIN {table} AS t ON ");
     for (i, column) in request.match_columns.iter().enumerate() {
         if i > 0 {
@@ -47,17 +38,7 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
 pub(crate) fn page_select(request: &PageRequest<'_>) -> String {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT 0");
-    for &column in request.columns {
-        let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
-    }
-    let table = match &mapping.table.schema {
-        Some(schema) => format!(
-            "{}.{}",
-            quote_double(schema),
-            quote_double(&mapping.table.name)
-        ),
-        None => quote_double(&mapping.table.name),
-    };
+    let table = select_list(&mut sql, mapping, request.columns);
     let _ = write!(sql, " FROM {table} AS t");
     let keys: Vec<String> = request
         .key_columns
@@ -77,6 +58,21 @@ pub(crate) fn page_select(request: &PageRequest<'_>) -> String {
     }
     let _ = write!(sql, " ORDER BY {} LIMIT ?{next}", keys.join(", "));
     sql
+}
+
+/// Appends `, t."c1", ...` for `columns` to `sql` and returns the quoted table name.
+fn select_list(sql: &mut String, mapping: &EntityMapping, columns: &[usize]) -> String {
+    for &column in columns {
+        let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
+    }
+    match &mapping.table.schema {
+        Some(schema) => format!(
+            "{}.{}",
+            quote_double(schema),
+            quote_double(&mapping.table.name)
+        ),
+        None => quote_double(&mapping.table.name),
+    }
 }
 
 /// The single bind parameter: the keys as a JSON array of arrays, `[["org-1","u1"],...]`.
