@@ -164,13 +164,21 @@ impl<'de, F: FnMut(usize, Result<Representation, KeyError>)> Visitor<'de>
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut index = 0;
-        while let Some(item) = seq.next_element::<Item<'de>>()? {
+        // One buffer of fields for every representation: no allocation per item.
+        let mut buffer = Vec::new();
+        while let Some(item) = seq.next_element_seed(ItemSeed {
+            pairs: std::mem::take(&mut buffer),
+        })? {
             if index == self.limit {
                 self.too_many = true;
                 return Err(de::Error::custom("too many representations"));
             }
             let result = match item {
-                Item::Object(fields) => self.types.validate_object(index, &fields),
+                Item::Object(fields) => {
+                    let result = self.types.validate_object(index, &fields);
+                    buffer = fields.pairs;
+                    result
+                }
                 Item::Other(found) => Err(KeyError::NotAnObject { index, found }),
             };
             (self.each)(index, result);
@@ -186,16 +194,27 @@ enum Item<'a> {
     Other(&'static str),
 }
 
-impl<'de> de::Deserialize<'de> for Item<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ItemVisitor;
-        impl<'de> Visitor<'de> for ItemVisitor {
+/// Reads one [`Item`], collecting an object's fields into a reused buffer.
+struct ItemSeed<'de> {
+    pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ItemSeed<'de> {
+    type Value = Item<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item<'de>, D::Error> {
+        struct ItemVisitor<'de> {
+            pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
+        }
+        impl<'de> Visitor<'de> for ItemVisitor<'de> {
             type Value = Item<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a representation")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
-                RawObjectVisitor.visit_map(map).map(Item::Object)
+                RawObjectVisitor { pairs: self.pairs }
+                    .visit_map(map)
+                    .map(Item::Object)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item<'de>, A::Error> {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
@@ -220,7 +239,7 @@ impl<'de> de::Deserialize<'de> for Item<'de> {
                 Ok(Item::Other("null"))
             }
         }
-        deserializer.deserialize_any(ItemVisitor)
+        deserializer.deserialize_any(ItemVisitor { pairs: self.pairs })
     }
 }
 
@@ -437,7 +456,9 @@ impl<'a> RawObject<'a> {
     /// Reads `json` as an object; on failure returns what it was instead.
     fn parse(json: &'a str) -> Result<RawObject<'a>, &'static str> {
         let mut deserializer = serde_json::Deserializer::from_str(json);
-        match deserializer.deserialize_map(RawObjectVisitor) {
+        match deserializer.deserialize_map(RawObjectVisitor {
+            pairs: Vec::with_capacity(4),
+        }) {
             Ok(object) => Ok(object),
             Err(_) => Err(match json.trim_start().as_bytes().first() {
                 Some(b'[') => "a list",
@@ -455,9 +476,12 @@ impl<'a> RawObject<'a> {
     }
 }
 
-struct RawObjectVisitor;
+/// Reads an object's fields into `pairs` (cleared first), reusing its allocation.
+struct RawObjectVisitor<'de> {
+    pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
+}
 
-impl<'de> Visitor<'de> for RawObjectVisitor {
+impl<'de> Visitor<'de> for RawObjectVisitor<'de> {
     type Value = RawObject<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -465,7 +489,8 @@ impl<'de> Visitor<'de> for RawObjectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
-        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        let mut pairs = self.pairs;
+        pairs.clear();
         while let Some(FieldName(name)) = map.next_key()? {
             let value: &'de RawValue = map.next_value()?;
             pairs.push((name, value));

@@ -250,7 +250,7 @@ impl PostgresSource {
         &self,
         ctx: &RequestContext,
         sql: &str,
-        params: &[Box<dyn ToSql + Sync + Send>],
+        params: &[Box<dyn ToSql + Sync + Send + '_>],
     ) -> Result<Vec<tokio_postgres::Row>, DbError> {
         let started = Instant::now();
         let client = self.pool.get().await?;
@@ -276,7 +276,7 @@ impl PostgresSource {
     }
 }
 
-fn borrow(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+fn borrow<'p>(params: &'p [Box<dyn ToSql + Sync + Send + '_>]) -> Vec<&'p (dyn ToSql + Sync)> {
     params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))

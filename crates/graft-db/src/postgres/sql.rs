@@ -1,5 +1,6 @@
 //! The SQL PostgreSQL runs for a fetch group.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
@@ -76,10 +77,10 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
 /// ORDER BY t."k1", t."k2" LIMIT $3`: one page in key order, served by the key's index. The
 /// leading `1` places every row under key position 0. Fails when a cursor value cannot be a
 /// value of its column (a forged cursor).
-pub(crate) fn page_select(
+pub(crate) fn page_select<'r>(
     table: &PgTable,
-    request: &PageRequest<'_>,
-) -> Result<(BatchSelect, Vec<Box<dyn ToSql + Sync + Send>>), DbError> {
+    request: &PageRequest<'r>,
+) -> Result<(BatchSelect, Vec<Box<dyn ToSql + Sync + Send + 'r>>), DbError> {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT 1::int8");
     let mut reads = Vec::with_capacity(request.columns.len());
@@ -101,7 +102,7 @@ pub(crate) fn page_select(
         .iter()
         .map(|c| format!("t.{}", quote_double(c)))
         .collect();
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send + 'r>> = Vec::new();
     if let Some(after) = request.after {
         let mut markers = Vec::new();
         for (bind, value) in binds.iter().zip(after.values()) {
@@ -138,12 +139,13 @@ pub(crate) fn page_select(
 /// The array parameters for `keys`, and the position of each key sent. A key whose value cannot
 /// be a value of its column (the ID `"abc"` for an integer column) names no row, so it is not
 /// sent at all.
-pub(crate) fn key_arrays(
+pub(crate) fn key_arrays<'k>(
     binds: &[KeyBind],
-    keys: &[&EntityKey],
-) -> (Vec<Box<dyn ToSql + Sync + Send>>, Vec<usize>) {
+    keys: &[&'k EntityKey],
+) -> (Vec<Box<dyn ToSql + Sync + Send + 'k>>, Vec<usize>) {
     let mut ints: Vec<Vec<i64>> = vec![Vec::new(); binds.len()];
-    let mut texts: Vec<Vec<String>> = vec![Vec::new(); binds.len()];
+    // String key values are bound as they are, without a copy.
+    let mut texts: Vec<Vec<Cow<'k, str>>> = vec![Vec::new(); binds.len()];
     let mut sent = Vec::with_capacity(keys.len());
     'keys: for (position, key) in keys.iter().enumerate() {
         let values = key.values();
@@ -168,12 +170,14 @@ pub(crate) fn key_arrays(
     let params = binds
         .iter()
         .zip(ints.into_iter().zip(texts))
-        .map(|(bind, (ints, texts))| -> Box<dyn ToSql + Sync + Send> {
-            match bind {
-                KeyBind::Int => Box::new(ints),
-                KeyBind::Text { .. } => Box::new(texts),
-            }
-        })
+        .map(
+            |(bind, (ints, texts))| -> Box<dyn ToSql + Sync + Send + 'k> {
+                match bind {
+                    KeyBind::Int => Box::new(ints),
+                    KeyBind::Text { .. } => Box::new(texts),
+                }
+            },
+        )
         .collect();
     (params, sent)
 }
@@ -214,11 +218,11 @@ fn as_int(value: &KeyValue) -> Option<i64> {
     }
 }
 
-fn as_text(value: &KeyValue) -> String {
+fn as_text(value: &KeyValue) -> Cow<'_, str> {
     match value {
-        KeyValue::String(s) => s.to_string(),
-        KeyValue::Int(i) => i.to_string(),
-        KeyValue::Float(f) => f.get().to_string(),
-        KeyValue::Boolean(b) => b.to_string(),
+        KeyValue::String(s) => Cow::Borrowed(s),
+        KeyValue::Int(i) => Cow::Owned(i.to_string()),
+        KeyValue::Float(f) => Cow::Owned(f.get().to_string()),
+        KeyValue::Boolean(b) => Cow::Owned(b.to_string()),
     }
 }
