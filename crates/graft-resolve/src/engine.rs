@@ -6,6 +6,7 @@
 
 use apollo_compiler::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use apollo_compiler::ast::Value;
 use apollo_compiler::executable::ExecutableDocument;
@@ -128,6 +129,7 @@ impl Engine {
         request: &GraphQLRequest<'_>,
         options: ExecuteOptions,
     ) -> (GraphQLResponse, BatchStats) {
+        let started = Instant::now();
         let mut stats = BatchStats::default();
         let Some(query) = request.query.as_deref() else {
             return (
@@ -166,6 +168,10 @@ impl Engine {
             errors: Vec::new(),
             stats: &mut stats,
             loaders: Loaders::new(self.config.loader),
+            timings: Timings {
+                prepare: started.elapsed(),
+                ..Timings::default()
+            },
         };
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"data\":{");
@@ -252,6 +258,7 @@ impl Engine {
         }
         out.push(b'}');
         let errors = std::mem::take(&mut execution.errors);
+        let timings = std::mem::take(&mut execution.timings);
         if !errors.is_empty() {
             out.extend_from_slice(b",\"errors\":");
             serde_json::to_writer(&mut out, &errors).expect("writing to a Vec cannot fail");
@@ -260,7 +267,7 @@ impl Engine {
             let _ = std::io::Write::write_fmt(
                 &mut out,
                 format_args!(
-                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{}}}}}}}",
+                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{}}},\"timingsUs\":{{\"prepare\":{},\"keys\":{},\"fetch\":{},\"write\":{},\"total\":{}}}}}}}",
                     stats.representations,
                     stats.invalid,
                     stats.unique_keys,
@@ -268,7 +275,12 @@ impl Engine {
                     stats.groups,
                     stats.largest_group,
                     stats.splits,
-                    stats.statements
+                    stats.statements,
+                    timings.prepare.as_micros(),
+                    timings.keys.as_micros(),
+                    timings.fetch.as_micros(),
+                    timings.write.as_micros(),
+                    started.elapsed().as_micros(),
                 ),
             );
         }
@@ -370,6 +382,21 @@ struct Execution<'e, 'v> {
     stats: &'e mut BatchStats,
     /// The request's relation loaders.
     loaders: Loaders<Fetched>,
+    /// Where the time went, for `extensions.graft.timings`.
+    timings: Timings,
+}
+
+/// Where one request's time went inside the engine.
+#[derive(Debug, Default)]
+struct Timings {
+    /// Plan lookup (or parse, validate, compile) and variable coercion.
+    prepare: Duration,
+    /// Representation validation and fetch planning.
+    keys: Duration,
+    /// Sources, relations included.
+    fetch: Duration,
+    /// Writing entities.
+    write: Duration,
 }
 
 impl Execution<'_, '_> {
@@ -387,6 +414,7 @@ impl Execution<'_, '_> {
         representations: &Node<Value>,
         selections: &[EntitySelection],
     ) -> Result<(), GraphQLError> {
+        let started = Instant::now();
         let literal;
         let raw: &str = match &**representations {
             Value::Variable(name) => self
@@ -432,7 +460,11 @@ impl Execution<'_, '_> {
             &*self.engine.grouping,
             self.engine.config.max_group_size,
         );
+        let planned = Instant::now();
         let results = self.fetch_groups(&plan, selections).await;
+        let fetched = Instant::now();
+        self.timings.keys += planned - started;
+        self.timings.fetch += fetched - planned;
         self.stats.absorb(plan.stats());
         self.stats.statements += Fetched::statements(&results);
 
@@ -481,6 +513,7 @@ impl Execution<'_, '_> {
             }
         }
         out.push(b']');
+        self.timings.write += fetched.elapsed();
         Ok(())
     }
 
