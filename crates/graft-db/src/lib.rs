@@ -27,6 +27,34 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use error::DbError;
+
+/// Attaches foreign keys, given as rows `(table, constraint, column, referenced table,
+/// referenced column)` in constraint column order, to the described tables.
+pub(crate) fn attach_foreign_keys(
+    tables: &mut [graft_schema::TableDescription],
+    rows: impl IntoIterator<Item = (String, String, String, String, String)>,
+) {
+    let mut current: Option<(String, String)> = None;
+    for (table, constraint, column, references_table, references_column) in rows {
+        let Some(description) = tables.iter_mut().find(|t| t.name == table) else {
+            continue;
+        };
+        let same = current
+            .as_ref()
+            .is_some_and(|(t, c)| *t == table && *c == constraint);
+        if !same {
+            description.foreign_keys.push(graft_schema::ForeignKey {
+                columns: Vec::new(),
+                references_table,
+                references_columns: Vec::new(),
+            });
+            current = Some((table, constraint));
+        }
+        let foreign_key = description.foreign_keys.last_mut().expect("pushed above");
+        foreign_key.columns.push(column);
+        foreign_key.references_columns.push(references_column);
+    }
+}
 pub use pool::PoolStatus;
 
 /// Quotes an SQL identifier with double quotes, doubling any inside (SQLite, PostgreSQL).

@@ -285,3 +285,27 @@ async fn keys_that_are_no_valid_uuid_are_not_sent_and_do_not_fail_the_group() {
     assert!(seen(&rows, 0).is_none() && seen(&rows, 2).is_none());
     assert_eq!(seen(&rows, 1), Some(vec![Seen::Text("lamp".to_owned())]));
 }
+
+#[tokio::test]
+async fn describe_tables_feeds_a_starter_schema_with_relations_that_graft_serves() {
+    let db = PgSchema::create(include_str!("../../../examples/orgs/postgres/schema.sql")).await;
+    let tables = PostgresSource::describe_tables(&db.url())
+        .await
+        .expect("describes");
+    let order = tables.iter().find(|t| t.name == "orders").expect("orders");
+    assert_eq!(order.primary_key, ["id"]);
+    assert_eq!(order.foreign_keys[0].references_table, "org_users");
+    let sdl = graft_schema::starter_sdl(&tables);
+    assert!(
+        sdl.contains("orgUser: OrgUser! @belongsTo(fields: \"orgId userId\")"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("orders: [Order!]! @hasMany(fields: \"orgId userId\")"),
+        "{sdl}"
+    );
+    let schema = SubgraphSchema::parse(&sdl, "starter.graphql").expect("valid starter schema");
+    PostgresSource::connect("pg", &PostgresConfig::new(db.url()), &schema)
+        .await
+        .expect("graft serves it");
+}

@@ -104,3 +104,29 @@ async fn each_key_is_a_primary_key_search() {
         "{plan:?}"
     );
 }
+
+#[tokio::test]
+async fn describe_tables_finds_keys_and_foreign_keys() {
+    let source = SqliteSource::in_memory("describe").await.expect("opens");
+    source
+        .run_script(
+            "schema",
+            include_str!("../../../examples/orgs/sqlite/schema.sql"),
+        )
+        .await
+        .expect("runs");
+    let tables = source.describe_tables().await.expect("describes");
+    let order = tables.iter().find(|t| t.name == "orders").expect("orders");
+    assert_eq!(order.primary_key, ["id"]);
+    assert_eq!(order.foreign_keys[0].columns, ["org_id", "user_id"]);
+    assert_eq!(
+        order.foreign_keys[0].references_columns,
+        ["org_id", "user_id"]
+    );
+    let sdl = graft_schema::starter_sdl(&tables);
+    assert!(
+        sdl.contains("orders: [Order!]! @hasMany(fields: \"orgId userId\")"),
+        "{sdl}"
+    );
+    SubgraphSchema::parse(&sdl, "starter.graphql").expect("valid starter schema");
+}

@@ -40,4 +40,4 @@ pub use mapping::{
     RootFieldKind, TableName,
 };
 pub use parse::SubgraphSchema;
-pub use starter::{ColumnDescription, TableDescription, starter_sdl};
+pub use starter::{ColumnDescription, ForeignKey, TableDescription, starter_sdl};

@@ -20,6 +20,19 @@ pub struct TableDescription {
     pub columns: Vec<ColumnDescription>,
     /// The primary key's columns, in key order; empty when the table has none.
     pub primary_key: Vec<String>,
+    /// Its foreign keys.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// A foreign key: `columns` of this table hold `references_columns` of `references_table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// This table's columns.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub references_table: String,
+    /// The referenced columns, in the same order as `columns`.
+    pub references_columns: Vec<String>,
 }
 
 /// A column as the database describes it, with the GraphQL type the backend chose for it
@@ -58,6 +71,9 @@ pub fn starter_sdl(tables: &[TableDescription]) -> String {
             let _ = write!(types, ", schema: {schema:?}");
         }
         types.push_str(") {\n");
+        for relation in relations(tables, table) {
+            let _ = writeln!(types, "  {relation}");
+        }
         for column in &table.columns {
             uses_json |= column.graphql_type == "JSON";
             let name = field(&column.name);
@@ -106,6 +122,93 @@ pub fn starter_sdl(tables: &[TableDescription]) -> String {
     sdl
 }
 
+/// The `@belongsTo` fields of `table` (its foreign keys to a table's whole primary key) and its
+/// `@hasMany` fields (other tables' such foreign keys to it), as SDL field lines.
+fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<String> {
+    let type_of = |name: &str| singular(name).to_upper_camel_case();
+    let field_names = |columns: &[String]| {
+        columns
+            .iter()
+            .map(|c| c.to_lower_camel_case())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // The foreign key's columns in the order of the referenced primary key, if it references one.
+    let in_key_order = |fk: &ForeignKey| -> Option<Vec<String>> {
+        let target = tables.iter().find(|t| t.name == fk.references_table)?;
+        if target.primary_key.len() != fk.columns.len() {
+            return None;
+        }
+        target
+            .primary_key
+            .iter()
+            .map(|pk| {
+                fk.references_columns
+                    .iter()
+                    .position(|c| c == pk)
+                    .map(|i| fk.columns[i].clone())
+            })
+            .collect()
+    };
+    let taken: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| c.name.to_lower_camel_case())
+        .collect();
+    let mut used = Vec::new();
+    let mut unique = |name: String| {
+        let mut candidate = name.clone();
+        while taken.contains(&candidate) || used.contains(&candidate) {
+            candidate.push_str("Ref");
+        }
+        used.push(candidate.clone());
+        candidate
+    };
+    let mut lines = Vec::new();
+    for fk in &table.foreign_keys {
+        let Some(columns) = in_key_order(fk) else {
+            continue;
+        };
+        let base = match fk.columns.as_slice() {
+            [single] if single.ends_with("_id") => {
+                single.trim_end_matches("_id").to_lower_camel_case()
+            }
+            _ => singular(&fk.references_table).to_lower_camel_case(),
+        };
+        let nullable = fk.columns.iter().any(|c| {
+            table
+                .columns
+                .iter()
+                .any(|col| &col.name == c && col.nullable)
+        });
+        lines.push(format!(
+            "{}: {}{} @belongsTo(fields: \"{}\")",
+            unique(base),
+            type_of(&fk.references_table),
+            if nullable { "" } else { "!" },
+            field_names(&columns)
+        ));
+    }
+    for other in tables.iter().filter(|t| !t.primary_key.is_empty()) {
+        for fk in other
+            .foreign_keys
+            .iter()
+            .filter(|fk| fk.references_table == table.name)
+        {
+            let Some(columns) = in_key_order(fk) else {
+                continue;
+            };
+            lines.push(format!(
+                "{}: [{}!]! @hasMany(fields: \"{}\")",
+                unique(other.name.to_lower_camel_case()),
+                type_of(&other.name),
+                field_names(&columns)
+            ));
+        }
+    }
+    lines
+}
+
 /// `org_users` -> `org_user`, `categories` -> `category`, `status` stays.
 fn singular(table: &str) -> String {
     if let Some(stem) = table.strip_suffix("ies") {
@@ -123,6 +226,56 @@ fn singular(table: &str) -> String {
 mod tests {
     use super::*;
     use crate::SubgraphSchema;
+
+    #[test]
+    fn foreign_keys_become_relations_both_ways() {
+        let tables = [
+            TableDescription {
+                schema: None,
+                name: "org_users".to_owned(),
+                columns: vec![
+                    column("org_id", "String", false),
+                    column("user_id", "String", false),
+                ],
+                primary_key: vec!["org_id".to_owned(), "user_id".to_owned()],
+                foreign_keys: vec![],
+            },
+            TableDescription {
+                schema: None,
+                name: "orders".to_owned(),
+                columns: vec![
+                    column("id", "ID", false),
+                    column("user_id", "String", false),
+                    column("org_id", "String", false),
+                ],
+                primary_key: vec!["id".to_owned()],
+                // Declared in another column order than the referenced key.
+                foreign_keys: vec![ForeignKey {
+                    columns: vec!["user_id".to_owned(), "org_id".to_owned()],
+                    references_table: "org_users".to_owned(),
+                    references_columns: vec!["user_id".to_owned(), "org_id".to_owned()],
+                }],
+            },
+        ];
+        let sdl = starter_sdl(&tables);
+        assert!(
+            sdl.contains("  orgUser: OrgUser! @belongsTo(fields: \"orgId userId\")"),
+            "{sdl}"
+        );
+        assert!(
+            sdl.contains("  orders: [Order!]! @hasMany(fields: \"orgId userId\")"),
+            "{sdl}"
+        );
+        let schema =
+            SubgraphSchema::parse(&sdl, "starter.graphql").expect("the starter schema is valid");
+        assert!(
+            schema
+                .mapping("Order")
+                .expect("mapped")
+                .relation("orgUser")
+                .is_some()
+        );
+    }
 
     fn column(name: &str, graphql_type: &str, nullable: bool) -> ColumnDescription {
         ColumnDescription {
@@ -145,18 +298,21 @@ mod tests {
                     column("settings", "JSON", true),
                 ],
                 primary_key: vec!["org_id".to_owned(), "user_id".to_owned()],
+                foreign_keys: vec![],
             },
             TableDescription {
                 schema: None,
                 name: "categories".to_owned(),
                 columns: vec![column("id", "ID", false), column("label", "String", false)],
                 primary_key: vec!["id".to_owned()],
+                foreign_keys: vec![],
             },
             TableDescription {
                 schema: None,
                 name: "audit_log".to_owned(),
                 columns: vec![column("at", "String", true)],
                 primary_key: vec![],
+                foreign_keys: vec![],
             },
         ];
         let sdl = starter_sdl(&tables);

@@ -245,6 +245,7 @@ pub(crate) async fn describe(
                 primary_key: keys.remove(&table).unwrap_or_default(),
                 name: table,
                 columns: Vec::new(),
+                foreign_keys: Vec::new(),
             });
         }
         let table = tables.last_mut().expect("pushed above");
@@ -268,8 +269,17 @@ pub(crate) async fn describe(
             name,
         });
     }
+    let foreign_keys: Vec<(String, String, String, String, String)> =
+        conn.query(DESCRIBE_FOREIGN_KEYS).await?;
+    crate::attach_foreign_keys(&mut tables, foreign_keys);
     Ok(tables)
 }
+
+const DESCRIBE_FOREIGN_KEYS: &str = "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, \
+     REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+     WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
+       AND REFERENCED_TABLE_SCHEMA = DATABASE() \
+     ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
 
 fn is_text(data_type: &str) -> bool {
     matches!(

@@ -142,8 +142,8 @@ pub(crate) enum KeyBind {
 }
 
 const TABLES: &str = "SELECT c.relname::text, a.attname::text, t.typname::text, t.typcategory::text, NOT a.attnotnull, \
-       COALESCE((SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_catalog.pg_index i \
-                 WHERE i.indrelid = c.oid AND i.indisprimary), 0) \
+       COALESCE((SELECT k.ord::int4 FROM pg_catalog.pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                 WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum), 0) \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
@@ -168,6 +168,7 @@ pub(crate) async fn describe(
                 name: table,
                 columns: Vec::new(),
                 primary_key: Vec::new(),
+                foreign_keys: Vec::new(),
             });
             key_positions.push(Vec::new());
         }
@@ -201,5 +202,23 @@ pub(crate) async fn describe(
         positions.sort();
         table.primary_key = positions.into_iter().map(|(_, column)| column).collect();
     }
+    let foreign_keys = client.query(FOREIGN_KEYS, &[]).await?;
+    crate::attach_foreign_keys(
+        &mut tables,
+        foreign_keys
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))),
+    );
     Ok(tables)
 }
+
+const FOREIGN_KEYS: &str = "SELECT cl.relname::text, c.conname::text, a.attname::text, fcl.relname::text, fa.attname::text \
+     FROM pg_catalog.pg_constraint c \
+     JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace \
+     JOIN pg_catalog.pg_class fcl ON fcl.oid = c.confrelid \
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(col, fcol, ord) \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col \
+     JOIN pg_catalog.pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fcol \
+     WHERE c.contype = 'f' AND n.nspname = current_schema() \
+     ORDER BY cl.relname, c.conname, k.ord";

@@ -123,6 +123,7 @@ impl SqliteSource {
         .fetch_all(&self.pool)
         .await?;
         let mut tables = Vec::new();
+        let mut all_foreign_keys = Vec::new();
         for name in names {
             // cid, name, type, notnull, default, pk (1-based position in the key, 0 if none).
             let columns: Vec<(i64, String, String, bool, Option<String>, i64)> = sqlx::query_as(
@@ -164,13 +165,49 @@ impl SqliteSource {
                     }
                 })
                 .collect();
+            // id, seq, table, from, to (NULL `to`: the referenced table's primary key).
+            let foreign_keys: Vec<(i64, i64, String, String, Option<String>)> = sqlx::query_as(
+                "SELECT id, seq, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+            )
+            .bind(&name)
+            .fetch_all(&self.pool)
+            .await?;
+            all_foreign_keys.extend(foreign_keys.into_iter().map(|(id, seq, target, from, to)| {
+                (
+                    name.clone(),
+                    id.to_string(),
+                    from,
+                    target,
+                    to.map_or(seq.to_string(), |to| to),
+                )
+            }));
             tables.push(graft_schema::TableDescription {
                 schema: None,
                 name,
                 columns,
                 primary_key: key.into_iter().map(|(_, column)| column).collect(),
+                foreign_keys: Vec::new(),
             });
         }
+        // A foreign key without target columns names the target's primary key, by position.
+        let primary_keys: Vec<(String, Vec<String>)> = tables
+            .iter()
+            .map(|t: &graft_schema::TableDescription| (t.name.clone(), t.primary_key.clone()))
+            .collect();
+        let rows = all_foreign_keys
+            .into_iter()
+            .map(|(table, id, from, target, to)| {
+                let to = match to.parse::<usize>() {
+                    Ok(position) => primary_keys
+                        .iter()
+                        .find(|(name, _)| *name == target)
+                        .and_then(|(_, key)| key.get(position).cloned())
+                        .unwrap_or(to),
+                    Err(_) => to,
+                };
+                (table, id, from, target, to)
+            });
+        crate::attach_foreign_keys(&mut tables, rows.collect::<Vec<_>>());
         Ok(tables)
     }
 
