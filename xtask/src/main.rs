@@ -15,6 +15,7 @@
 
 mod cargo;
 mod services;
+mod sweep;
 #[cfg(test)]
 mod tidy;
 
@@ -71,6 +72,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         "test" => {
             services::ensure_up(&root)?;
+            sweep::leftovers();
             cargo::run_tests(&root, rest)
         }
         "ci" => {
@@ -120,6 +122,7 @@ fn ci(root: &Path) -> anyhow::Result<ExitCode> {
         return Ok(cargo::exit_code(clippy));
     }
     services::ensure_up(root)?;
+    sweep::leftovers();
     cargo::run_tests(root, &[])
 }
 

@@ -62,11 +62,22 @@ impl PgSchema {
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let name = self.name.clone();
-        clean_up(async move {
-            let client = pg_admin().await;
-            let _ = client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                .await;
+        clean_up(format!("PostgreSQL schema {name}"), move || {
+            let name = name.clone();
+            async move {
+                let (client, connection) =
+                    tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let connection = tokio::spawn(connection);
+                let dropped = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                    .await
+                    .map_err(|e| e.to_string());
+                drop(client);
+                let _ = connection.await;
+                dropped
+            }
         });
     }
 }
@@ -118,13 +129,20 @@ impl MyDatabase {
 impl Drop for MyDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        clean_up(async move {
-            use mysql_async::prelude::Queryable;
-            let mut conn = mysql_admin().await;
-            let _ = conn
-                .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                .await;
-            let _ = conn.disconnect().await;
+        clean_up(format!("MariaDB database {name}"), move || {
+            let name = name.clone();
+            async move {
+                use mysql_async::prelude::Queryable;
+                let mut conn = mysql_async::Conn::from_url(MYSQL_ADMIN_URL)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let dropped = conn
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = conn.disconnect().await;
+                dropped
+            }
         });
     }
 }
@@ -136,15 +154,28 @@ pub async fn mysql_admin() -> mysql_async::Conn {
         .expect("MariaDB is up on 127.0.0.1:3306 (cargo xtask services starts it)")
 }
 
-/// Runs `cleanup` to completion from a `Drop`, which cannot await: on a short-lived runtime of
-/// its own thread.
-fn clean_up(cleanup: impl Future<Output = ()> + Send + 'static) {
+/// Runs `cleanup` (the drop of `name`) from a `Drop`, which cannot await: on a short-lived
+/// runtime of its own thread, retried a few times when the server is busy, and reported on
+/// stderr if it still fails (`cargo xtask test` sweeps what a dead test process left behind).
+fn clean_up<F, Fut>(name: String, cleanup: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>>,
+{
     let _ = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime for the cleanup")
-            .block_on(cleanup);
+            .expect("a runtime for the cleanup");
+        let mut last_error = String::new();
+        for attempt in 0..5 {
+            match runtime.block_on(cleanup()) {
+                Ok(()) => return,
+                Err(error) => last_error = error,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100 << attempt));
+        }
+        eprintln!("graft-testkit: could not drop {name}: {last_error}");
     })
     .join();
 }
