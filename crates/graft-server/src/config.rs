@@ -16,6 +16,7 @@
 //! url = "sqlite://orgs.db"        # relative paths are relative to the working directory
 //! max_connections = 4             # default
 //! acquire_timeout_ms = 5000       # default
+//! connect_timeout_ms = 5000       # default (PostgreSQL, MariaDB)
 //! setup = ["schema.sql"]          # scripts run when the database has no tables yet
 //! ```
 
@@ -96,6 +97,9 @@ pub struct DatabaseConfig {
     /// How long a request waits for a connection, in milliseconds.
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// How long opening a connection may take, in milliseconds (PostgreSQL, MariaDB).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
     /// SQL scripts run, in order, when the database has no tables yet.
     #[serde(default)]
     pub setup: Vec<PathBuf>,
@@ -106,6 +110,10 @@ fn default_max_connections() -> u32 {
 }
 
 fn default_acquire_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_connect_timeout_ms() -> u64 {
     5_000
 }
 

@@ -104,6 +104,7 @@ async fn connect(
 ) -> Result<Arc<dyn EntitySource>, StartError> {
     let database = &config.database;
     let acquire_timeout = Duration::from_millis(database.acquire_timeout_ms);
+    let connect_timeout = Duration::from_millis(database.connect_timeout_ms);
     let url = database.url.as_str();
     if url.starts_with("sqlite:") {
         let mut db = SqliteConfig::new(url);
@@ -121,6 +122,7 @@ async fn connect(
         let mut db = PostgresConfig::new(url);
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
+        db.connect_timeout = connect_timeout;
         Ok(Arc::new(
             PostgresSource::connect("postgres", &db, schema).await?,
         ))
@@ -130,6 +132,7 @@ async fn connect(
         let mut db = MysqlConfig::new(url);
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
+        db.connect_timeout = connect_timeout;
         Ok(Arc::new(MysqlSource::connect("mysql", &db, schema).await?))
     } else {
         unreachable!("Config::parse accepts only the schemes handled here")

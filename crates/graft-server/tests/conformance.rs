@@ -95,6 +95,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn nested_keys() {
+                let server = super::$backend().await;
+                nested_keys_resolve_through_their_column(server.address).await;
+            }
+
+            #[tokio::test]
             async fn connection_pages() {
                 let server = super::$backend().await;
                 pages_through_a_connection_in_key_order(server.address).await;
@@ -165,6 +171,37 @@ async fn relations_cost_one_statement_per_level(address: SocketAddr) {
     );
     assert_eq!(user["orders"][0]["id"], "511");
     assert_eq!(user["orders"][4]["user"]["userId"], "u3");
+}
+
+/// `Membership @key(fields: "org { id } userId")`: the nested leaf reads column `org_id`; a bad
+/// nested value is an error naming the dotted field.
+async fn nested_keys_resolve_through_their_column(address: SocketAddr) {
+    let representations = json!([
+        { "__typename": "Membership", "org": { "id": "org-2" }, "userId": "u7" },
+        { "__typename": "Membership", "userId": "u7", "org": { "id": "org-404" } },
+        { "__typename": "Membership", "org": { "id": 2 }, "userId": "u7" },
+    ]);
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Membership { userId name } } }";
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "r": representations } }),
+    )
+    .await;
+    let entities = reply.body["data"]["_entities"].as_array().expect("a list");
+    assert_eq!(
+        entities[0],
+        json!({ "userId": "u7", "name": "User 7 of org-2" })
+    );
+    assert_eq!(entities[1], Value::Null);
+    assert_eq!(entities[2], Value::Null);
+    let message = reply.body["errors"][0]["message"]
+        .as_str()
+        .expect("an error for the bad value");
+    assert!(
+        message.contains("org.id") && message.contains("expects String"),
+        "{message}"
+    );
+    assert_eq!(reply.body["extensions"]["graft"]["batch"]["statements"], 1);
 }
 
 /// `orders(first:, after:)` pages through all orders in id order with cursors, a relation
