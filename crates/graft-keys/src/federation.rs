@@ -151,7 +151,15 @@ fn federation_additions(document: &ast::Document, defined: &HashSet<&str>) -> St
             ast::Definition::ObjectTypeExtension(o) => (&o.name, &o.directives, &o.fields),
             _ => continue,
         };
-        if directives.get("key").is_some() && !entity_names.contains(&name.as_str()) {
+        // `_Entity` lists the types this subgraph can resolve: those with a key that is not
+        // `resolvable: false`. With none, `_Entity` and `_entities` are left out, as the spec says.
+        let resolvable = directives.get_all("key").any(|key| {
+            !matches!(
+                key.specified_argument_by_name("resolvable").map(|v| &**v),
+                Some(ast::Value::Boolean(false))
+            )
+        });
+        if resolvable && !entity_names.contains(&name.as_str()) {
             entity_names.push(name.as_str());
         }
         if name.as_str() == query_type {
@@ -219,6 +227,17 @@ mod tests {
             parse_subgraph_schema("type Thing { id: ID! }", "plain.graphql", "").expect("valid");
         assert!(plain.type_field("Query", "_entities").is_err());
         assert!(!plain.types.contains_key("_Entity"));
+        let references = parse_subgraph_schema(
+            r#"type Query { a: Int } type User @key(fields: "id", resolvable: false) { id: ID! }"#,
+            "refs.graphql",
+            "",
+        )
+        .expect("valid");
+        assert!(
+            references.type_field("Query", "_entities").is_err(),
+            "no resolvable type: no _entities"
+        );
+        assert!(references.type_field("Query", "_service").is_ok());
     }
 
     #[test]
