@@ -222,3 +222,28 @@ async fn introspection_answers_schema_queries() {
     assert_eq!(reply.body["data"]["__typename"], "Query");
     assert_eq!(reply.body["data"]["__type"]["fields"][0]["name"], "orgId");
 }
+
+#[tokio::test]
+async fn service_sdl_still_answers_when_introspection_is_disabled() {
+    let address = start(
+        HttpLimits::default(),
+        EngineConfig {
+            introspection: false,
+            ..EngineConfig::default()
+        },
+    )
+    .await;
+    let reply = graphql(address, json!({ "query": "{ _service { sdl } }" })).await;
+    assert!(
+        reply.body["data"]["_service"]["sdl"]
+            .as_str()
+            .is_some_and(|sdl| sdl.contains("@key"))
+    );
+    let reply = graphql(
+        address,
+        json!({ "query": "{ __schema { queryType { name } } }" }),
+    )
+    .await;
+    assert_eq!(first_error_code(&reply.body), "INTROSPECTION_DISABLED");
+    assert_eq!(reply.body["data"]["__schema"], Value::Null);
+}
