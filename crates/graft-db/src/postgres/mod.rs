@@ -244,9 +244,30 @@ impl PostgresSource {
         Ok(rows)
     }
 
+    /// Runs one prepared statement within the request's deadline. A pooled connection the
+    /// server closed (restart, `pg_terminate_backend`) fails once; the read is safe to repeat, so
+    /// it is repeated on a fresh connection.
+    async fn run(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+        params: &[Box<dyn ToSql + Sync + Send + '_>],
+    ) -> Result<Vec<tokio_postgres::Row>, DbError> {
+        match self.run_once(ctx, sql, params).await {
+            Err(error) if error.kind() == SourceErrorKind::Connection => {
+                // The server likely dropped every idle connection too: close them all, so the
+                // retry opens a fresh one.
+                self.pool.retain(|_, _| false);
+                tracing::warn!(source = %self.name, %error, "retrying on a new connection");
+                self.run_once(ctx, sql, params).await
+            }
+            other => other,
+        }
+    }
+
     /// Runs one prepared statement within the request's deadline, cancelling it on the server
     /// when the deadline passes.
-    async fn run(
+    async fn run_once(
         &self,
         ctx: &RequestContext,
         sql: &str,
@@ -306,19 +327,9 @@ impl EntitySource for PostgresSource {
         request: FetchRequest<'a>,
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
         Box::pin(async move {
-            match self.fetch_rows(ctx, request).await {
-                // A pooled connection the server closed (restart, pg_terminate_backend) fails
-                // once; the read is safe to repeat on a fresh connection.
-                Err(error) if error.kind() == SourceErrorKind::Connection => {
-                    // The server likely dropped every idle connection too: close them all, so
-                    // the retry opens a fresh one.
-                    self.pool.retain(|_, _| false);
-                    tracing::warn!(source = %self.name, %error, "retrying on a new connection");
-                    self.fetch_rows(ctx, request).await
-                }
-                other => other,
-            }
-            .map_err(|e| e.into_resolve_error(&self.name))
+            self.fetch_rows(ctx, request)
+                .await
+                .map_err(|e| e.into_resolve_error(&self.name))
         })
     }
 }
