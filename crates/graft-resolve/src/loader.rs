@@ -50,8 +50,8 @@ pub(crate) struct Loaders<T> {
 }
 
 struct State<T> {
-    /// Results of keys loaded so far.
-    done: HashMap<EntityKey, Loaded<T>>,
+    /// Every key asked for: its result once loaded, `None` while it waits or loads.
+    done: HashMap<EntityKey, Option<Loaded<T>>>,
     /// Keys waiting for the next flush.
     pending: Vec<EntityKey>,
     /// Whether a caller has taken charge of flushing `pending`.
@@ -96,7 +96,8 @@ impl<T: Send + Sync> Loaders<T> {
             let mut states = self.states.lock().expect("loader lock");
             let state = states.entry(id).or_insert_with(State::new);
             for key in keys {
-                if !state.done.contains_key(key) && !state.pending.contains(key) {
+                if !state.done.contains_key(key) {
+                    state.done.insert(key.clone(), None);
                     state.pending.push(key.clone());
                 }
             }
@@ -118,8 +119,12 @@ impl<T: Send + Sync> Loaders<T> {
             {
                 let states = self.states.lock().expect("loader lock");
                 let state = &states[&id];
-                if keys.iter().all(|key| state.done.contains_key(key)) {
-                    return keys.iter().map(|key| state.done[key].clone()).collect();
+                let results: Option<Vec<Loaded<T>>> = keys
+                    .iter()
+                    .map(|key| state.done.get(key).cloned().flatten())
+                    .collect();
+                if let Some(results) = results {
+                    return results;
                 }
             }
             notified.await;
@@ -156,7 +161,7 @@ impl<T: Send + Sync> Loaders<T> {
                     )),
                     Err(error) => Err(error.clone()),
                 };
-                state.done.insert(key, loaded);
+                state.done.insert(key, Some(loaded));
             }
         }
         state.notify.notify_waiters();
