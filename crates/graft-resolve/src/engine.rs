@@ -81,8 +81,22 @@ pub struct Engine {
     sources: SourceRouter,
     grouping: Arc<dyn Grouping>,
     config: EngineConfig,
-    plans: quick_cache::sync::Cache<String, Arc<Prepared>>,
+    plans: quick_cache::sync::Cache<PlanKey, Arc<Prepared>>,
     implementers: HashMap<Name, Implementers>,
+}
+
+/// The plan cache's key: operation name and query text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PlanKey(Option<String>, String);
+
+/// [`PlanKey`] borrowed from a request; hashes as `PlanKey` does (`String` hashes as `str`).
+#[derive(Hash)]
+struct PlanKeyRef<'a>(Option<&'a str>, &'a str);
+
+impl quick_cache::Equivalent<PlanKey> for PlanKeyRef<'_> {
+    fn equivalent(&self, key: &PlanKey) -> bool {
+        self.0 == key.0.as_deref() && self.1 == key.1
+    }
 }
 
 /// A parsed, validated and compiled operation.
@@ -300,11 +314,8 @@ impl Engine {
         query: &str,
         operation_name: Option<&str>,
     ) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
-        let cache_key = match operation_name {
-            Some(name) => format!("{name}\n{query}"),
-            None => format!("\n{query}"),
-        };
-        if let Some(prepared) = self.plans.get(&cache_key) {
+        // Looked up with borrowed text: a hit copies nothing.
+        if let Some(prepared) = self.plans.get(&PlanKeyRef(operation_name, query)) {
             return Ok(prepared);
         }
         let schema = self.schema.api_schema();
@@ -320,7 +331,8 @@ impl Engine {
             operation_name: operation_name.map(str::to_owned),
             plan,
         });
-        self.plans.insert(cache_key, prepared.clone());
+        let key = PlanKey(operation_name.map(str::to_owned), query.to_owned());
+        self.plans.insert(key, prepared.clone());
         Ok(prepared)
     }
 
@@ -770,5 +782,35 @@ fn request_error(errors: Vec<GraphQLError>) -> GraphQLResponse {
     GraphQLResponse {
         body,
         kind: ResponseKind::RequestError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prepared_plan_is_found_again_by_borrowed_text() {
+        let schema =
+            SubgraphSchema::parse(r#"type Item @key(fields: "id") { id: ID! }"#, "t.graphql")
+                .expect("valid");
+        let engine = Engine::new(
+            Arc::new(schema),
+            SourceRouter::default(),
+            EngineConfig::default(),
+        );
+        let query = "{ _service { sdl } }";
+        let first = engine.prepare(query, None).expect("prepares");
+        let again = engine.prepare(query, None).expect("cached");
+        assert!(Arc::ptr_eq(&first, &again));
+        let named = engine
+            .prepare("query Q { _service { sdl } }", Some("Q"))
+            .expect("prepares");
+        assert!(Arc::ptr_eq(
+            &named,
+            &engine
+                .prepare("query Q { _service { sdl } }", Some("Q"))
+                .expect("cached")
+        ));
     }
 }
