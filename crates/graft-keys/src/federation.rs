@@ -98,14 +98,28 @@ pub fn parse_subgraph_schema(
         // The parse error is reported when the schema is built below.
         Err(with_errors) => with_errors.partial,
     };
-    let defined: HashSet<&str> = document
+    let mut defined: HashSet<&str> = document
         .definitions
         .iter()
+        .filter(|d| !d.is_extension_definition())
         .filter_map(|d| d.name())
         .map(|n| n.as_str())
         .collect();
     let mut builder = Schema::builder().parse(sdl, path);
     let mut supplied = String::new();
+    // A subgraph may extend a type it does not define (`extend type User @key(...)`, the
+    // federation 1 idiom for an entity owned elsewhere, or `extend type Query`): federation reads
+    // the extension as the definition, so an empty definition is supplied for it to extend.
+    for definition in &document.definitions {
+        let (keyword, name) = match definition {
+            ast::Definition::ObjectTypeExtension(o) => ("type", &o.name),
+            ast::Definition::InterfaceTypeExtension(i) => ("interface", &i.name),
+            _ => continue,
+        };
+        if defined.insert(name.as_str()) {
+            supplied.push_str(&format!("{keyword} {name}\n"));
+        }
+    }
     for (name, definition) in FEDERATION_DEFINITIONS {
         if !defined.contains(*name) {
             supplied.push_str(definition);

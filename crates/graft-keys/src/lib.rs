@@ -27,7 +27,7 @@ pub use entity::{EntityType, EntityTypes, KeyDefinition};
 pub use error::KeyError;
 pub use federation::parse_subgraph_schema;
 pub use field_set::{KeyField, KeyFieldSet, KeyLeaf, KeyScalar};
-pub use representation::Representation;
+pub use representation::{ExtraFields, Representation};
 pub use value::{EntityKey, KeyFloat, KeyIndex, KeyValue};
 
 /// apollo-compiler, re-exported so that users of this crate name the same version.

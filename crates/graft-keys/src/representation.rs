@@ -15,11 +15,14 @@ use crate::{
     KeyValue,
 };
 
+/// A representation's fields besides `__typename` and its key, as raw JSON, in input order.
+pub type ExtraFields = Vec<(Box<str>, Box<RawValue>)>;
+
 /// A validated representation: the entity's key plus the fields that were not part of it.
 #[derive(Debug, Clone)]
 pub struct Representation {
     key: EntityKey,
-    extra: Vec<(Box<str>, Box<RawValue>)>,
+    extra: ExtraFields,
 }
 
 impl Representation {
@@ -31,6 +34,11 @@ impl Representation {
     /// Takes the key out.
     pub fn into_key(self) -> EntityKey {
         self.key
+    }
+
+    /// Takes the key and the other fields apart.
+    pub fn into_parts(self) -> (EntityKey, ExtraFields) {
+        (self.key, self.extra)
     }
 
     /// Fields given besides `__typename` and the matched key's top-level fields, as raw JSON.

@@ -21,8 +21,8 @@ pub use fetch::{
     SplitReason,
 };
 pub use operation::{
-    Condition, Conditions, EntitySelection, FieldPlan, FieldValue, OperationPlan, ReferenceField,
-    ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey, RootKind, RootPlan, ServiceField,
-    VariablePlan,
+    Condition, Conditions, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, OperationPlan,
+    ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey, RootKind, RootPlan,
+    ServiceField, VariablePlan,
 };
 pub use page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};

@@ -11,7 +11,9 @@ use apollo_compiler::executable::{ExecutableDocument, Field, Selection, Selectio
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 use graft_keys::KeyIndex;
-use graft_schema::{OutputScalar, RootFieldKind, SubgraphSchema};
+use graft_schema::{
+    EmbeddedField, EmbeddedMapping, EntityMapping, OutputScalar, RootFieldKind, SubgraphSchema,
+};
 
 use crate::PlanError;
 use crate::page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};
@@ -168,6 +170,9 @@ pub struct EntitySelection {
     pub columns: Vec<usize>,
     /// The fields to write, in response order.
     pub fields: Vec<FieldPlan>,
+    /// Whether some field is computed from the representation ([`FieldValue::Computed`]), so
+    /// the representations' other fields must be kept.
+    pub uses_representation: bool,
 }
 
 /// One field of an entity's response object.
@@ -197,6 +202,47 @@ pub enum FieldValue {
     },
     /// Another entity, or a list of them, found through a relation.
     Related(Box<RelatedPlan>),
+    /// An object stored in the entity's own row.
+    Embedded(Box<EmbeddedPlan>),
+    /// A value computed from the fields the representation carries (`@requires`); selectable
+    /// in `_entities` only, where representations exist.
+    Computed {
+        /// Index into the mapping's `computed`.
+        computed: usize,
+        /// `Int` or `Float`.
+        scalar: OutputScalar,
+        /// Whether the field may be null.
+        nullable: bool,
+    },
+}
+
+impl FieldValue {
+    /// Whether the field may be null (a `__typename` never is).
+    pub fn nullable(&self) -> bool {
+        match self {
+            FieldValue::Typename => false,
+            FieldValue::Column { nullable, .. } | FieldValue::Computed { nullable, .. } => {
+                *nullable
+            }
+            FieldValue::Related(plan) => plan.nullable,
+            FieldValue::Embedded(plan) => plan.nullable,
+        }
+    }
+}
+
+/// An object stored in its entity's row: its fields are columns of that row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedPlan {
+    /// The object's type.
+    pub type_name: Name,
+    /// Whether the field may be null.
+    pub nullable: bool,
+    /// Slots (in the entity's [`EntitySelection::columns`]) of all the object's columns: when
+    /// every one is NULL, the object is null.
+    pub presence: Vec<usize>,
+    /// The fields to write: [`FieldValue::Typename`], [`FieldValue::Column`] (slots in the
+    /// entity's columns) and nested [`FieldValue::Embedded`].
+    pub fields: Vec<FieldPlan>,
 }
 
 /// How to resolve a relation field.
@@ -296,8 +342,11 @@ impl OperationPlan {
                         .clone();
                     let mut selections = Vec::new();
                     for mapping in schema.mappings() {
-                        selections
-                            .push(collector.entity_selection(&mapping.type_name, &collected)?);
+                        selections.push(collector.selection(
+                            &mapping.type_name,
+                            &collected,
+                            Representations::Available,
+                        )?);
                     }
                     selections.sort_by(|a, b| a.type_name.cmp(&b.type_name));
                     RootKind::Entities {
@@ -339,6 +388,23 @@ impl OperationPlan {
         }
         Ok(OperationPlan { variables, root })
     }
+}
+
+/// The slot of mapping column `index` in a selection's `columns`, added on first use.
+fn slot_of(columns: &mut Vec<usize>, index: usize) -> usize {
+    columns.iter().position(|&c| c == index).unwrap_or_else(|| {
+        columns.push(index);
+        columns.len() - 1
+    })
+}
+
+/// Whether the selection being compiled has representations to compute fields from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Representations {
+    /// In `_entities`.
+    Available,
+    /// Anywhere else.
+    Absent,
 }
 
 /// The fields of one response key, merged as GraphQL's CollectFields does.
@@ -473,22 +539,27 @@ impl<'a> Collector<'a> {
             .collect()
     }
 
+    /// The selection of an entity reached other than through `_entities`.
     fn entity_selection(
         &self,
         type_name: &Name,
         collected: &Collected<'a>,
+    ) -> Result<EntitySelection, PlanError> {
+        self.selection(type_name, collected, Representations::Absent)
+    }
+
+    fn selection(
+        &self,
+        type_name: &Name,
+        collected: &Collected<'a>,
+        representations: Representations,
     ) -> Result<EntitySelection, PlanError> {
         let mapping = self
             .schema
             .mapping(type_name)
             .expect("entity selections are built for mapped types");
         let mut columns: Vec<usize> = Vec::new();
-        let mut slot_of = |index: usize| {
-            columns.iter().position(|&c| c == index).unwrap_or_else(|| {
-                columns.push(index);
-                columns.len() - 1
-            })
-        };
+        let mut uses_representation = false;
         let mut fields = Vec::new();
         for sub in self.subfields(collected, type_name)? {
             let field_name = &sub.fields[0].name;
@@ -497,13 +568,39 @@ impl<'a> Collector<'a> {
             } else if let Some(index) = mapping.column_index(field_name) {
                 let ty = mapping.columns[index].ty;
                 FieldValue::Column {
-                    slot: slot_of(index),
+                    slot: slot_of(&mut columns, index),
                     scalar: ty.scalar,
                     nullable: ty.nullable,
                 }
+            } else if let Some(embedded) = mapping.embedded(field_name) {
+                FieldValue::Embedded(Box::new(self.embedded(
+                    mapping,
+                    embedded,
+                    &sub,
+                    &mut columns,
+                )?))
+            } else if let Some((index, computed)) = mapping.computed(field_name) {
+                if representations == Representations::Absent {
+                    return Err(PlanError::UnsupportedField {
+                        coordinate: format!("{type_name}.{field_name}"),
+                        reason: "the field is computed from @requires fields, which only \
+                                 `_entities` representations carry"
+                            .to_owned(),
+                    });
+                }
+                uses_representation = true;
+                FieldValue::Computed {
+                    computed: index,
+                    scalar: computed.ty.scalar,
+                    nullable: computed.ty.nullable,
+                }
             } else if let Some((relation_index, relation)) = mapping.relation(field_name) {
                 // The parent reads the columns the relation looks up by, even if unselected.
-                let key_slots = relation.local_columns.iter().map(|&c| slot_of(c)).collect();
+                let key_slots = relation
+                    .local_columns
+                    .iter()
+                    .map(|&c| slot_of(&mut columns, c))
+                    .collect();
                 let target = if relation.reference {
                     self.reference_selection(&relation.target, relation.target_key, &sub)?
                 } else {
@@ -533,6 +630,74 @@ impl<'a> Collector<'a> {
         Ok(EntitySelection {
             type_name: type_name.clone(),
             columns,
+            fields,
+            uses_representation,
+        })
+    }
+
+    /// The plan of embedded object field `embedded` of `mapping`, reading its columns into
+    /// `columns`.
+    fn embedded(
+        &self,
+        mapping: &EntityMapping,
+        embedded: &EmbeddedMapping,
+        collected: &Collected<'a>,
+        columns: &mut Vec<usize>,
+    ) -> Result<EmbeddedPlan, PlanError> {
+        let presence = embedded
+            .all_columns()
+            .into_iter()
+            .map(|c| slot_of(columns, c))
+            .collect();
+        let mut fields = Vec::new();
+        for sub in self.subfields(collected, &embedded.type_name)? {
+            let field_name = &sub.fields[0].name;
+            let value = if field_name == "__typename" {
+                FieldValue::Typename
+            } else {
+                let found = embedded.fields.iter().find_map(|f| match f {
+                    EmbeddedField::Column(index)
+                        if mapping.columns[*index].field == *field_name =>
+                    {
+                        let ty = mapping.columns[*index].ty;
+                        Some(FieldValue::Column {
+                            slot: slot_of(columns, *index),
+                            scalar: ty.scalar,
+                            nullable: ty.nullable,
+                        })
+                    }
+                    _ => None,
+                });
+                match found {
+                    Some(value) => value,
+                    None => match embedded.fields.iter().find_map(|f| match f {
+                        EmbeddedField::Object(o) if o.field == *field_name => Some(o),
+                        _ => None,
+                    }) {
+                        Some(inner) => FieldValue::Embedded(Box::new(
+                            self.embedded(mapping, inner, &sub, columns)?,
+                        )),
+                        None => {
+                            return Err(PlanError::UnsupportedField {
+                                coordinate: format!("{}.{field_name}", embedded.type_name),
+                                reason: "an embedded object's fields are its columns and \
+                                         nested objects"
+                                    .to_owned(),
+                            });
+                        }
+                    },
+                }
+            };
+            fields.push(FieldPlan {
+                response_key: sub.response_key,
+                conditions: sub.conditions,
+                value,
+            });
+        }
+        Ok(EmbeddedPlan {
+            type_name: embedded.type_name.clone(),
+            nullable: embedded.nullable,
+            presence,
             fields,
         })
     }
@@ -659,6 +824,7 @@ impl<'a> Collector<'a> {
                 type_name: type_name.clone(),
                 columns: Vec::new(),
                 fields: Vec::new(),
+                uses_representation: false,
             },
         };
         // Cursors are made of the key's values: read its columns even when not selected.
@@ -843,6 +1009,20 @@ impl fmt::Display for EntitySelection {
             match &field.value {
                 FieldValue::Typename => write!(f, "=typename")?,
                 FieldValue::Column { slot, .. } => write!(f, "=${slot}")?,
+                FieldValue::Computed { computed, .. } => write!(f, "=computed{computed}")?,
+                FieldValue::Embedded(embedded) => {
+                    let fields: Vec<String> = embedded
+                        .fields
+                        .iter()
+                        .map(|field| match &field.value {
+                            FieldValue::Column { slot, .. } => {
+                                format!("{}=${slot}", field.response_key.name)
+                            }
+                            _ => field.response_key.name.to_string(),
+                        })
+                        .collect();
+                    write!(f, "=embedded{{{}}}", fields.join(" "))?
+                }
                 FieldValue::Related(related) => {
                     let slots: Vec<String> =
                         related.key_slots.iter().map(|s| format!("${s}")).collect();

@@ -14,7 +14,7 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
-use graft_keys::{EntityKey, KeyError};
+use graft_keys::{EntityKey, ExtraFields, KeyError};
 use graft_plan::{
     BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PagePlan, PerTypeAndKey,
     RootKind, ServiceField, Slot,
@@ -441,14 +441,25 @@ impl Execution<'_, '_> {
         let limit = self.engine.config.max_representations;
         let mut keys = Vec::new();
         let mut invalid: Vec<(usize, KeyError)> = Vec::new();
+        // Computed fields read the representations' other fields; otherwise they are dropped.
+        let keep_fields = selections.iter().any(|s| s.uses_representation);
+        let mut representation_fields: Vec<ExtraFields> = Vec::new();
         let counted = self
             .engine
             .schema
             .entities()
             .validate_each(raw, limit, |index, result| match result {
+                Ok(representation) if keep_fields => {
+                    let (key, fields) = representation.into_parts();
+                    keys.push(Some(key));
+                    representation_fields.push(fields);
+                }
                 Ok(representation) => keys.push(Some(representation.into_key())),
                 Err(error) => {
                     keys.push(None);
+                    if keep_fields {
+                        representation_fields.push(Vec::new());
+                    }
                     invalid.push((index, error));
                 }
             });
@@ -518,7 +529,15 @@ impl Execution<'_, '_> {
                         }
                         Ok(fetched) => {
                             let selection = selection_for(selections, &group.key.type_name);
-                            self.write_entity(out, selection, fetched, position as usize, path());
+                            let fields = representation_fields.get(index).map(Vec::as_slice);
+                            self.write_entity(
+                                out,
+                                selection,
+                                fetched,
+                                position as usize,
+                                path(),
+                                fields,
+                            );
                         }
                     }
                 }
@@ -586,6 +605,7 @@ impl Execution<'_, '_> {
         fetched: &Fetched,
         position: usize,
         mut path: Vec<PathSegment>,
+        representation: Option<&[(Box<str>, Box<RawValue>)]>,
     ) {
         let Some(row) = fetched.rows.rows_of(position).next() else {
             out.extend_from_slice(b"null");
@@ -601,6 +621,7 @@ impl Execution<'_, '_> {
                     .is_some_and(|raw| raw.get() == "true")
             },
             errors: &mut self.errors,
+            representation,
         };
         if writer.row(out, selection, fetched, row, &mut path).is_err() {
             out.truncate(start);
@@ -673,6 +694,7 @@ impl Execution<'_, '_> {
                     .is_some_and(|raw| raw.get() == "true")
             },
             errors: &mut self.errors,
+            representation: None,
         };
         crate::page::write(out, &mut writer, page, &fetched, &request, path);
     }
@@ -715,7 +737,7 @@ impl Execution<'_, '_> {
             .await;
         self.stats.statements += Fetched::statements(&results);
         match results.pop().expect("one group") {
-            Ok(fetched) => self.write_entity(out, selection, &fetched, 0, path()),
+            Ok(fetched) => self.write_entity(out, selection, &fetched, 0, path(), None),
             Err(error) => {
                 out.extend_from_slice(b"null");
                 let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");

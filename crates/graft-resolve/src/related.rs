@@ -12,8 +12,14 @@ use std::sync::Arc;
 
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyFloat, KeyIndex, KeyValue};
-use graft_plan::{EntitySelection, FieldValue, ReferenceValue, RelatedPlan, RelatedTarget};
-use graft_schema::{EntityMapping, OutputScalar, RelationMapping, SubgraphSchema};
+use graft_plan::{
+    EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, ReferenceValue, RelatedPlan,
+    RelatedTarget,
+};
+use graft_schema::{
+    ComputedField, EntityMapping, Number, OutputScalar, RelationMapping, SubgraphSchema,
+};
+use serde_json::value::RawValue;
 
 use crate::loader::{Loaded, Loaders};
 use crate::write::{self, CoercionError};
@@ -145,6 +151,51 @@ impl Resolver<'_> {
 }
 
 /// A cell as a key value typed like the column's field, so that equal values deduplicate.
+/// The values of a computed field's variables, read from the representation's fields: a
+/// missing field or `null` is null; anything but a number is an error naming the field.
+fn computed_inputs(
+    field: &ComputedField,
+    representation: &[(Box<str>, Box<RawValue>)],
+) -> Result<Vec<Number>, String> {
+    field
+        .expression
+        .variables()
+        .iter()
+        .map(|variable| {
+            let mut parts = variable.split('.');
+            let top = parts.next().unwrap_or_default();
+            let Some((_, raw)) = representation.iter().find(|(name, _)| &**name == top) else {
+                return Ok(Number::Null);
+            };
+            let mut value: serde_json::Value = serde_json::from_str(raw.get())
+                .map_err(|e| format!("the representation's `{top}` is not JSON: {e}"))?;
+            for part in parts {
+                value = match value {
+                    serde_json::Value::Object(mut object) => {
+                        object.remove(part).unwrap_or(serde_json::Value::Null)
+                    }
+                    serde_json::Value::Null => serde_json::Value::Null,
+                    other => {
+                        return Err(format!(
+                            "the representation's `{variable}` cannot be read: {other} is not an object"
+                        ));
+                    }
+                };
+            }
+            match value {
+                serde_json::Value::Null => Ok(Number::Null),
+                serde_json::Value::Number(n) => Ok(match n.as_i64() {
+                    Some(i) => Number::Int(i),
+                    None => Number::Float(n.as_f64().unwrap_or(f64::NAN)),
+                }),
+                other => Err(format!(
+                    "the representation's `{variable}` is {other}, not a number"
+                )),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Option<KeyValue> {
     Some(match (cell, scalar) {
         (Cell::Null, _) => return None,
@@ -198,6 +249,9 @@ pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
     pub(crate) schema: &'a SubgraphSchema,
     pub(crate) variable: V,
     pub(crate) errors: &'a mut Vec<GraphQLError>,
+    /// The fields of the representation being answered, besides its key, for computed fields
+    /// (`_entities` only).
+    pub(crate) representation: Option<&'a [(Box<str>, Box<RawValue>)]>,
 }
 
 impl<V: Fn(&Name) -> bool> Writer<'_, V> {
@@ -216,9 +270,79 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
             .expect("selections are of mapped types");
         let rows = &fetched.rows;
         let cells = rows.cells(row);
+        let type_name = &selection.type_name;
+        self.object(
+            out,
+            &selection.fields,
+            path,
+            |writer, out, index, field, path| match &field.value {
+                FieldValue::Typename => {
+                    write::string(out, type_name);
+                    Ok(())
+                }
+                FieldValue::Column {
+                    slot,
+                    scalar,
+                    nullable,
+                } => writer.column(
+                    out,
+                    rows,
+                    cells[*slot],
+                    *scalar,
+                    *nullable,
+                    type_name,
+                    field.response_key.name(),
+                    path,
+                ),
+                FieldValue::Embedded(plan) => writer.embedded(out, rows, cells, plan, path),
+                FieldValue::Computed {
+                    computed,
+                    scalar,
+                    nullable,
+                } => writer.computed(
+                    out,
+                    &mapping.computed[*computed],
+                    *scalar,
+                    *nullable,
+                    type_name,
+                    path,
+                ),
+                FieldValue::Related(plan) => {
+                    let relation = &mapping.relations[plan.relation];
+                    match &plan.target {
+                        RelatedTarget::Reference { type_name, fields } => writer.reference(
+                            out, rows, cells, plan, relation, mapping, type_name, fields,
+                        ),
+                        RelatedTarget::Fetched(target) => {
+                            let related = fetched.related[index]
+                                .as_ref()
+                                .expect("resolved with the rows");
+                            writer.related(out, plan, target, related, row as usize, path)
+                        }
+                    }
+                }
+            },
+        )
+    }
+
+    /// Writes an object of `fields` (those whose conditions hold), each value by `value`. A
+    /// field whose value fails becomes `null` when nullable; otherwise the object fails.
+    fn object(
+        &mut self,
+        out: &mut Vec<u8>,
+        fields: &[FieldPlan],
+        path: &mut Vec<PathSegment>,
+        mut value: impl FnMut(
+            &mut Self,
+            &mut Vec<u8>,
+            usize,
+            &FieldPlan,
+            &mut Vec<PathSegment>,
+        ) -> Result<(), NullPropagates>,
+    ) -> Result<(), NullPropagates> {
         out.push(b'{');
         let mut first = true;
-        for (index, field) in selection.fields.iter().enumerate() {
+        for (index, field) in fields.iter().enumerate() {
             if !field.conditions.hold(&self.variable) {
                 continue;
             }
@@ -229,48 +353,10 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
             out.extend_from_slice(field.response_key.json_prefix().as_bytes());
             let value_start = out.len();
             path.push(PathSegment::Key(field.response_key.name().to_string()));
-            let result = match &field.value {
-                FieldValue::Typename => {
-                    write::string(out, &selection.type_name);
-                    Ok(())
-                }
-                FieldValue::Column {
-                    slot,
-                    scalar,
-                    nullable,
-                } => self.column(
-                    out,
-                    rows,
-                    cells[*slot],
-                    *scalar,
-                    *nullable,
-                    &selection.type_name,
-                    field.response_key.name(),
-                    path,
-                ),
-                FieldValue::Related(plan) => {
-                    let relation = &mapping.relations[plan.relation];
-                    match &plan.target {
-                        RelatedTarget::Reference { type_name, fields } => self.reference(
-                            out, rows, cells, plan, relation, mapping, type_name, fields,
-                        ),
-                        RelatedTarget::Fetched(target) => {
-                            let related = fetched.related[index]
-                                .as_ref()
-                                .expect("resolved with the rows");
-                            self.related(out, plan, target, related, row as usize, path)
-                        }
-                    }
-                }
-            };
+            let result = value(self, out, index, field, path);
             path.pop();
             if result.is_err() {
-                let nullable = match &field.value {
-                    FieldValue::Column { nullable, .. } => *nullable,
-                    FieldValue::Related(plan) => plan.nullable,
-                    FieldValue::Typename => false,
-                };
-                if !nullable {
+                if !field.value.nullable() {
                     return Err(NullPropagates);
                 }
                 out.truncate(value_start);
@@ -279,6 +365,116 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         }
         out.push(b'}');
         Ok(())
+    }
+
+    /// Writes an object stored in the row: `null` when it may be and all its columns are NULL.
+    fn embedded(
+        &mut self,
+        out: &mut Vec<u8>,
+        rows: &RowSet,
+        cells: &[Cell],
+        plan: &EmbeddedPlan,
+        path: &mut Vec<PathSegment>,
+    ) -> Result<(), NullPropagates> {
+        if plan.nullable
+            && plan
+                .presence
+                .iter()
+                .all(|&slot| matches!(cells[slot], Cell::Null))
+        {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        self.object(
+            out,
+            &plan.fields,
+            path,
+            |writer, out, _, field, path| match &field.value {
+                FieldValue::Typename => {
+                    write::string(out, &plan.type_name);
+                    Ok(())
+                }
+                FieldValue::Column {
+                    slot,
+                    scalar,
+                    nullable,
+                } => writer.column(
+                    out,
+                    rows,
+                    cells[*slot],
+                    *scalar,
+                    *nullable,
+                    &plan.type_name,
+                    field.response_key.name(),
+                    path,
+                ),
+                FieldValue::Embedded(inner) => writer.embedded(out, rows, cells, inner, path),
+                FieldValue::Related(_) | FieldValue::Computed { .. } => {
+                    unreachable!("embedded plans hold columns and objects only")
+                }
+            },
+        )
+    }
+
+    /// Writes a field computed from the representation's `@requires` values.
+    fn computed(
+        &mut self,
+        out: &mut Vec<u8>,
+        field: &ComputedField,
+        scalar: OutputScalar,
+        nullable: bool,
+        type_name: &Name,
+        path: &[PathSegment],
+    ) -> Result<(), NullPropagates> {
+        let value =
+            computed_inputs(field, self.representation.unwrap_or_default()).and_then(|inputs| {
+                field
+                    .expression
+                    .evaluate(&inputs)
+                    .map_err(|error| error.to_string())
+            });
+        let problem = match value {
+            Err(message) => Some(message),
+            Ok(Number::Null) if nullable => {
+                out.extend_from_slice(b"null");
+                None
+            }
+            Ok(Number::Null) => Some("computed null for a non-null field".to_owned()),
+            Ok(Number::Int(i)) if scalar == OutputScalar::Float => {
+                write::float(out, i as f64);
+                None
+            }
+            Ok(Number::Int(i)) => match i32::try_from(i) {
+                Ok(i) => {
+                    write::int(out, i64::from(i));
+                    None
+                }
+                Err(_) => Some(format!("computed {i}, which does not fit an Int (32 bits)")),
+            },
+            Ok(Number::Float(f)) if scalar == OutputScalar::Float && f.is_finite() => {
+                write::float(out, f);
+                None
+            }
+            Ok(Number::Float(f)) if scalar == OutputScalar::Float => {
+                Some(format!("computed {f}, which is not a finite Float"))
+            }
+            Ok(Number::Float(f)) => Some(format!(
+                "computed {f} for an Int; make the expression integral with round(), floor() or ceil()"
+            )),
+        };
+        match problem {
+            None => Ok(()),
+            Some(message) => {
+                self.errors.push(
+                    GraphQLError::new(
+                        "FIELD_VALUE_INVALID",
+                        format!("{type_name}.{}: {message}", field.field),
+                    )
+                    .at(path.to_vec()),
+                );
+                Err(NullPropagates)
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -21,6 +21,18 @@
 //!   subgraph owns it), the field answers with the target's key fields for the gateway.
 //! - `@hasMany(fields: "orgId userId")` on a list field: the target's fields hold this type's key
 //!   (`OrgUser.orders: [Order!]!`).
+//! - Either relation takes `columns:` instead of `fields:` when the key is held by columns that
+//!   are no fields: `createdBy: User @belongsTo(columns: "created_by")`,
+//!   `research: [ProductResearch!]! @hasMany(columns: "product_id")`.
+//! - A field of an object type without `@key` is embedded: its fields are columns of the same
+//!   row, prefixed with the field's column (`dimensions: ProductDimension` ->
+//!   `dimensions_size`, `dimensions_weight`); it is null when all of them are NULL. Nested keys
+//!   (`sku variation { id }`) read embedded columns (`variation_id`).
+//! - `@computed(expression: "round(totalProductsCreated / yearsOfEmployment)")` with
+//!   `@requires(fields:)` computes a field from the values the gateway puts in the
+//!   representation (see [`Expression`]).
+//! - An `@external` field is stored only when it is part of a key, named by a `@provides`, or
+//!   given a `@column`; otherwise its owner answers it.
 //!
 //! [`SubgraphSchema::parse`] validates all of it and builds:
 //! - the federation SDL for `_service { sdl }`, with graft's directives stripped, so composition
@@ -30,14 +42,16 @@
 //! - the [`EntityMapping`] of each table-backed entity and the [`RootField`]s of `Query`.
 
 mod error;
+mod expression;
 mod mapping;
 mod parse;
 mod starter;
 
 pub use error::SchemaError;
+pub use expression::{EvaluationError, Expression, Number};
 pub use mapping::{
-    ColumnMapping, EntityMapping, FieldType, OutputScalar, RelationMapping, RootField,
-    RootFieldKind, TableName,
+    ColumnMapping, ColumnRole, ComputedField, EmbeddedField, EmbeddedMapping, EntityMapping,
+    FieldType, OutputScalar, RelationMapping, RootField, RootFieldKind, TableName,
 };
 pub use parse::SubgraphSchema;
 pub use starter::{ColumnDescription, ForeignKey, TableDescription, starter_sdl};

@@ -54,16 +54,84 @@ pub struct FieldType {
 /// One field stored in one column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMapping {
-    /// The GraphQL field.
+    /// The GraphQL field: of the entity, of an embedded object, or, for a
+    /// [`ColumnRole::Join`] column, the relation field it serves.
     pub field: Name,
     /// The column.
     pub column: String,
     /// The field's type.
     pub ty: FieldType,
+    /// What the column stores.
+    pub role: ColumnRole,
+}
+
+/// What a mapped column stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnRole {
+    /// A field of the entity.
+    Field,
+    /// A field of an embedded object (see [`EmbeddedMapping`]).
+    Embedded,
+    /// No field: a value a relation looks up by (`@belongsTo(columns:)`).
+    Join,
+}
+
+/// A field whose value is an object stored in the entity's own row: a type without `@key`
+/// (`dimensions: ProductDimension`) whose fields map to columns prefixed with the field's
+/// (`dimensions_size`, `dimensions_weight`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedMapping {
+    /// The entity's field (or the enclosing embedded object's).
+    pub field: Name,
+    /// The object type.
+    pub type_name: Name,
+    /// Whether the field may be null: it is null when every one of its columns is NULL.
+    pub nullable: bool,
+    /// Its fields, in declaration order.
+    pub fields: Vec<EmbeddedField>,
+}
+
+/// A field of an embedded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbeddedField {
+    /// A scalar stored in a column: index into [`EntityMapping::columns`].
+    Column(usize),
+    /// An object nested in the embedded object, stored in the same row.
+    Object(EmbeddedMapping),
+}
+
+impl EmbeddedMapping {
+    /// Every column of the object, nested objects included.
+    pub fn all_columns(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.collect_columns(&mut out);
+        out
+    }
+
+    fn collect_columns(&self, out: &mut Vec<usize>) {
+        for field in &self.fields {
+            match field {
+                EmbeddedField::Column(index) => out.push(*index),
+                EmbeddedField::Object(object) => object.collect_columns(out),
+            }
+        }
+    }
+}
+
+/// A field computed from the values the gateway passes in a representation
+/// (`@requires(fields:)` with `@computed(expression:)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedField {
+    /// The field.
+    pub field: Name,
+    /// Its type: `Int` or `Float`.
+    pub ty: FieldType,
+    /// What computes it; its variables are paths into the representation.
+    pub expression: crate::Expression,
 }
 
 /// An entity type backed by a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntityMapping {
     /// The GraphQL type.
     pub type_name: Name,
@@ -75,6 +143,10 @@ pub struct EntityMapping {
     pub key_columns: Vec<Vec<String>>,
     /// Fields that follow a foreign key to another entity (`@belongsTo`, `@hasMany`).
     pub relations: Vec<RelationMapping>,
+    /// Object fields stored in the entity's row.
+    pub embedded: Vec<EmbeddedMapping>,
+    /// Fields computed from `@requires` values.
+    pub computed: Vec<ComputedField>,
 }
 
 /// A field whose value is another entity (or a list of them) found through columns.
@@ -105,12 +177,29 @@ pub struct RelationMapping {
 impl EntityMapping {
     /// The mapping of field `name`, if it is a mapped scalar field.
     pub fn column(&self, name: &str) -> Option<&ColumnMapping> {
-        self.columns.iter().find(|c| c.field == name)
+        self.columns
+            .iter()
+            .find(|c| c.role == ColumnRole::Field && c.field == name)
     }
 
     /// The position of field `name` in [`EntityMapping::columns`].
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.field == name)
+        self.columns
+            .iter()
+            .position(|c| c.role == ColumnRole::Field && c.field == name)
+    }
+
+    /// The embedded object field `name`, if it is one.
+    pub fn embedded(&self, name: &str) -> Option<&EmbeddedMapping> {
+        self.embedded.iter().find(|e| e.field == name)
+    }
+
+    /// The computed field `name`, by position in [`EntityMapping::computed`].
+    pub fn computed(&self, name: &str) -> Option<(usize, &ComputedField)> {
+        self.computed
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.field == name)
     }
 
     /// The relation of field `name`, if it is one.

@@ -1,6 +1,6 @@
 //! Building a [`SubgraphSchema`] from SDL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use apollo_compiler::ast::{self, Definition, Value};
@@ -11,18 +11,20 @@ use graft_keys::{EntityTypes, KeyScalar, parse_subgraph_schema};
 use heck::ToSnakeCase;
 
 use crate::{
-    ColumnMapping, EntityMapping, FieldType, OutputScalar, RelationMapping, RootField,
-    RootFieldKind, SchemaError, TableName,
+    ColumnMapping, ColumnRole, ComputedField, EmbeddedField, EmbeddedMapping, EntityMapping,
+    Expression, FieldType, OutputScalar, RelationMapping, RootField, RootFieldKind, SchemaError,
+    TableName,
 };
 
 /// The definitions of graft's own mapping directives. They are stripped from `_service { sdl }`.
 const GRAFT_DIRECTIVES: &str = "
 directive @table(name: String!, schema: String) on OBJECT
 directive @column(name: String!) on FIELD_DEFINITION
-directive @belongsTo(fields: String!) on FIELD_DEFINITION
-directive @hasMany(fields: String!) on FIELD_DEFINITION
+directive @belongsTo(fields: String, columns: String) on FIELD_DEFINITION
+directive @hasMany(fields: String, columns: String) on FIELD_DEFINITION
+directive @computed(expression: String!) on FIELD_DEFINITION
 ";
-const GRAFT_DIRECTIVE_NAMES: [&str; 4] = ["table", "column", "belongsTo", "hasMany"];
+const GRAFT_DIRECTIVE_NAMES: [&str; 5] = ["table", "column", "belongsTo", "hasMany", "computed"];
 
 /// A validated subgraph schema with graft's mapping.
 #[derive(Debug)]
@@ -54,6 +56,7 @@ impl SubgraphSchema {
             message,
         };
 
+        let provided = provided_fields(&schema);
         let mut mappings = HashMap::new();
         for (name, ty) in &schema.types {
             let ExtendedType::Object(object) = ty else {
@@ -70,7 +73,7 @@ impl SubgraphSchema {
                 }
                 continue;
             }
-            let mapping = map_entity(&schema, &entities, object, table_directive)
+            let mapping = map_entity(&schema, &entities, &provided, object, table_directive)
                 .map_err(|(coordinate, message)| error(coordinate, message))?;
             mappings.insert(name.clone(), mapping);
         }
@@ -87,12 +90,20 @@ impl SubgraphSchema {
                 relations.push((mapping.type_name.clone(), relation));
             }
         }
-        for (type_name, relation) in relations {
-            mappings
+        for (type_name, (mut relation, join_columns)) in relations {
+            let mapping = mappings
                 .get_mut(&type_name)
-                .expect("collected from mappings")
-                .relations
-                .push(relation);
+                .expect("collected from mappings");
+            if !join_columns.is_empty() {
+                relation.local_columns = join_columns
+                    .into_iter()
+                    .map(|column| {
+                        mapping.columns.push(column);
+                        mapping.columns.len() - 1
+                    })
+                    .collect();
+            }
+            mapping.relations.push(relation);
         }
 
         let root_fields = match schema.get_object(&query_type) {
@@ -164,9 +175,86 @@ fn string_argument(directive: &ast::Directive, name: &str) -> Option<String> {
     }
 }
 
+/// The `(type, field)` pairs some `@provides(fields:)` names: `@external` fields this subgraph
+/// can answer, so they are mapped to columns like its own.
+fn provided_fields(schema: &Schema) -> HashSet<(Name, Name)> {
+    let mut provided = HashSet::new();
+    for ty in schema.types.values() {
+        let ExtendedType::Object(object) = ty else {
+            continue;
+        };
+        for field in object.fields.values() {
+            let Some(directive) = field.directives.get("provides") else {
+                continue;
+            };
+            let target = field.ty.inner_named_type();
+            let fields = string_argument(directive, "fields").unwrap_or_default();
+            for name in top_level_names(&fields) {
+                if let Ok(name) = Name::new(name) {
+                    provided.insert((target.clone(), name));
+                }
+            }
+        }
+    }
+    provided
+}
+
+/// The top-level field names of a field set (`a b { c } d` -> `a b d`).
+fn top_level_names(fields: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    for token in fields
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .flat_map(|t| t.split_inclusive(['{', '}']))
+    {
+        let name = token.trim_end_matches(['{', '}']);
+        if depth == 0 && !name.is_empty() {
+            names.push(name);
+        }
+        if token.ends_with('{') {
+            depth += 1;
+        } else if token.ends_with('}') {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    names
+}
+
+/// The leaves of a field set as dotted paths (`a b { c }` -> `a`, `b.c`).
+fn field_set_paths(fields: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    // The dotted path of each open selection set's parent field.
+    let mut parents: Vec<String> = Vec::new();
+    let mut last: Option<String> = None;
+    let spaced = fields.replace('{', " { ").replace('}', " } ");
+    for token in spaced.split(|c: char| c.is_whitespace() || c == ',') {
+        match token {
+            "" => {}
+            "{" => parents.extend(last.take()),
+            "}" => {
+                paths.extend(last.take());
+                parents.pop();
+            }
+            name => {
+                let path = match parents.last() {
+                    Some(parent) => format!("{parent}.{name}"),
+                    None => name.to_owned(),
+                };
+                paths.extend(last.replace(path));
+            }
+        }
+    }
+    paths.extend(last);
+    paths
+}
+
+/// How deep embedded objects may nest (a guard against recursive types).
+const MAX_EMBEDDING_DEPTH: usize = 8;
+
 fn map_entity(
     schema: &Schema,
     entities: &EntityTypes,
+    provided: &HashSet<(Name, Name)>,
     object: &Node<ObjectType>,
     table_directive: Option<&Component<ast::Directive>>,
 ) -> Result<EntityMapping, MappingError> {
@@ -188,41 +276,65 @@ fn map_entity(
             name: type_name.as_str().to_snake_case(),
         },
     };
+    let entity = entities.get(&type_name).expect("mapped types are entities");
+    let is_key_field = |name: &Name| {
+        entity
+            .keys()
+            .iter()
+            .any(|key| key.field_set().fields().iter().any(|f| f.name() == name))
+    };
     let mut columns = Vec::new();
+    let mut embedded = Vec::new();
+    let mut computed = Vec::new();
     for (field_name, field) in &object.fields {
         let coordinate = format!("{type_name}.{field_name}");
         let column_directive = field.directives.get("column");
-        if field.directives.get("external").is_some() {
+        if let Some(directive) = field.directives.get("computed") {
+            computed.push(computed_field(schema, &coordinate, field, directive)?);
             continue;
         }
-        let ty = field_type(schema, &field.ty);
-        let Some(ty) = ty else {
-            if column_directive.is_some() {
-                return Err((
-                    coordinate,
-                    "@column maps scalar and enum fields only".to_owned(),
-                ));
-            }
+        // An @external field is the owner's; graft stores it only when it is part of a key
+        // (its value is the key), when a @provides names it, or when @column says where.
+        if field.directives.get("external").is_some()
+            && !is_key_field(field_name)
+            && !provided.contains(&(type_name.clone(), field_name.clone()))
+            && column_directive.is_none()
+        {
             continue;
-        };
-        let column = match column_directive {
-            Some(directive) => string_argument(directive, "name")
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    (
-                        coordinate.clone(),
-                        "@column(name:) must be a non-empty string".to_owned(),
-                    )
-                })?,
-            None => field_name.as_str().to_snake_case(),
-        };
-        columns.push(ColumnMapping {
-            field: field_name.clone(),
-            column,
-            ty,
-        });
+        }
+        if field.directives.get("belongsTo").is_some() || field.directives.get("hasMany").is_some()
+        {
+            continue;
+        }
+        let column = column_name(field_name, column_directive.map(|d| &**d), &coordinate)?;
+        if let Some(ty) = field_type(schema, &field.ty) {
+            columns.push(ColumnMapping {
+                field: field_name.clone(),
+                column,
+                ty,
+                role: ColumnRole::Field,
+            });
+            continue;
+        }
+        if column_directive.is_some() {
+            return Err((
+                coordinate,
+                "@column maps scalar and enum fields only".to_owned(),
+            ));
+        }
+        if let Some(object) = embeddable(schema, entities, &field.ty) {
+            embedded.push(embed(
+                schema,
+                entities,
+                field_name,
+                &field.ty,
+                object,
+                &column,
+                &mut columns,
+                0,
+            )?);
+        }
     }
-    let entity = entities.get(&type_name).expect("mapped types are entities");
     let key_columns = entity
         .keys()
         .iter()
@@ -230,24 +342,7 @@ fn map_entity(
             key.field_set()
                 .leaves()
                 .iter()
-                .map(|leaf| match leaf.path() {
-                    [single] => columns
-                        .iter()
-                        .find(|c| c.field == *single)
-                        .map(|c| c.column.clone())
-                        .ok_or_else(|| {
-                            (
-                                format!("{type_name}.{single}"),
-                                "a key field must be a mapped scalar field (not @external)"
-                                    .to_owned(),
-                            )
-                        }),
-                    path => Ok(path
-                        .iter()
-                        .map(|n| n.as_str().to_snake_case())
-                        .collect::<Vec<_>>()
-                        .join("_")),
-                })
+                .map(|leaf| key_column(&type_name, &columns, &embedded, leaf.path()))
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -257,16 +352,199 @@ fn map_entity(
         columns,
         key_columns,
         relations: Vec::new(),
+        embedded,
+        computed,
     })
 }
 
-/// Reads the `@belongsTo` and `@hasMany` fields of a mapped type.
+/// The column of a field: `@column(name:)`, or the field's name in snake_case.
+fn column_name(
+    field_name: &Name,
+    directive: Option<&ast::Directive>,
+    coordinate: &str,
+) -> Result<String, MappingError> {
+    match directive {
+        Some(directive) => string_argument(directive, "name")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                (
+                    coordinate.to_owned(),
+                    "@column(name:) must be a non-empty string".to_owned(),
+                )
+            }),
+        None => Ok(field_name.as_str().to_snake_case()),
+    }
+}
+
+/// The object type of `ty` when a field of that type is stored in its parent's row: a single
+/// object (not a list) of a type without `@key`.
+fn embeddable<'s>(
+    schema: &'s Schema,
+    entities: &EntityTypes,
+    ty: &ast::Type,
+) -> Option<&'s Node<ObjectType>> {
+    if ty.is_list() || entities.get(ty.inner_named_type()).is_some() {
+        return None;
+    }
+    schema.get_object(ty.inner_named_type())
+}
+
+/// Maps an embedded object field: its scalar fields become columns prefixed with `prefix`.
+#[allow(clippy::too_many_arguments)]
+fn embed(
+    schema: &Schema,
+    entities: &EntityTypes,
+    field_name: &Name,
+    ty: &ast::Type,
+    object: &Node<ObjectType>,
+    prefix: &str,
+    columns: &mut Vec<ColumnMapping>,
+    depth: usize,
+) -> Result<EmbeddedMapping, MappingError> {
+    if depth >= MAX_EMBEDDING_DEPTH {
+        return Err((
+            format!("{}.{field_name}", object.name),
+            format!("embedded objects nest at most {MAX_EMBEDDING_DEPTH} deep"),
+        ));
+    }
+    let mut fields = Vec::new();
+    for (name, field) in &object.fields {
+        let coordinate = format!("{}.{name}", object.name);
+        let column = format!(
+            "{prefix}_{}",
+            column_name(
+                name,
+                field.directives.get("column").map(|d| &**d),
+                &coordinate
+            )?
+        );
+        if let Some(field_ty) = field_type(schema, &field.ty) {
+            columns.push(ColumnMapping {
+                field: name.clone(),
+                column,
+                ty: field_ty,
+                role: ColumnRole::Embedded,
+            });
+            fields.push(EmbeddedField::Column(columns.len() - 1));
+        } else if let Some(inner) = embeddable(schema, entities, &field.ty) {
+            fields.push(EmbeddedField::Object(embed(
+                schema,
+                entities,
+                name,
+                &field.ty,
+                inner,
+                &column,
+                columns,
+                depth + 1,
+            )?));
+        }
+    }
+    Ok(EmbeddedMapping {
+        field: field_name.clone(),
+        type_name: object.name.clone(),
+        nullable: !ty.is_non_null(),
+        fields,
+    })
+}
+
+/// The column of key leaf `path`: a field of the entity, or of an embedded object.
+fn key_column(
+    type_name: &Name,
+    columns: &[ColumnMapping],
+    embedded: &[EmbeddedMapping],
+    path: &[Name],
+) -> Result<String, MappingError> {
+    let not_mapped = || {
+        (
+            format!(
+                "{type_name}.{}",
+                path.iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            ),
+            "a key field must be a column-mapped scalar field, or one of an embedded object"
+                .to_owned(),
+        )
+    };
+    let (last, parents) = path.split_last().expect("key leaves have a path");
+    let Some((first, rest)) = parents.split_first() else {
+        return columns
+            .iter()
+            .find(|c| c.role == ColumnRole::Field && c.field == *last)
+            .map(|c| c.column.clone())
+            .ok_or_else(not_mapped);
+    };
+    let mut object = embedded
+        .iter()
+        .find(|e| e.field == *first)
+        .ok_or_else(not_mapped)?;
+    for name in rest {
+        object = object
+            .fields
+            .iter()
+            .find_map(|f| match f {
+                EmbeddedField::Object(o) if o.field == *name => Some(o),
+                _ => None,
+            })
+            .ok_or_else(not_mapped)?;
+    }
+    object
+        .fields
+        .iter()
+        .find_map(|f| match f {
+            EmbeddedField::Column(i) if columns[*i].field == *last => {
+                Some(columns[*i].column.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(not_mapped)
+}
+
+/// Reads `@computed(expression:)`: the expression may use the field's `@requires` fields only.
+fn computed_field(
+    schema: &Schema,
+    coordinate: &str,
+    field: &ast::FieldDefinition,
+    directive: &ast::Directive,
+) -> Result<ComputedField, MappingError> {
+    let bad = |message: String| (coordinate.to_owned(), format!("@computed: {message}"));
+    let text = string_argument(directive, "expression").unwrap_or_default();
+    let expression = Expression::parse(&text).map_err(bad)?;
+    let Some(requires) = field.directives.get("requires") else {
+        return Err(bad(
+            "a computed field needs @requires(fields:) naming the values it is computed from"
+                .to_owned(),
+        ));
+    };
+    let required = field_set_paths(&string_argument(requires, "fields").unwrap_or_default());
+    for variable in expression.variables() {
+        if !required.contains(variable) {
+            return Err(bad(format!(
+                "`{variable}` is not among the @requires fields ({})",
+                required.join(", ")
+            )));
+        }
+    }
+    let ty = field_type(schema, &field.ty)
+        .filter(|t| matches!(t.scalar, OutputScalar::Int | OutputScalar::Float))
+        .ok_or_else(|| bad("a computed field is an Int or a Float".to_owned()))?;
+    Ok(ComputedField {
+        field: field.name.clone(),
+        ty,
+        expression,
+    })
+}
+
+/// Reads the `@belongsTo` and `@hasMany` fields of a mapped type. A `@belongsTo(columns:)`
+/// comes with the [`ColumnRole::Join`] columns its parent must read; its `local_columns` are
+/// set when they are added to the mapping.
 fn map_relations(
     entities: &EntityTypes,
     mappings: &HashMap<Name, EntityMapping>,
     mapping: &EntityMapping,
     object: &ObjectType,
-) -> Result<Vec<RelationMapping>, MappingError> {
+) -> Result<Vec<(RelationMapping, Vec<ColumnMapping>)>, MappingError> {
     let mut relations = Vec::new();
     for (field_name, field) in &object.fields {
         let coordinate = format!("{}.{field_name}", mapping.type_name);
@@ -299,10 +577,27 @@ fn map_relations(
                 "{target} is not an entity type (it has no @key)"
             )));
         };
-        let fields_text = string_argument(directive, "fields").unwrap_or_default();
-        let fields: Vec<&str> = fields_text.split_whitespace().collect();
+        let (names_text, by_columns) = match (
+            string_argument(directive, "fields"),
+            string_argument(directive, "columns"),
+        ) {
+            (Some(fields), None) => (fields, false),
+            (None, Some(columns)) => (columns, true),
+            _ => {
+                return Err(bad(
+                    "give `fields` (the fields holding the key) or `columns` (the columns \
+                     holding it), exactly one of them"
+                        .into(),
+                ));
+            }
+        };
+        let fields: Vec<&str> = names_text.split_whitespace().collect();
         if fields.is_empty() {
-            return Err(bad("`fields` names at least one field".into()));
+            return Err(bad(format!(
+                "`{}` names at least one {}",
+                if by_columns { "columns" } else { "fields" },
+                if by_columns { "column" } else { "field" }
+            )));
         }
         let columns_of = |owner: &EntityMapping,
                           names: &mut dyn Iterator<Item = &str>|
@@ -334,25 +629,32 @@ fn map_relations(
                     fields.len()
                 )));
             };
-            let target_columns = columns_of(target_mapping, &mut fields.iter().copied())?
-                .into_iter()
-                .map(|i| target_mapping.columns[i].column.clone())
-                .collect();
+            let target_columns = if by_columns {
+                fields.iter().map(|c| (*c).to_owned()).collect()
+            } else {
+                columns_of(target_mapping, &mut fields.iter().copied())?
+                    .into_iter()
+                    .map(|i| target_mapping.columns[i].column.clone())
+                    .collect()
+            };
             let mut key_fields = key
                 .field_set()
                 .leaves()
                 .iter()
                 .map(|leaf| leaf.path()[0].as_str());
-            relations.push(RelationMapping {
-                field: field_name.clone(),
-                target,
-                local_columns: columns_of(mapping, &mut key_fields)?,
-                target_columns,
-                target_key: None,
-                many,
-                nullable,
-                reference: false,
-            });
+            relations.push((
+                RelationMapping {
+                    field: field_name.clone(),
+                    target,
+                    local_columns: columns_of(mapping, &mut key_fields)?,
+                    target_columns,
+                    target_key: None,
+                    many,
+                    nullable,
+                    reference: false,
+                },
+                Vec::new(),
+            ));
         } else {
             // This type's `fields` hold the target's key.
             let Some(key) = flat_key(target_entity, fields.len(), false) else {
@@ -366,19 +668,56 @@ fn map_relations(
                 Some(target_mapping) => target_mapping.key_columns(key.index()).to_vec(),
                 None => Vec::new(),
             };
-            relations.push(RelationMapping {
-                field: field_name.clone(),
-                target,
-                local_columns: columns_of(mapping, &mut fields.iter().copied())?,
-                target_columns,
-                target_key: Some(key.index()),
-                many,
-                nullable,
-                reference: target_mapping.is_none(),
-            });
+            let (local_columns, join_columns) = if by_columns {
+                let join_columns = fields
+                    .iter()
+                    .zip(key.field_set().leaves())
+                    .map(|(column, leaf)| ColumnMapping {
+                        field: field_name.clone(),
+                        column: (*column).to_owned(),
+                        ty: FieldType {
+                            scalar: output_scalar(leaf.scalar()),
+                            nullable: true,
+                        },
+                        role: ColumnRole::Join,
+                    })
+                    .collect();
+                (Vec::new(), join_columns)
+            } else {
+                (
+                    columns_of(mapping, &mut fields.iter().copied())?,
+                    Vec::new(),
+                )
+            };
+            relations.push((
+                RelationMapping {
+                    field: field_name.clone(),
+                    target,
+                    local_columns,
+                    target_columns,
+                    target_key: Some(key.index()),
+                    many,
+                    nullable,
+                    reference: target_mapping.is_none(),
+                },
+                join_columns,
+            ));
         }
     }
     Ok(relations)
+}
+
+/// The output scalar a key leaf's values are written as.
+fn output_scalar(scalar: &KeyScalar) -> OutputScalar {
+    match scalar {
+        KeyScalar::Id => OutputScalar::Id,
+        KeyScalar::String => OutputScalar::String,
+        KeyScalar::Int => OutputScalar::Int,
+        KeyScalar::Float => OutputScalar::Float,
+        KeyScalar::Boolean => OutputScalar::Boolean,
+        KeyScalar::Enum { .. } => OutputScalar::Enum,
+        KeyScalar::Custom(_) => OutputScalar::Custom,
+    }
 }
 
 /// The first key of `entity` whose leaves are `arity` top-level fields.
@@ -784,5 +1123,139 @@ type Order @key(fields: "id") {
                 .to_string();
             assert!(err.starts_with(expected), "{err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod compat_products_tests {
+    use super::*;
+
+    fn schema() -> SubgraphSchema {
+        SubgraphSchema::parse(
+            include_str!("../../../examples/compat-products/schema.graphql"),
+            "schema.graphql",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn embedded_objects_map_to_prefixed_columns_and_serve_nested_keys() {
+        let schema = schema();
+        let product = schema.mapping("Product").expect("mapped");
+        let dimensions = product.embedded("dimensions").expect("embedded");
+        assert!(dimensions.nullable);
+        let columns: Vec<&str> = dimensions
+            .all_columns()
+            .iter()
+            .map(|&i| product.columns[i].column.as_str())
+            .collect();
+        assert_eq!(
+            columns,
+            ["dimensions_size", "dimensions_weight", "dimensions_unit"]
+        );
+        // Embedded fields are not the entity's own: `id` is Product.id, not variation.id.
+        assert_eq!(product.column("id").expect("id").column, "id");
+        assert_eq!(product.key_columns[2], ["sku", "variation_id"]);
+        let research = schema.mapping("ProductResearch").expect("mapped");
+        assert_eq!(research.key_columns[0], ["study_case_number"]);
+        assert!(!research.embedded("study").expect("embedded").nullable);
+    }
+
+    #[test]
+    fn relations_through_columns_that_are_no_fields() {
+        let schema = schema();
+        let product = schema.mapping("Product").expect("mapped");
+        let (_, created_by) = product.relation("createdBy").expect("relation");
+        let join = &product.columns[created_by.local_columns[0]];
+        assert_eq!(join.column, "created_by");
+        assert_eq!(join.role, ColumnRole::Join);
+        assert_eq!(created_by.target_columns, ["email"]);
+        let (_, research) = product.relation("research").expect("relation");
+        assert_eq!(research.target_columns, ["product_id"]);
+        assert!(research.many);
+        let inventory = schema.mapping("Inventory").expect("mapped");
+        let (_, deprecated) = inventory.relation("deprecatedProducts").expect("relation");
+        assert_eq!(deprecated.target_columns, ["inventory_id"]);
+    }
+
+    #[test]
+    fn external_fields_are_stored_only_when_keys_or_provided() {
+        let schema = schema();
+        let user = schema.mapping("User").expect("mapped");
+        let stored: Vec<&str> = user.columns.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(stored, ["email", "name", "totalProductsCreated"]);
+        let (_, computed) = user
+            .computed("averageProductsCreatedPerYear")
+            .expect("computed");
+        assert_eq!(
+            computed.expression.variables(),
+            ["totalProductsCreated", "yearsOfEmployment"]
+        );
+    }
+
+    #[test]
+    fn the_federation_sdl_keeps_every_federation_directive_and_drops_graft_ones() {
+        let schema = schema();
+        let sdl = schema.federation_sdl();
+        for kept in [
+            "@composeDirective(name: \"@custom\")",
+            "directive @custom on OBJECT",
+            "@interfaceObject",
+            "@override(from: \"users\")",
+            "@requires(fields: \"totalProductsCreated yearsOfEmployment\")",
+            "@provides(fields: \"totalProductsCreated\")",
+            "@tag(name: \"internal\")",
+            "@inaccessible",
+        ] {
+            assert!(sdl.contains(kept), "{kept} missing from\n{sdl}");
+        }
+        for dropped in ["@table", "@belongsTo", "@hasMany", "@computed", "@column"] {
+            assert!(!sdl.contains(dropped), "{dropped} left in\n{sdl}");
+        }
+    }
+
+    #[test]
+    fn computed_fields_are_checked_against_requires() {
+        let sdl = |field: &str| {
+            format!(
+                r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+type User @key(fields: "email") {{
+  email: ID!
+  a: Int @external
+  {field}
+}}"#
+            )
+        };
+        let error = |field: &str| {
+            SubgraphSchema::parse(&sdl(field), "s.graphql")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            error(r#"x: Int @computed(expression: "a + 1")"#).contains("needs @requires"),
+            "{}",
+            error(r#"x: Int @computed(expression: "a + 1")"#)
+        );
+        assert!(
+            error(r#"x: Int @requires(fields: "a") @computed(expression: "b + 1")"#)
+                .contains("`b` is not among the @requires fields (a)")
+        );
+        assert!(
+            error(r#"x: String @requires(fields: "a") @computed(expression: "a")"#)
+                .contains("Int or a Float")
+        );
+        assert!(
+            error(r#"x: Int @requires(fields: "a") @computed(expression: "a +")"#)
+                .contains("User.x")
+        );
+    }
+
+    #[test]
+    fn field_set_paths_are_dotted_leaves() {
+        assert_eq!(
+            field_set_paths("a b { c d { e } } f"),
+            ["a", "b.c", "b.d.e", "f"]
+        );
+        assert_eq!(top_level_names("a b { c d { e } } f"), ["a", "b", "f"]);
     }
 }
