@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use graft_resolve::{ExecuteOptions, GraphQLError, GraphQLRequest, RequestContext, ResponseKind};
 
-use crate::AppState;
+use crate::{AppState, ftv1};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -105,6 +105,10 @@ async fn execute(
     media: ResponseMedia,
     body: &[u8],
 ) -> Response {
+    let trace = headers
+        .get(ftv1::HEADER)
+        .is_some_and(|v| v.as_bytes() == ftv1::HEADER_VALUE)
+        .then(ftv1::TraceClock::start);
     let request: GraphQLRequest<'_> = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
@@ -157,7 +161,11 @@ async fn execute(
         (ResponseKind::RequestError, ResponseMedia::GraphQLResponseJson) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    json_response(status, media, response.body)
+    let body = match trace {
+        Some(clock) => ftv1::add_to_response(response.body, clock),
+        None => response.body,
+    };
+    json_response(status, media, body)
 }
 
 /// `GET /health`.

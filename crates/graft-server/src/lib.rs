@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+mod ftv1;
 mod http;
 
 use std::sync::Arc;

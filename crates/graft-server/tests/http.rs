@@ -247,3 +247,150 @@ async fn service_sdl_still_answers_when_introspection_is_disabled() {
     assert_eq!(first_error_code(&reply.body), "INTROSPECTION_DISABLED");
     assert_eq!(reply.body["data"]["__schema"], Value::Null);
 }
+
+/// The top-level fields of a protobuf message: (number, varint value or bytes).
+fn protobuf_fields(mut input: &[u8]) -> Vec<(u64, Result<u64, Vec<u8>>)> {
+    fn varint(input: &mut &[u8]) -> u64 {
+        let mut value = 0;
+        let mut shift = 0;
+        loop {
+            let (&byte, rest) = input.split_first().expect("a varint byte");
+            *input = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return value;
+            }
+            shift += 7;
+        }
+    }
+    let mut fields = Vec::new();
+    while !input.is_empty() {
+        let key = varint(&mut input);
+        match key & 7 {
+            0 => fields.push((key >> 3, Ok(varint(&mut input)))),
+            2 => {
+                let len = usize::try_from(varint(&mut input)).unwrap();
+                let (value, rest) = input.split_at(len);
+                fields.push((key >> 3, Err(value.to_vec())));
+                input = rest;
+            }
+            other => panic!("unexpected wire type {other}"),
+        }
+    }
+    fields
+}
+
+#[tokio::test]
+async fn ftv1_header_adds_a_federated_trace_to_the_response() {
+    use base64::Engine as _;
+
+    let address = start_default().await;
+    let body = json!({ "query": "query { __typename }" }).to_string();
+    let reply = post(
+        address,
+        &[
+            ("content-type", "application/json"),
+            ("Apollo-Federation-Include-Trace", "ftv1"),
+        ],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let encoded = reply.body["extensions"]["ftv1"]
+        .as_str()
+        .unwrap_or_else(|| panic!("extensions.ftv1 is a string: {}", reply.body));
+    assert_eq!(
+        reply.body,
+        json!({ "data": { "__typename": "Query" }, "extensions": { "ftv1": encoded } })
+    );
+    let trace = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("standard, padded base64");
+    let fields = protobuf_fields(&trace);
+    let numbers: Vec<u64> = fields.iter().map(|(number, _)| *number).collect();
+    assert_eq!(numbers, [3, 4, 11, 14], "{fields:?}");
+    assert!(
+        matches!(fields[2], (11, Ok(ns)) if ns > 0),
+        "duration_ns: {fields:?}"
+    );
+    let seconds =
+        |field: &Result<u64, Vec<u8>>| match protobuf_fields(field.as_ref().unwrap_err()).first() {
+            Some((1, Ok(seconds))) => *seconds,
+            other => panic!("a timestamp starts with its seconds: {other:?}"),
+        };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (start, end) = (seconds(&fields[1].1), seconds(&fields[0].1));
+    assert!(
+        start <= end && now.abs_diff(start) < 60,
+        "{start} {end} {now}"
+    );
+    let root = protobuf_fields(fields[3].1.as_ref().unwrap_err());
+    let [(12, Err(child))] = root.as_slice() else {
+        panic!("the root has one child: {root:?}")
+    };
+    let child = protobuf_fields(child);
+    assert_eq!(child[0], (1, Err(b"__typename".to_vec())));
+    assert_eq!(child.last(), Some(&(13, Err(b"Query".to_vec()))));
+
+    // Without the header, or with another value, the response is untouched.
+    for headers in [
+        &[("content-type", "application/json")][..],
+        &[
+            ("content-type", "application/json"),
+            ("apollo-federation-include-trace", "ftv2"),
+        ][..],
+    ] {
+        let reply = post(address, headers, body.clone()).await;
+        assert_eq!(reply.body, json!({ "data": { "__typename": "Query" } }));
+    }
+}
+
+#[tokio::test]
+async fn ftv1_trace_records_errors_and_keeps_debug_extensions() {
+    use base64::Engine as _;
+
+    let address = start_default().await;
+    let reply = post(
+        address,
+        &[
+            ("content-type", "application/json"),
+            ("graft-debug", "true"),
+            ("apollo-federation-include-trace", "ftv1"),
+        ],
+        json!({
+            "query": ENTITIES,
+            "variables": { "representations": [org_user(1, "u1"), { "__typename": "Nope" }] },
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(first_error_code(&reply.body), "INVALID_REPRESENTATION");
+    assert!(reply.body["extensions"]["graft"]["batch"].is_object());
+    let trace = base64::engine::general_purpose::STANDARD
+        .decode(reply.body["extensions"]["ftv1"].as_str().unwrap())
+        .unwrap();
+    let (_, root) = protobuf_fields(&trace)
+        .into_iter()
+        .find(|(number, _)| *number == 14)
+        .expect("a root node");
+    let root = protobuf_fields(&root.unwrap_err());
+    let errors: Vec<_> = root.iter().filter(|(number, _)| *number == 11).collect();
+    assert_eq!(errors.len(), 1, "{root:?}");
+    let error = protobuf_fields(errors[0].1.as_ref().unwrap_err());
+    let (1, Err(message)) = &error[0] else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        std::str::from_utf8(message).unwrap(),
+        reply.body["errors"][0]["message"].as_str().unwrap()
+    );
+    let (4, Err(json)) = &error[1] else {
+        panic!("{error:?}")
+    };
+    let json: Value = serde_json::from_slice(json).unwrap();
+    assert_eq!(json, reply.body["errors"][0]);
+}
