@@ -3,10 +3,12 @@
 //! Run it through the cargo alias defined in `.cargo/config.toml`:
 //!
 //! ```text
-//! cargo xtask test [extra nextest args]   start local services, run the whole test suite
+//! cargo xtask test [extra nextest args]   start local services, run the whole test suite,
+//!                                         then (without extra args) the federation e2e
 //! cargo xtask ci                          fmt check, clippy, then the same as `test`
 //! cargo xtask services                    only make sure the local services are up
-//! cargo xtask bench [args]              release build, then the end-to-end benchmark
+//! cargo xtask e2e [filters]               graft subgraphs under a real Apollo gateway (Node.js)
+//! cargo xtask bench [args]                release build, then the end-to-end benchmark
 //! ```
 //!
 //! Only `std::process::Command` is used to spawn programs; every cargo
@@ -14,6 +16,7 @@
 //! status of xtask.
 
 mod cargo;
+mod e2e;
 mod services;
 mod sweep;
 #[cfg(test)]
@@ -31,11 +34,15 @@ usage: cargo xtask <subcommand> [args]
 subcommands:
   test [args...]  make sure PostgreSQL, MariaDB and Redis are up, then run
                   `cargo nextest run --workspace --all-targets --no-fail-fast [args...]`
-                  (falls back to `cargo test` when cargo-nextest is not installed)
+                  (falls back to `cargo test` when cargo-nextest is not installed),
+                  then, when no args are given, the same as `e2e`
   ci              `cargo fmt --all -- --check`, `cargo clippy --workspace --all-targets
                   -- -D warnings`, then the same as `test`
   services        only make sure PostgreSQL (5432), MariaDB (3306) and Redis (6379)
                   are listening on 127.0.0.1
+  e2e [filters]   federation end to end: graft subgraphs composed and queried under a
+                  real Apollo gateway (needs Node.js 20+ and npm; packages go to
+                  target/e2e/); filters select checks by name
   bench [args]    build release, then run benches/ (graft vs bare SQL vs N+1 on
                   SQLite, PostgreSQL and MariaDB); results in target/bench/
   help            print this message
@@ -70,11 +77,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
-        "test" => {
-            services::ensure_up(&root)?;
-            sweep::leftovers();
-            cargo::run_tests(&root, rest)
-        }
+        "test" => test(&root, rest),
         "ci" => {
             if !rest.is_empty() {
                 eprintln!("xtask: `ci` takes no arguments (got {rest:?})\n\n{USAGE}");
@@ -90,6 +93,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             services::ensure_up(&root)?;
             Ok(ExitCode::SUCCESS)
         }
+        "e2e" => e2e::run(&root, rest),
         "bench" => bench(&root, rest),
         other => {
             eprintln!("xtask: unknown subcommand `{other}`\n\n{USAGE}");
@@ -121,9 +125,28 @@ fn ci(root: &Path) -> anyhow::Result<ExitCode> {
         eprintln!("xtask: clippy reported problems");
         return Ok(cargo::exit_code(clippy));
     }
+    test(root, &[])
+}
+
+/// `cargo xtask test [args]`: the services, the test suite, then the federation e2e. With
+/// extra arguments (a test filter, say) only the suite runs. Both run even if the suite fails;
+/// the exit status is the first failure's.
+fn test(root: &Path, args: &[String]) -> anyhow::Result<ExitCode> {
     services::ensure_up(root)?;
     sweep::leftovers();
-    cargo::run_tests(root, &[])
+    let suite = cargo::run_tests(root, args)?;
+    if !args.is_empty() {
+        println!(
+            "xtask: extra arguments given, so the federation e2e is skipped (run `cargo xtask e2e`)"
+        );
+        return Ok(suite);
+    }
+    let e2e = e2e::run(root, &[])?;
+    Ok(if suite == ExitCode::SUCCESS {
+        e2e
+    } else {
+        suite
+    })
 }
 
 /// `cargo xtask bench [args]`: builds graft and the benchmark in release mode, makes sure the

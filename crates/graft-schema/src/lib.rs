@@ -53,5 +53,5 @@ pub use mapping::{
     ColumnMapping, ColumnRole, ComputedField, EmbeddedField, EmbeddedMapping, EntityMapping,
     FieldType, OutputScalar, RelationMapping, RootField, RootFieldKind, TableName,
 };
-pub use parse::SubgraphSchema;
+pub use parse::{SubgraphSchema, strip_graft_directives};
 pub use starter::{ColumnDescription, ForeignKey, TableDescription, starter_sdl};

@@ -930,8 +930,10 @@ fn root_fields(
     Ok(fields)
 }
 
-/// The user's SDL without graft's directives and their definitions.
-fn strip_graft_directives(sdl: &str, path: &Path) -> String {
+/// The user's SDL without graft's mapping directives and their definitions: what the subgraph
+/// serves as `_service { sdl }`, and what other federation tools (composition, `graft check`)
+/// read. `path` names the source of parse errors, which are left for validation to report.
+pub fn strip_graft_directives(sdl: &str, path: &Path) -> String {
     let mut document = match ast::Document::parse(sdl, path) {
         Ok(document) => document,
         Err(with_errors) => with_errors.partial,

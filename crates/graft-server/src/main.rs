@@ -111,7 +111,12 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
-        tracing::info!("graft listening on http://{address}/graphql");
+        // The bound address, not the configured one: with port 0 the system picks the port, and
+        // `cargo xtask e2e` reads it from this line.
+        let bound = listener
+            .local_addr()
+            .with_context(|| format!("reading the address bound for {address}"))?;
+        tracing::info!("graft listening on http://{bound}/graphql");
         graft_server::serve(listener, state, async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -154,6 +159,8 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     for path in paths {
         let sdl = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
+        // graft's mapping directives are not federation's: check what the subgraph serves.
+        let sdl = graft_schema::strip_graft_directives(&sdl, path);
         subgraphs.push(SubgraphKeys::parse(path.display().to_string(), &sdl)?);
     }
     let mismatches = check_key_compatibility(&subgraphs);

@@ -1,0 +1,173 @@
+// Checks of the federated orgs example (examples/federated-orgs/): two graft subgraphs over the
+// orgs data, `orgs-users` (OrgUser: name, email) and `orgs-orders` (Order, and OrgUser's
+// orders), joined by the gateway through the composite key `orgId userId`.
+//
+// Expected answers come from a model of examples/orgs/sqlite/seed.sql (seedUser, seedOrder), so
+// they follow the seed without a database client here. Every check also reads the fetch log:
+// the gateway must send one request per subgraph and level, and graft must answer each with
+// the number of SQL statements its plan needs (one per entity group and per relation level),
+// however many entities there are: no N+1, neither in the gateway nor in graft.
+
+import { dataOf, expectEqual, show } from "../expect.mjs";
+
+/** Users per organisation and orders per user in the seed. */
+const USERS_PER_ORG = 100;
+const ORDERS_PER_USER = 5;
+
+/** The seed's user `u<user>` of `org-<org>`, with the fields orgs-users serves. */
+function seedUser(org, user) {
+  const row = (org - 1) * USERS_PER_ORG + user;
+  return {
+    orgId: `org-${org}`,
+    userId: `u${user}`,
+    name: `User ${user} of org-${org}`,
+    email: row % 10 === 0 ? null : `u${user}@org-${org}.example`,
+  };
+}
+
+/** The seed's order `id` (1-based): its owner (org and user numbers) and total. */
+function seedOrder(id) {
+  const owner = Math.floor((id - 1) / ORDERS_PER_USER);
+  return {
+    id: String(id),
+    org: Math.floor(owner / USERS_PER_ORG) + 1,
+    user: (owner % USERS_PER_ORG) + 1,
+    total: ((id * 37) % 10000) / 100,
+  };
+}
+
+/** The ids of the orders of user `user` of `org`, in id order. */
+function orderIdsOf(org, user) {
+  const owner = (org - 1) * USERS_PER_ORG + (user - 1);
+  return Array.from({ length: ORDERS_PER_USER }, (_, k) => owner * ORDERS_PER_USER + k + 1);
+}
+
+/**
+ * Checks the subgraph requests of one gateway request against `expected`, in order: each
+ * `{ subgraph, entities, statements, ... }`, where `entities` says whether it is an `_entities`
+ * call, and `statements` and any other field (`uniqueKeys`, `groups`, ...) are what graft must
+ * report in `extensions.graft.batch`.
+ */
+function expectFetches(fetchLog, expected) {
+  for (const entry of fetchLog) {
+    if (entry.errors?.length) throw new Error(`${entry.subgraph} answered with errors ${show(entry.errors)}`);
+    if (!entry.batch) throw new Error(`${entry.subgraph} reported no extensions.graft.batch for ${show(entry.query)}`);
+  }
+  const got = fetchLog.map((entry, i) => {
+    const { subgraph, entities, ...figures } = expected[i] ?? { statements: null };
+    return {
+      subgraph: entry.subgraph,
+      entities: /\b_entities\s*\(/.test(entry.query),
+      ...Object.fromEntries(Object.keys(figures).map((figure) => [figure, entry.batch[figure]])),
+    };
+  });
+  const log = fetchLog.map(({ subgraph, query, batch }) => ({ subgraph, query, batch }));
+  expectEqual(got, expected, `subgraph requests (log: ${show(log)})`);
+}
+
+export const checks = [
+  {
+    name: "orgs: a user's orders across subgraphs",
+    async run({ gatewayRequest, fetchLog }) {
+      const response = await gatewayRequest(
+        `{ orgUser(orgId: "org-3", userId: "u7") { name orders { id total } } }`,
+      );
+      const user = seedUser(3, 7);
+      expectEqual(
+        dataOf(response, "gateway"),
+        {
+          orgUser: {
+            name: user.name,
+            orders: orderIdsOf(3, 7).map((id) => ({ id: String(id), total: seedOrder(id).total })),
+          },
+        },
+        "orgUser",
+      );
+      // The user by key in orgs-users (1 statement), then its orders in orgs-orders: the OrgUser
+      // group and the `orders` level (2 statements).
+      expectFetches(fetchLog, [
+        { subgraph: "orgs-users", entities: false, statements: 1 },
+        { subgraph: "orgs-orders", entities: true, statements: 2, uniqueKeys: 1 },
+      ]);
+    },
+  },
+  {
+    name: "orgs: an order's user by composite key",
+    async run({ gatewayRequest, fetchLog }) {
+      const response = await gatewayRequest(`{ order(id: "1") { total user { name email } } }`);
+      const order = seedOrder(1);
+      const user = seedUser(order.org, order.user);
+      expectEqual(
+        dataOf(response, "gateway"),
+        { order: { total: order.total, user: { name: user.name, email: user.email } } },
+        "order",
+      );
+      // The order by key with its `user` level (the OrgUser key columns) in orgs-orders, then
+      // the user's name and email from orgs-users by the composite key.
+      expectFetches(fetchLog, [
+        { subgraph: "orgs-orders", entities: false, statements: 2 },
+        { subgraph: "orgs-users", entities: true, statements: 1, uniqueKeys: 1 },
+      ]);
+    },
+  },
+  {
+    name: "orgs: a null email travels through the gateway",
+    async run({ gatewayRequest }) {
+      // Order 1050 belongs to u10 of org-3, the seed's 210th user: no email.
+      const order = seedOrder(1050);
+      const user = seedUser(order.org, order.user);
+      expectEqual(user.email, null, "the seed model");
+      const response = await gatewayRequest(`{ order(id: "1050") { user { orgId userId name email } } }`);
+      expectEqual(dataOf(response, "gateway"), { order: { user } }, "order");
+    },
+  },
+  {
+    name: "orgs: a user's orders and their users, one statement per level",
+    async run({ gatewayRequest, fetchLog }) {
+      const response = await gatewayRequest(
+        `{ orgUser(orgId: "org-3", userId: "u7") { orders { id user { name } } } }`,
+      );
+      const user = seedUser(3, 7);
+      expectEqual(
+        dataOf(response, "gateway"),
+        { orgUser: { orders: orderIdsOf(3, 7).map((id) => ({ id: String(id), user: { name: user.name } })) } },
+        "orgUser",
+      );
+      // orgs-orders answers the OrgUser group, its `orders` level and their `user` level (3
+      // statements for any number of orders); orgs-users then names the user (1 statement).
+      expectFetches(fetchLog, [
+        { subgraph: "orgs-users", entities: false, statements: 1 },
+        { subgraph: "orgs-orders", entities: true, statements: 3, uniqueKeys: 1 },
+        { subgraph: "orgs-users", entities: true, statements: 1, uniqueKeys: 1 },
+      ]);
+    },
+  },
+  {
+    name: "orgs: 500 orders' users in one _entities call and one statement",
+    async run({ gatewayRequest, fetchLog }) {
+      const count = 500;
+      const response = await gatewayRequest(
+        `query($first: Int) { orders(first: $first) { nodes { id total user { userId name email } } } }`,
+        { first: count },
+      );
+      const nodes = Array.from({ length: count }, (_, i) => {
+        const order = seedOrder(i + 1);
+        const { userId, name, email } = seedUser(order.org, order.user);
+        return { id: order.id, total: order.total, user: { userId, name, email } };
+      });
+      expectEqual(dataOf(response, "gateway"), { orders: { nodes } }, "orders");
+      // The page and its `user` level in orgs-orders (2 statements), then all 100 distinct users
+      // in one `_entities` call to orgs-users, answered by one statement.
+      expectFetches(fetchLog, [
+        { subgraph: "orgs-orders", entities: false, statements: 2 },
+        {
+          subgraph: "orgs-users",
+          entities: true,
+          statements: 1,
+          uniqueKeys: count / ORDERS_PER_USER,
+          groups: 1,
+        },
+      ]);
+    },
+  },
+];
