@@ -121,8 +121,13 @@ pub struct BatchStats {
     pub largest_group: usize,
     /// Groups started by a split, with the reason.
     pub splits: usize,
-    /// SQL statements (or remote calls) issued: filled in by the executor.
+    /// SQL statements issued: filled in by the executor.
     pub statements: usize,
+    /// HTTP requests sent to remote subgraphs, retries included: filled in by the executor.
+    pub requests: usize,
+    /// Fetches that left their first route (`db-then-http`), each with the reason: filled in
+    /// by the executor.
+    pub fallbacks: Vec<String>,
 }
 
 impl BatchStats {
@@ -136,6 +141,8 @@ impl BatchStats {
         self.largest_group = self.largest_group.max(other.largest_group);
         self.splits += other.splits;
         self.statements += other.statements;
+        self.requests += other.requests;
+        self.fallbacks.extend(other.fallbacks.iter().cloned());
     }
 }
 
@@ -354,7 +361,7 @@ mod tests {
             groups: 2,
             largest_group: 1,
             splits: 1,
-            statements: 0,
+            ..BatchStats::default()
         };
         assert_eq!(plan.stats(), &expected);
     }

@@ -14,6 +14,7 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
+use futures_util::StreamExt as _;
 use graft_keys::{EntityKey, ExtraFields, KeyError};
 use graft_plan::{
     BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PagePlan, PerTypeAndKey,
@@ -52,6 +53,10 @@ pub struct EngineConfig {
     pub max_page_size: usize,
     /// The relation DataLoader: batch window and size.
     pub loader: LoaderConfig,
+    /// Most fetch groups of one `_entities` call in flight at once (default 8): groups served
+    /// by different sources cost the slowest of them, not the sum, without one request taking
+    /// every pooled connection.
+    pub max_concurrent_fetches: usize,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +69,7 @@ impl Default for EngineConfig {
             page_size: 20,
             max_page_size: 1_000,
             loader: LoaderConfig::default(),
+            max_concurrent_fetches: 8,
         }
     }
 }
@@ -281,7 +287,7 @@ impl Engine {
             let _ = std::io::Write::write_fmt(
                 &mut out,
                 format_args!(
-                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{}}},\"timingsUs\":{{\"prepare\":{},\"keys\":{},\"fetch\":{},\"write\":{},\"total\":{}}}}}}}",
+                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{},\"requests\":{},\"fallbacks\":{}}},\"timingsUs\":{{\"prepare\":{},\"keys\":{},\"fetch\":{},\"write\":{},\"total\":{}}}}}}}",
                     stats.representations,
                     stats.invalid,
                     stats.unique_keys,
@@ -290,6 +296,8 @@ impl Engine {
                     stats.largest_group,
                     stats.splits,
                     stats.statements,
+                    stats.requests,
+                    serde_json::to_string(&stats.fallbacks).expect("a list of strings serializes"),
                     timings.prepare.as_micros(),
                     timings.keys.as_micros(),
                     timings.fetch.as_micros(),
@@ -489,7 +497,7 @@ impl Execution<'_, '_> {
         self.timings.keys += planned - started;
         self.timings.fetch += fetched - planned;
         self.stats.absorb(plan.stats());
-        self.stats.statements += Fetched::statements(&results);
+        Fetched::count(&results, self.stats);
 
         let mut invalid = invalid.into_iter().peekable();
         out.push(b'[');
@@ -525,11 +533,17 @@ impl Execution<'_, '_> {
                                 .group_keys(group)
                                 .nth(position as usize)
                                 .expect("position in group");
-                            self.errors.push(fetch_error(error, key, path()));
+                            let strategy = self.strategy_of(key.type_name());
+                            self.errors.push(fetch_error(error, key, path(), strategy));
                         }
                         Ok(fetched) => {
                             let selection = selection_for(selections, &group.key.type_name);
                             let fields = representation_fields.get(index).map(Vec::as_slice);
+                            let key = || {
+                                plan.group_keys(group)
+                                    .nth(position as usize)
+                                    .expect("position in group")
+                            };
                             self.write_entity(
                                 out,
                                 selection,
@@ -537,6 +551,7 @@ impl Execution<'_, '_> {
                                 position as usize,
                                 path(),
                                 fields,
+                                key,
                             );
                         }
                     }
@@ -583,8 +598,23 @@ impl Execution<'_, '_> {
                     FetchRequest::by_key(mapping, group.key.key, keys, &selection.columns);
                 let rows = source.fetch(self.ctx, request).await?;
                 Ok(resolver.resolve(selection, rows).await)
-            });
-        futures_util::future::join_all(fetches).await
+            })
+            // Collected first: a stream over the lazy map would not be `Send` for every
+            // lifetime, which axum's handlers need.
+            .collect::<Vec<_>>();
+        // Groups run concurrently, at most `max_concurrent_fetches` at a time, in plan order.
+        futures_util::stream::iter(fetches)
+            .buffered(self.engine.config.max_concurrent_fetches.max(1))
+            .collect()
+            .await
+    }
+
+    /// The strategy of the source that serves `type_name`.
+    fn strategy_of(&self, type_name: &str) -> &'static str {
+        self.engine
+            .sources
+            .source_for(type_name)
+            .map_or("none", |s| s.strategy())
     }
 
     fn resolver(&self) -> Resolver<'_> {
@@ -598,7 +628,8 @@ impl Execution<'_, '_> {
 
     /// Writes the entity at key `position` of `fetched`: `null` when it does not exist, and
     /// `null` with an error when a non-null field has no value.
-    fn write_entity(
+    #[allow(clippy::too_many_arguments)]
+    fn write_entity<'k>(
         &mut self,
         out: &mut Vec<u8>,
         selection: &EntitySelection,
@@ -606,15 +637,24 @@ impl Execution<'_, '_> {
         position: usize,
         mut path: Vec<PathSegment>,
         representation: Option<&[(Box<str>, Box<RawValue>)]>,
+        key: impl FnOnce() -> &'k EntityKey,
     ) {
         let Some(row) = fetched.rows.rows_of(position).next() else {
             out.extend_from_slice(b"null");
+            // A key that failed on its own (a remote's error at its index) is an error; a key
+            // without a row is simply an entity that does not exist.
+            if let Some(error) = fetched.rows.key_error(position) {
+                let key = key();
+                let strategy = self.strategy_of(key.type_name());
+                self.errors.push(fetch_error(error, key, path, strategy));
+            }
             return;
         };
         let start = out.len();
         let variables = self.variables;
         let mut writer = Writer {
             schema: &self.engine.schema,
+            sources: &self.engine.sources,
             variable: |name: &Name| {
                 variables
                     .get(name.as_str())
@@ -670,7 +710,7 @@ impl Execution<'_, '_> {
                 }
             }
         };
-        self.stats.statements += Fetched::statements(std::slice::from_ref(&fetched));
+        Fetched::count(std::slice::from_ref(&fetched), self.stats);
         let fetched = match fetched {
             Ok(fetched) => fetched,
             Err(error) => {
@@ -688,6 +728,7 @@ impl Execution<'_, '_> {
         let variables = self.variables;
         let mut writer = Writer {
             schema: &self.engine.schema,
+            sources: &self.engine.sources,
             variable: |name: &Name| {
                 variables
                     .get(name.as_str())
@@ -735,13 +776,17 @@ impl Execution<'_, '_> {
         let mut results = self
             .fetch_groups(&plan, std::slice::from_ref(selection))
             .await;
-        self.stats.statements += Fetched::statements(&results);
+        Fetched::count(&results, self.stats);
         match results.pop().expect("one group") {
-            Ok(fetched) => self.write_entity(out, selection, &fetched, 0, path(), None),
+            Ok(fetched) => {
+                let key = || plan.group_keys(&plan.groups()[0]).next().expect("one key");
+                self.write_entity(out, selection, &fetched, 0, path(), None, key)
+            }
             Err(error) => {
                 out.extend_from_slice(b"null");
                 let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
-                self.errors.push(fetch_error(&error, key, path()));
+                let strategy = self.strategy_of(key.type_name());
+                self.errors.push(fetch_error(&error, key, path(), strategy));
             }
         }
     }
@@ -755,10 +800,13 @@ fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s
 }
 
 /// An error for one entity whose group failed, naming the type, the key and the source.
+/// The error for an entity that could not be resolved: its message and extensions name the
+/// type, the key (at most 200 characters of it), the source and the strategy that failed.
 pub(crate) fn fetch_error(
     error: &ResolveError,
     key: &EntityKey,
     path: Vec<PathSegment>,
+    strategy: &str,
 ) -> GraphQLError {
     let mut shown = key.to_string();
     if shown.len() > 200 {
@@ -777,6 +825,7 @@ pub(crate) fn fetch_error(
     .with_detail("type", key.type_name().to_string())
     .with_detail("key", shown)
     .with_detail("source", source)
+    .with_detail("strategy", strategy.to_owned())
 }
 
 fn diagnostics(

@@ -37,6 +37,13 @@ pub enum SourceErrorKind {
     Query,
     /// A value could not be converted to the field's type.
     Decode,
+    /// A remote subgraph answered with an HTTP error status.
+    Http,
+    /// A remote subgraph answered with GraphQL errors.
+    Remote,
+    /// A remote subgraph's answer broke the protocol: not JSON, not a GraphQL response, or a
+    /// different number of entities than asked for.
+    Protocol,
     /// Anything else.
     Other,
 }
@@ -48,6 +55,9 @@ impl std::fmt::Display for SourceErrorKind {
             SourceErrorKind::Timeout => "timeout",
             SourceErrorKind::Query => "query",
             SourceErrorKind::Decode => "decode",
+            SourceErrorKind::Http => "http",
+            SourceErrorKind::Remote => "remote",
+            SourceErrorKind::Protocol => "protocol",
             SourceErrorKind::Other => "other",
         })
     }

@@ -3,7 +3,9 @@
 //! requests by compiled plans and writes the response JSON directly.
 //!
 //! **API boundary:** this crate defines what a source is and never talks to a database or a
-//! network itself: `graft-db` and (later) `graft-http` implement [`EntitySource`].
+//! network itself: `graft-db` and `graft-http` implement [`EntitySource`]. It composes them:
+//! [`RemoteDbSource`] reads another subgraph's database through that subgraph's mapping, and
+//! [`FallbackSource`] falls back from a database route to HTTP.
 
 mod context;
 mod engine;
@@ -12,6 +14,7 @@ mod loader;
 mod page;
 mod related;
 mod request;
+mod route;
 mod router;
 mod source;
 mod variables;
@@ -26,5 +29,6 @@ pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
     ResponseKind, Variables,
 };
+pub use route::{Connect, FallbackSource, LazySource, RemoteDbSource};
 pub use router::SourceRouter;
 pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, PageRequest, RowSet, RowWriter};

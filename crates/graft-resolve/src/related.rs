@@ -13,7 +13,7 @@ use std::sync::Arc;
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyFloat, KeyIndex, KeyValue};
 use graft_plan::{
-    EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, ReferenceValue, RelatedPlan,
+    BatchStats, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, ReferenceValue, RelatedPlan,
     RelatedTarget,
 };
 use graft_schema::{
@@ -213,31 +213,34 @@ pub(crate) fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Opti
 }
 
 impl Fetched {
-    /// The statements sent for all `results` and everything below them. A relation batch shared
-    /// by several parents, groups or concurrent loads counts once.
-    pub(crate) fn statements<'a>(
+    /// Adds to `stats` the statements, requests and fallbacks of all `results` and everything
+    /// below them. A relation batch shared by several parents, groups or concurrent loads
+    /// counts once.
+    pub(crate) fn count<'a>(
         results: impl IntoIterator<Item = &'a Result<Fetched, ResolveError>>,
-    ) -> usize {
+        stats: &mut BatchStats,
+    ) {
         let mut seen = Vec::new();
-        results
-            .into_iter()
-            .flatten()
-            .map(|fetched| fetched.count_statements(&mut seen))
-            .sum()
+        for fetched in results.into_iter().flatten() {
+            fetched.count_into(&mut seen, stats);
+        }
     }
 
-    fn count_statements(&self, seen: &mut Vec<*const Fetched>) -> usize {
-        let mut total = self.rows.statements();
+    fn count_into(&self, seen: &mut Vec<*const Fetched>, stats: &mut BatchStats) {
+        stats.statements += self.rows.statements();
+        stats.requests += self.rows.requests();
+        stats
+            .fallbacks
+            .extend(self.rows.fallbacks().iter().cloned());
         for related in self.related.iter().flatten() {
             for (batch, _) in related.loaded.iter().flatten() {
                 let pointer = Arc::as_ptr(batch);
                 if !seen.contains(&pointer) {
                     seen.push(pointer);
-                    total += batch.count_statements(seen);
+                    batch.count_into(seen, stats);
                 }
             }
         }
-        total
     }
 }
 
@@ -247,6 +250,8 @@ pub(crate) struct NullPropagates;
 /// Writes rows as JSON and collects field errors.
 pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
     pub(crate) schema: &'a SubgraphSchema,
+    /// The sources, to name the strategy of a failed relation.
+    pub(crate) sources: &'a SourceRouter,
     pub(crate) variable: V,
     pub(crate) errors: &'a mut Vec<GraphQLError>,
     /// The fields of the representation being answered, besides its key, for computed fields
@@ -577,16 +582,29 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                 Err(NullPropagates)
             };
         };
-        let (fetched, position) = match &related.loaded[index as usize] {
-            Ok((fetched, position)) => (&**fetched, *position),
-            Err(error) => {
-                let key = &related.keys[index as usize];
-                self.errors
-                    .push(crate::engine::fetch_error(error, key, path.clone()));
-                out.extend_from_slice(b"null");
-                return Err(NullPropagates);
-            }
+        let failed = match &related.loaded[index as usize] {
+            Ok((fetched, position)) => fetched.rows.key_error(*position as usize),
+            Err(error) => Some(error),
         };
+        if let Some(error) = failed {
+            let key = &related.keys[index as usize];
+            let strategy = self
+                .sources
+                .source_for(key.type_name())
+                .map_or("none", |s| s.strategy());
+            self.errors.push(crate::engine::fetch_error(
+                error,
+                key,
+                path.clone(),
+                strategy,
+            ));
+            out.extend_from_slice(b"null");
+            return Err(NullPropagates);
+        }
+        let Ok((fetched, position)) = &related.loaded[index as usize] else {
+            unreachable!("failures are handled above");
+        };
+        let (fetched, position) = (&**fetched, *position);
         if plan.many {
             out.push(b'[');
             for (i, row) in fetched.rows.rows_of(position as usize).enumerate() {

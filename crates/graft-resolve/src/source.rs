@@ -21,6 +21,13 @@ pub trait EntitySource: Send + Sync {
     /// A short name for errors, logs and metrics (`"sqlite"`, `"users-db"`).
     fn name(&self) -> &str;
 
+    /// How the source reaches the data, for errors and statistics: `"db"` (this subgraph's
+    /// database, the default), `"remote-db"` (another subgraph's database), `"http"` (another
+    /// subgraph's `_entities`), `"db-then-http"`.
+    fn strategy(&self) -> &'static str {
+        "db"
+    }
+
     /// A page of rows in the order of `request.key_columns`, after `request.after`: every row
     /// under key position 0 of the returned [`RowSet`], in order. Sources that cannot page
     /// answer [`ResolveError::Unsupported`], as this default does.
@@ -49,6 +56,10 @@ pub trait EntitySource: Send + Sync {
 impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn strategy(&self) -> &'static str {
+        (**self).strategy()
     }
 
     fn page<'a>(
@@ -164,6 +175,12 @@ pub struct RowSet {
     /// The key and row appended last, so that consecutive rows of one key link in O(1).
     last: Option<(usize, u32)>,
     statements: usize,
+    requests: usize,
+    /// Keys that failed on their own while the others resolved (a remote subgraph's error at
+    /// one `_entities` index): by key position.
+    key_errors: Vec<(u32, ResolveError)>,
+    /// Why this fetch took another route than its first (`db-then-http`), if it did.
+    fallbacks: Vec<String>,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -179,6 +196,9 @@ impl RowSet {
             next: Vec::with_capacity(keys),
             last: None,
             statements: 0,
+            requests: 0,
+            key_errors: Vec::new(),
+            fallbacks: Vec::new(),
         }
     }
 
@@ -216,6 +236,40 @@ impl RowSet {
     /// Statements sent for this fetch.
     pub fn statements(&self) -> usize {
         self.statements
+    }
+
+    /// Records that one more HTTP request (retries included) was sent for this fetch.
+    pub fn count_request(&mut self) {
+        self.requests += 1;
+    }
+
+    /// HTTP requests sent for this fetch.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// Records that key `position` failed on its own: it has no row, and `error` says why.
+    pub fn set_key_error(&mut self, position: usize, error: ResolveError) {
+        let position = u32::try_from(position).expect("fewer than 2^32 keys");
+        self.key_errors.push((position, error));
+    }
+
+    /// Why key `position` failed on its own, if it did.
+    pub fn key_error(&self, position: usize) -> Option<&ResolveError> {
+        self.key_errors
+            .iter()
+            .find(|(p, _)| *p as usize == position)
+            .map(|(_, error)| error)
+    }
+
+    /// Records that this fetch fell back to another route, and why.
+    pub fn note_fallback(&mut self, reason: String) {
+        self.fallbacks.push(reason);
+    }
+
+    /// The fallbacks this fetch took.
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
     }
 
     /// The cells of key `position`'s (first) row, or `None` if the entity does not exist.

@@ -210,6 +210,46 @@ impl EntityMapping {
             .find(|(_, r)| r.field == name)
     }
 
+    /// The fields leading from the entity to what column `index` stores: `[name]` for the
+    /// entity's own field, `[dimensions, size]` for an embedded object's; `None` for a
+    /// [`ColumnRole::Join`] column, which stores no field.
+    pub fn field_path(&self, index: usize) -> Option<Vec<Name>> {
+        let column = self.columns.get(index)?;
+        match column.role {
+            ColumnRole::Field => Some(vec![column.field.clone()]),
+            ColumnRole::Join => None,
+            ColumnRole::Embedded => {
+                fn find(object: &EmbeddedMapping, index: usize, path: &mut Vec<Name>) -> bool {
+                    path.push(object.field.clone());
+                    for field in &object.fields {
+                        match field {
+                            EmbeddedField::Column(i) if *i == index => return true,
+                            EmbeddedField::Object(inner) if find(inner, index, path) => {
+                                return true;
+                            }
+                            _ => {}
+                        }
+                    }
+                    path.pop();
+                    false
+                }
+                let mut path = Vec::new();
+                self.embedded
+                    .iter()
+                    .any(|object| find(object, index, &mut path))
+                    .then(|| {
+                        path.push(column.field.clone());
+                        path
+                    })
+            }
+        }
+    }
+
+    /// The column storing the field at `path` (see [`EntityMapping::field_path`]).
+    pub fn column_by_path(&self, path: &[Name]) -> Option<usize> {
+        (0..self.columns.len()).find(|&i| self.field_path(i).as_deref() == Some(path))
+    }
+
     /// The key columns of key `index`.
     pub fn key_columns(&self, index: KeyIndex) -> &[String] {
         &self.key_columns[usize::from(index.0)]

@@ -1261,3 +1261,31 @@ type User @key(fields: "email") {{
         assert_eq!(top_level_names("a b { c d { e } } f"), ["a", "b", "f"]);
     }
 }
+
+#[cfg(test)]
+mod field_path_tests {
+    use super::*;
+
+    #[test]
+    fn columns_and_field_paths_map_both_ways() {
+        let schema = SubgraphSchema::parse(
+            include_str!("../../../examples/compat-products/schema.graphql"),
+            "schema.graphql",
+        )
+        .expect("valid");
+        let product = schema.mapping("Product").expect("mapped");
+        for index in 0..product.columns.len() {
+            match product.field_path(index) {
+                Some(path) => assert_eq!(product.column_by_path(&path), Some(index), "{path:?}"),
+                None => assert_eq!(product.columns[index].role, ColumnRole::Join),
+            }
+        }
+        let weight = product
+            .column_by_path(&[
+                Name::new("dimensions").unwrap(),
+                Name::new("weight").unwrap(),
+            ])
+            .expect("embedded column");
+        assert_eq!(product.columns[weight].column, "dimensions_weight");
+    }
+}

@@ -1,0 +1,593 @@
+//! Routes to entities this subgraph does not store: another subgraph's own database
+//! ([`RemoteDbSource`]), and a fallback from one route to another ([`FallbackSource`]).
+//!
+//! A type another subgraph owns is declared here with its key and the fields this subgraph
+//! needs (`type OrgUser @key(fields: "orgId userId") { orgId: String! name: String }`). Reading
+//! it from the owner's database needs the owner's mapping (its table and column names), so a
+//! [`RemoteDbSource`] holds the owner's schema and translates each request from this
+//! subgraph's mapping of the type into the owner's, field by field, before its inner database
+//! source runs the one batched statement.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use graft_schema::{EntityMapping, SubgraphSchema};
+
+use crate::{
+    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+};
+
+/// Reads another subgraph's entities from that subgraph's database, through its mapping.
+pub struct RemoteDbSource {
+    name: String,
+    owner: Arc<SubgraphSchema>,
+    database: Arc<dyn EntitySource>,
+}
+
+impl RemoteDbSource {
+    /// A source named `name` that reads types `owner` maps from `database`, a source on the
+    /// owner's database (built with the owner's schema).
+    pub fn new(
+        name: impl Into<String>,
+        owner: Arc<SubgraphSchema>,
+        database: Arc<dyn EntitySource>,
+    ) -> RemoteDbSource {
+        RemoteDbSource {
+            name: name.into(),
+            owner,
+            database,
+        }
+    }
+
+    fn error(&self, message: String) -> ResolveError {
+        ResolveError::Source {
+            source_name: self.name.clone(),
+            kind: SourceErrorKind::Query,
+            message,
+        }
+    }
+
+    /// The owner's column for the column of `local` named `column` (a key or foreign-key column).
+    fn owner_column<'o>(
+        &self,
+        local: &EntityMapping,
+        owner: &'o EntityMapping,
+        column: &str,
+    ) -> Result<&'o str, ResolveError> {
+        let index = local
+            .columns
+            .iter()
+            .position(|c| c.column == column)
+            .ok_or_else(|| self.error(format!("{}: no column `{column}`", local.type_name)))?;
+        self.owner_index(local, owner, index)
+            .map(|i| owner.columns[i].column.as_str())
+    }
+
+    /// The owner's column index for the local column `index`, matched by field path.
+    fn owner_index(
+        &self,
+        local: &EntityMapping,
+        owner: &EntityMapping,
+        index: usize,
+    ) -> Result<usize, ResolveError> {
+        let path = local.field_path(index).ok_or_else(|| {
+            self.error(format!(
+                "{}: column `{}` stores no field, so the owner's database cannot answer it",
+                local.type_name, local.columns[index].column
+            ))
+        })?;
+        owner.column_by_path(&path).ok_or_else(|| {
+            let dotted: Vec<&str> = path.iter().map(|n| n.as_str()).collect();
+            self.error(format!(
+                "{}.{}: the owner's schema stores no such field",
+                local.type_name,
+                dotted.join(".")
+            ))
+        })
+    }
+}
+
+impl EntitySource for RemoteDbSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn strategy(&self) -> &'static str {
+        "remote-db"
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            let local = request.mapping;
+            let owner = self.owner.mapping(&local.type_name).ok_or_else(|| {
+                self.error(format!(
+                    "{} has no table in the owner's schema ({})",
+                    local.type_name,
+                    self.owner.path()
+                ))
+            })?;
+            let columns = request
+                .columns
+                .iter()
+                .map(|&c| self.owner_index(local, owner, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let match_columns = request
+                .match_columns
+                .iter()
+                .map(|c| self.owner_column(local, owner, c).map(str::to_owned))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.database
+                .fetch(
+                    ctx,
+                    FetchRequest {
+                        mapping: owner,
+                        match_columns: &match_columns,
+                        keys: request.keys,
+                        columns: &columns,
+                        many: request.many,
+                    },
+                )
+                .await
+        })
+    }
+}
+
+/// Tries `primary` (a database route) and, when it cannot be reached, `secondary` (HTTP).
+///
+/// Only a connection failure or a timeout falls back: a query error or bad data would fail the
+/// same way twice, and is reported as it is. After a fallback the primary is skipped for
+/// `cool_down`, so that a database that is down costs one connect timeout, not one per request.
+/// Each fallback is noted on the rows ([`RowSet::fallbacks`]), so batch statistics and debug
+/// responses say what fell back and why.
+pub struct FallbackSource {
+    name: String,
+    primary: Arc<dyn EntitySource>,
+    secondary: Arc<dyn EntitySource>,
+    cool_down: Duration,
+    /// Until when the primary is skipped, and the failure that caused it.
+    down: Mutex<Option<(Instant, String)>>,
+}
+
+impl FallbackSource {
+    /// How long the primary is skipped after it failed, unless set otherwise.
+    pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+
+    /// A source named `name` that falls back from `primary` to `secondary`.
+    pub fn new(
+        name: impl Into<String>,
+        primary: Arc<dyn EntitySource>,
+        secondary: Arc<dyn EntitySource>,
+    ) -> FallbackSource {
+        FallbackSource {
+            name: name.into(),
+            primary,
+            secondary,
+            cool_down: Self::DEFAULT_COOL_DOWN,
+            down: Mutex::new(None),
+        }
+    }
+
+    /// Sets how long the primary is skipped after a failure (zero: never skipped).
+    pub fn with_cool_down(mut self, cool_down: Duration) -> FallbackSource {
+        self.cool_down = cool_down;
+        self
+    }
+
+    /// The failure the primary is still cooling down from, if any.
+    fn primary_down(&self) -> Option<String> {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        match &*down {
+            Some((until, reason)) if Instant::now() < *until => Some(reason.clone()),
+            Some(_) => {
+                *down = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn mark_down(&self, reason: &str) {
+        if !self.cool_down.is_zero() {
+            let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+            *down = Some((Instant::now() + self.cool_down, reason.to_owned()));
+        }
+    }
+}
+
+/// Whether `error` means the route could not be reached (rather than that it answered badly).
+fn unreachable(error: &ResolveError) -> bool {
+    matches!(
+        error,
+        ResolveError::Source {
+            kind: SourceErrorKind::Connection | SourceErrorKind::Timeout,
+            ..
+        }
+    )
+}
+
+impl EntitySource for FallbackSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn strategy(&self) -> &'static str {
+        "db-then-http"
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move {
+            let reason = match self.primary_down() {
+                Some(reason) => format!(
+                    "{} skipped while cooling down from: {reason}",
+                    self.primary.name()
+                ),
+                None => match self.primary.fetch(ctx, request).await {
+                    Err(error) if unreachable(&error) => {
+                        let reason = error.to_string();
+                        self.mark_down(&reason);
+                        format!("{} failed: {reason}", self.primary.name())
+                    }
+                    other => return other,
+                },
+            };
+            tracing::warn!(source = %self.name, %reason, "falling back to {}", self.secondary.name());
+            match self.secondary.fetch(ctx, request).await {
+                Ok(mut rows) => {
+                    rows.note_fallback(format!(
+                        "{} -> {}: {reason}",
+                        self.primary.name(),
+                        self.secondary.name()
+                    ));
+                    Ok(rows)
+                }
+                Err(error) => Err(ResolveError::Source {
+                    source_name: self.name.clone(),
+                    kind: match &error {
+                        ResolveError::Source { kind, .. } => *kind,
+                        _ => SourceErrorKind::Other,
+                    },
+                    message: format!(
+                        "both routes failed: {reason}; then {}: {error}",
+                        self.secondary.name()
+                    ),
+                }),
+            }
+        })
+    }
+}
+
+/// Connects a source.
+pub type Connect =
+    Box<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn EntitySource>, ResolveError>> + Send + Sync>;
+
+/// A source that connects on first use, so that a subgraph starts even when another
+/// subgraph's database is down. A failed connect is answered as a
+/// [`SourceErrorKind::Connection`] error (which a [`FallbackSource`] falls back on) and is tried
+/// again by a later fetch; concurrent fetches share one connect.
+pub struct LazySource {
+    name: String,
+    strategy: &'static str,
+    connect: Connect,
+    connected: tokio::sync::Mutex<Option<Arc<dyn EntitySource>>>,
+}
+
+impl LazySource {
+    /// A source named `name`, with `strategy` (see [`EntitySource::strategy`]), that connects
+    /// with `connect`.
+    pub fn new(name: impl Into<String>, strategy: &'static str, connect: Connect) -> LazySource {
+        LazySource {
+            name: name.into(),
+            strategy,
+            connect,
+            connected: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn source(&self) -> Result<Arc<dyn EntitySource>, ResolveError> {
+        let mut connected = self.connected.lock().await;
+        if let Some(source) = &*connected {
+            return Ok(Arc::clone(source));
+        }
+        match (self.connect)().await {
+            Ok(source) => {
+                *connected = Some(Arc::clone(&source));
+                Ok(source)
+            }
+            Err(error) => Err(ResolveError::Source {
+                source_name: self.name.clone(),
+                kind: match &error {
+                    ResolveError::Source {
+                        kind: SourceErrorKind::Timeout,
+                        ..
+                    } => SourceErrorKind::Timeout,
+                    _ => SourceErrorKind::Connection,
+                },
+                message: format!("cannot connect: {error}"),
+            }),
+        }
+    }
+}
+
+impl EntitySource for LazySource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn strategy(&self) -> &'static str {
+        self.strategy
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move { self.source().await?.fetch(ctx, request).await })
+    }
+
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: crate::PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        Box::pin(async move { self.source().await?.page(ctx, request).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use graft_keys::apollo_compiler::Name;
+    use graft_keys::{EntityKey, KeyIndex, KeyValue};
+
+    use super::*;
+
+    /// What a scripted source was asked: table, match columns, columns read.
+    type Asked = (String, Vec<String>, Vec<String>);
+
+    /// A source that answers from a script and records what it was asked.
+    struct Scripted {
+        name: &'static str,
+        fail: Option<SourceErrorKind>,
+        calls: AtomicUsize,
+        asked: Mutex<Vec<Asked>>,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, fail: Option<SourceErrorKind>) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                name,
+                fail,
+                calls: AtomicUsize::new(0),
+                asked: Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl EntitySource for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            _: &'a RequestContext,
+            request: FetchRequest<'a>,
+        ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                self.asked.lock().expect("not poisoned").push((
+                    request.mapping.table.to_string(),
+                    request.match_columns.to_vec(),
+                    request
+                        .columns
+                        .iter()
+                        .map(|&c| request.mapping.columns[c].column.clone())
+                        .collect(),
+                ));
+                match self.fail {
+                    Some(kind) => Err(ResolveError::Source {
+                        source_name: self.name.to_owned(),
+                        kind,
+                        message: "scripted failure".to_owned(),
+                    }),
+                    None => {
+                        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
+                        rows.row(0).push_text(self.name);
+                        Ok(rows)
+                    }
+                }
+            })
+        }
+    }
+
+    const LOCAL: &str = r#"
+type Query { order(id: ID!): Order }
+type Order @key(fields: "id") { id: ID! user: OrgUser @belongsTo(fields: "orgId userId") orgId: String! userId: String! }
+type OrgUser @key(fields: "orgId userId") { orgId: String! userId: String! name: String }
+"#;
+    const OWNER: &str = r#"
+type OrgUser @key(fields: "orgId userId") @table(name: "accounts") {
+  orgId: String! @column(name: "tenant")
+  userId: String! @column(name: "login")
+  name: String @column(name: "display_name")
+  email: String
+}
+"#;
+
+    fn schemas() -> (SubgraphSchema, Arc<SubgraphSchema>) {
+        (
+            SubgraphSchema::parse(LOCAL, "orders.graphql").expect("valid"),
+            Arc::new(SubgraphSchema::parse(OWNER, "users.graphql").expect("valid")),
+        )
+    }
+
+    fn key() -> EntityKey {
+        EntityKey::new(
+            Name::new("OrgUser").expect("a name"),
+            KeyIndex(0),
+            vec![
+                KeyValue::String("org-1".into()),
+                KeyValue::String("u1".into()),
+            ],
+        )
+    }
+
+    async fn fetch(
+        source: &dyn EntitySource,
+        local: &SubgraphSchema,
+    ) -> Result<RowSet, ResolveError> {
+        let mapping = local.mapping("OrgUser").expect("mapped");
+        let name = mapping.column_index("name").expect("name");
+        let key = key();
+        let keys = [&key];
+        let columns = [name];
+        source
+            .fetch(
+                &RequestContext::new("test"),
+                FetchRequest::by_key(mapping, KeyIndex(0), &keys, &columns),
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_remote_database_is_asked_in_its_owners_table_and_column_names() {
+        let (local, owner) = schemas();
+        let database = Scripted::new("users-db", None);
+        let source = RemoteDbSource::new("users", owner, database.clone());
+        fetch(&source, &local).await.expect("fetched");
+        let asked = database.asked.lock().expect("not poisoned").clone();
+        assert_eq!(
+            asked,
+            [(
+                "accounts".to_owned(),
+                vec!["tenant".to_owned(), "login".to_owned()],
+                vec!["display_name".to_owned()]
+            )]
+        );
+        assert_eq!(source.strategy(), "remote-db");
+    }
+
+    #[tokio::test]
+    async fn a_field_the_owner_does_not_store_is_a_clear_error() {
+        let local = SubgraphSchema::parse(
+            r#"type OrgUser @key(fields: "orgId userId") { orgId: String! userId: String! nickname: String }"#,
+            "orders.graphql",
+        )
+        .expect("valid");
+        let (_, owner) = schemas();
+        let source = RemoteDbSource::new("users", owner, Scripted::new("users-db", None));
+        let mapping = local.mapping("OrgUser").expect("mapped");
+        let key = key();
+        let keys = [&key];
+        let columns = [mapping.column_index("nickname").expect("nickname")];
+        let error = source
+            .fetch(
+                &RequestContext::new("test"),
+                FetchRequest::by_key(mapping, KeyIndex(0), &keys, &columns),
+            )
+            .await
+            .expect_err("the owner has no nickname");
+        assert!(error.to_string().contains("OrgUser.nickname"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_falls_back_and_cools_down() {
+        let (local, _) = schemas();
+        let database = Scripted::new("users-db", Some(SourceErrorKind::Connection));
+        let http = Scripted::new("users-http", None);
+        let source = FallbackSource::new("users", database.clone(), http.clone());
+        for _ in 0..3 {
+            let rows = fetch(&source, &local).await.expect("answered over HTTP");
+            assert_eq!(rows.fallbacks().len(), 1);
+            assert!(
+                rows.fallbacks()[0].starts_with("users-db -> users-http"),
+                "{:?}",
+                rows.fallbacks()
+            );
+        }
+        // The database was tried once; then it cooled down.
+        assert_eq!(database.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(http.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_query_error_does_not_fall_back() {
+        let (local, _) = schemas();
+        let database = Scripted::new("users-db", Some(SourceErrorKind::Query));
+        let http = Scripted::new("users-http", None);
+        let source = FallbackSource::new("users", database, http.clone());
+        let error = fetch(&source, &local)
+            .await
+            .expect_err("a query error stands");
+        assert!(error.to_string().contains("users-db"), "{error}");
+        assert_eq!(http.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn when_both_routes_fail_the_error_names_both() {
+        let (local, _) = schemas();
+        let source = FallbackSource::new(
+            "users",
+            Scripted::new("users-db", Some(SourceErrorKind::Timeout)),
+            Scripted::new("users-http", Some(SourceErrorKind::Http)),
+        )
+        .with_cool_down(Duration::ZERO);
+        let error = fetch(&source, &local).await.expect_err("both fail");
+        let message = error.to_string();
+        assert!(
+            message.contains("users-db failed") && message.contains("users-http"),
+            "{message}"
+        );
+        assert!(matches!(
+            error,
+            ResolveError::Source {
+                kind: SourceErrorKind::Http,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_lazy_source_connects_once_and_retries_after_a_failed_connect() {
+        let (local, _) = schemas();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&attempts);
+        let lazy = LazySource::new(
+            "users-db",
+            "remote-db",
+            Box::new(move || {
+                let attempt = counter.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    if attempt == 0 {
+                        Err(ResolveError::Unsupported("refused".to_owned()))
+                    } else {
+                        Ok(Scripted::new("users-db", None) as Arc<dyn EntitySource>)
+                    }
+                })
+            }),
+        );
+        let error = fetch(&lazy, &local)
+            .await
+            .expect_err("the first connect fails");
+        assert!(matches!(
+            error,
+            ResolveError::Source {
+                kind: SourceErrorKind::Connection,
+                ..
+            }
+        ));
+        fetch(&lazy, &local).await.expect("connected");
+        fetch(&lazy, &local).await.expect("still connected");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    }
+}
