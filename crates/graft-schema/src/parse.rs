@@ -27,7 +27,7 @@ directive @computed(expression: String!) on FIELD_DEFINITION
 const GRAFT_DIRECTIVE_NAMES: [&str; 5] = ["table", "column", "belongsTo", "hasMany", "computed"];
 
 /// A validated subgraph schema with graft's mapping.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SubgraphSchema {
     path: String,
     federation_sdl: String,
@@ -153,6 +153,15 @@ impl SubgraphSchema {
     /// Every table-backed entity type.
     pub fn mappings(&self) -> impl Iterator<Item = &EntityMapping> {
         self.mappings.values()
+    }
+
+    /// The same schema with only the mappings of the types `keep` accepts: what this
+    /// subgraph's own database must hold when the other types are read from elsewhere (another
+    /// subgraph's database or `_entities`).
+    pub fn with_mappings(&self, keep: impl Fn(&Name) -> bool) -> SubgraphSchema {
+        let mut schema = self.clone();
+        schema.mappings.retain(|name, _| keep(name));
+        schema
     }
 
     /// The root `Query` fields graft resolves.

@@ -18,6 +18,22 @@
 //! acquire_timeout_ms = 5000       # default
 //! connect_timeout_ms = 5000       # default (PostgreSQL, MariaDB)
 //! setup = ["schema.sql"]          # scripts run when the database has no tables yet
+//!
+//! # Entity types another subgraph owns, resolved here without the gateway: from the owner's
+//! # database (through the owner's schema, which maps its tables), from its `_entities` over
+//! # HTTP, or from the database with HTTP as the fallback. One [[remote]] per owner.
+//! [[remote]]
+//! name = "users"                  # the owning subgraph, in errors and statistics
+//! types = ["OrgUser"]             # entity types of this schema that it owns
+//! route = "db-then-http"          # "db", "http" or "db-then-http"
+//! schema = "../users/schema.graphql"   # the owner's graft schema (db routes)
+//! url = "http://users:4000/graphql"    # the owner's GraphQL endpoint (http routes)
+//! timeout_ms = 5000               # default: per HTTP attempt
+//! connect_timeout_ms = 5000       # default
+//! max_attempts = 3                # default: HTTP attempts (retries only where safe)
+//! cool_down_ms = 5000             # default: how long a failed database is skipped
+//! [remote.database]               # the owner's database (db routes), as [database]
+//! url = "postgres://graft@users-db/users"
 //! ```
 
 use std::net::SocketAddr;
@@ -40,6 +56,9 @@ pub struct Config {
     pub schema: SchemaConfig,
     /// `[database]`.
     pub database: DatabaseConfig,
+    /// `[[remote]]`: other subgraphs whose entities this one resolves.
+    #[serde(default)]
+    pub remote: Vec<RemoteConfig>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -105,6 +124,74 @@ pub struct DatabaseConfig {
     pub setup: Vec<PathBuf>,
 }
 
+/// How a remote subgraph's entities are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Route {
+    /// Its database, through its schema's mapping.
+    #[serde(rename = "db")]
+    Database,
+    /// Its `_entities` over HTTP.
+    #[serde(rename = "http")]
+    Http,
+    /// Its database, and HTTP when the database cannot be reached.
+    #[serde(rename = "db-then-http")]
+    DatabaseThenHttp,
+}
+
+impl Route {
+    /// Whether the route reads the owner's database.
+    pub fn uses_database(self) -> bool {
+        matches!(self, Route::Database | Route::DatabaseThenHttp)
+    }
+
+    /// Whether the route calls the owner's `_entities`.
+    pub fn uses_http(self) -> bool {
+        matches!(self, Route::Http | Route::DatabaseThenHttp)
+    }
+}
+
+/// `[[remote]]`: a subgraph that owns some of this schema's entity types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// The owning subgraph's name.
+    pub name: String,
+    /// The entity types it owns.
+    pub types: Vec<String>,
+    /// How they are reached.
+    pub route: Route,
+    /// The owner's graft schema, relative to this file (database routes).
+    pub schema: Option<PathBuf>,
+    /// The owner's database (database routes).
+    pub database: Option<DatabaseConfig>,
+    /// The owner's GraphQL endpoint (HTTP routes).
+    pub url: Option<String>,
+    /// Longest one HTTP attempt may take, in milliseconds.
+    #[serde(default = "default_remote_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Longest opening an HTTP connection may take, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Most HTTP attempts per fetch.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// How long a database that could not be reached is skipped, in milliseconds.
+    #[serde(default = "default_cool_down_ms")]
+    pub cool_down_ms: u64,
+}
+
+fn default_remote_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+fn default_cool_down_ms() -> u64 {
+    5_000
+}
+
 fn default_max_connections() -> u32 {
     4
 }
@@ -157,12 +244,74 @@ impl Config {
         };
         let mut config: Config =
             toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
-        let scheme = config.database.url.split(':').next().unwrap_or("");
-        if !SUPPORTED_SCHEMES.contains(&scheme) {
-            return Err(invalid(format!(
-                "database.url: the `{scheme}:` scheme is not supported; use one of {}",
-                SUPPORTED_SCHEMES.map(|s| format!("`{s}:`")).join(", ")
-            )));
+        check_scheme("database.url", &config.database.url).map_err(invalid)?;
+        let mut names = Vec::new();
+        for (i, remote) in config.remote.iter().enumerate() {
+            let at = |key: &str| format!("remote[{i}] ({}).{key}", remote.name);
+            if remote.name.is_empty() {
+                return Err(invalid(format!("remote[{i}].name: must not be empty")));
+            }
+            if names.contains(&remote.name) {
+                return Err(invalid(format!(
+                    "{}: `{}` is named twice",
+                    at("name"),
+                    remote.name
+                )));
+            }
+            names.push(remote.name.clone());
+            if remote.types.is_empty() {
+                return Err(invalid(format!(
+                    "{}: name at least one entity type",
+                    at("types")
+                )));
+            }
+            if remote.route.uses_database() {
+                if remote.schema.is_none() {
+                    return Err(invalid(format!(
+                        "{}: the `{}` route reads the owner's database through the owner's schema; give its path",
+                        at("schema"),
+                        route_name(remote.route)
+                    )));
+                }
+                let Some(database) = &remote.database else {
+                    return Err(invalid(format!(
+                        "{}: the `{}` route needs the owner's [remote.database]",
+                        at("database"),
+                        route_name(remote.route)
+                    )));
+                };
+                check_scheme(&at("database.url"), &database.url).map_err(invalid)?;
+            }
+            if remote.route.uses_http() {
+                match &remote.url {
+                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                    Some(url) => {
+                        return Err(invalid(format!(
+                            "{}: `{url}` is not an http:// or https:// URL",
+                            at("url")
+                        )));
+                    }
+                    None => {
+                        return Err(invalid(format!(
+                            "{}: the `{}` route needs the owner's GraphQL endpoint",
+                            at("url"),
+                            route_name(remote.route)
+                        )));
+                    }
+                }
+            }
+            if remote.timeout_ms == 0 || remote.connect_timeout_ms == 0 {
+                return Err(invalid(format!(
+                    "{}: timeouts must be above 0",
+                    at("timeout_ms")
+                )));
+            }
+            if remote.max_attempts == 0 {
+                return Err(invalid(format!(
+                    "{}: must be at least 1",
+                    at("max_attempts")
+                )));
+            }
         }
         if config.server.max_representations == 0 {
             return Err(invalid(
@@ -181,6 +330,27 @@ impl Config {
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.server.request_timeout_ms)
+    }
+}
+
+fn route_name(route: Route) -> &'static str {
+    match route {
+        Route::Database => "db",
+        Route::Http => "http",
+        Route::DatabaseThenHttp => "db-then-http",
+    }
+}
+
+/// Checks that `url` (config key `key`) has a scheme graft connects to.
+fn check_scheme(key: &str, url: &str) -> Result<(), String> {
+    let scheme = url.split(':').next().unwrap_or("");
+    if SUPPORTED_SCHEMES.contains(&scheme) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: the `{scheme}:` scheme is not supported; use one of {}",
+            SUPPORTED_SCHEMES.map(|s| format!("`{s}:`")).join(", ")
+        ))
     }
 }
 
@@ -222,6 +392,35 @@ mod tests {
         assert!(e.contains("unknown field `max_conections`"), "{e}");
         let e = error("[database]\nurl = \"sqlite://x\"\n");
         assert!(e.contains("missing field `schema`"), "{e}");
+        let remote = |body: &str| {
+            error(&format!(
+                "[schema]\npath = \"s\"\n[database]\nurl = \"sqlite://x\"\n[[remote]]\n{body}"
+            ))
+        };
+        let e = remote("name = \"users\"\ntypes = [\"OrgUser\"]\nroute = \"db\"\n");
+        assert!(
+            e.contains("remote[0] (users).schema: the `db` route reads"),
+            "{e}"
+        );
+        let e = remote("name = \"users\"\ntypes = [\"OrgUser\"]\nroute = \"http\"\n");
+        assert!(
+            e.contains("remote[0] (users).url: the `http` route needs"),
+            "{e}"
+        );
+        let e = remote("name = \"users\"\ntypes = []\nroute = \"http\"\nurl = \"http://u\"\n");
+        assert!(
+            e.contains("remote[0] (users).types: name at least one"),
+            "{e}"
+        );
+        let e = remote("name = \"users\"\ntypes = [\"A\"]\nroute = \"carrier-pigeon\"\n");
+        assert!(e.contains("unknown variant `carrier-pigeon`"), "{e}");
+        let e = remote(
+            "name = \"users\"\ntypes = [\"A\"]\nroute = \"db-then-http\"\nschema = \"u.graphql\"\nurl = \"ftp://u\"\n[remote.database]\nurl = \"postgres://u\"\n",
+        );
+        assert!(
+            e.contains("remote[0] (users).url: `ftp://u` is not an http"),
+            "{e}"
+        );
         let e = error("[schema]\npath = \"s\"\n[database]\nurl = \"oracle://x\"\n");
         assert!(
             e.contains("database.url: the `oracle:` scheme is not supported; use one of `sqlite:`"),

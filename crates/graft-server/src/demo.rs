@@ -7,11 +7,16 @@ use graft_db::DbError;
 use graft_db::mysql::{MysqlConfig, MysqlSource};
 use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
-use graft_resolve::{Engine, EngineConfig, EntitySource, SourceRouter};
+use graft_http::{HttpSource, HttpSourceConfig};
+use graft_keys::apollo_compiler::Name;
+use graft_resolve::{
+    Connect, Engine, EngineConfig, EntitySource, FallbackSource, LazySource, RemoteDbSource,
+    ResolveError, SourceErrorKind, SourceRouter,
+};
 use graft_schema::{SchemaError, SubgraphSchema};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, DatabaseConfig, RemoteConfig};
 use crate::{AppState, HttpLimits};
 
 /// The orgs example, compiled into the binary.
@@ -29,6 +34,12 @@ pub enum StartError {
     /// The database cannot be opened or set up.
     #[error("database: {0}")]
     Database(#[from] DbError),
+    /// The config's `[[remote]]` sections do not fit the schemas.
+    #[error("{0}")]
+    Remote(String),
+    /// An HTTP route cannot be set up.
+    #[error(transparent)]
+    Http(#[from] graft_http::HttpError),
     /// A file named in the config cannot be read.
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -56,7 +67,10 @@ pub async fn demo_state(limits: HttpLimits, config: EngineConfig) -> Result<AppS
 pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     let schema_path = config.resolve(&config.schema.path);
     let sdl = read(&schema_path)?;
-    let schema = SubgraphSchema::parse(&sdl, &schema_path)?;
+    let schema = Arc::new(SubgraphSchema::parse(&sdl, &schema_path)?);
+    let remote_types = remote_types(config, &schema)?;
+    // This subgraph's database holds its own types only.
+    let local_schema = schema.with_mappings(|name| !remote_types.contains(name));
     let scripts = config
         .database
         .setup
@@ -66,7 +80,15 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
             Ok((path.display().to_string(), read(&path)?))
         })
         .collect::<Result<Vec<_>, StartError>>()?;
-    let source = connect(config, &schema, &scripts).await?;
+    let source = connect("db", &config.database, &local_schema, &scripts).await?;
+    let mut router = SourceRouter::single(source);
+    for remote in &config.remote {
+        let route = remote_route(config, remote, &schema)?;
+        for type_name in &remote.types {
+            let type_name = Name::new(type_name).expect("checked by remote_types");
+            router = router.route(type_name, Arc::clone(&route));
+        }
+    }
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),
@@ -77,7 +99,119 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         introspection: config.server.introspection,
         ..EngineConfig::default()
     };
-    Ok(state(schema, source, limits, engine))
+    let engine = Engine::new(schema, router, engine);
+    Ok(AppState {
+        engine: Arc::new(engine),
+        limits,
+    })
+}
+
+/// The entity types of `schema` that `[[remote]]` sections give to other subgraphs, checked:
+/// each is an entity type of the schema, owned by one remote only.
+fn remote_types(config: &Config, schema: &SubgraphSchema) -> Result<Vec<Name>, StartError> {
+    let mut types: Vec<Name> = Vec::new();
+    for remote in &config.remote {
+        for type_name in &remote.types {
+            let in_remote = || format!("[[remote]] {}: types: {type_name}", remote.name);
+            let name = Name::new(type_name)
+                .ok()
+                .filter(|name| schema.mapping(name).is_some())
+                .ok_or_else(|| {
+                    StartError::Remote(format!(
+                        "{} is not a resolvable entity type of {}",
+                        in_remote(),
+                        schema.path()
+                    ))
+                })?;
+            if types.contains(&name) {
+                return Err(StartError::Remote(format!(
+                    "{}: owned by two [[remote]] sections",
+                    in_remote()
+                )));
+            }
+            types.push(name);
+        }
+    }
+    Ok(types)
+}
+
+/// The source for one `[[remote]]`: its database through its schema, its `_entities` over
+/// HTTP, or the first with the second as fallback. Databases connect on first use, so this
+/// subgraph starts even when the owner's database is down.
+fn remote_route(
+    config: &Config,
+    remote: &RemoteConfig,
+    schema: &Arc<SubgraphSchema>,
+) -> Result<Arc<dyn EntitySource>, StartError> {
+    let database = match (
+        remote.route.uses_database(),
+        &remote.schema,
+        &remote.database,
+    ) {
+        (true, Some(owner_path), Some(database)) => {
+            let path = config.resolve(owner_path);
+            let owner = SubgraphSchema::parse(&read(&path)?, &path)?;
+            for type_name in &remote.types {
+                if owner.mapping(type_name).is_none() {
+                    return Err(StartError::Remote(format!(
+                        "[[remote]] {}: {} maps no table for {type_name}",
+                        remote.name,
+                        path.display()
+                    )));
+                }
+            }
+            // Only the owned types' tables are looked up in the owner's database.
+            let owner = Arc::new(
+                owner.with_mappings(|name| remote.types.iter().any(|t| t == name.as_str())),
+            );
+            let name = format!("{}-db", remote.name);
+            let connect: Connect = {
+                let (name, database, owner) = (name.clone(), database.clone(), Arc::clone(&owner));
+                Box::new(move || {
+                    let (name, database, owner) =
+                        (name.clone(), database.clone(), Arc::clone(&owner));
+                    Box::pin(async move {
+                        connect(&name, &database, &owner, &[])
+                            .await
+                            .map_err(|error| match error {
+                                StartError::Database(error) => error.into_resolve_error(&name),
+                                other => ResolveError::Source {
+                                    source_name: name.clone(),
+                                    kind: SourceErrorKind::Other,
+                                    message: other.to_string(),
+                                },
+                            })
+                    })
+                })
+            };
+            let lazy = Arc::new(LazySource::new(name.clone(), "remote-db", connect));
+            Some(Arc::new(RemoteDbSource::new(name, owner, lazy)) as Arc<dyn EntitySource>)
+        }
+        _ => None,
+    };
+    let http = match (remote.route.uses_http(), &remote.url) {
+        (true, Some(url)) => {
+            let http = HttpSourceConfig {
+                name: format!("{}-http", remote.name),
+                url: url.clone(),
+                connect_timeout: Duration::from_millis(remote.connect_timeout_ms),
+                request_timeout: Duration::from_millis(remote.timeout_ms),
+                max_attempts: remote.max_attempts,
+                ..HttpSourceConfig::default()
+            };
+            Some(Arc::new(HttpSource::new(http, Arc::clone(schema))?) as Arc<dyn EntitySource>)
+        }
+        _ => None,
+    };
+    Ok(match (database, http) {
+        (Some(database), Some(http)) => Arc::new(
+            FallbackSource::new(remote.name.clone(), database, http)
+                .with_cool_down(Duration::from_millis(remote.cool_down_ms)),
+        ),
+        (Some(database), None) => database,
+        (None, Some(http)) => http,
+        (None, None) => unreachable!("Config::parse checks each route has what it needs"),
+    })
 }
 
 /// Describes the tables of the database at `url`, for `graft init`.
@@ -98,11 +232,11 @@ pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescrip
 
 /// Opens the configured database (running the setup scripts on an empty one) as a source.
 async fn connect(
-    config: &Config,
+    name: &str,
+    database: &DatabaseConfig,
     schema: &SubgraphSchema,
     scripts: &[(String, String)],
 ) -> Result<Arc<dyn EntitySource>, StartError> {
-    let database = &config.database;
     let acquire_timeout = Duration::from_millis(database.acquire_timeout_ms);
     let connect_timeout = Duration::from_millis(database.connect_timeout_ms);
     let url = database.url.as_str();
@@ -110,7 +244,7 @@ async fn connect(
         let mut db = SqliteConfig::new(url);
         db.max_connections = database.max_connections;
         db.acquire_timeout = acquire_timeout;
-        let source = SqliteSource::connect("sqlite", &db).await?;
+        let source = SqliteSource::connect(name, &db).await?;
         if source.count_tables().await? == 0 {
             for (name, sql) in scripts {
                 source.run_script(name, sql).await?;
@@ -123,9 +257,7 @@ async fn connect(
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;
-        Ok(Arc::new(
-            PostgresSource::connect("postgres", &db, schema).await?,
-        ))
+        Ok(Arc::new(PostgresSource::connect(name, &db, schema).await?))
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         let url = mysql_url(url);
         MysqlSource::setup_if_empty(&url, scripts).await?;
@@ -133,7 +265,7 @@ async fn connect(
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;
-        Ok(Arc::new(MysqlSource::connect("mysql", &db, schema).await?))
+        Ok(Arc::new(MysqlSource::connect(name, &db, schema).await?))
     } else {
         unreachable!("Config::parse accepts only the schemes handled here")
     }
