@@ -536,6 +536,10 @@ impl EntitySource for HttpSource {
         &self.config.name
     }
 
+    fn strategy(&self) -> &'static str {
+        "http"
+    }
+
     fn fetch<'a>(
         &'a self,
         ctx: &'a RequestContext,
