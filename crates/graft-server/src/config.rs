@@ -8,6 +8,7 @@
 //! request_timeout_ms = 30000      # default
 //! introspection = true            # default
 //! debug_header = true             # default: `graft-debug: true` adds batch statistics
+//! max_concurrent_fetches = 8      # default: fetch groups of one request run concurrently
 //!
 //! [schema]
 //! path = "schema.graphql"         # relative to this file
@@ -80,6 +81,8 @@ pub struct ServerConfig {
     pub introspection: bool,
     /// Whether the `graft-debug` header is honoured.
     pub debug_header: bool,
+    /// Most fetch groups of one request in flight at once.
+    pub max_concurrent_fetches: usize,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             introspection: true,
             debug_header: true,
+            max_concurrent_fetches: 8,
         }
     }
 }
@@ -312,6 +316,11 @@ impl Config {
                     at("max_attempts")
                 )));
             }
+        }
+        if config.server.max_concurrent_fetches == 0 {
+            return Err(invalid(
+                "server.max_concurrent_fetches: must be at least 1".to_owned(),
+            ));
         }
         if config.server.max_representations == 0 {
             return Err(invalid(

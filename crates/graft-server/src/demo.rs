@@ -97,6 +97,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     let engine = EngineConfig {
         max_representations: config.server.max_representations,
         introspection: config.server.introspection,
+        max_concurrent_fetches: config.server.max_concurrent_fetches,
         ..EngineConfig::default()
     };
     let engine = Engine::new(schema, router, engine);
