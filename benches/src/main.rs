@@ -15,6 +15,7 @@
 mod bare;
 mod dataset;
 mod measure;
+mod remote;
 mod report;
 mod server;
 
@@ -114,9 +115,11 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.out)
         .with_context(|| format!("creating {}", settings.out.display()))?;
     let mut results: Vec<Measurement> = Vec::new();
+    let mut targets = Vec::new();
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
         let target = dataset::ensure(database, &settings).await?;
+        targets.push((database, target.clone()));
         eprintln!("== {}: starting graft", database.name());
         let graft = server::Graft::start(&settings, database, &target).await?;
         let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
@@ -137,9 +140,24 @@ async fn main() -> anyhow::Result<()> {
         }
         drop(graft);
     }
-    let table = report::markdown(&results, &settings);
+    let mut table = report::markdown(&results, &settings);
+    let target_of = |database| targets.iter().find(|(d, _)| *d == database).map(|(_, t)| t);
+    let mut routes = Vec::new();
+    if let (Some(postgres), Some(mysql)) =
+        (target_of(Database::Postgres), target_of(Database::Mysql))
+    {
+        eprintln!("== remote routes: users on PostgreSQL, orders on MariaDB");
+        routes = remote::run(&settings, postgres, mysql).await?;
+        table.push_str(
+            "
+### Remote routes
+
+",
+        );
+        table.push_str(&remote::markdown(&routes));
+    }
     println!("{table}");
-    report::write(&settings.out, &table, &results)?;
+    report::write(&settings.out, &table, &results, &routes)?;
     eprintln!(
         "results written to {}/results.md and results.json",
         settings.out.display()

@@ -54,7 +54,12 @@ pub(crate) fn markdown(results: &[Measurement], settings: &Settings) -> String {
 }
 
 /// Writes `results.md` and `results.json` into `dir`.
-pub(crate) fn write(dir: &Path, table: &str, results: &[Measurement]) -> anyhow::Result<()> {
+pub(crate) fn write(
+    dir: &Path,
+    table: &str,
+    results: &[Measurement],
+    routes: &[crate::remote::RouteTiming],
+) -> anyhow::Result<()> {
     std::fs::write(dir.join("results.md"), table)?;
     let timing = |t: &crate::measure::Timing| serde_json::json!({ "p50_ms": t.p50.as_secs_f64() * 1e3, "p99_ms": t.p99.as_secs_f64() * 1e3, "rps": t.rps });
     let rows: Vec<serde_json::Value> = results
@@ -70,9 +75,22 @@ pub(crate) fn write(dir: &Path, table: &str, results: &[Measurement]) -> anyhow:
             })
         })
         .collect();
+    let routes: Vec<serde_json::Value> = routes
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "route": r.label,
+                "entities": r.size,
+                "p50_ms": r.p50.as_secs_f64() * 1e3,
+                "p99_ms": r.p99.as_secs_f64() * 1e3,
+            })
+        })
+        .collect();
     std::fs::write(
         dir.join("results.json"),
-        serde_json::to_string_pretty(&rows)?,
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "lookups": rows, "remote_routes": routes }),
+        )?,
     )?;
     Ok(())
 }

@@ -8,6 +8,9 @@ use anyhow::{Context as _, bail};
 use crate::dataset::Target;
 use crate::{Database, Settings};
 
+/// The schema every benchmark instance serves.
+pub(crate) const ORGS_SCHEMA: &str = "examples/orgs/schema.graphql";
+
 /// A running graft process, killed on drop.
 pub(crate) struct Graft {
     child: Child,
@@ -22,16 +25,28 @@ impl Graft {
         database: Database,
         target: &Target,
     ) -> anyhow::Result<Graft> {
+        Graft::start_with(settings, database.name(), target, "", "").await
+    }
+
+    /// Starts graft on `target` with the orgs schema, `server` added to its `[server]` section
+    /// and `rest` (`[[remote]]` sections) appended; `name` names the config file.
+    pub(crate) async fn start_with(
+        settings: &Settings,
+        name: &str,
+        target: &Target,
+        server: &str,
+        rest: &str,
+    ) -> anyhow::Result<Graft> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let schema = std::path::absolute("examples/orgs/schema.graphql")?;
-        let config = settings.out.join(format!("graft-{}.toml", database.name()));
+        let schema = std::path::absolute(ORGS_SCHEMA)?;
+        let config = settings.out.join(format!("graft-{name}.toml"));
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_representations = 10000\n\n[schema]\npath = {schema:?}\n\n\
-                 [database]\nurl = {url:?}\nmax_connections = {pool}\n",
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_representations = 10000\n{server}\n\n[schema]\npath = {schema:?}\n\n\
+                 [database]\nurl = {url:?}\nmax_connections = {pool}\n\n{rest}",
                 url = target.url,
                 pool = settings.concurrency,
             ),
