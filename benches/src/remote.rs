@@ -1,0 +1,193 @@
+//! Remote routes: entities another subgraph owns, resolved by graft itself.
+//!
+//! Three graft processes run the orgs schema: **users** on PostgreSQL (OrgUser is its own),
+//! and two **orders** instances on MariaDB where OrgUser belongs to users: one reads it from
+//! the users database (`route = "db"`), one from the users instance's `_entities`
+//! (`route = "http"`). Timed in one interleaved run:
+//!
+//! - `_entities` of 100 OrgUsers: locally on users, by the remote database route, by HTTP;
+//! - one `_entities` request of 50 Orders (MariaDB) and 50 OrgUsers (PostgreSQL): the two
+//!   groups in parallel (`max_concurrent_fetches = 8`) and one at a time (`= 1`, a fourth
+//!   process), which is what the parallel groups save.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::Settings;
+use crate::bare::FIELDS;
+use crate::dataset::Target;
+use crate::measure::KeySet;
+use crate::server::{Graft, ORGS_SCHEMA};
+
+/// Latency of one way to answer a request.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteTiming {
+    /// What was timed.
+    pub(crate) label: &'static str,
+    /// Entities per request.
+    pub(crate) size: usize,
+    /// Median latency.
+    pub(crate) p50: Duration,
+    /// 99th percentile.
+    pub(crate) p99: Duration,
+}
+
+/// Runs the remote-route benchmark on the PostgreSQL and MariaDB datasets.
+pub(crate) async fn run(
+    settings: &Settings,
+    postgres: &Target,
+    mysql: &Target,
+) -> anyhow::Result<Vec<RouteTiming>> {
+    let users = Graft::start_with(settings, "remote-users", postgres, "", "").await?;
+    let owner = std::path::absolute(ORGS_SCHEMA)?;
+    let remote = |route: &str| {
+        format!(
+            "[[remote]]\nname = \"users\"\ntypes = [\"OrgUser\"]\nroute = \"{route}\"\nschema = {owner:?}\n\
+             url = {url:?}\n\n[remote.database]\nurl = {pg:?}\nmax_connections = {pool}\n",
+            url = users.url,
+            pg = postgres.url,
+            pool = settings.concurrency,
+        )
+    };
+    let by_db = Graft::start_with(settings, "remote-db", mysql, "", &remote("db")).await?;
+    let by_http = Graft::start_with(settings, "remote-http", mysql, "", &remote("http")).await?;
+    let one_at_a_time = Graft::start_with(
+        settings,
+        "remote-sequential",
+        mysql,
+        "max_concurrent_fetches = 1",
+        &remote("db"),
+    )
+    .await?;
+
+    let http = reqwest::Client::new();
+    let users_body = KeySet::new(100, 0xbead).body;
+    let mixed_body = mixed_body(50, 0xfeed);
+    let cases: [(&'static str, &Graft, &[u8], usize); 5] = [
+        (
+            "OrgUser, local (users on PostgreSQL)",
+            &users,
+            &users_body,
+            100,
+        ),
+        ("OrgUser, remote database route", &by_db, &users_body, 100),
+        ("OrgUser, HTTP route", &by_http, &users_body, 100),
+        (
+            "50 Order + 50 OrgUser, groups in parallel",
+            &by_db,
+            &mixed_body,
+            100,
+        ),
+        (
+            "50 Order + 50 OrgUser, one group at a time",
+            &one_at_a_time,
+            &mixed_body,
+            100,
+        ),
+    ];
+    for (label, graft, body, _) in &cases {
+        check(&http, graft, body)
+            .await
+            .with_context(|| label.to_string())?;
+    }
+    let mut samples = vec![Vec::new(); cases.len()];
+    for round in 0..410 {
+        for (i, (_, graft, body, _)) in cases.iter().enumerate() {
+            let started = Instant::now();
+            post(&http, graft, body).await?;
+            if round >= 10 {
+                samples[i].push(started.elapsed());
+            }
+        }
+    }
+    Ok(cases
+        .iter()
+        .zip(samples)
+        .map(|((label, _, _, size), mut samples)| {
+            samples.sort_unstable();
+            let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+            RouteTiming {
+                label,
+                size: *size,
+                p50: at(0.5),
+                p99: at(0.99),
+            }
+        })
+        .collect())
+}
+
+/// `size` Orders (ids 1, 11, 21, ...) and `size` OrgUsers in one `_entities` request.
+fn mixed_body(size: usize, seed: u64) -> Vec<u8> {
+    let users: serde_json::Value =
+        serde_json::from_slice(&KeySet::new(size, seed).body).expect("the key set's body is JSON");
+    let mut representations = users["variables"]["representations"]
+        .as_array()
+        .expect("representations")
+        .clone();
+    representations.extend(
+        (0..size)
+            .map(|i| serde_json::json!({ "__typename": "Order", "id": (i * 10 + 1).to_string() })),
+    );
+    let query = format!(
+        "query($representations: [_Any!]!) {{ _entities(representations: $representations) {{ \
+         ... on OrgUser {{ {} }} ... on Order {{ id total status }} }} }}",
+        FIELDS.join(" ")
+    );
+    serde_json::to_vec(&serde_json::json!({
+        "query": query,
+        "variables": { "representations": representations },
+    }))
+    .expect("JSON serializes")
+}
+
+async fn post(http: &reqwest::Client, graft: &Graft, body: &[u8]) -> anyhow::Result<bytes::Bytes> {
+    let response = http
+        .post(&graft.url)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("{} answered {}", graft.url, response.status());
+    }
+    Ok(response.bytes().await?)
+}
+
+/// The request resolves without errors and finds most entities.
+async fn check(http: &reqwest::Client, graft: &Graft, body: &[u8]) -> anyhow::Result<()> {
+    let response: serde_json::Value = serde_json::from_slice(&post(http, graft, body).await?)?;
+    if response.get("errors").is_some() {
+        bail!("errors: {}", response["errors"]);
+    }
+    let entities = response["data"]["_entities"]
+        .as_array()
+        .with_context(|| format!("no _entities in {response}"))?;
+    let found = entities.iter().filter(|e| !e.is_null()).count();
+    // One key in twenty names a missing user.
+    if found * 10 < entities.len() * 8 {
+        bail!("only {found} of {} entities found", entities.len());
+    }
+    Ok(())
+}
+
+/// The results as a Markdown table, with the ratios the user's targets name.
+pub(crate) fn markdown(timings: &[RouteTiming]) -> String {
+    let mut out = String::from("| route | entities | p50 ms | p99 ms |\n|---|---:|---:|---:|\n");
+    for t in timings {
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} |\n",
+            t.label,
+            t.size,
+            t.p50.as_secs_f64() * 1e3,
+            t.p99.as_secs_f64() * 1e3
+        ));
+    }
+    if let [.., parallel, sequential] = timings {
+        out.push_str(&format!(
+            "\nOne group at a time / groups in parallel (p50): {:.2}x.\n",
+            sequential.p50.as_secs_f64() / parallel.p50.as_secs_f64()
+        ));
+    }
+    out
+}
