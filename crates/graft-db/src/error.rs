@@ -16,7 +16,7 @@ pub enum DbError {
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had from the pool.
     #[cfg(feature = "postgres")]
-    #[error("connection pool: {0}")]
+    #[error("connection pool: {}", pool_message(.0))]
     PostgresPool(#[from] deadpool_postgres::PoolError),
     /// A failure reported by mysql_async (MariaDB, MySQL).
     #[cfg(feature = "mysql")]
@@ -48,11 +48,31 @@ pub enum DbError {
     },
 }
 
+/// The server's message, or the driver's with its causes: tokio-postgres says only "error
+/// connecting to server" and keeps why (refused, timed out, ...) in its source.
 #[cfg(feature = "postgres")]
 fn postgres_message(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => error.to_string(),
+        None => {
+            let mut message = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(source) = cause {
+                message.push_str(": ");
+                message.push_str(&source.to_string());
+                cause = source.source();
+            }
+            message
+        }
+    }
+}
+
+/// The pool's message; a failed connect as [`postgres_message`] gives it.
+#[cfg(feature = "postgres")]
+fn pool_message(error: &deadpool_postgres::PoolError) -> String {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => postgres_message(error),
+        other => other.to_string(),
     }
 }
 

@@ -309,3 +309,28 @@ async fn describe_tables_feeds_a_starter_schema_with_relations_that_graft_serves
         .await
         .expect("graft serves it");
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connection_error_that_says_why() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("an ephemeral port")
+        .port();
+    let schema = SubgraphSchema::parse(SDL, "pg.graphql").expect("valid schema");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let error = PostgresSource::connect("pg", &PostgresConfig::new(url.clone()), &schema)
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(error.kind(), graft_resolve::SourceErrorKind::Connection);
+    // tokio-postgres keeps the reason in the error's source; the message must carry it.
+    let message = error.to_string();
+    assert!(
+        message.contains("error connecting to server") && message.contains("refused"),
+        "{message}"
+    );
+    let error = PostgresSource::setup_if_empty(&url, &[])
+        .await
+        .expect_err("nothing listens");
+    assert!(error.to_string().contains("refused"), "{error}");
+}

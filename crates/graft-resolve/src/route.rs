@@ -270,13 +270,18 @@ pub type Connect =
 
 /// A source that connects on first use, so that a subgraph starts even when another
 /// subgraph's database is down. A failed connect is answered as a
-/// [`SourceErrorKind::Connection`] error (which a [`FallbackSource`] falls back on) and is tried
-/// again by a later fetch; concurrent fetches share one connect.
+/// [`SourceErrorKind::Connection`] error, or [`SourceErrorKind::Timeout`] when it timed out
+/// (both of which a [`FallbackSource`] falls back on), and is tried again by a later fetch.
+/// Concurrent fetches share one connect, also a failed one: the fetches that waited for it get
+/// its error instead of trying again one after the other, so that a database that hangs costs
+/// them one connect timeout, not one each.
 pub struct LazySource {
     name: String,
     strategy: &'static str,
     connect: Connect,
     connected: tokio::sync::Mutex<Option<Arc<dyn EntitySource>>>,
+    /// Connects that failed so far, and the kind and message of the last one.
+    failed: Mutex<(u64, Option<(SourceErrorKind, String)>)>,
 }
 
 impl LazySource {
@@ -288,30 +293,52 @@ impl LazySource {
             strategy,
             connect,
             connected: tokio::sync::Mutex::new(None),
+            failed: Mutex::new((0, None)),
         }
     }
 
+    fn failed(&self) -> std::sync::MutexGuard<'_, (u64, Option<(SourceErrorKind, String)>)> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn source(&self) -> Result<Arc<dyn EntitySource>, ResolveError> {
+        let failures = self.failed().0;
         let mut connected = self.connected.lock().await;
         if let Some(source) = &*connected {
             return Ok(Arc::clone(source));
+        }
+        let error = |kind, message| ResolveError::Source {
+            source_name: self.name.clone(),
+            kind,
+            message,
+        };
+        // A connect failed while this fetch waited for it: its answer is this fetch's too.
+        if let (count, Some((kind, message))) = &*self.failed()
+            && *count != failures
+        {
+            return Err(error(*kind, message.clone()));
         }
         match (self.connect)().await {
             Ok(source) => {
                 *connected = Some(Arc::clone(&source));
                 Ok(source)
             }
-            Err(error) => Err(ResolveError::Source {
-                source_name: self.name.clone(),
-                kind: match &error {
+            Err(failure) => {
+                let (kind, message) = match failure {
                     ResolveError::Source {
                         kind: SourceErrorKind::Timeout,
+                        message,
                         ..
-                    } => SourceErrorKind::Timeout,
-                    _ => SourceErrorKind::Connection,
-                },
-                message: format!("cannot connect: {error}"),
-            }),
+                    } => (SourceErrorKind::Timeout, message),
+                    // The source's name is this source's: not repeated in the message.
+                    ResolveError::Source { message, .. } => (SourceErrorKind::Connection, message),
+                    other => (SourceErrorKind::Connection, other.to_string()),
+                };
+                let message = format!("cannot connect: {message}");
+                let mut failed = self.failed();
+                *failed = (failed.0 + 1, Some((kind, message.clone())));
+                Err(error(kind, message))
+            }
         }
     }
 }
@@ -588,6 +615,46 @@ type OrgUser @key(fields: "orgId userId") @table(name: "accounts") {
         ));
         fetch(&lazy, &local).await.expect("connected");
         fetch(&lazy, &local).await.expect("still connected");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn fetches_that_wait_for_a_failed_connect_share_its_error() {
+        let (local, _) = schemas();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&attempts);
+        let lazy = LazySource::new(
+            "users-db",
+            "remote-db",
+            Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async {
+                    // A database that hangs until the connect timeout.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(ResolveError::Source {
+                        source_name: "users-db".to_owned(),
+                        kind: SourceErrorKind::Timeout,
+                        message: "timed out".to_owned(),
+                    })
+                })
+            }),
+        );
+        let (a, b, c) = tokio::join!(
+            fetch(&lazy, &local),
+            fetch(&lazy, &local),
+            fetch(&lazy, &local)
+        );
+        // One connect for the three, not three in a row.
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        for result in [a, b, c] {
+            let error = result.expect_err("the connect failed");
+            assert_eq!(
+                error.to_string(),
+                "source `users-db` failed (timeout): cannot connect: timed out"
+            );
+        }
+        // A later fetch tries again.
+        fetch(&lazy, &local).await.expect_err("still down");
         assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
 }

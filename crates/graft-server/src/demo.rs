@@ -232,6 +232,11 @@ pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescrip
 }
 
 /// Opens the configured database (running the setup scripts on an empty one) as a source.
+///
+/// Without scripts there is no set-up connection: it would have no time limit (the drivers'
+/// plain connects ignore `connect_timeout_ms`), and another subgraph's database, connected on
+/// first use and never set up from here, must fail within that limit so that `db-then-http`
+/// can fall back in time.
 async fn connect(
     name: &str,
     database: &DatabaseConfig,
@@ -253,7 +258,9 @@ async fn connect(
         }
         Ok(Arc::new(source))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        PostgresSource::setup_if_empty(url, scripts).await?;
+        if !scripts.is_empty() {
+            PostgresSource::setup_if_empty(url, scripts).await?;
+        }
         let mut db = PostgresConfig::new(url);
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
@@ -261,7 +268,9 @@ async fn connect(
         Ok(Arc::new(PostgresSource::connect(name, &db, schema).await?))
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         let url = mysql_url(url);
-        MysqlSource::setup_if_empty(&url, scripts).await?;
+        if !scripts.is_empty() {
+            MysqlSource::setup_if_empty(&url, scripts).await?;
+        }
         let mut db = MysqlConfig::new(url);
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
