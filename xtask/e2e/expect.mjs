@@ -63,3 +63,26 @@ export function dataOf(response, what) {
   }
   return body.data;
 }
+
+/**
+ * Checks the subgraph requests of one gateway request against `expected`, in order: each
+ * `{ subgraph, entities, statements, ... }`, where `entities` says whether it is an `_entities`
+ * call, and `statements` and any other field (`uniqueKeys`, `groups`, ...) are what graft must
+ * report in `extensions.graft.batch`.
+ */
+export function expectFetches(fetchLog, expected) {
+  for (const entry of fetchLog) {
+    if (entry.errors?.length) throw new Error(`${entry.subgraph} answered with errors ${show(entry.errors)}`);
+    if (!entry.batch) throw new Error(`${entry.subgraph} reported no extensions.graft.batch for ${show(entry.query)}`);
+  }
+  const got = fetchLog.map((entry, i) => {
+    const { subgraph, entities, ...figures } = expected[i] ?? { statements: null };
+    return {
+      subgraph: entry.subgraph,
+      entities: /\b_entities\s*\(/.test(entry.query),
+      ...Object.fromEntries(Object.keys(figures).map((figure) => [figure, entry.batch[figure]])),
+    };
+  });
+  const log = fetchLog.map(({ subgraph, query, batch }) => ({ subgraph, query, batch }));
+  expectEqual(got, expected, `subgraph requests (log: ${show(log)})`);
+}

@@ -11,29 +11,37 @@
 //
 //   {"orgs-users": "http://127.0.0.1:41234/graphql", "orgs-orders": "http://127.0.0.1:41235/graphql"}
 //
+// The environment variable GRAFT_E2E_SUPERGRAPHS, when set, groups graft subgraphs into
+// supergraphs of their own: one JSON object mapping a supergraph name to its subgraphs' names.
+// Subgraphs it does not name, and the reference subgraphs, form the supergraph `default`:
+//
+//   {"remote-orgs": ["remote-users", "remote-orders"]}
+//
 // FILTERs, when given, run only the checks whose name contains one of them.
 //
 // What it does:
 //
 // 1. starts the reference subgraphs of reference.mjs in process on ephemeral ports: `users`
 //    always, `inventory` only when a subgraph named `products` is given (it extends `Product`);
-// 2. fetches every subgraph's `_service { sdl }` and composes them all with `composeServices`
-//    from @apollo/composition; composition errors are printed in full and the run exits 1;
-// 3. starts an ApolloGateway on the supergraph SDL, under ApolloServer on an ephemeral port.
-//    Every subgraph request carries `graft-debug: true`, and is recorded in the fetch log with
-//    graft's batch statistics from the response (`extensions.graft.batch`);
+// 2. fetches every subgraph's `_service { sdl }` and composes each supergraph's subgraphs with
+//    `composeServices` from @apollo/composition; composition errors are printed in full and the
+//    run exits 1;
+// 3. starts an ApolloGateway per supergraph on its supergraph SDL, under ApolloServer on an
+//    ephemeral port. Every subgraph request carries `graft-debug: true`, and is recorded in the
+//    fetch log with graft's batch statistics from the response (`extensions.graft.batch`);
 // 4. runs the checks of every module in checks/ (see checks/compat.mjs for the module shape),
-//    one at a time, and prints `PASS <name>` or `FAIL <name>: <reason>` per check, then
+//    one at a time, each against the supergraph its module exports as `supergraph` (else
+//    `default`), and prints `PASS <name>` or `FAIL <name>: <reason>` per check, then
 //    `N/M checks passed`. It exits 0 when every check passed, 1 otherwise (also when no check
 //    ran), 2 on bad usage.
 //
 // A check gets a context with:
 //
-//   gatewayRequest(query, variables?)        POST to the gateway -> { status, headers, body }
+//   gatewayRequest(query, variables?)        POST to its supergraph's gateway -> { status, headers, body }
 //   subgraphRequest(name, body, headers?)    POST `body` (an object, sent as JSON) to a subgraph
 //                                            by name, graft or reference -> { status, headers, body }
 //   subgraphSdl(name)                        the subgraph's `_service { sdl }`, as composed
-//   subgraphNames                            every composed subgraph's name
+//   subgraphNames                            the names of its supergraph's subgraphs
 //   fetchLog                                 the subgraph requests the gateway sent during this
 //                                            check, in order: { subgraph, operationName, query,
 //                                            variables, status, batch, errors }; `batch` is
@@ -60,6 +68,9 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REQUEST_TIMEOUT_MS = 30_000;
 /** How long one check may take. */
 const CHECK_TIMEOUT_MS = 60_000;
+
+/** The supergraph of the subgraphs GRAFT_E2E_SUPERGRAPHS does not name, and of the checks that name none. */
+const DEFAULT_SUPERGRAPH = "default";
 
 /** A usage error: printed without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -103,7 +114,28 @@ async function readArguments(argv) {
       throw new UsageError(`${source}: subgraph ${name}: expected an http(s) URL, got ${JSON.stringify(url)}`);
     }
   }
-  return { subgraphs, filters };
+  let supergraphs = {};
+  if (process.env.GRAFT_E2E_SUPERGRAPHS) {
+    try {
+      supergraphs = JSON.parse(process.env.GRAFT_E2E_SUPERGRAPHS);
+    } catch (error) {
+      throw new UsageError(`GRAFT_E2E_SUPERGRAPHS: not JSON: ${error.message}`);
+    }
+    if (!supergraphs || typeof supergraphs !== "object" || Array.isArray(supergraphs)) {
+      throw new UsageError("GRAFT_E2E_SUPERGRAPHS: expected an object of supergraph name to subgraph names");
+    }
+    for (const [supergraph, names] of Object.entries(supergraphs)) {
+      if (supergraph === DEFAULT_SUPERGRAPH) {
+        throw new UsageError(`GRAFT_E2E_SUPERGRAPHS: ${DEFAULT_SUPERGRAPH} is made of the subgraphs it does not name`);
+      }
+      if (!Array.isArray(names) || names.some((name) => !(name in subgraphs))) {
+        throw new UsageError(
+          `GRAFT_E2E_SUPERGRAPHS: ${supergraph}: expected names of given subgraphs, got ${JSON.stringify(names)}`,
+        );
+      }
+    }
+  }
+  return { subgraphs, supergraphs, filters };
 }
 
 /** POSTs `body` as JSON to `url`; returns the status, headers and parsed (or text) body. */
@@ -141,9 +173,9 @@ async function fetchSdl(name, url) {
   return sdl;
 }
 
-/** Prints composition errors in full and exits 1. */
-function failComposition(errors) {
-  console.error(`composition failed with ${errors.length} error(s):`);
+/** Prints a supergraph's composition errors in full and exits 1. */
+function failComposition(supergraph, errors) {
+  console.error(`${supergraph}: composition failed with ${errors.length} error(s):`);
   for (const error of errors) {
     const code = error.extensions?.code ? `[${error.extensions.code}] ` : "";
     console.error(`- ${code}${error.message}`);
@@ -157,7 +189,7 @@ function failComposition(errors) {
   process.exit(1);
 }
 
-/** Loads every checks/*.mjs module's `checks`, in file name order. */
+/** Loads every checks/*.mjs module's `checks`, in file name order, each with its module's `supergraph`. */
 async function loadChecks() {
   const directory = join(HERE, "checks");
   const files = (await readdir(directory)).filter((file) => file.endsWith(".mjs")).sort();
@@ -168,13 +200,15 @@ async function loadChecks() {
     if (!Array.isArray(module.checks)) {
       throw new Error(`checks/${file}: must export \`checks\`, an array of { name, run }`);
     }
+    const supergraph = module.supergraph ?? DEFAULT_SUPERGRAPH;
+    if (typeof supergraph !== "string") throw new Error(`checks/${file}: \`supergraph\` must be a name`);
     for (const check of module.checks) {
       if (typeof check?.name !== "string" || typeof check.run !== "function") {
         throw new Error(`checks/${file}: every check needs a string \`name\` and a function \`run\``);
       }
       if (names.has(check.name)) throw new Error(`checks/${file}: check ${check.name} is defined twice`);
       names.add(check.name);
-      checks.push(check);
+      checks.push({ ...check, supergraph });
     }
   }
   return checks;
@@ -195,8 +229,55 @@ function reason(error) {
   return message.split("\n")[0] || (error?.name ?? "error");
 }
 
+/**
+ * Composes `names` (with their SDLs from `sdls` and URLs from `urls`) and serves the supergraph
+ * with a gateway whose subgraph requests are recorded with `record`. Returns the gateway's URL
+ * and a function that stops it.
+ */
+async function startGateway(supergraph, names, urls, sdls, record) {
+  const services = names.map((name) => ({
+    name,
+    url: urls.get(name),
+    typeDefs: parse(new Source(sdls.get(name), `subgraph ${name}`)),
+  }));
+  const composition = composeServices(services);
+  if (composition.errors?.length) failComposition(supergraph, composition.errors);
+  console.log(`${supergraph}: composed ${services.length} subgraphs: ${names.join(", ")}`);
+
+  class RecordingDataSource extends RemoteGraphQLDataSource {
+    constructor(name, url) {
+      super({ url });
+      this.subgraphName = name;
+    }
+    willSendRequest({ request }) {
+      request.http?.headers.set("graft-debug", "true");
+    }
+    didReceiveResponse({ response, request }) {
+      record({
+        subgraph: this.subgraphName,
+        operationName: request.operationName ?? null,
+        query: request.query,
+        variables: request.variables ?? null,
+        status: response.http?.status ?? null,
+        batch: response.extensions?.graft?.batch ?? null,
+        errors: response.errors ?? null,
+      });
+      return response;
+    }
+  }
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: composition.supergraphSdl,
+    buildService: ({ name, url }) => new RecordingDataSource(name, url),
+  });
+  const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
+  const { url } = await startStandaloneServer(server, { listen: { host: "127.0.0.1", port: 0 } });
+  console.log(`${supergraph}: gateway at ${url}`);
+  return { url, stop: () => server.stop() };
+}
+
 async function main() {
-  const { subgraphs: graftSubgraphs, filters } = await readArguments(process.argv.slice(2));
+  const { subgraphs: graftSubgraphs, supergraphs, filters } = await readArguments(process.argv.slice(2));
   const graftNames = Object.keys(graftSubgraphs);
 
   const referenceNames = ["users"];
@@ -223,74 +304,58 @@ async function main() {
       [...urls].map(async ([name, url]) => sdls.set(name, await fetchSdl(name, url))),
     );
 
-    const services = [...urls].map(([name, url]) => ({
-      name,
-      url,
-      typeDefs: parse(new Source(sdls.get(name), `subgraph ${name}`)),
-    }));
-    const composition = composeServices(services);
-    if (composition.errors?.length) failComposition(composition.errors);
-    console.log(`composed ${services.length} subgraphs: ${[...urls.keys()].join(", ")}`);
+    /** Each supergraph's subgraphs: the named ones, and `default` with all the others. */
+    const grouped = Object.values(supergraphs).flat();
+    const members = new Map([
+      [DEFAULT_SUPERGRAPH, [...urls.keys()].filter((name) => !grouped.includes(name))],
+      ...Object.entries(supergraphs),
+    ]);
 
-    /** The fetch log of the running check. */
+    /** The fetch log of the running check, whichever gateway sent the requests. */
     let fetchLog = [];
-    class RecordingDataSource extends RemoteGraphQLDataSource {
-      constructor(name, url) {
-        super({ url });
-        this.subgraphName = name;
-      }
-      willSendRequest({ request }) {
-        request.http?.headers.set("graft-debug", "true");
-      }
-      didReceiveResponse({ response, request }) {
-        fetchLog.push({
-          subgraph: this.subgraphName,
-          operationName: request.operationName ?? null,
-          query: request.query,
-          variables: request.variables ?? null,
-          status: response.http?.status ?? null,
-          batch: response.extensions?.graft?.batch ?? null,
-          errors: response.errors ?? null,
-        });
-        return response;
-      }
+    const record = (entry) => fetchLog.push(entry);
+    const gateways = new Map();
+    for (const [supergraph, names] of members) {
+      const gateway = await startGateway(supergraph, names, urls, sdls, record);
+      stops.unshift(gateway.stop);
+      gateways.set(supergraph, gateway.url);
     }
 
-    const gateway = new ApolloGateway({
-      supergraphSdl: composition.supergraphSdl,
-      buildService: ({ name, url }) => new RecordingDataSource(name, url),
-    });
-    const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
-    const { url: gatewayUrl } = await startStandaloneServer(server, {
-      listen: { host: "127.0.0.1", port: 0 },
-    });
-    stops.unshift(() => server.stop());
-    console.log(`gateway at ${gatewayUrl}`);
-
-    const context = {
-      gatewayRequest: (query, variables) => postJson(gatewayUrl, { query, variables }),
-      subgraphRequest: (name, body, headers) => {
-        const url = urls.get(name);
-        if (!url) throw new Error(`no subgraph named ${name} (have ${[...urls.keys()].join(", ")})`);
-        return postJson(url, body, headers);
-      },
-      subgraphSdl: (name) => {
-        if (!sdls.has(name)) throw new Error(`no subgraph named ${name}`);
-        return sdls.get(name);
-      },
-      subgraphNames: [...urls.keys()],
-      get fetchLog() {
-        return fetchLog;
-      },
+    const contextFor = (supergraph) => {
+      const gatewayUrl = gateways.get(supergraph);
+      return {
+        gatewayRequest: (query, variables) => postJson(gatewayUrl, { query, variables }),
+        subgraphRequest: (name, body, headers) => {
+          const url = urls.get(name);
+          if (!url) throw new Error(`no subgraph named ${name} (have ${[...urls.keys()].join(", ")})`);
+          return postJson(url, body, headers);
+        },
+        subgraphSdl: (name) => {
+          if (!sdls.has(name)) throw new Error(`no subgraph named ${name}`);
+          return sdls.get(name);
+        },
+        subgraphNames: members.get(supergraph),
+        get fetchLog() {
+          return fetchLog;
+        },
+      };
     };
 
     const checks = (await loadChecks()).filter(
       (check) => filters.length === 0 || filters.some((filter) => check.name.includes(filter)),
     );
+    for (const check of checks) {
+      if (!gateways.has(check.supergraph)) {
+        throw new Error(
+          `check ${check.name}: no supergraph ${check.supergraph} (have ${[...gateways.keys()].join(", ")})`,
+        );
+      }
+    }
     let passed = 0;
     for (const check of checks) {
       fetchLog = [];
       try {
+        const context = contextFor(check.supergraph);
         await withTimeout(Promise.resolve().then(() => check.run(context)), CHECK_TIMEOUT_MS, check.name);
         passed++;
         console.log(`PASS ${check.name}`);

@@ -6,13 +6,19 @@
 //! 2. `xtask/e2e/package.json` and `package-lock.json` are copied into `target/e2e/`, where
 //!    `npm ci` runs only when they changed since the last install (a stamp file keeps the
 //!    installed copy). The scripts (`*.mjs`, `checks/`) are copied next to them.
-//! 3. The dev `graft` binary is built, and every subgraph of [`SUBGRAPHS`] is started, on a
-//!    freshly seeded SQLite file, with `--listen 127.0.0.1:0` from the workspace root; the bound address is read
+//! 3. The dev `graft` binary is built, and every subgraph of [`SUBGRAPHS`] is started, in
+//!    order, with `--listen 127.0.0.1:0` from the workspace root: an example's config on a
+//!    freshly seeded SQLite file, or a config written for the run into
+//!    `target/e2e/<name>.graft.toml` (absolute paths) on a PostgreSQL or MariaDB database
+//!    created for the run (`graft_e2e_<pid>_users`, `_orders`), which graft sets up and seeds on start
+//!    (PostgreSQL and MariaDB are started first if they are down). The bound address is read
 //!    from graft's `graft listening on http://…/graphql` line, then `/health` is polled. Each
-//!    subgraph's log goes to `target/e2e/<name>.log`. A guard kills every subgraph when xtask
-//!    returns, also on failure.
-//! 4. `node run.mjs [filters]` composes the subgraphs with the reference ones, starts the
-//!    gateway and runs the checks (see `xtask/e2e/run.mjs`); its exit status is xtask's.
+//!    subgraph's log goes to `target/e2e/<name>.log`. A guard kills every subgraph and then
+//!    drops the run's databases when xtask returns, also on failure (`sweep.rs` drops those of
+//!    a run that was killed).
+//! 4. `node run.mjs [filters]` composes the subgraphs, one supergraph per [`Subgraph::supergraph`]
+//!    (the reference subgraphs join the `default` one), starts a gateway for each and runs the
+//!    checks (see `xtask/e2e/run.mjs`); its exit status is xtask's.
 
 use std::fs::{self, File};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -25,39 +31,249 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::cargo;
+use crate::{cargo, services, sql, sweep};
 
 /// One graft subgraph the e2e starts.
 struct Subgraph {
     /// The subgraph's name in the composition (and in the checks).
     name: &'static str,
-    /// Its `graft.toml`, relative to the workspace root.
-    config: &'static str,
-    /// The SQLite file its config names, relative to the workspace root: removed before the
-    /// start, so that every run seeds it afresh from the example's scripts.
-    database: &'static str,
+    /// The supergraph it is composed into: run.mjs composes one per name and runs each check
+    /// against the supergraph its module names. `default` also holds the reference subgraphs.
+    supergraph: &'static str,
+    /// Its config and database.
+    setup: Setup,
 }
 
-/// The graft subgraphs, in composition order.
+/// Where a subgraph's config and database come from.
+enum Setup {
+    /// An example's `graft.toml` (relative to the workspace root) on the SQLite file it names
+    /// (relative to the workspace root too), removed before the start so that every run seeds it
+    /// afresh from the example's scripts.
+    Sqlite {
+        config: &'static str,
+        database: &'static str,
+    },
+    /// A `graft.toml` the function writes for the run, on the run's [`Databases`] and the
+    /// addresses of the subgraphs started before it.
+    Written(fn(&Wiring<'_>) -> anyhow::Result<String>),
+}
+
+/// The graft subgraphs, in start and composition order.
 const SUBGRAPHS: &[Subgraph] = &[
     Subgraph {
         name: "orgs-users",
-        config: "examples/federated-orgs/users.graft.toml",
-        database: "target/federated-orgs-users.db",
+        supergraph: "default",
+        setup: Setup::Sqlite {
+            config: "examples/federated-orgs/users.graft.toml",
+            database: "target/federated-orgs-users.db",
+        },
     },
     Subgraph {
         name: "orgs-orders",
-        config: "examples/federated-orgs/orders.graft.toml",
-        database: "target/federated-orgs-orders.db",
+        supergraph: "default",
+        setup: Setup::Sqlite {
+            config: "examples/federated-orgs/orders.graft.toml",
+            database: "target/federated-orgs-orders.db",
+        },
     },
     // The compatibility suite's subgraph under test; run.mjs adds the reference `inventory`
     // subgraph to compose with it.
     Subgraph {
         name: "products",
-        config: "examples/compat-products/graft.toml",
-        database: "target/compat-products.db",
+        supergraph: "default",
+        setup: Setup::Sqlite {
+            config: "examples/compat-products/graft.toml",
+            database: "target/compat-products.db",
+        },
+    },
+    // examples/remote-orgs/: users on PostgreSQL, orders on MariaDB, each resolving the other's
+    // type itself. They declare the same types as orgs-users and orgs-orders (with @shareable
+    // fields), so they form a supergraph of their own. The users subgraph starts first: the
+    // orders subgraph's db-then-http route names its address.
+    Subgraph {
+        name: "remote-users",
+        supergraph: "remote-orgs",
+        setup: Setup::Written(remote_users_config),
+    },
+    Subgraph {
+        name: "remote-orders",
+        supergraph: "remote-orgs",
+        setup: Setup::Written(remote_orders_config),
     },
 ];
+
+/// What a written config points at.
+struct Wiring<'a> {
+    /// The workspace root, absolute.
+    root: &'a Path,
+    /// The run's databases.
+    databases: &'a Databases,
+    /// The subgraphs started so far: name and GraphQL URL.
+    started: &'a [(&'static str, String)],
+}
+
+impl Wiring<'_> {
+    /// `examples/<relative>` as an absolute path, as a TOML string.
+    fn example(&self, relative: &str) -> String {
+        json_string(
+            &self
+                .root
+                .join("examples")
+                .join(relative)
+                .display()
+                .to_string(),
+        )
+    }
+
+    /// The GraphQL URL of the started subgraph `name`, as a TOML string.
+    fn url_of(&self, name: &str) -> anyhow::Result<String> {
+        match self.started.iter().find(|(started, _)| *started == name) {
+            Some((_, url)) => Ok(json_string(url)),
+            None => bail!("subgraph {name} must start first: its URL goes into the config"),
+        }
+    }
+}
+
+/// The remote-orgs users subgraph: examples/remote-orgs/users/users.graft.toml on the run's
+/// PostgreSQL database, its orders read from the run's MariaDB database.
+fn remote_users_config(wiring: &Wiring<'_>) -> anyhow::Result<String> {
+    Ok(format!(
+        "# Written by `cargo xtask e2e` for this run, after examples/remote-orgs/users/users.graft.toml.
+[schema]
+path = {schema}
+
+[database]
+url = {users_db}
+setup = [{tables}, {seed}]
+
+[[remote]]
+name = \"orders\"
+types = [\"Order\"]
+route = \"db\"
+schema = {orders_schema}
+[remote.database]
+url = {orders_db}
+",
+        schema = wiring.example("remote-orgs/users/users.graphql"),
+        users_db = json_string(&wiring.databases.users.url()),
+        tables = wiring.example("remote-orgs/users/postgres/schema.sql"),
+        seed = wiring.example("remote-orgs/users/postgres/seed.sql"),
+        orders_schema = wiring.example("remote-orgs/orders/orders.graphql"),
+        orders_db = json_string(&wiring.databases.orders.url()),
+    ))
+}
+
+/// The remote-orgs orders subgraph: examples/remote-orgs/orders/orders.graft.toml on the run's
+/// MariaDB database, its users read from the run's PostgreSQL database, or from the users
+/// subgraph when that cannot be reached.
+fn remote_orders_config(wiring: &Wiring<'_>) -> anyhow::Result<String> {
+    Ok(format!(
+        "# Written by `cargo xtask e2e` for this run, after examples/remote-orgs/orders/orders.graft.toml.
+[schema]
+path = {schema}
+
+[database]
+url = {orders_db}
+setup = [{tables}, {seed}]
+
+[[remote]]
+name = \"users\"
+types = [\"OrgUser\"]
+route = \"db-then-http\"
+schema = {users_schema}
+url = {users_url}
+[remote.database]
+url = {users_db}
+",
+        schema = wiring.example("remote-orgs/orders/orders.graphql"),
+        orders_db = json_string(&wiring.databases.orders.url()),
+        tables = wiring.example("remote-orgs/orders/mysql/schema.sql"),
+        seed = wiring.example("remote-orgs/orders/mysql/seed.sql"),
+        users_schema = wiring.example("remote-orgs/users/users.graphql"),
+        users_url = wiring.url_of("remote-users")?,
+        users_db = json_string(&wiring.databases.users.url()),
+    ))
+}
+
+/// The databases of one run, dropped with their guards.
+struct Databases {
+    /// The remote-orgs users (PostgreSQL).
+    users: Database,
+    /// The remote-orgs orders (MariaDB).
+    orders: Database,
+}
+
+impl Databases {
+    /// Creates the run's databases, empty: `graft_e2e_<pid>_users` and `_orders`.
+    fn create() -> anyhow::Result<Databases> {
+        let pid = std::process::id();
+        let users = Database::create(Engine::Postgres, format!("graft_e2e_{pid}_users"))?;
+        let orders = Database::create(Engine::MariaDb, format!("graft_e2e_{pid}_orders"))?;
+        Ok(Databases { users, orders })
+    }
+}
+
+/// The database servers the e2e creates databases on.
+#[derive(Clone, Copy)]
+enum Engine {
+    Postgres,
+    MariaDb,
+}
+
+/// A database created for the run; dropping the guard drops the database (and, on
+/// PostgreSQL, ends the connections still open to it).
+struct Database {
+    engine: Engine,
+    name: String,
+}
+
+impl Database {
+    fn create(engine: Engine, name: String) -> anyhow::Result<Database> {
+        let what = format!("creating database {name}");
+        match engine {
+            Engine::Postgres => {
+                sql::checked(&what, sql::postgres(&format!("CREATE DATABASE \"{name}\"")))?
+            }
+            Engine::MariaDb => sql::checked(
+                &what,
+                sql::mariadb(&format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )),
+            )?,
+        };
+        println!("e2e: created database {name}");
+        Ok(Database { engine, name })
+    }
+
+    /// The URL graft connects with.
+    fn url(&self) -> String {
+        match self.engine {
+            Engine::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
+            Engine::MariaDb => format!("mysql://root@127.0.0.1:3306/{}", self.name),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = &self.name;
+        let what = format!("dropping database {name}");
+        let dropped = match self.engine {
+            Engine::Postgres => sql::checked(
+                &what,
+                sql::postgres(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")),
+            ),
+            Engine::MariaDb => sql::checked(
+                &what,
+                sql::mariadb(&format!("DROP DATABASE IF EXISTS `{name}`")),
+            ),
+        };
+        match dropped {
+            Ok(_) => println!("e2e: dropped database {name}"),
+            Err(error) => eprintln!("xtask: {error:#}"),
+        }
+    }
+}
 
 /// The oldest Node.js major version the pinned packages support (@apollo/server 5).
 const MIN_NODE_MAJOR: u32 = 20;
@@ -94,25 +310,47 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         .join("debug")
         .join(format!("graft{}", std::env::consts::EXE_SUFFIX));
 
+    services::ensure_databases_up(root)?;
+    sweep::leftovers();
+    let root = &fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+    // Declared before `running`, so dropped after it: the subgraphs stop before their
+    // databases are dropped.
+    let databases = Databases::create()?;
     let mut running = Running::default();
     let mut urls = Vec::new();
     for subgraph in SUBGRAPHS {
-        let config = root.join(subgraph.config);
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let stale = root.join(format!("{}{suffix}", subgraph.database));
-            if stale.exists() {
-                std::fs::remove_file(&stale)
-                    .with_context(|| format!("removing {}", stale.display()))?;
+        let config = match &subgraph.setup {
+            Setup::Sqlite { config, database } => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let stale = root.join(format!("{database}{suffix}"));
+                    if stale.exists() {
+                        std::fs::remove_file(&stale)
+                            .with_context(|| format!("removing {}", stale.display()))?;
+                    }
+                }
+                let config = root.join(config);
+                if !config.is_file() {
+                    bail!(
+                        "{}: the config of subgraph {} is missing",
+                        config.display(),
+                        subgraph.name
+                    );
+                }
+                config
             }
-        }
-        if !config.is_file() {
-            bail!(
-                "{}: the config of subgraph {} is missing",
-                subgraph.config,
-                subgraph.name
-            );
-        }
-        let address = running.start(root, &graft, subgraph, &work)?;
+            Setup::Written(write) => {
+                let config = work.join(format!("{}.graft.toml", subgraph.name));
+                let wiring = Wiring {
+                    root,
+                    databases: &databases,
+                    started: &urls,
+                };
+                fs::write(&config, write(&wiring)?)
+                    .with_context(|| format!("writing {}", config.display()))?;
+                config
+            }
+        };
+        let address = running.start(root, &graft, subgraph, &config, &work)?;
         let url = format!("http://{address}/graphql");
         println!("e2e: {} at {url}", subgraph.name);
         urls.push((subgraph.name, url));
@@ -127,10 +365,12 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         .args(filters)
         .current_dir(&work)
         .env("GRAFT_E2E_SUBGRAPHS", subgraphs_json(&urls))
+        .env("GRAFT_E2E_SUPERGRAPHS", supergraphs_json())
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running `node run.mjs` in {}", work.display()))?;
     drop(running);
+    drop(databases);
     println!("e2e: finished in {:.1} s", started.elapsed().as_secs_f64());
     if !status.success() {
         eprintln!("xtask: the federation e2e failed ({status})");
@@ -248,7 +488,28 @@ fn subgraphs_json(urls: &[(&str, String)]) -> String {
     format!("{{{}}}", entries.join(","))
 }
 
-/// `text` as a JSON string literal.
+/// The supergraphs other than `default` as the JSON object run.mjs reads: supergraph name to
+/// the names of its subgraphs.
+fn supergraphs_json() -> String {
+    let mut supergraphs: Vec<(&str, Vec<String>)> = Vec::new();
+    for subgraph in SUBGRAPHS.iter().filter(|s| s.supergraph != "default") {
+        let name = json_string(subgraph.name);
+        match supergraphs
+            .iter_mut()
+            .find(|(s, _)| *s == subgraph.supergraph)
+        {
+            Some((_, names)) => names.push(name),
+            None => supergraphs.push((subgraph.supergraph, vec![name])),
+        }
+    }
+    let entries: Vec<String> = supergraphs
+        .iter()
+        .map(|(supergraph, names)| format!("{}:[{}]", json_string(supergraph), names.join(",")))
+        .collect();
+    format!("{{{}}}", entries.join(","))
+}
+
+/// `text` as a JSON string literal (also a TOML basic string).
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
@@ -278,19 +539,16 @@ impl Running {
         root: &Path,
         graft: &Path,
         subgraph: &Subgraph,
+        config: &Path,
         work: &Path,
     ) -> anyhow::Result<SocketAddr> {
         let log_path = work.join(format!("{}.log", subgraph.name));
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut child = Command::new(graft)
-            .args([
-                "serve",
-                "--config",
-                subgraph.config,
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
             .current_dir(root)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -318,7 +576,7 @@ impl Running {
             anyhow::anyhow!(
                 "subgraph {} ({}) {why}; its log, {}:\n{}",
                 subgraph.name,
-                subgraph.config,
+                config.display(),
                 log_path.display(),
                 tail(&log_path)
             )
@@ -472,15 +730,74 @@ mod tests {
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf();
+        // Guards that drop nothing: these databases are never created.
+        let databases = std::mem::ManuallyDrop::new(Databases {
+            users: Database {
+                engine: Engine::Postgres,
+                name: "graft_e2e_0_users".to_owned(),
+            },
+            orders: Database {
+                engine: Engine::MariaDb,
+                name: "graft_e2e_0_orders".to_owned(),
+            },
+        });
+        let started = [("remote-users", "http://127.0.0.1:9/graphql".to_owned())];
         for subgraph in SUBGRAPHS {
-            let config = std::fs::read_to_string(root.join(subgraph.config))
-                .unwrap_or_else(|e| panic!("{}: {e}", subgraph.config));
-            assert!(
-                config.contains(&format!("sqlite://{}", subgraph.database)),
-                "{} does not name {}",
-                subgraph.config,
-                subgraph.database
-            );
+            match &subgraph.setup {
+                Setup::Sqlite { config, database } => {
+                    let text = std::fs::read_to_string(root.join(config))
+                        .unwrap_or_else(|e| panic!("{config}: {e}"));
+                    assert!(
+                        text.contains(&format!("sqlite://{database}")),
+                        "{config} does not name {database}"
+                    );
+                }
+                Setup::Written(write) => {
+                    let text = write(&Wiring {
+                        root: &root,
+                        databases: &databases,
+                        started: &started,
+                    })
+                    .expect("written");
+                    // Every file it names exists, and it names the run's databases only.
+                    let mut files = 0;
+                    for quoted in text.split('"').skip(1).step_by(2) {
+                        if quoted.starts_with('/') {
+                            assert!(Path::new(quoted).is_file(), "{}: {quoted}", subgraph.name);
+                            files += 1;
+                        }
+                    }
+                    assert!(files >= 4, "{}: {text}", subgraph.name);
+                    assert!(text.contains("graft_e2e_0_"), "{text}");
+                    assert!(!text.contains("graft_remote_"), "{text}");
+                }
+            }
         }
+        assert!(
+            remote_orders_config(&Wiring {
+                root: &root,
+                databases: &databases,
+                started: &started,
+            })
+            .expect("written")
+            .contains("url = \"http://127.0.0.1:9/graphql\"")
+        );
+        assert!(
+            remote_orders_config(&Wiring {
+                root: &root,
+                databases: &databases,
+                started: &[],
+            })
+            .is_err(),
+            "remote-users must start first"
+        );
+    }
+
+    #[test]
+    fn supergraphs_other_than_the_default_become_a_json_object() {
+        assert_eq!(
+            supergraphs_json(),
+            r#"{"remote-orgs":["remote-users","remote-orders"]}"#
+        );
     }
 }

@@ -18,6 +18,7 @@
 mod cargo;
 mod e2e;
 mod services;
+mod sql;
 mod sweep;
 #[cfg(test)]
 mod tidy;

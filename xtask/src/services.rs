@@ -170,8 +170,20 @@ impl Service {
 /// Makes sure every service is listening, starting (and on CI installing)
 /// what is missing. Prints one status line per service.
 pub(crate) fn ensure_up(root: &Path) -> anyhow::Result<()> {
-    let down: Vec<Service> = Service::ALL
-        .into_iter()
+    ensure(root, &Service::ALL)
+}
+
+/// Makes sure PostgreSQL and MariaDB are listening (the e2e's remote-orgs subgraphs run on
+/// them), as [`ensure_up`] does.
+pub(crate) fn ensure_databases_up(root: &Path) -> anyhow::Result<()> {
+    ensure(root, &[Service::Postgres, Service::MariaDb])
+}
+
+/// Makes sure `services` are listening, starting (and on CI installing) what is missing.
+fn ensure(root: &Path, services: &[Service]) -> anyhow::Result<()> {
+    let down: Vec<Service> = services
+        .iter()
+        .copied()
         .filter(|&service| {
             let up = service.is_up();
             if up {

@@ -2,68 +2,14 @@
 // orgs data, `orgs-users` (OrgUser: name, email) and `orgs-orders` (Order, and OrgUser's
 // orders), joined by the gateway through the composite key `orgId userId`.
 //
-// Expected answers come from a model of examples/orgs/sqlite/seed.sql (seedUser, seedOrder), so
+// Expected answers come from a model of examples/orgs/sqlite/seed.sql (../orgs-seed.mjs), so
 // they follow the seed without a database client here. Every check also reads the fetch log:
 // the gateway must send one request per subgraph and level, and graft must answer each with
 // the number of SQL statements its plan needs (one per entity group and per relation level),
 // however many entities there are: no N+1, neither in the gateway nor in graft.
 
-import { dataOf, expectEqual, show } from "../expect.mjs";
-
-/** Users per organisation and orders per user in the seed. */
-const USERS_PER_ORG = 100;
-const ORDERS_PER_USER = 5;
-
-/** The seed's user `u<user>` of `org-<org>`, with the fields orgs-users serves. */
-function seedUser(org, user) {
-  const row = (org - 1) * USERS_PER_ORG + user;
-  return {
-    orgId: `org-${org}`,
-    userId: `u${user}`,
-    name: `User ${user} of org-${org}`,
-    email: row % 10 === 0 ? null : `u${user}@org-${org}.example`,
-  };
-}
-
-/** The seed's order `id` (1-based): its owner (org and user numbers) and total. */
-function seedOrder(id) {
-  const owner = Math.floor((id - 1) / ORDERS_PER_USER);
-  return {
-    id: String(id),
-    org: Math.floor(owner / USERS_PER_ORG) + 1,
-    user: (owner % USERS_PER_ORG) + 1,
-    total: ((id * 37) % 10000) / 100,
-  };
-}
-
-/** The ids of the orders of user `user` of `org`, in id order. */
-function orderIdsOf(org, user) {
-  const owner = (org - 1) * USERS_PER_ORG + (user - 1);
-  return Array.from({ length: ORDERS_PER_USER }, (_, k) => owner * ORDERS_PER_USER + k + 1);
-}
-
-/**
- * Checks the subgraph requests of one gateway request against `expected`, in order: each
- * `{ subgraph, entities, statements, ... }`, where `entities` says whether it is an `_entities`
- * call, and `statements` and any other field (`uniqueKeys`, `groups`, ...) are what graft must
- * report in `extensions.graft.batch`.
- */
-function expectFetches(fetchLog, expected) {
-  for (const entry of fetchLog) {
-    if (entry.errors?.length) throw new Error(`${entry.subgraph} answered with errors ${show(entry.errors)}`);
-    if (!entry.batch) throw new Error(`${entry.subgraph} reported no extensions.graft.batch for ${show(entry.query)}`);
-  }
-  const got = fetchLog.map((entry, i) => {
-    const { subgraph, entities, ...figures } = expected[i] ?? { statements: null };
-    return {
-      subgraph: entry.subgraph,
-      entities: /\b_entities\s*\(/.test(entry.query),
-      ...Object.fromEntries(Object.keys(figures).map((figure) => [figure, entry.batch[figure]])),
-    };
-  });
-  const log = fetchLog.map(({ subgraph, query, batch }) => ({ subgraph, query, batch }));
-  expectEqual(got, expected, `subgraph requests (log: ${show(log)})`);
-}
+import { dataOf, expectEqual, expectFetches } from "../expect.mjs";
+import { ORDERS_PER_USER, orderIdsOf, seedOrder, seedUser } from "../orgs-seed.mjs";
 
 export const checks = [
   {
