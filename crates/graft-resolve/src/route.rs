@@ -39,6 +39,24 @@ impl RemoteDbSource {
         }
     }
 
+    /// Checks that the owner stores every field this subgraph maps for `local`'s type, so that
+    /// a mistake shows at start-up rather than at the first query.
+    pub fn check(&self, local: &EntityMapping) -> Result<(), ResolveError> {
+        let owner = self.owner.mapping(&local.type_name).ok_or_else(|| {
+            self.error(format!(
+                "{} has no table in the owner's schema ({})",
+                local.type_name,
+                self.owner.path()
+            ))
+        })?;
+        for (index, column) in local.columns.iter().enumerate() {
+            if column.role != graft_schema::ColumnRole::Join {
+                self.owner_index(local, owner, index)?;
+            }
+        }
+        Ok(())
+    }
+
     fn error(&self, message: String) -> ResolveError {
         ResolveError::Source {
             source_name: self.name.clone(),

@@ -186,10 +186,30 @@ fn remote_route(
                 })
             };
             let lazy = Arc::new(LazySource::new(name.clone(), "remote-db", connect));
-            Some(Arc::new(RemoteDbSource::new(name, owner, lazy)) as Arc<dyn EntitySource>)
+            let source = RemoteDbSource::new(name, owner, lazy);
+            for type_name in &remote.types {
+                let local = schema.mapping(type_name).expect("checked by remote_types");
+                source.check(local).map_err(|error| {
+                    StartError::Remote(format!("[[remote]] {}: {error}", remote.name))
+                })?;
+            }
+            Some(Arc::new(source) as Arc<dyn EntitySource>)
         }
         _ => None,
     };
+    if !remote.route.uses_database() {
+        // `_entities` answers lookups by key; a list of rows by foreign key needs the database.
+        for mapping in schema.mappings() {
+            for relation in &mapping.relations {
+                if relation.many && remote.types.iter().any(|t| t == relation.target.as_str()) {
+                    return Err(StartError::Remote(format!(
+                        "[[remote]] {}: {}.{} (@hasMany of {}) cannot be read over HTTP; use route \"db\" or \"db-then-http\"",
+                        remote.name, mapping.type_name, relation.field, relation.target
+                    )));
+                }
+            }
+        }
+    }
     let http = match (remote.route.uses_http(), &remote.url) {
         (true, Some(url)) => {
             let http = HttpSourceConfig {
