@@ -14,6 +14,7 @@
 
 mod bare;
 mod dataset;
+mod latency;
 mod measure;
 mod remote;
 mod report;

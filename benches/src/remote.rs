@@ -8,7 +8,9 @@
 //! - `_entities` of 100 OrgUsers: locally on users, by the remote database route, by HTTP;
 //! - one `_entities` request of 50 Orders (MariaDB) and 50 OrgUsers (PostgreSQL): the two
 //!   groups in parallel (`max_concurrent_fetches = 8`) and one at a time (`= 1`, a fourth
-//!   process), which is what the parallel groups save.
+//!   process), which is what the parallel groups save. Once on loopback, where each statement
+//!   costs about as much CPU as waiting, and once with both databases a 2 ms round trip away
+//!   (through [`crate::latency`]'s delaying proxy), as databases on other hosts are.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use anyhow::{Context as _, bail};
 use crate::Settings;
 use crate::bare::FIELDS;
 use crate::dataset::Target;
+use crate::latency;
 use crate::measure::KeySet;
 use crate::server::{Graft, ORGS_SCHEMA};
 
@@ -61,10 +64,37 @@ pub(crate) async fn run(
     )
     .await?;
 
+    // The same two instances with both databases NETWORK_DELAY away in each direction.
+    let far_postgres = latency::via(
+        &postgres.url,
+        latency::proxy(address_of(&postgres.url)?, NETWORK_DELAY).await?,
+    )?;
+    let far_mysql = Target {
+        url: latency::via(
+            &mysql.url,
+            latency::proxy(address_of(&mysql.url)?, NETWORK_DELAY).await?,
+        )?,
+    };
+    let far_remote = format!(
+        "[[remote]]\nname = \"users\"\ntypes = [\"OrgUser\"]\nroute = \"db\"\nschema = {owner:?}\n\n\
+         [remote.database]\nurl = {far_postgres:?}\nmax_connections = {pool}\n",
+        pool = settings.concurrency,
+    );
+    let far_parallel =
+        Graft::start_with(settings, "remote-far", &far_mysql, "", &far_remote).await?;
+    let far_sequential = Graft::start_with(
+        settings,
+        "remote-far-sequential",
+        &far_mysql,
+        "max_concurrent_fetches = 1",
+        &far_remote,
+    )
+    .await?;
+
     let http = reqwest::Client::new();
     let users_body = KeySet::new(100, 0xbead).body;
     let mixed_body = mixed_body(50, 0xfeed);
-    let cases: [(&'static str, &Graft, &[u8], usize); 5] = [
+    let cases: [(&'static str, &Graft, &[u8], usize); 7] = [
         (
             "OrgUser, local (users on PostgreSQL)",
             &users,
@@ -82,6 +112,18 @@ pub(crate) async fn run(
         (
             "50 Order + 50 OrgUser, one group at a time",
             &one_at_a_time,
+            &mixed_body,
+            100,
+        ),
+        (
+            "same, databases 2 ms away, groups in parallel",
+            &far_parallel,
+            &mixed_body,
+            100,
+        ),
+        (
+            "same, databases 2 ms away, one group at a time",
+            &far_sequential,
             &mixed_body,
             100,
         ),
@@ -183,11 +225,32 @@ pub(crate) fn markdown(timings: &[RouteTiming]) -> String {
             t.p99.as_secs_f64() * 1e3
         ));
     }
-    if let [.., parallel, sequential] = timings {
+    if let [.., parallel, sequential, far_parallel, far_sequential] = timings {
+        let ratio = |slow: &RouteTiming, fast: &RouteTiming| {
+            slow.p50.as_secs_f64() / fast.p50.as_secs_f64()
+        };
         out.push_str(&format!(
-            "\nOne group at a time / groups in parallel (p50): {:.2}x.\n",
-            sequential.p50.as_secs_f64() / parallel.p50.as_secs_f64()
+            "\nOne group at a time / groups in parallel (p50): {:.2}x on loopback, {:.2}x with the \
+             databases a {} ms round trip away.\n",
+            ratio(sequential, parallel),
+            ratio(far_sequential, far_parallel),
+            2 * NETWORK_DELAY.as_millis()
         ));
     }
     out
+}
+
+/// How far the "databases on other hosts" are, each way.
+const NETWORK_DELAY: Duration = Duration::from_millis(1);
+
+/// The `host:port` of a database URL.
+fn address_of(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+        .with_context(|| format!("{url}: no scheme"))?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port
+        .parse()
+        .with_context(|| format!("{url}: the benchmark's databases are at an IP address and port"))
 }
