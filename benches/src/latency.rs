@@ -69,6 +69,35 @@ async fn forward(
     tokio::join!(reader, writer);
 }
 
+/// The median round trip of a small message through a proxy with `delay`, to an echo server:
+/// what the delay really adds (the runtime's timer rounds sleeps up to its 1 ms ticks).
+pub(crate) async fn round_trip(delay: Duration) -> anyhow::Result<Duration> {
+    let echo = TcpListener::bind("127.0.0.1:0").await?;
+    let upstream = echo.local_addr()?;
+    tokio::spawn(async move {
+        if let Ok((mut socket, _)) = echo.accept().await {
+            let mut buffer = [0u8; 64];
+            while let Ok(n) = socket.read(&mut buffer).await {
+                if n == 0 || socket.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut client = TcpStream::connect(proxy(upstream, delay).await?).await?;
+    client.set_nodelay(true)?;
+    let mut samples = Vec::new();
+    let mut answer = [0u8; 4];
+    for _ in 0..50 {
+        let started = std::time::Instant::now();
+        client.write_all(b"ping").await?;
+        client.read_exact(&mut answer).await?;
+        samples.push(started.elapsed());
+    }
+    samples.sort_unstable();
+    Ok(samples[samples.len() / 2])
+}
+
 /// `url` with its `host:port` replaced by `address`.
 pub(crate) fn via(url: &str, address: SocketAddr) -> anyhow::Result<String> {
     let (scheme, rest) = url

@@ -148,14 +148,10 @@ async fn main() -> anyhow::Result<()> {
         (target_of(Database::Postgres), target_of(Database::Mysql))
     {
         eprintln!("== remote routes: users on PostgreSQL, orders on MariaDB");
-        routes = remote::run(&settings, postgres, mysql).await?;
-        table.push_str(
-            "
-### Remote routes
-
-",
-        );
-        table.push_str(&remote::markdown(&routes));
+        let far_round_trip;
+        (routes, far_round_trip) = remote::run(&settings, postgres, mysql).await?;
+        table.push_str("\n### Remote routes\n\n");
+        table.push_str(&remote::markdown(&routes, far_round_trip));
     }
     println!("{table}");
     report::write(&settings.out, &table, &results, &routes)?;

@@ -421,6 +421,29 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         )
     }
 
+    /// Records that the relation's `key` could not be resolved: the field fails, with an error
+    /// naming the key and the strategy that failed.
+    fn failed(
+        &mut self,
+        out: &mut Vec<u8>,
+        error: &ResolveError,
+        key: &EntityKey,
+        path: &[PathSegment],
+    ) -> Result<(), NullPropagates> {
+        let strategy = self
+            .sources
+            .source_for(key.type_name())
+            .map_or("none", |s| s.strategy());
+        self.errors.push(crate::engine::fetch_error(
+            error,
+            key,
+            path.to_vec(),
+            strategy,
+        ));
+        out.extend_from_slice(b"null");
+        Err(NullPropagates)
+    }
+
     /// Writes a field computed from the representation's `@requires` values.
     fn computed(
         &mut self,
@@ -582,29 +605,14 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                 Err(NullPropagates)
             };
         };
-        let failed = match &related.loaded[index as usize] {
-            Ok((fetched, position)) => fetched.rows.key_error(*position as usize),
-            Err(error) => Some(error),
+        let key = &related.keys[index as usize];
+        let (fetched, position) = match &related.loaded[index as usize] {
+            Ok((fetched, position)) => match fetched.rows.key_error(*position as usize) {
+                None => (&**fetched, *position),
+                Some(error) => return self.failed(out, error, key, path),
+            },
+            Err(error) => return self.failed(out, error, key, path),
         };
-        if let Some(error) = failed {
-            let key = &related.keys[index as usize];
-            let strategy = self
-                .sources
-                .source_for(key.type_name())
-                .map_or("none", |s| s.strategy());
-            self.errors.push(crate::engine::fetch_error(
-                error,
-                key,
-                path.clone(),
-                strategy,
-            ));
-            out.extend_from_slice(b"null");
-            return Err(NullPropagates);
-        }
-        let Ok((fetched, position)) = &related.loaded[index as usize] else {
-            unreachable!("failures are handled above");
-        };
-        let (fetched, position) = (&**fetched, *position);
         if plan.many {
             out.push(b'[');
             for (i, row) in fetched.rows.rows_of(position as usize).enumerate() {
