@@ -42,19 +42,24 @@ impl RemoteDbSource {
     /// Checks that the owner stores every field this subgraph maps for `local`'s type, so that
     /// a mistake shows at start-up rather than at the first query.
     pub fn check(&self, local: &EntityMapping) -> Result<(), ResolveError> {
-        let owner = self.owner.mapping(&local.type_name).ok_or_else(|| {
-            self.error(format!(
-                "{} has no table in the owner's schema ({})",
-                local.type_name,
-                self.owner.path()
-            ))
-        })?;
+        let owner = self.owner_mapping(local)?;
         for (index, column) in local.columns.iter().enumerate() {
             if column.role != graft_schema::ColumnRole::Join {
                 self.owner_index(local, owner, index)?;
             }
         }
         Ok(())
+    }
+
+    /// The owner's mapping of `local`'s type.
+    fn owner_mapping(&self, local: &EntityMapping) -> Result<&EntityMapping, ResolveError> {
+        self.owner.mapping(&local.type_name).ok_or_else(|| {
+            self.error(format!(
+                "{} has no table in the owner's schema ({})",
+                local.type_name,
+                self.owner.path()
+            ))
+        })
     }
 
     fn error(&self, message: String) -> ResolveError {
@@ -121,13 +126,7 @@ impl EntitySource for RemoteDbSource {
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
         Box::pin(async move {
             let local = request.mapping;
-            let owner = self.owner.mapping(&local.type_name).ok_or_else(|| {
-                self.error(format!(
-                    "{} has no table in the owner's schema ({})",
-                    local.type_name,
-                    self.owner.path()
-                ))
-            })?;
+            let owner = self.owner_mapping(local)?;
             let columns = request
                 .columns
                 .iter()
