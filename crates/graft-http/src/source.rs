@@ -44,6 +44,9 @@ pub struct HttpSourceConfig {
     pub max_backoff: Duration,
     /// Headers sent with every request (`authorization`, …).
     pub headers: Vec<(String, String)>,
+    /// The largest answer body read, in bytes. Default 64 MiB: a remote that sends more is
+    /// answering something else, and graft does not buffer it all to find out.
+    pub max_response_bytes: usize,
 }
 
 impl Default for HttpSourceConfig {
@@ -58,6 +61,7 @@ impl Default for HttpSourceConfig {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             headers: Vec::new(),
+            max_response_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -76,6 +80,7 @@ impl fmt::Debug for HttpSourceConfig {
             .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
             .field("headers", &headers)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -128,6 +133,8 @@ enum Failure {
     },
     /// A status another attempt may fix (429, 502, 503, 504).
     Status(Answer),
+    /// The answer body passed `max_response_bytes`.
+    TooLarge(usize),
 }
 
 impl Failure {
@@ -135,7 +142,7 @@ impl Failure {
     fn is_retryable(&self) -> bool {
         match self {
             Failure::Timeout(_) | Failure::Status(_) => true,
-            Failure::NoTime => false,
+            Failure::NoTime | Failure::TooLarge(_) => false,
             Failure::Transport { kind, .. } => {
                 matches!(kind, SourceErrorKind::Connection | SourceErrorKind::Timeout)
             }
@@ -149,6 +156,7 @@ impl Failure {
             Failure::Timeout(budget) => format!("no answer within {} ms", budget.as_millis()),
             Failure::Transport { message, .. } => message.clone(),
             Failure::Status(answer) => format!("HTTP {}", answer.status),
+            Failure::TooLarge(limit) => format!("an answer over {limit} bytes"),
         }
     }
 
@@ -181,6 +189,13 @@ impl Failure {
                 origin.error(kind, format!("{}: {message}", origin.at()))
             }
             Failure::Status(answer) => response::http_error(answer.status, &answer.body, origin),
+            Failure::TooLarge(limit) => origin.error(
+                SourceErrorKind::Protocol,
+                format!(
+                    "{}: the answer is larger than {limit} bytes (max_response_bytes)",
+                    origin.at()
+                ),
+            ),
         }
     }
 }
@@ -249,6 +264,9 @@ impl HttpSource {
             source_name: source_name(),
             message: message.to_owned(),
         };
+        if config.max_response_bytes == 0 {
+            return Err(invalid("max_response_bytes must be at least 1"));
+        }
         if config.max_attempts == 0 {
             return Err(invalid("max_attempts must be at least 1"));
         }
@@ -474,8 +492,9 @@ impl HttpSource {
             .config
             .request_timeout
             .min(limit.saturating_duration_since(Instant::now()));
+        let limit_bytes = self.config.max_response_bytes;
         let exchange = async {
-            let response = self
+            let mut response = self
                 .client
                 .post(self.url.clone())
                 .header(CONTENT_TYPE, "application/json")
@@ -488,18 +507,32 @@ impl HttpSource {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(parse_retry_after);
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(Answer {
+            // Read chunk by chunk, so that an oversized answer is refused, not buffered.
+            if response
+                .content_length()
+                .is_some_and(|length| length > limit_bytes as u64)
+            {
+                return Ok(Err(Failure::TooLarge(limit_bytes)));
+            }
+            let mut body = bytes::BytesMut::new();
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > limit_bytes {
+                    return Ok(Err(Failure::TooLarge(limit_bytes)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>(Ok(Answer {
                 status,
-                body,
+                body: body.freeze(),
                 retry_after,
-            })
+            }))
         };
         match tokio::time::timeout(budget, exchange).await {
             Err(_) => Err(Failure::Timeout(budget)),
             Ok(Err(error)) => Err(transport(&error)),
-            Ok(Ok(answer)) if retryable_status(answer.status) => Err(Failure::Status(answer)),
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(Err(failure))) => Err(failure),
+            Ok(Ok(Ok(answer))) if retryable_status(answer.status) => Err(Failure::Status(answer)),
+            Ok(Ok(Ok(answer))) => Ok(answer),
         }
     }
 }

@@ -60,6 +60,7 @@ fn config(url: &str) -> HttpSourceConfig {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(2),
         headers: vec![("authorization".into(), "Bearer t0ken".into())],
+        ..HttpSourceConfig::default()
     }
 }
 
@@ -297,6 +298,25 @@ async fn a_body_that_is_not_json_is_a_protocol_error() {
     let (kind, message) = source_error(&err);
     assert_eq!(kind, SourceErrorKind::Protocol);
     assert!(message.contains("not JSON"), "{message}");
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_refused_and_not_retried() {
+    let server = MockServer::start().await;
+    let padding = "x".repeat(4096);
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"_entities": [{"name": padding, "email": null}, null, null]},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut settings = config(&graphql_url(&server));
+    settings.max_response_bytes = 1024;
+    let err = fetch(settings, &three_keys()).await.unwrap_err();
+    let (kind, message) = source_error(&err);
+    assert_eq!(kind, SourceErrorKind::Protocol);
+    assert!(message.contains("larger than 1024 bytes"), "{message}");
 }
 
 #[tokio::test]
