@@ -773,9 +773,11 @@ impl Execution<'_, '_> {
             }
         };
         let plan = EntityFetchPlan::build(vec![Some(key)], &graft_plan::PerTypeAndKey, 1);
+        let started = Instant::now();
         let mut results = self
             .fetch_groups(&plan, std::slice::from_ref(selection))
             .await;
+        self.timings.fetch += started.elapsed();
         Fetched::count(&results, self.stats);
         match results.pop().expect("one group") {
             Ok(fetched) => {
