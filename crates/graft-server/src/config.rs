@@ -33,6 +33,7 @@
 //! connect_timeout_ms = 5000       # default
 //! max_attempts = 3                # default: HTTP attempts (retries only where safe)
 //! cool_down_ms = 5000             # default: how long a failed database is skipped
+//! max_response_bytes = 67108864   # default: the largest `_entities` answer read (64 MiB)
 //! [remote.database]               # the owner's database (db routes), as [database]
 //! url = "postgres://graft@users-db/users"
 //! ```
@@ -182,6 +183,13 @@ pub struct RemoteConfig {
     /// How long a database that could not be reached is skipped, in milliseconds.
     #[serde(default = "default_cool_down_ms")]
     pub cool_down_ms: u64,
+    /// The largest `_entities` answer read from the owner, in bytes.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+fn default_max_response_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 fn default_remote_timeout_ms() -> u64 {
@@ -308,6 +316,12 @@ impl Config {
                 return Err(invalid(format!(
                     "{}: timeouts must be above 0",
                     at("timeout_ms")
+                )));
+            }
+            if remote.max_response_bytes == 0 {
+                return Err(invalid(format!(
+                    "{}: must be at least 1",
+                    at("max_response_bytes")
                 )));
             }
             if remote.max_attempts == 0 {

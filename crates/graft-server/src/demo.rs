@@ -218,6 +218,7 @@ fn remote_route(
                 connect_timeout: Duration::from_millis(remote.connect_timeout_ms),
                 request_timeout: Duration::from_millis(remote.timeout_ms),
                 max_attempts: remote.max_attempts,
+                max_response_bytes: remote.max_response_bytes,
                 ..HttpSourceConfig::default()
             };
             Some(Arc::new(HttpSource::new(http, Arc::clone(schema))?) as Arc<dyn EntitySource>)
