@@ -231,6 +231,13 @@ impl EntityFetchPlan {
         &self.groups
     }
 
+    /// The key at `position` in `group`, in constant time.
+    pub fn group_key(&self, group: &FetchGroup, position: usize) -> &EntityKey {
+        self.keys[group.members[position] as usize]
+            .as_ref()
+            .expect("members are valid keys")
+    }
+
     /// The keys of group `group`, in fetch order.
     pub fn group_keys(
         &self,

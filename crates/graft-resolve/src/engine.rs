@@ -529,21 +529,14 @@ impl Execution<'_, '_> {
                     match &results[group_index as usize] {
                         Err(error) => {
                             out.extend_from_slice(b"null");
-                            let key = plan
-                                .group_keys(group)
-                                .nth(position as usize)
-                                .expect("position in group");
+                            let key = plan.group_key(group, position as usize);
                             let strategy = self.strategy_of(key.type_name());
                             self.errors.push(fetch_error(error, key, path(), strategy));
                         }
                         Ok(fetched) => {
                             let selection = selection_for(selections, &group.key.type_name);
                             let fields = representation_fields.get(index).map(Vec::as_slice);
-                            let key = || {
-                                plan.group_keys(group)
-                                    .nth(position as usize)
-                                    .expect("position in group")
-                            };
+                            let key = || plan.group_key(group, position as usize);
                             self.write_entity(
                                 out,
                                 selection,
