@@ -97,10 +97,18 @@ impl Function {
 impl Expression {
     /// Parses `text`; the error says what was expected and at which character.
     pub fn parse(text: &str) -> Result<Expression, String> {
+        // Evaluation recurses once per operator: a bounded text bounds the recursion.
+        if text.len() > MAX_LENGTH {
+            return Err(format!(
+                "the expression is {} characters long; at most {MAX_LENGTH} are allowed",
+                text.len()
+            ));
+        }
         let mut parser = Parser {
             text,
             position: 0,
             variables: Vec::new(),
+            depth: 0,
         };
         let root = parser.expression()?;
         parser.skip_space();
@@ -246,7 +254,14 @@ struct Parser<'t> {
     text: &'t str,
     position: usize,
     variables: Vec<String>,
+    /// Nesting of parentheses, calls and signs so far.
+    depth: usize,
 }
+
+/// How deep an expression may nest: deeper is refused, not a stack overflow.
+const MAX_DEPTH: usize = 64;
+/// The longest expression text.
+const MAX_LENGTH: usize = 1024;
 
 impl<'t> Parser<'t> {
     fn error(&self, expected: &str) -> String {
@@ -306,10 +321,20 @@ impl<'t> Parser<'t> {
     }
 
     fn unary(&mut self) -> Result<Node, String> {
-        if self.eat('-') {
-            return Ok(Node::Negate(Box::new(self.unary()?)));
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "the expression nests deeper than {MAX_DEPTH} at character {}",
+                self.position + 1
+            ));
         }
-        self.primary()
+        let node = if self.eat('-') {
+            self.unary().map(|inner| Node::Negate(Box::new(inner)))
+        } else {
+            self.primary()
+        };
+        self.depth -= 1;
+        node
     }
 
     fn primary(&mut self) -> Result<Node, String> {
@@ -462,6 +487,28 @@ mod tests {
         assert!(eval("round(a)", &[Number::Float(1e300)]).is_err());
     }
 
+    proptest::proptest! {
+        /// Schema text is outside input: any string parses or is refused, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "[a-z0-9_.+*/%(), -]{0,40}") {
+            let _ = Expression::parse(&text);
+        }
+
+        /// Any values evaluate or give an error, never a panic (overflow, zero, huge floats).
+        #[test]
+        fn any_values_evaluate_or_fail(
+            a in proptest::prelude::any::<i64>(),
+            b in proptest::prelude::any::<f64>(),
+            c in proptest::prelude::any::<i64>(),
+        ) {
+            let expression = Expression::parse(
+                "round(a / b) + floor(c * a) - ceil(b % c) + abs(-a) * max(a, b, c) - min(coalesce(a, b), c)",
+            )
+            .expect("parses");
+            let _ = expression.evaluate(&[Number::Int(a), Number::Float(b), Number::Int(c)]);
+        }
+    }
+
     #[test]
     fn parse_errors_say_what_and_where() {
         let error = |text: &str| Expression::parse(text).unwrap_err();
@@ -476,5 +523,16 @@ mod tests {
         assert!(error("1 $ 2").contains("character 3"), "{}", error("1 $ 2"));
         assert!(error("1..2").contains("not a number"));
         assert!(error("a.").contains("field name after"));
+        assert!(error(&"(".repeat(1_000)).contains("nests deeper than 64"));
+        assert!(error(&"-".repeat(1_000)).contains("nests deeper than 64"));
+        assert!(error(&"round(".repeat(100)).contains("nests deeper than 64"));
+        assert!(error(&"1+".repeat(10_000)).contains("at most 1024"));
+        let longest_chain = format!("{}1", "1+".repeat(511));
+        assert_eq!(
+            Expression::parse(&longest_chain)
+                .expect("parses")
+                .evaluate(&[]),
+            Ok(Number::Int(512))
+        );
     }
 }
