@@ -646,14 +646,14 @@ async fn setup_if_empty_runs_the_example_scripts_once() {
     let db = MyDatabase::create("DO 0").await;
     let scripts = orgs_scripts();
     assert!(
-        MysqlSource::setup_if_empty(&db.url(), &scripts)
+        MysqlSource::setup_if_empty(&db.url(), &scripts, std::time::Duration::from_secs(5))
             .await
             .expect("the scripts run")
     );
     assert_eq!(count(&db, "org_users").await, 1000);
     assert_eq!(count(&db, "orders").await, 5000);
     assert!(
-        !MysqlSource::setup_if_empty(&db.url(), &scripts)
+        !MysqlSource::setup_if_empty(&db.url(), &scripts, std::time::Duration::from_secs(5))
             .await
             .expect("the tables are counted"),
         "the database has tables now"
@@ -676,7 +676,7 @@ async fn a_failing_setup_script_is_named_in_the_error() {
             "CREATE TABLE b (id int PRIMARY KEY); INSERT INTO missing VALUES (1);".to_owned(),
         ),
     ];
-    let error = MysqlSource::setup_if_empty(&db.url(), &scripts)
+    let error = MysqlSource::setup_if_empty(&db.url(), &scripts, std::time::Duration::from_secs(5))
         .await
         .expect_err("the script fails");
     match &error {
@@ -692,9 +692,13 @@ async fn a_failing_setup_script_is_named_in_the_error() {
 #[tokio::test]
 async fn describe_tables_gives_a_starter_schema_for_the_example() {
     let db = MyDatabase::create("DO 0").await;
-    MysqlSource::setup_if_empty(&db.url(), &orgs_scripts())
-        .await
-        .expect("the scripts run");
+    MysqlSource::setup_if_empty(
+        &db.url(),
+        &orgs_scripts(),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("the scripts run");
     let tables = MysqlSource::describe_tables(&db.url())
         .await
         .expect("describes");
@@ -1114,4 +1118,32 @@ async fn a_page_past_its_deadline_fails_as_a_timeout() {
             vec![Seen::Text("item 3".to_owned())]
         ]
     );
+}
+
+#[tokio::test]
+async fn setup_against_a_server_that_never_answers_times_out() {
+    // Accepts connections and never says a word, like a hung server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let port = listener.local_addr().expect("address").port();
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("mysql://root@127.0.0.1:{port}/none");
+    let scripts = [("schema.sql".to_owned(), "SELECT 1".to_owned())];
+    let started = std::time::Instant::now();
+    let error = MysqlSource::setup_if_empty(&url, &scripts, std::time::Duration::from_millis(300))
+        .await
+        .expect_err("nothing answers");
+    assert_eq!(
+        error.kind(),
+        graft_resolve::SourceErrorKind::Timeout,
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    held.abort();
 }

@@ -329,8 +329,37 @@ async fn a_refused_connection_is_a_connection_error_that_says_why() {
         message.contains("error connecting to server") && message.contains("refused"),
         "{message}"
     );
-    let error = PostgresSource::setup_if_empty(&url, &[])
+    let error = PostgresSource::setup_if_empty(&url, &[], std::time::Duration::from_secs(5))
         .await
         .expect_err("nothing listens");
     assert!(error.to_string().contains("refused"), "{error}");
+}
+
+#[tokio::test]
+async fn setup_against_a_server_that_never_answers_times_out() {
+    // Accepts connections and never says a word, like a hung server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let port = listener.local_addr().expect("address").port();
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let scripts = [("schema.sql".to_owned(), "SELECT 1".to_owned())];
+    let started = std::time::Instant::now();
+    let error =
+        PostgresSource::setup_if_empty(&url, &scripts, std::time::Duration::from_millis(300))
+            .await
+            .expect_err("nothing answers");
+    assert_eq!(
+        error.kind(),
+        graft_resolve::SourceErrorKind::Timeout,
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    held.abort();
 }

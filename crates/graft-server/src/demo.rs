@@ -280,7 +280,7 @@ async fn connect(
         Ok(Arc::new(source))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         if !scripts.is_empty() {
-            PostgresSource::setup_if_empty(url, scripts).await?;
+            PostgresSource::setup_if_empty(url, scripts, connect_timeout).await?;
         }
         let mut db = PostgresConfig::new(url);
         db.max_connections = database.max_connections as usize;
@@ -290,7 +290,7 @@ async fn connect(
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         let url = mysql_url(url);
         if !scripts.is_empty() {
-            MysqlSource::setup_if_empty(&url, scripts).await?;
+            MysqlSource::setup_if_empty(&url, scripts, connect_timeout).await?;
         }
         let mut db = MysqlConfig::new(url);
         db.max_connections = database.max_connections as usize;

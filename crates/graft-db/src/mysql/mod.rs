@@ -172,8 +172,15 @@ impl MysqlSource {
     /// Runs `scripts` (name and SQL, in order; each may hold several `;`-separated statements)
     /// on the database at `url` when its current database has no tables yet; returns whether
     /// they ran. This runs before [`MysqlSource::connect`], which needs the tables to exist.
-    pub async fn setup_if_empty(url: &str, scripts: &[(String, String)]) -> Result<bool, DbError> {
-        let mut conn = plain_connection(url).await?;
+    /// Connecting may take at most `connect_timeout` (the scripts themselves may take longer).
+    pub async fn setup_if_empty(
+        url: &str,
+        scripts: &[(String, String)],
+        connect_timeout: Duration,
+    ) -> Result<bool, DbError> {
+        let mut conn = tokio::time::timeout(connect_timeout, plain_connection(url))
+            .await
+            .map_err(|_| DbError::Timeout)??;
         let ran = run_if_empty(&mut conn, scripts).await;
         let _ = conn.disconnect().await;
         ran

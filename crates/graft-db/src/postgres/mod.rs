@@ -125,9 +125,17 @@ impl PostgresSource {
 
     /// Runs `scripts` (name and SQL, in order) on the database at `url` when its current schema
     /// has no tables yet; returns whether they ran. This runs before [`PostgresSource::connect`],
-    /// which needs the tables to exist.
-    pub async fn setup_if_empty(url: &str, scripts: &[(String, String)]) -> Result<bool, DbError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    /// which needs the tables to exist. Connecting may take at most `connect_timeout` (the
+    /// scripts themselves may take longer).
+    pub async fn setup_if_empty(
+        url: &str,
+        scripts: &[(String, String)],
+        connect_timeout: Duration,
+    ) -> Result<bool, DbError> {
+        let (client, connection) =
+            tokio::time::timeout(connect_timeout, tokio_postgres::connect(url, NoTls))
+                .await
+                .map_err(|_| DbError::Timeout)??;
         let connection = tokio::spawn(connection);
         let tables: i64 = client
             .query_one(
