@@ -1,5 +1,6 @@
 //! The [`EntitySource`] trait and the rows it returns.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -178,7 +179,7 @@ pub struct RowSet {
     requests: usize,
     /// Keys that failed on their own while the others resolved (a remote subgraph's error at
     /// one `_entities` index): by key position.
-    key_errors: Vec<(u32, ResolveError)>,
+    key_errors: BTreeMap<u32, ResolveError>,
     /// Why this fetch took another route than its first (`db-then-http`), if it did.
     fallbacks: Vec<String>,
 }
@@ -197,7 +198,7 @@ impl RowSet {
             last: None,
             statements: 0,
             requests: 0,
-            key_errors: Vec::new(),
+            key_errors: BTreeMap::new(),
             fallbacks: Vec::new(),
         }
     }
@@ -251,15 +252,13 @@ impl RowSet {
     /// Records that key `position` failed on its own: it has no row, and `error` says why.
     pub fn set_key_error(&mut self, position: usize, error: ResolveError) {
         let position = u32::try_from(position).expect("fewer than 2^32 keys");
-        self.key_errors.push((position, error));
+        self.key_errors.insert(position, error);
     }
 
     /// Why key `position` failed on its own, if it did.
     pub fn key_error(&self, position: usize) -> Option<&ResolveError> {
-        self.key_errors
-            .iter()
-            .find(|(p, _)| *p as usize == position)
-            .map(|(_, error)| error)
+        let position = u32::try_from(position).ok()?;
+        self.key_errors.get(&position)
     }
 
     /// Records that this fetch fell back to another route, and why.
