@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use apollo_compiler::ast::{self, Definition, Value};
+use apollo_compiler::executable::{FieldSet, Selection, SelectionSet};
 use apollo_compiler::schema::{Component, ExtendedType, ObjectType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
@@ -186,7 +187,7 @@ fn string_argument(directive: &ast::Directive, name: &str) -> Option<String> {
 
 /// The `(type, field)` pairs some `@provides(fields:)` names: `@external` fields this subgraph
 /// can answer, so they are mapped to columns like its own.
-fn provided_fields(schema: &Schema) -> HashSet<(Name, Name)> {
+fn provided_fields(schema: &Valid<Schema>) -> HashSet<(Name, Name)> {
     let mut provided = HashSet::new();
     for ty in schema.types.values() {
         let ExtendedType::Object(object) = ty else {
@@ -198,70 +199,52 @@ fn provided_fields(schema: &Schema) -> HashSet<(Name, Name)> {
             };
             let target = field.ty.inner_named_type();
             let fields = string_argument(directive, "fields").unwrap_or_default();
-            for name in top_level_names(&fields) {
-                if let Ok(name) = Name::new(name) {
-                    provided.insert((target.clone(), name));
-                }
+            for leaf in field_set_leaves(schema, target, &fields) {
+                provided.insert((target.clone(), leaf[0].clone()));
             }
         }
     }
     provided
 }
 
-/// The top-level field names of a field set (`a b { c } d` -> `a b d`).
-fn top_level_names(fields: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut depth = 0usize;
-    for token in fields
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .flat_map(|t| t.split_inclusive(['{', '}']))
-    {
-        let name = token.trim_end_matches(['{', '}']);
-        if depth == 0 && !name.is_empty() {
-            names.push(name);
-        }
-        if token.ends_with('{') {
-            depth += 1;
-        } else if token.ends_with('}') {
-            depth = depth.saturating_sub(1);
-        }
-    }
-    names
+/// The leaves of field set `fields` on type `type_name`, each as the path of field names that
+/// leads to it (`a b { c }` -> `[a]`, `[b, c]`). apollo-compiler parses it, as graft-keys parses
+/// keys; what does not parse contributes the leaves it could read (composition reports the rest).
+fn field_set_leaves(schema: &Valid<Schema>, type_name: &Name, fields: &str) -> Vec<Vec<Name>> {
+    let field_set = match FieldSet::parse(schema, type_name.clone(), fields, "field set") {
+        Ok(field_set) => field_set,
+        Err(with_errors) => with_errors.partial,
+    };
+    let mut leaves = Vec::new();
+    collect_leaves(&field_set.selection_set, &mut Vec::new(), &mut leaves);
+    leaves
 }
 
-/// The leaves of a field set as dotted paths (`a b { c }` -> `a`, `b.c`).
-fn field_set_paths(fields: &str) -> Vec<String> {
-    let mut paths = Vec::new();
-    // The dotted path of each open selection set's parent field.
-    let mut parents: Vec<String> = Vec::new();
-    let mut last: Option<String> = None;
-    let spaced = fields.replace('{', " { ").replace('}', " } ");
-    for token in spaced.split(|c: char| c.is_whitespace() || c == ',') {
-        match token {
-            "" => {}
-            "{" => parents.extend(last.take()),
-            "}" => {
-                paths.extend(last.take());
-                parents.pop();
+fn collect_leaves(selection_set: &SelectionSet, path: &mut Vec<Name>, leaves: &mut Vec<Vec<Name>>) {
+    for selection in &selection_set.selections {
+        match selection {
+            Selection::Field(field) => {
+                path.push(field.name.clone());
+                if field.selection_set.selections.is_empty() {
+                    leaves.push(path.clone());
+                } else {
+                    collect_leaves(&field.selection_set, path, leaves);
+                }
+                path.pop();
             }
-            name => {
-                let path = match parents.last() {
-                    Some(parent) => format!("{parent}.{name}"),
-                    None => name.to_owned(),
-                };
-                paths.extend(last.replace(path));
+            Selection::InlineFragment(inline) => {
+                collect_leaves(&inline.selection_set, path, leaves)
             }
+            Selection::FragmentSpread(_) => {}
         }
     }
-    paths.extend(last);
-    paths
 }
 
 /// How deep embedded objects may nest (a guard against recursive types).
 const MAX_EMBEDDING_DEPTH: usize = 8;
 
 fn map_entity(
-    schema: &Schema,
+    schema: &Valid<Schema>,
     entities: &EntityTypes,
     provided: &HashSet<(Name, Name)>,
     object: &Node<ObjectType>,
@@ -299,7 +282,13 @@ fn map_entity(
         let coordinate = format!("{type_name}.{field_name}");
         let column_directive = field.directives.get("column");
         if let Some(directive) = field.directives.get("computed") {
-            computed.push(computed_field(schema, &coordinate, field, directive)?);
+            computed.push(computed_field(
+                schema,
+                &type_name,
+                &coordinate,
+                field,
+                directive,
+            )?);
             continue;
         }
         // An @external field is the owner's; graft stores it only when it is part of a key
@@ -512,7 +501,8 @@ fn key_column(
 
 /// Reads `@computed(expression:)`: the expression may use the field's `@requires` fields only.
 fn computed_field(
-    schema: &Schema,
+    schema: &Valid<Schema>,
+    type_name: &Name,
     coordinate: &str,
     field: &ast::FieldDefinition,
     directive: &ast::Directive,
@@ -526,7 +516,19 @@ fn computed_field(
                 .to_owned(),
         ));
     };
-    let required = field_set_paths(&string_argument(requires, "fields").unwrap_or_default());
+    let required: Vec<String> = field_set_leaves(
+        schema,
+        type_name,
+        &string_argument(requires, "fields").unwrap_or_default(),
+    )
+    .iter()
+    .map(|path| {
+        path.iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    })
+    .collect();
     for variable in expression.variables() {
         if !required.contains(variable) {
             return Err(bad(format!(
@@ -1263,11 +1265,29 @@ type User @key(fields: "email") {{
 
     #[test]
     fn field_set_paths_are_dotted_leaves() {
+        let schema = Schema::parse_and_validate(
+            "type Query { t: T } type T { a: Int b: B f: Int } type B { c: Int d: D } type D { e: Int }",
+            "s.graphql",
+        )
+        .expect("valid");
+        let leaves = field_set_leaves(
+            &schema,
+            &Name::new("T").expect("a name"),
+            "a b { c d { e } } f",
+        );
+        let dotted = |path: &Vec<Name>| {
+            path.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(".")
+        };
         assert_eq!(
-            field_set_paths("a b { c d { e } } f"),
+            leaves.iter().map(dotted).collect::<Vec<_>>(),
             ["a", "b.c", "b.d.e", "f"]
         );
-        assert_eq!(top_level_names("a b { c d { e } } f"), ["a", "b", "f"]);
+        let mut top: Vec<&str> = leaves.iter().map(|leaf| leaf[0].as_str()).collect();
+        top.dedup();
+        assert_eq!(top, ["a", "b", "f"]);
     }
 }
 
