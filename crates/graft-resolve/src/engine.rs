@@ -530,7 +530,7 @@ impl Execution<'_, '_> {
                         Err(error) => {
                             out.extend_from_slice(b"null");
                             let key = plan.group_key(group, position as usize);
-                            let strategy = self.strategy_of(key.type_name());
+                            let strategy = self.engine.sources.strategy_for(key.type_name());
                             self.errors.push(fetch_error(error, key, path(), strategy));
                         }
                         Ok(fetched) => {
@@ -602,14 +602,6 @@ impl Execution<'_, '_> {
             .await
     }
 
-    /// The strategy of the source that serves `type_name`.
-    fn strategy_of(&self, type_name: &str) -> &'static str {
-        self.engine
-            .sources
-            .source_for(type_name)
-            .map_or("none", |s| s.strategy())
-    }
-
     fn resolver(&self) -> Resolver<'_> {
         Resolver {
             schema: &self.engine.schema,
@@ -638,7 +630,7 @@ impl Execution<'_, '_> {
             // without a row is simply an entity that does not exist.
             if let Some(error) = fetched.rows.key_error(position) {
                 let key = key();
-                let strategy = self.strategy_of(key.type_name());
+                let strategy = self.engine.sources.strategy_for(key.type_name());
                 self.errors.push(fetch_error(error, key, path, strategy));
             }
             return;
@@ -780,7 +772,7 @@ impl Execution<'_, '_> {
             Err(error) => {
                 out.extend_from_slice(b"null");
                 let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
-                let strategy = self.strategy_of(key.type_name());
+                let strategy = self.engine.sources.strategy_for(key.type_name());
                 self.errors.push(fetch_error(&error, key, path(), strategy));
             }
         }

@@ -430,10 +430,7 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         key: &EntityKey,
         path: &[PathSegment],
     ) -> Result<(), NullPropagates> {
-        let strategy = self
-            .sources
-            .source_for(key.type_name())
-            .map_or("none", |s| s.strategy());
+        let strategy = self.sources.strategy_for(key.type_name());
         self.errors.push(crate::engine::fetch_error(
             error,
             key,

@@ -33,6 +33,11 @@ impl SourceRouter {
     pub fn source_for(&self, type_name: &str) -> Option<&Arc<dyn EntitySource>> {
         self.by_type.get(type_name).or(self.default.as_ref())
     }
+
+    /// The [`EntitySource::strategy`] of the source for `type_name`, `"none"` without one.
+    pub fn strategy_for(&self, type_name: &str) -> &'static str {
+        self.source_for(type_name).map_or("none", |s| s.strategy())
+    }
 }
 
 impl std::fmt::Debug for SourceRouter {
