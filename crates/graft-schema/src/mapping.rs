@@ -247,7 +247,22 @@ impl EntityMapping {
 
     /// The column storing the field at `path` (see [`EntityMapping::field_path`]).
     pub fn column_by_path(&self, path: &[Name]) -> Option<usize> {
-        (0..self.columns.len()).find(|&i| self.field_path(i).as_deref() == Some(path))
+        let (last, objects) = path.split_last()?;
+        let Some((first, nested)) = objects.split_first() else {
+            return self.column_index(last);
+        };
+        // Walk the embedded objects down to the one that holds the field.
+        let mut object = self.embedded(first)?;
+        for name in nested {
+            object = object.fields.iter().find_map(|field| match field {
+                EmbeddedField::Object(inner) if inner.field == *name => Some(inner),
+                _ => None,
+            })?;
+        }
+        object.fields.iter().find_map(|field| match field {
+            EmbeddedField::Column(index) if self.columns[*index].field == *last => Some(*index),
+            _ => None,
+        })
     }
 
     /// The key columns of key `index`.

@@ -333,26 +333,39 @@ fn map_entity(
             )?);
         }
     }
-    let key_columns = entity
-        .keys()
-        .iter()
-        .map(|key| {
-            key.field_set()
-                .leaves()
-                .iter()
-                .map(|leaf| key_column(&type_name, &columns, &embedded, leaf.path()))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(EntityMapping {
+    let mut mapping = EntityMapping {
         type_name,
         table,
         columns,
-        key_columns,
+        key_columns: Vec::new(),
         relations: Vec::new(),
         embedded,
         computed,
-    })
+    };
+    for key in entity.keys() {
+        let columns = key
+            .field_set()
+            .leaves()
+            .iter()
+            .map(|leaf| {
+                let path = leaf.path();
+                mapping
+                    .column_by_path(path)
+                    .map(|index| mapping.columns[index].column.clone())
+                    .ok_or_else(|| {
+                        let dotted: Vec<&str> = path.iter().map(|n| n.as_str()).collect();
+                        (
+                            format!("{}.{}", mapping.type_name, dotted.join(".")),
+                            "a key field must be a column-mapped scalar field, or one of an \
+                             embedded object"
+                                .to_owned(),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        mapping.key_columns.push(columns);
+    }
+    Ok(mapping)
 }
 
 /// The column of a field: `@column(name:)`, or the field's name in snake_case.
@@ -443,60 +456,6 @@ fn embed(
         nullable: !ty.is_non_null(),
         fields,
     })
-}
-
-/// The column of key leaf `path`: a field of the entity, or of an embedded object.
-fn key_column(
-    type_name: &Name,
-    columns: &[ColumnMapping],
-    embedded: &[EmbeddedMapping],
-    path: &[Name],
-) -> Result<String, MappingError> {
-    let not_mapped = || {
-        (
-            format!(
-                "{type_name}.{}",
-                path.iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            ),
-            "a key field must be a column-mapped scalar field, or one of an embedded object"
-                .to_owned(),
-        )
-    };
-    let (last, parents) = path.split_last().expect("key leaves have a path");
-    let Some((first, rest)) = parents.split_first() else {
-        return columns
-            .iter()
-            .find(|c| c.role == ColumnRole::Field && c.field == *last)
-            .map(|c| c.column.clone())
-            .ok_or_else(not_mapped);
-    };
-    let mut object = embedded
-        .iter()
-        .find(|e| e.field == *first)
-        .ok_or_else(not_mapped)?;
-    for name in rest {
-        object = object
-            .fields
-            .iter()
-            .find_map(|f| match f {
-                EmbeddedField::Object(o) if o.field == *name => Some(o),
-                _ => None,
-            })
-            .ok_or_else(not_mapped)?;
-    }
-    object
-        .fields
-        .iter()
-        .find_map(|f| match f {
-            EmbeddedField::Column(i) if columns[*i].field == *last => {
-                Some(columns[*i].column.clone())
-            }
-            _ => None,
-        })
-        .ok_or_else(not_mapped)
 }
 
 /// Reads `@computed(expression:)`: the expression may use the field's `@requires` fields only.
