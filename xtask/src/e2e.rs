@@ -139,6 +139,9 @@ impl Wiring<'_> {
 fn remote_users_config(wiring: &Wiring<'_>) -> anyhow::Result<String> {
     Ok(format!(
         "# Written by `cargo xtask e2e` for this run, after examples/remote-orgs/users/users.graft.toml.
+[server]
+debug_header = true
+
 [schema]
 path = {schema}
 
@@ -169,6 +172,9 @@ url = {orders_db}
 fn remote_orders_config(wiring: &Wiring<'_>) -> anyhow::Result<String> {
     Ok(format!(
         "# Written by `cargo xtask e2e` for this run, after examples/remote-orgs/orders/orders.graft.toml.
+[server]
+debug_header = true
+
 [schema]
 path = {schema}
 

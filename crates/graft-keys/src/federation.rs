@@ -79,6 +79,15 @@ const FEDERATION_DEFINITIONS: &[(&str, &str)] = &[
         "policy",
         "directive @policy(policies: [[federation__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM",
     ),
+    // Demand control (federation v2.9, after the IBM GraphQL cost specification).
+    (
+        "cost",
+        "directive @cost(weight: Int!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | INPUT_FIELD_DEFINITION | OBJECT | SCALAR",
+    ),
+    (
+        "listSize",
+        "directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION",
+    ),
 ];
 
 /// Parses and validates a subgraph's SDL into the schema the subgraph serves: the federation

@@ -13,6 +13,14 @@ pub enum PlanError {
     /// Mutations and subscriptions are not served.
     #[error("{0} operations are not supported: graft serves queries")]
     UnsupportedOperationType(&'static str),
+    /// The operation has more fields, after fragment expansion, than planning allows.
+    #[error(
+        "the operation selects more than {limit} fields (aliases and fragment spreads included)"
+    )]
+    TooManyFields {
+        /// The limit.
+        limit: u32,
+    },
     /// A selected field that graft cannot answer.
     #[error("{coordinate}: {reason}")]
     UnsupportedField {

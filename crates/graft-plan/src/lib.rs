@@ -10,19 +10,21 @@
 //! **Architecture invariant:** this crate does no I/O and knows nothing of SQL or HTTP. Problems
 //! come back as values ([`PlanError`]), never as panics.
 
+mod cost;
 mod error;
 mod fetch;
 mod operation;
 mod page;
 
+pub use cost::{CompileOptions, CostModel, PLANNING_CEILING, Shape};
 pub use error::PlanError;
 pub use fetch::{
     BatchStats, EntityFetchPlan, FetchGroup, GroupKey, Grouping, PartitionBy, PerTypeAndKey, Slot,
     SplitReason,
 };
 pub use operation::{
-    Condition, Conditions, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, OperationPlan,
-    ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey, RootKind, RootPlan,
-    ServiceField, VariablePlan,
+    Condition, Conditions, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, LoadId,
+    OperationPlan, ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey,
+    RootKind, RootPlan, ServiceField, VariablePlan,
 };
 pub use page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};

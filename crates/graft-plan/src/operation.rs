@@ -4,6 +4,8 @@
 //! and the JSON written. Compilation happens once per query text; execution then walks plain
 //! vectors, with no per-field resolver dispatch.
 
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use apollo_compiler::ast::{self, Value};
@@ -16,6 +18,7 @@ use graft_schema::{
 };
 
 use crate::PlanError;
+use crate::cost::{self, CompileOptions, Shape};
 use crate::page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};
 
 /// The plan of one operation.
@@ -25,6 +28,8 @@ pub struct OperationPlan {
     pub variables: Vec<VariablePlan>,
     /// The root fields, in response order.
     pub root: Vec<RootPlan>,
+    /// How deep and wide the operation is, after fragment expansion.
+    pub shape: Shape,
 }
 
 /// A variable the operation declares.
@@ -39,7 +44,7 @@ pub struct VariablePlan {
 }
 
 /// A key of the response object, with its JSON form (`"name":`) written once at compile time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResponseKey {
     name: Name,
     json_prefix: Box<str>,
@@ -64,7 +69,7 @@ impl ResponseKey {
 }
 
 /// One `@skip`/`@include` that depends on a variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Condition {
     /// The Boolean variable.
     pub variable: Name,
@@ -74,7 +79,7 @@ pub struct Condition {
 }
 
 /// When a field is included in the response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Conditions {
     /// Always.
     Always,
@@ -161,7 +166,7 @@ pub enum ServiceField {
 }
 
 /// What to read and write for entities of one type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntitySelection {
     /// The entity type.
     pub type_name: Name,
@@ -173,10 +178,14 @@ pub struct EntitySelection {
     /// Whether some field is computed from the representation ([`FieldValue::Computed`]), so
     /// the representations' other fields must be kept.
     pub uses_representation: bool,
+    /// The estimated cost of one entity of this selection with everything below it: the
+    /// type's weight (1, or its `@cost`), plus each field's `@cost`, plus each relation's
+    /// target cost, times its assumed list size for a `@hasMany` (see [`crate::CostModel`]).
+    pub cost: u64,
 }
 
 /// One field of an entity's response object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPlan {
     /// Where the value goes.
     pub response_key: ResponseKey,
@@ -187,7 +196,7 @@ pub struct FieldPlan {
 }
 
 /// Where a field's value comes from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FieldValue {
     /// The entity's type name.
     Typename,
@@ -231,7 +240,7 @@ impl FieldValue {
 }
 
 /// An object stored in its entity's row: its fields are columns of that row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmbeddedPlan {
     /// The object's type.
     pub type_name: Name,
@@ -246,10 +255,14 @@ pub struct EmbeddedPlan {
 }
 
 /// How to resolve a relation field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelatedPlan {
     /// Index into the parent mapping's `relations`.
     pub relation: usize,
+    /// The load a [`RelatedTarget::Fetched`] field's rows come from (`None` for a reference).
+    /// Fields of one operation that read the same relation with the same selection (the same
+    /// field under several aliases) share one, so they cost one statement per level together.
+    pub load: Option<LoadId>,
     /// Positions in the parent's [`EntitySelection::columns`] of the values looked up.
     pub key_slots: Vec<usize>,
     /// A list of every match (`@hasMany`), or at most one.
@@ -260,8 +273,12 @@ pub struct RelatedPlan {
     pub target: RelatedTarget,
 }
 
+/// Names the relation loads of one operation: equal ids read the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoadId(pub u32);
+
 /// What a relation leads to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RelatedTarget {
     /// Rows of the target's table, fetched for all parents of a level at once.
     Fetched(EntitySelection),
@@ -275,7 +292,7 @@ pub enum RelatedTarget {
 }
 
 /// One field of a reference to another subgraph's entity.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReferenceField {
     /// Where the value goes.
     pub response_key: ResponseKey,
@@ -286,7 +303,7 @@ pub struct ReferenceField {
 }
 
 /// The value of a [`ReferenceField`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReferenceValue {
     /// The type name.
     Typename,
@@ -295,11 +312,26 @@ pub enum ReferenceValue {
 }
 
 impl OperationPlan {
-    /// Compiles operation `operation_name` of `document` against `schema`.
+    /// Compiles operation `operation_name` of `document` against `schema` with the default
+    /// [`CompileOptions`].
     pub fn compile(
         schema: &SubgraphSchema,
         document: &Valid<ExecutableDocument>,
         operation_name: Option<&str>,
+    ) -> Result<OperationPlan, PlanError> {
+        OperationPlan::compile_with(schema, document, operation_name, &CompileOptions::default())
+    }
+
+    /// Compiles operation `operation_name` of `document` against `schema`.
+    ///
+    /// Planning takes time in proportion to the operation's fields after fragment expansion:
+    /// a fragment spread twice in one selection set is expanded once, and planning stops with
+    /// [`PlanError::TooManyFields`] past `options.max_fields`.
+    pub fn compile_with(
+        schema: &SubgraphSchema,
+        document: &Valid<ExecutableDocument>,
+        operation_name: Option<&str>,
+        options: &CompileOptions,
     ) -> Result<OperationPlan, PlanError> {
         let operation =
             document
@@ -327,13 +359,25 @@ impl OperationPlan {
                 default: v.default_value.clone(),
             })
             .collect();
-        let collector = Collector { schema, document };
+        let collector = Collector {
+            schema,
+            document,
+            options,
+            fields: Cell::new(0),
+            loads: RefCell::new(HashMap::new()),
+        };
         let mut root = Vec::new();
+        let mut depth = 0;
         for collected in collector.collect(&operation.selection_set, schema.query_type())? {
             let field = collected.fields[0];
             let kind = match field.name.as_str() {
                 "__typename" => RootKind::Typename(schema.query_type().clone()),
-                "__schema" | "__type" => RootKind::Introspection,
+                "__schema" | "__type" => {
+                    // Answered by apollo-compiler, not planned: counted all the same.
+                    let below = collector.count_unplanned(&field.selection_set)?;
+                    depth = depth.max(1 + below);
+                    RootKind::Introspection
+                }
                 "_service" => RootKind::Service(collector.service_fields(&collected)?),
                 "_entities" => {
                     let representations = field
@@ -380,14 +424,61 @@ impl OperationPlan {
                     }
                 },
             };
+            depth = depth.max(root_depth(&kind));
             root.push(RootPlan {
                 response_key: collected.response_key,
                 conditions: collected.conditions,
                 kind,
             });
         }
-        Ok(OperationPlan { variables, root })
+        let shape = Shape {
+            depth,
+            fields: collector.fields.get(),
+        };
+        Ok(OperationPlan {
+            variables,
+            root,
+            shape,
+        })
     }
+}
+
+/// The depth of a root field: 1, plus the depth of what it selects.
+fn root_depth(kind: &RootKind) -> u32 {
+    1 + match kind {
+        RootKind::Typename(_) | RootKind::Introspection => 0,
+        RootKind::Service(fields) => u32::from(!fields.is_empty()),
+        RootKind::Entities { selections, .. } => {
+            selections.iter().map(selection_depth).max().unwrap_or(0)
+        }
+        RootKind::ByKey { selection, .. } => selection_depth(selection),
+        // `edges { node { ... } }`: two levels above the node's fields.
+        RootKind::Page(page) => 2 + selection_depth(&page.node),
+    }
+}
+
+/// The depth of an entity's selection: 1 for its own fields (0 when it selects none), plus
+/// the deepest object below them.
+fn selection_depth(selection: &EntitySelection) -> u32 {
+    fields_depth(&selection.fields)
+}
+
+fn fields_depth(fields: &[FieldPlan]) -> u32 {
+    if fields.is_empty() {
+        return 0;
+    }
+    1 + fields
+        .iter()
+        .map(|field| match &field.value {
+            FieldValue::Related(plan) => match &plan.target {
+                RelatedTarget::Fetched(target) => selection_depth(target),
+                RelatedTarget::Reference { fields, .. } => u32::from(!fields.is_empty()),
+            },
+            FieldValue::Embedded(plan) => fields_depth(&plan.fields),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The slot of mapping column `index` in a selection's `columns`, added on first use.
@@ -414,9 +505,26 @@ struct Collected<'a> {
     fields: Vec<&'a Node<Field>>,
 }
 
+/// The fields of one selection set being collected: merged by response key and found by it
+/// in constant time; a fragment already expanded under the same conditions is not expanded
+/// again (GraphQL's CollectFields skips visited fragments), so repeated spreads cost nothing.
+#[derive(Default)]
+struct Collection<'a> {
+    fields: Vec<Collected<'a>>,
+    by_key: HashMap<Name, usize>,
+    /// Field nodes already merged, so a field reached twice is merged once.
+    seen: HashSet<*const Field>,
+    expanded: HashSet<(Name, Vec<Condition>)>,
+}
+
 struct Collector<'a> {
     schema: &'a SubgraphSchema,
     document: &'a ExecutableDocument,
+    options: &'a CompileOptions,
+    /// Fields collected so far, for [`Shape::fields`] and the planning ceiling.
+    fields: Cell<u32>,
+    /// The relation loads handed out: equal (parent type, relation, target selection) share one.
+    loads: RefCell<HashMap<(Name, usize, EntitySelection), LoadId>>,
 }
 
 impl<'a> Collector<'a> {
@@ -426,9 +534,40 @@ impl<'a> Collector<'a> {
         selection_set: &'a SelectionSet,
         concrete: &str,
     ) -> Result<Vec<Collected<'a>>, PlanError> {
-        let mut out = Vec::new();
+        let mut out = Collection::default();
         self.collect_into(selection_set, concrete, &mut Vec::new(), &mut out);
-        Ok(out)
+        self.counted(out.fields)
+    }
+
+    /// Adds `fields` to the operation's field count; past the ceiling, planning stops.
+    fn counted(&self, fields: Vec<Collected<'a>>) -> Result<Vec<Collected<'a>>, PlanError> {
+        let count = u32::try_from(fields.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.fields.get());
+        self.fields.set(count);
+        if count > self.options.max_fields {
+            return Err(PlanError::TooManyFields {
+                limit: self.options.max_fields,
+            });
+        }
+        Ok(fields)
+    }
+
+    /// Counts the fields of a selection set graft does not plan (introspection), with the same
+    /// expansion rules; returns its depth.
+    fn count_unplanned(&self, selection_set: &'a SelectionSet) -> Result<u32, PlanError> {
+        if selection_set.selections.is_empty() {
+            return Ok(0);
+        }
+        let mut out = Collection::default();
+        self.collect_into(selection_set, &selection_set.ty, &mut Vec::new(), &mut out);
+        let mut deepest = 0;
+        for collected in self.counted(out.fields)? {
+            for field in &collected.fields {
+                deepest = deepest.max(self.count_unplanned(&field.selection_set)?);
+            }
+        }
+        Ok(1 + deepest)
     }
 
     fn collect_into(
@@ -436,7 +575,7 @@ impl<'a> Collector<'a> {
         selection_set: &'a SelectionSet,
         concrete: &str,
         path: &mut Vec<Condition>,
-        out: &mut Vec<Collected<'a>>,
+        out: &mut Collection<'a>,
     ) {
         for selection in &selection_set.selections {
             let (directives, applies) = match selection {
@@ -468,16 +607,23 @@ impl<'a> Collector<'a> {
                 Selection::Field(field) => {
                     let key = field.response_key();
                     let conditions = Conditions::from_path(path);
-                    match out.iter_mut().find(|c| c.response_key.name == *key) {
-                        Some(existing) => {
+                    let first_time = out.seen.insert(std::ptr::from_ref::<Field>(field));
+                    match out.by_key.get(key) {
+                        Some(&existing) => {
+                            let existing = &mut out.fields[existing];
                             existing.conditions.merge(conditions);
-                            existing.fields.push(field);
+                            if first_time {
+                                existing.fields.push(field);
+                            }
                         }
-                        None => out.push(Collected {
-                            response_key: ResponseKey::new(key.clone()),
-                            conditions,
-                            fields: vec![field],
-                        }),
+                        None => {
+                            out.by_key.insert(key.clone(), out.fields.len());
+                            out.fields.push(Collected {
+                                response_key: ResponseKey::new(key.clone()),
+                                conditions,
+                                fields: vec![field],
+                            });
+                        }
                     }
                 }
                 Selection::InlineFragment(inline) => {
@@ -489,7 +635,12 @@ impl<'a> Collector<'a> {
                         .fragments
                         .get(&spread.fragment_name)
                         .expect("checked above");
-                    self.collect_into(&fragment.selection_set, concrete, path, out);
+                    if out
+                        .expanded
+                        .insert((spread.fragment_name.clone(), path.clone()))
+                    {
+                        self.collect_into(&fragment.selection_set, concrete, path, out);
+                    }
                 }
             }
             path.truncate(depth);
@@ -510,11 +661,34 @@ impl<'a> Collector<'a> {
         collected: &Collected<'a>,
         concrete: &str,
     ) -> Result<Vec<Collected<'a>>, PlanError> {
-        let mut out = Vec::new();
+        let mut out = Collection::default();
         for field in &collected.fields {
             self.collect_into(&field.selection_set, concrete, &mut Vec::new(), &mut out);
         }
-        Ok(out)
+        self.counted(out.fields)
+    }
+
+    /// The load of relation `relation` of `parent` with `target`: one per distinct pair in the
+    /// operation.
+    fn load_id(&self, parent: &Name, relation: usize, target: &EntitySelection) -> LoadId {
+        let mut loads = self.loads.borrow_mut();
+        let next = LoadId(u32::try_from(loads.len()).expect("fewer loads than fields"));
+        *loads
+            .entry((parent.clone(), relation, target.clone()))
+            .or_insert(next)
+    }
+
+    /// The assumed length of relation list `type_name.field`.
+    fn list_size(&self, type_name: &Name, field: &Name) -> u64 {
+        cost::assumed_size(self.schema.api_schema(), type_name, field).unwrap_or_else(|| {
+            let model = &self.options.cost;
+            u64::from(
+                *model
+                    .list_sizes
+                    .get(&format!("{type_name}.{field}"))
+                    .unwrap_or(&model.default_list_size),
+            )
+        })
     }
 
     fn service_fields(
@@ -558,11 +732,17 @@ impl<'a> Collector<'a> {
             .schema
             .mapping(type_name)
             .expect("entity selections are built for mapped types");
+        let api = self.schema.api_schema();
         let mut columns: Vec<usize> = Vec::new();
         let mut uses_representation = false;
         let mut fields = Vec::new();
+        let mut cost = cost::object_weight(api, type_name);
         for sub in self.subfields(collected, type_name)? {
             let field_name = &sub.fields[0].name;
+            if field_name != "__typename" {
+                let weight = cost::field_weight(api, type_name, field_name).unwrap_or(0);
+                cost = cost.saturating_add(weight);
+            }
             let value = if field_name == "__typename" {
                 FieldValue::Typename
             } else if let Some(index) = mapping.column_index(field_name) {
@@ -606,8 +786,27 @@ impl<'a> Collector<'a> {
                 } else {
                     RelatedTarget::Fetched(self.entity_selection(&relation.target, &sub)?)
                 };
+                let target_cost = match &target {
+                    RelatedTarget::Fetched(selection) => selection.cost,
+                    RelatedTarget::Reference { type_name, .. } => {
+                        cost::object_weight(api, type_name)
+                    }
+                };
+                let size = if relation.many {
+                    self.list_size(type_name, field_name)
+                } else {
+                    1
+                };
+                cost = cost.saturating_add(size.saturating_mul(target_cost));
+                let load = match &target {
+                    RelatedTarget::Fetched(selection) => {
+                        Some(self.load_id(type_name, relation_index, selection))
+                    }
+                    RelatedTarget::Reference { .. } => None,
+                };
                 FieldValue::Related(Box::new(RelatedPlan {
                     relation: relation_index,
+                    load,
                     key_slots,
                     many: relation.many,
                     nullable: relation.nullable,
@@ -632,6 +831,7 @@ impl<'a> Collector<'a> {
             columns,
             fields,
             uses_representation,
+            cost,
         })
     }
 
@@ -825,6 +1025,7 @@ impl<'a> Collector<'a> {
                 columns: Vec::new(),
                 fields: Vec::new(),
                 uses_representation: false,
+                cost: cost::object_weight(self.schema.api_schema(), type_name),
             },
         };
         // Cursors are made of the key's values: read its columns even when not selected.
@@ -1151,6 +1352,112 @@ mod tests {
             expect![[r#"
             error: the document has several operations: name the one to run with `operationName`
         "#]],
+        );
+    }
+
+    const COST_SDL: &str = r#"
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@cost", "@listSize"])
+        type Query { order(id: ID!): Order }
+        type Order @key(fields: "id") {
+          id: ID! total: Float @cost(weight: 3) userId: ID!
+          user: User @belongsTo(fields: "userId")
+        }
+        type User @key(fields: "id") @cost(weight: 5) {
+          id: ID! name: String
+          orders: [Order!]! @hasMany(fields: "userId")
+          recent: [Order!]! @hasMany(fields: "userId") @listSize(assumedSize: 2)
+        }
+    "#;
+
+    fn compile(
+        sdl: &str,
+        query: &str,
+        options: &CompileOptions,
+    ) -> Result<OperationPlan, PlanError> {
+        let schema = SubgraphSchema::parse(sdl, "plan.graphql").expect("valid schema");
+        let document =
+            ExecutableDocument::parse_and_validate(schema.api_schema(), query, "query.graphql")
+                .expect("valid query");
+        OperationPlan::compile_with(&schema, &document, None, options)
+    }
+
+    fn by_key_selection(plan: &OperationPlan) -> &EntitySelection {
+        match &plan.root[0].kind {
+            RootKind::ByKey { selection, .. } => selection,
+            other => panic!("not a lookup: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn estimated_cost_follows_weights_list_sizes_and_the_model() {
+        let query = "{ order(id: 1) { total user { name orders { id } recent { total } } } }";
+        let plan = compile(COST_SDL, query, &CompileOptions::default()).expect("plans");
+        // Order 1 + total 3 + User (weight 5 + orders 10 × 1 + recent 2 × (1 + 3)) = 27.
+        assert_eq!(by_key_selection(&plan).cost, 27);
+        assert_eq!(
+            plan.shape,
+            Shape {
+                depth: 4,
+                fields: 8
+            }
+        );
+
+        let mut options = CompileOptions::default();
+        options.cost.default_list_size = 3;
+        options.cost.list_sizes.insert("User.orders".into(), 100);
+        options.cost.list_sizes.insert("User.recent".into(), 100);
+        let plan = compile(COST_SDL, query, &options).expect("plans");
+        // The configured size for `orders`; `@listSize` wins for `recent`.
+        assert_eq!(by_key_selection(&plan).cost, 1 + 3 + 5 + 100 + 2 * 4);
+    }
+
+    #[test]
+    fn a_fragment_spread_twice_is_expanded_once_and_aliases_share_a_load() {
+        let query =
+            "{ order(id: 1) { ...A ...A a: user { name } b: user { name } c: user { id } } }
+            fragment A on Order { id ...B ...B } fragment B on Order { total }";
+        let plan = compile(COST_SDL, query, &CompileOptions::default()).expect("plans");
+        let selection = by_key_selection(&plan);
+        let loads: Vec<Option<LoadId>> = selection
+            .fields
+            .iter()
+            .filter_map(|f| match &f.value {
+                FieldValue::Related(related) => Some(related.load),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(loads, [Some(LoadId(0)), Some(LoadId(0)), Some(LoadId(1))]);
+        // order; id, total, a, b, c; then name, name, id below them.
+        assert_eq!(plan.shape.fields, 9);
+    }
+
+    #[test]
+    fn planning_stops_at_the_field_limit() {
+        let query = "{ order(id: 1) { a: id b: id c: id d: id } }";
+        let options = CompileOptions {
+            max_fields: 4,
+            ..CompileOptions::default()
+        };
+        assert_eq!(
+            compile(COST_SDL, query, &options).unwrap_err(),
+            PlanError::TooManyFields { limit: 4 }
+        );
+    }
+
+    #[test]
+    fn introspection_counts_towards_depth_and_fields() {
+        let plan = compile(
+            COST_SDL,
+            "{ __schema { types { fields { type { name } } } } }",
+            &CompileOptions::default(),
+        )
+        .expect("plans");
+        assert_eq!(
+            plan.shape,
+            Shape {
+                depth: 5,
+                fields: 5
+            }
         );
     }
 }

@@ -17,13 +17,14 @@ use apollo_compiler::{Name, Node};
 use futures_util::StreamExt as _;
 use graft_keys::{EntityKey, ExtraFields, KeyError};
 use graft_plan::{
-    BatchStats, EntityFetchPlan, EntitySelection, Grouping, OperationPlan, PagePlan, PerTypeAndKey,
-    RootKind, ServiceField, Slot,
+    BatchStats, CompileOptions, EntityFetchPlan, EntitySelection, Grouping, OperationPlan,
+    PLANNING_CEILING, PagePlan, PerTypeAndKey, PlanError, RootKind, ServiceField, Shape, Slot,
 };
 use graft_schema::SubgraphSchema;
 use serde_json::value::RawValue;
 
 use crate::PageRequest;
+use crate::limits::{Exceeded, LimitMode, RequestBudget, RequestLimits};
 use crate::loader::{LoaderConfig, Loaders};
 use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
@@ -42,8 +43,9 @@ pub struct EngineConfig {
     /// Most keys in one fetch group; larger groups are split (default 10,000). Sources may
     /// chunk further where their database limits parameters.
     pub max_group_size: usize,
-    /// Query plans kept, by query text (default 1,000).
-    pub plan_cache_size: usize,
+    /// Memory for query plans kept by query text, in (estimated) bytes: the text, its parsed
+    /// document and its plan (default 32 MiB).
+    pub plan_cache_bytes: u64,
     /// Whether `__schema` and `__type` are answered (default true). `_service { sdl }` is always
     /// answered.
     pub introspection: bool,
@@ -53,10 +55,12 @@ pub struct EngineConfig {
     pub max_page_size: usize,
     /// The relation DataLoader: batch window and size.
     pub loader: LoaderConfig,
-    /// Most fetch groups of one `_entities` call in flight at once (default 8): groups served
-    /// by different sources cost the slowest of them, not the sum, without one request taking
-    /// every pooled connection.
+    /// Most statements of one request in flight at once, fetch groups and relation loads
+    /// alike (default 8): groups served by different sources cost the slowest of them, not the
+    /// sum, without one request taking every pooled connection.
     pub max_concurrent_fetches: usize,
+    /// What one request may cost: limits checked before execution and the budget it spends.
+    pub limits: RequestLimits,
 }
 
 impl Default for EngineConfig {
@@ -64,12 +68,13 @@ impl Default for EngineConfig {
         EngineConfig {
             max_representations: 10_000,
             max_group_size: 10_000,
-            plan_cache_size: 1_000,
+            plan_cache_bytes: 32 * 1024 * 1024,
             introspection: true,
             page_size: 20,
             max_page_size: 1_000,
             loader: LoaderConfig::default(),
             max_concurrent_fetches: 8,
+            limits: RequestLimits::default(),
         }
     }
 }
@@ -87,8 +92,19 @@ pub struct Engine {
     sources: SourceRouter,
     grouping: Arc<dyn Grouping>,
     config: EngineConfig,
-    plans: quick_cache::sync::Cache<PlanKey, Arc<Prepared>>,
+    compile_options: CompileOptions,
+    plans: quick_cache::sync::Cache<PlanKey, Arc<Prepared>, PreparedWeight>,
     implementers: HashMap<Name, Implementers>,
+}
+
+/// Weighs a cached plan by the memory it holds.
+#[derive(Debug, Clone, Copy)]
+struct PreparedWeight;
+
+impl quick_cache::Weighter<PlanKey, Arc<Prepared>> for PreparedWeight {
+    fn weight(&self, _key: &PlanKey, prepared: &Arc<Prepared>) -> u64 {
+        prepared.weight
+    }
 }
 
 /// The plan cache's key: operation name and query text.
@@ -110,14 +126,40 @@ struct Prepared {
     document: Valid<ExecutableDocument>,
     operation_name: Option<String>,
     plan: OperationPlan,
+    /// Estimated bytes held: the text twice (key and source map), its syntax tree and the plan.
+    weight: u64,
+}
+
+impl Prepared {
+    fn weight(query: &str, shape: Shape) -> u64 {
+        // Measured roughly with a counting allocator: a parsed and validated document holds
+        // about 12 bytes per byte of text, a planned field about 300 bytes.
+        14 * query.len() as u64 + 300 * u64::from(shape.fields) + 1024
+    }
 }
 
 impl Engine {
     /// An engine for `schema` whose entities come from `sources`.
     pub fn new(schema: Arc<SubgraphSchema>, sources: SourceRouter, config: EngineConfig) -> Engine {
         let implementers = schema.api_schema().implementers_map();
+        let limits = &config.limits;
+        let compile_options = CompileOptions {
+            max_fields: match limits.mode {
+                LimitMode::Enforce => limits.max_fields.min(PLANNING_CEILING),
+                LimitMode::Measure => PLANNING_CEILING,
+            },
+            cost: limits.cost.clone(),
+        };
+        let plan_bytes = config.plan_cache_bytes.max(1);
         Engine {
-            plans: quick_cache::sync::Cache::new(config.plan_cache_size.max(1)),
+            plans: quick_cache::sync::Cache::with_weighter(
+                usize::try_from(plan_bytes / 16_384)
+                    .unwrap_or(usize::MAX)
+                    .max(16),
+                plan_bytes,
+                PreparedWeight,
+            ),
+            compile_options,
             schema,
             sources,
             grouping: Arc::new(PerTypeAndKey),
@@ -164,6 +206,13 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(errors) => return (request_error(errors), stats),
         };
+        let mut report = CostReport {
+            shape: prepared.plan.shape,
+            ..CostReport::default()
+        };
+        if let Some(error) = self.check_shape(&mut report, &ctx.request_id) {
+            return (request_error(vec![error]), stats);
+        }
         let (variables, defaults) = match coerce(
             self.schema.api_schema(),
             &prepared.plan.variables,
@@ -181,6 +230,7 @@ impl Engine {
         for (name, raw) in &defaults {
             variables.insert(name.as_str().into(), raw);
         }
+        let budget = RequestBudget::new(&self.config.limits, self.config.max_concurrent_fetches);
         let mut execution = Execution {
             engine: self,
             ctx,
@@ -188,18 +238,59 @@ impl Engine {
             errors: Vec::new(),
             stats: &mut stats,
             loaders: Loaders::new(self.config.loader),
+            budget: &budget,
             timings: Timings {
                 prepare: started.elapsed(),
                 ..Timings::default()
             },
         };
+        // Everything that needs no SQL first (representations validated and grouped, page
+        // arguments read), so that the estimated cost of the whole operation is known, and
+        // checked, before any statement runs.
+        let mut staged = Vec::with_capacity(prepared.plan.root.len());
+        for root in &prepared.plan.root {
+            if !root.conditions.hold(|name| execution.boolean(name)) {
+                staged.push(Staged::Skipped);
+                continue;
+            }
+            let stage = match &root.kind {
+                RootKind::Entities {
+                    representations,
+                    selections,
+                } => match execution.stage_entities(representations, selections) {
+                    Ok(stage) => Staged::Entities(Box::new(stage)),
+                    Err(error) => {
+                        drop(execution);
+                        return (request_error(vec![error]), stats);
+                    }
+                },
+                RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
+                RootKind::Page(page) => {
+                    let first =
+                        crate::page::arguments(&self.schema, page, &variables, &self.config)
+                            .map_or(self.config.page_size, |request| request.first);
+                    Staged::Cost((first as u64 + 1).saturating_mul(page.node.cost))
+                }
+                _ => Staged::Cost(0),
+            };
+            report.estimated = report.estimated.saturating_add(stage.cost());
+            staged.push(stage);
+        }
+        if let Some(error) = self.check_cost(&mut report, &ctx.request_id) {
+            drop(execution);
+            return (request_error(vec![error]), stats);
+        }
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"data\":{");
         let mut first = true;
         let mut introspection: Option<JsonMap> = None;
-        for root in &prepared.plan.root {
-            if !root.conditions.hold(|name| execution.boolean(name)) {
+        for (root, stage) in prepared.plan.root.iter().zip(staged) {
+            if matches!(stage, Staged::Skipped) {
                 continue;
+            }
+            if let Some(limit) = budget.exceeded() {
+                drop(execution);
+                return (request_error(vec![budget.error(limit)]), stats);
             }
             if !first {
                 out.push(b',');
@@ -249,16 +340,11 @@ impl Engine {
                         .and_then(|data| data.get(root.response_key.name().as_str()));
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec cannot fail");
                 }
-                RootKind::Entities {
-                    representations,
-                    selections,
-                } => {
-                    if let Err(error) = execution
-                        .entities(&mut out, representations, selections)
-                        .await
-                    {
-                        return (request_error(vec![error]), stats);
-                    }
+                RootKind::Entities { selections, .. } => {
+                    let Staged::Entities(stage) = stage else {
+                        unreachable!("entities roots are staged as such")
+                    };
+                    execution.entities(&mut out, *stage, selections).await;
                 }
                 RootKind::ByKey {
                     arguments,
@@ -277,6 +363,10 @@ impl Engine {
             }
         }
         out.push(b'}');
+        if let Some(limit) = budget.exceeded() {
+            drop(execution);
+            return (request_error(vec![budget.error(limit)]), stats);
+        }
         let errors = std::mem::take(&mut execution.errors);
         let timings = std::mem::take(&mut execution.timings);
         if !errors.is_empty() {
@@ -303,6 +393,23 @@ impl Engine {
                     timings.fetch.as_micros(),
                     timings.write.as_micros(),
                     started.elapsed().as_micros(),
+                ),
+            );
+            // Inside `extensions`: drop its closing braces, add `cost`, close again.
+            out.truncate(out.len() - 2);
+            let (statements, rows) = budget.used();
+            let bytes = out.len();
+            let _ = std::io::Write::write_fmt(
+                &mut out,
+                format_args!(
+                    ",\"cost\":{{\"estimated\":{},\"depth\":{},\"fields\":{},\"statements\":{},\"rows\":{},\"bytes\":{},\"overLimits\":{}}}}}}}",
+                    report.estimated,
+                    report.shape.depth,
+                    report.shape.fields,
+                    statements,
+                    rows,
+                    bytes,
+                    serde_json::to_string(&report.measured_over).expect("strings serialize"),
                 ),
             );
         }
@@ -332,16 +439,85 @@ impl Engine {
         let document = ast
             .to_executable_validate(schema)
             .map_err(|with_errors| diagnostics("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))?;
-        let plan = OperationPlan::compile(&self.schema, &document, operation_name)
-            .map_err(|e| vec![GraphQLError::new("OPERATION_NOT_SUPPORTED", e.to_string())])?;
+        let plan = OperationPlan::compile_with(
+            &self.schema,
+            &document,
+            operation_name,
+            &self.compile_options,
+        )
+        .map_err(|e| match e {
+            PlanError::TooManyFields { limit } => {
+                vec![Exceeded::Fields.error(None, u64::from(limit))]
+            }
+            e => vec![GraphQLError::new("OPERATION_NOT_SUPPORTED", e.to_string())],
+        })?;
+        let weight = Prepared::weight(query, plan.shape);
         let prepared = Arc::new(Prepared {
             document,
             operation_name: operation_name.map(str::to_owned),
             plan,
+            weight,
         });
         let key = PlanKey(operation_name.map(str::to_owned), query.to_owned());
         self.plans.insert(key, prepared.clone());
         Ok(prepared)
+    }
+
+    /// Checks the operation's depth and fields against the limits: the error to refuse it
+    /// with, or `None` (in measure mode, excesses are noted in `report` and logged).
+    fn check_shape(&self, report: &mut CostReport, request_id: &str) -> Option<GraphQLError> {
+        let limits = &self.config.limits;
+        let shape = report.shape;
+        let over = [
+            (
+                Exceeded::Depth,
+                u64::from(shape.depth),
+                u64::from(limits.max_depth),
+            ),
+            (
+                Exceeded::Fields,
+                u64::from(shape.fields),
+                u64::from(limits.max_fields),
+            ),
+        ];
+        self.over_limits(report, request_id, &over)
+    }
+
+    /// Checks the operation's estimated cost against the limit, as [`Engine::check_shape`].
+    fn check_cost(&self, report: &mut CostReport, request_id: &str) -> Option<GraphQLError> {
+        let over = [(
+            Exceeded::EstimatedCost,
+            report.estimated,
+            self.config.limits.max_cost,
+        )];
+        self.over_limits(report, request_id, &over)
+    }
+
+    fn over_limits(
+        &self,
+        report: &mut CostReport,
+        request_id: &str,
+        checks: &[(Exceeded, u64, u64)],
+    ) -> Option<GraphQLError> {
+        for &(limit, found, max) in checks {
+            if found <= max {
+                continue;
+            }
+            match self.config.limits.mode {
+                LimitMode::Enforce => return Some(limit.error(Some(found), max)),
+                LimitMode::Measure => {
+                    tracing::warn!(
+                        request_id,
+                        code = limit.code(),
+                        found,
+                        max,
+                        "operation over a limit (measure mode: not refused)"
+                    );
+                    report.measured_over.push(limit.code());
+                }
+            }
+        }
+        None
     }
 
     /// Answers the introspection fields of an operation with apollo-compiler.
@@ -402,8 +578,52 @@ struct Execution<'e, 'v> {
     stats: &'e mut BatchStats,
     /// The request's relation loaders.
     loaders: Loaders<Fetched>,
+    /// What the request may still spend.
+    budget: &'e RequestBudget,
     /// Where the time went, for `extensions.graft.timings`.
     timings: Timings,
+}
+
+/// What a root field needs before any SQL runs, and what it is estimated to cost.
+enum Staged {
+    /// Its conditions exclude it.
+    Skipped,
+    /// `_entities`: keys validated and grouped.
+    Entities(Box<StagedEntities>),
+    /// Anything else, with its estimated cost.
+    Cost(u64),
+}
+
+impl Staged {
+    fn cost(&self) -> u64 {
+        match self {
+            Staged::Skipped => 0,
+            Staged::Entities(stage) => stage.cost,
+            Staged::Cost(cost) => *cost,
+        }
+    }
+}
+
+/// An `_entities` call with its representations validated and its fetches planned.
+struct StagedEntities {
+    plan: EntityFetchPlan,
+    /// Invalid representations, by index, with why.
+    invalid: Vec<(usize, KeyError)>,
+    /// Each representation's fields besides its key, when computed fields need them.
+    representation_fields: Vec<ExtraFields>,
+    /// The sum of each valid representation's selection cost.
+    cost: u64,
+    /// Time spent validating and planning.
+    elapsed: Duration,
+}
+
+/// An operation's measured size and estimated cost.
+#[derive(Debug, Default)]
+struct CostReport {
+    shape: Shape,
+    estimated: u64,
+    /// Codes of limits exceeded in measure mode.
+    measured_over: Vec<&'static str>,
 }
 
 /// Where one request's time went inside the engine.
@@ -427,13 +647,13 @@ impl Execution<'_, '_> {
             .is_some_and(|raw| raw.get() == "true")
     }
 
-    /// Writes the `_entities` list. A request-level problem (not a list, too many) is returned.
-    async fn entities(
-        &mut self,
-        out: &mut Vec<u8>,
+    /// Validates and groups the representations of an `_entities` call, and estimates its
+    /// cost. A request-level problem (not a list, too many) is returned.
+    fn stage_entities(
+        &self,
         representations: &Node<Value>,
         selections: &[EntitySelection],
-    ) -> Result<(), GraphQLError> {
+    ) -> Result<StagedEntities, GraphQLError> {
         let started = Instant::now();
         let literal;
         let raw: &str = match &**representations {
@@ -491,10 +711,46 @@ impl Execution<'_, '_> {
             &*self.engine.grouping,
             self.engine.config.max_group_size,
         );
+        let group_costs: Vec<u64> = plan
+            .groups()
+            .iter()
+            .map(|group| selection_for(selections, &group.key.type_name).cost)
+            .collect();
+        let cost = plan
+            .slots()
+            .iter()
+            .map(|slot| match *slot {
+                Slot::Invalid => 0,
+                Slot::Fetched { group, .. } => group_costs[group as usize],
+            })
+            .fold(0u64, u64::saturating_add);
+        Ok(StagedEntities {
+            plan,
+            invalid,
+            representation_fields,
+            cost,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Writes the `_entities` list of a staged call.
+    async fn entities(
+        &mut self,
+        out: &mut Vec<u8>,
+        stage: StagedEntities,
+        selections: &[EntitySelection],
+    ) {
+        let StagedEntities {
+            plan,
+            invalid,
+            representation_fields,
+            elapsed,
+            ..
+        } = stage;
         let planned = Instant::now();
         let results = self.fetch_groups(&plan, selections).await;
         let fetched = Instant::now();
-        self.timings.keys += planned - started;
+        self.timings.keys += elapsed;
         self.timings.fetch += fetched - planned;
         self.stats.absorb(plan.stats());
         Fetched::count(&results, self.stats);
@@ -531,7 +787,13 @@ impl Execution<'_, '_> {
                             out.extend_from_slice(b"null");
                             let key = plan.group_key(group, position as usize);
                             let strategy = self.engine.sources.strategy_for(key.type_name());
-                            self.errors.push(fetch_error(error, key, path(), strategy));
+                            self.errors.push(fetch_error(
+                                error,
+                                key,
+                                path(),
+                                strategy,
+                                &self.ctx.request_id,
+                            ));
                         }
                         Ok(fetched) => {
                             let selection = selection_for(selections, &group.key.type_name);
@@ -553,7 +815,6 @@ impl Execution<'_, '_> {
         }
         out.push(b']');
         self.timings.write += fetched.elapsed();
-        Ok(())
     }
 
     /// Runs every group's fetch concurrently, each with its relations below; results line up
@@ -589,7 +850,11 @@ impl Execution<'_, '_> {
                 let selection = selection_for(selections, type_name);
                 let request =
                     FetchRequest::by_key(mapping, group.key.key, keys, &selection.columns);
+                let turn = self.budget.statement().await?;
                 let rows = source.fetch(self.ctx, request).await?;
+                drop(turn);
+                self.budget
+                    .spent(rows.statements() + rows.requests(), rows.row_count())?;
                 Ok(resolver.resolve(selection, rows).await)
             })
             // Collected first: a stream over the lazy map would not be `Send` for every
@@ -608,6 +873,7 @@ impl Execution<'_, '_> {
             sources: &self.engine.sources,
             ctx: self.ctx,
             loaders: &self.loaders,
+            budget: self.budget,
         }
     }
 
@@ -631,7 +897,13 @@ impl Execution<'_, '_> {
             if let Some(error) = fetched.rows.key_error(position) {
                 let key = key();
                 let strategy = self.engine.sources.strategy_for(key.type_name());
-                self.errors.push(fetch_error(error, key, path, strategy));
+                self.errors.push(fetch_error(
+                    error,
+                    key,
+                    path,
+                    strategy,
+                    &self.ctx.request_id,
+                ));
             }
             return;
         };
@@ -647,6 +919,8 @@ impl Execution<'_, '_> {
             },
             errors: &mut self.errors,
             representation,
+            budget: self.budget,
+            request_id: &self.ctx.request_id,
         };
         if writer.row(out, selection, fetched, row, &mut path).is_err() {
             out.truncate(start);
@@ -689,7 +963,15 @@ impl Execution<'_, '_> {
                     limit: request.first + 1,
                     columns: &page.node.columns,
                 };
-                match source.page(self.ctx, page_request).await {
+                let paged = async {
+                    let turn = self.budget.statement().await?;
+                    let rows = source.page(self.ctx, page_request).await?;
+                    drop(turn);
+                    self.budget
+                        .spent(rows.statements() + rows.requests(), rows.row_count())?;
+                    Ok(rows)
+                };
+                match paged.await {
                     Ok(rows) => Ok(self.resolver().resolve(&page.node, rows).await),
                     Err(error) => Err(error),
                 }
@@ -700,12 +982,18 @@ impl Execution<'_, '_> {
             Ok(fetched) => fetched,
             Err(error) => {
                 out.extend_from_slice(b"null");
+                let request_id = &self.ctx.request_id;
+                tracing::warn!(request_id, %type_name, %error, "page failed");
                 self.errors.push(
                     GraphQLError::new(
                         "FETCH_FAILED",
-                        format!("{response_key}: could not read a page of {type_name}: {error}"),
+                        format!(
+                            "{response_key}: could not read a page of {type_name}: {}",
+                            error.public_message()
+                        ),
                     )
-                    .at(path),
+                    .at(path)
+                    .with_detail("requestId", request_id.clone()),
                 );
                 return;
             }
@@ -721,6 +1009,8 @@ impl Execution<'_, '_> {
             },
             errors: &mut self.errors,
             representation: None,
+            budget: self.budget,
+            request_id: &self.ctx.request_id,
         };
         crate::page::write(out, &mut writer, page, &fetched, &request, path);
     }
@@ -773,7 +1063,13 @@ impl Execution<'_, '_> {
                 out.extend_from_slice(b"null");
                 let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
                 let strategy = self.engine.sources.strategy_for(key.type_name());
-                self.errors.push(fetch_error(&error, key, path(), strategy));
+                self.errors.push(fetch_error(
+                    &error,
+                    key,
+                    path(),
+                    strategy,
+                    &self.ctx.request_id,
+                ));
             }
         }
     }
@@ -786,14 +1082,15 @@ fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s
         .expect("the plan has a selection for every mapped type")
 }
 
-/// An error for one entity whose group failed, naming the type, the key and the source.
 /// The error for an entity that could not be resolved: its message and extensions name the
-/// type, the key (at most 200 characters of it), the source and the strategy that failed.
+/// type, the key (at most 200 characters of it), the source and the strategy that failed, and
+/// the request id; the driver's own message goes to the log under that id, never to the client.
 pub(crate) fn fetch_error(
     error: &ResolveError,
     key: &EntityKey,
     path: Vec<PathSegment>,
     strategy: &str,
+    request_id: &str,
 ) -> GraphQLError {
     let mut shown = key.to_string();
     if shown.len() > 200 {
@@ -804,15 +1101,17 @@ pub(crate) fn fetch_error(
         ResolveError::Source { source_name, .. } => source_name.clone(),
         _ => String::new(),
     };
+    tracing::warn!(request_id, key = %shown, strategy, %error, "fetch failed");
     GraphQLError::new(
         "FETCH_FAILED",
-        format!("could not resolve {shown}: {error}"),
+        format!("could not resolve {shown}: {}", error.public_message()),
     )
     .at(path)
     .with_detail("type", key.type_name().to_string())
     .with_detail("key", shown)
     .with_detail("source", source)
     .with_detail("strategy", strategy.to_owned())
+    .with_detail("requestId", request_id.to_owned())
 }
 
 fn diagnostics(

@@ -13,6 +13,9 @@ pub enum ResolveError {
     /// No source serves the type.
     #[error("no source serves type {0}")]
     NoSource(String),
+    /// The request went over one of its limits; the code names it.
+    #[error("the request went over its limit ({0})")]
+    LimitExceeded(&'static str),
     /// A source failed.
     #[error("source `{source_name}` failed ({kind}): {message}")]
     Source {
@@ -23,6 +26,20 @@ pub enum ResolveError {
         /// The driver's message.
         message: String,
     },
+}
+
+impl ResolveError {
+    /// What a client may be told: a source's failure by source name and kind only, never the
+    /// driver's message (server error text, user names, hosts, paths), which only the log
+    /// gets.
+    pub fn public_message(&self) -> String {
+        match self {
+            ResolveError::Source {
+                source_name, kind, ..
+            } => format!("source `{source_name}` failed ({kind}); the server log has the details"),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// What kind of failure a source met, whatever its driver.

@@ -10,6 +10,7 @@
 mod context;
 mod engine;
 mod error;
+mod limits;
 mod loader;
 mod page;
 mod related;
@@ -23,7 +24,8 @@ mod write;
 pub use context::{RequestContext, TenantId};
 pub use engine::{Engine, EngineConfig, ExecuteOptions};
 pub use error::{ResolveError, SourceErrorKind};
-pub use graft_plan::BatchStats;
+pub use graft_plan::{BatchStats, CostModel};
+pub use limits::{Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
 pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,

@@ -21,6 +21,7 @@ use graft_schema::{
 };
 use serde_json::value::RawValue;
 
+use crate::limits::RequestBudget;
 use crate::loader::{Loaded, Loaders};
 use crate::write::{self, CoercionError};
 use crate::{
@@ -53,6 +54,8 @@ pub(crate) struct Resolver<'a> {
     pub(crate) ctx: &'a RequestContext,
     /// The request's relation loaders.
     pub(crate) loaders: &'a Loaders<Fetched>,
+    /// What the request may still spend.
+    pub(crate) budget: &'a RequestBudget,
 }
 
 impl Resolver<'_> {
@@ -123,8 +126,9 @@ impl Resolver<'_> {
                 })
             }));
         }
-        // One loader per relation selection of the plan: its address names it for the request.
-        let loader = std::ptr::from_ref(target) as usize;
+        // One loader per load of the plan: fields that read the same relation with the same
+        // selection (aliases of one field) share it, and its statements.
+        let loader = plan.load.expect("fetched relations have a load").0 as usize;
         let fetch = |batch: Vec<EntityKey>| async move {
             let refs: Vec<&EntityKey> = batch.iter().collect();
             let source = self
@@ -137,8 +141,13 @@ impl Resolver<'_> {
                 keys: &refs,
                 columns: &target.columns,
                 many: relation.many,
+                row_limit: relation.many.then(|| self.budget.row_limit()),
             };
+            let turn = self.budget.statement().await?;
             let rows = source.fetch(self.ctx, request).await?;
+            drop(turn);
+            self.budget
+                .spent(rows.statements() + rows.requests(), rows.row_count())?;
             Ok(self.resolve(target, rows).await)
         };
         let loaded = self.loaders.load(loader, &keys, fetch).await;
@@ -257,6 +266,10 @@ pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
     /// The fields of the representation being answered, besides its key, for computed fields
     /// (`_entities` only).
     pub(crate) representation: Option<&'a [(Box<str>, Box<RawValue>)]>,
+    /// The request's budget: the writer stops at its byte limit.
+    pub(crate) budget: &'a RequestBudget,
+    /// The request id, in errors and the log.
+    pub(crate) request_id: &'a str,
 }
 
 impl<V: Fn(&Name) -> bool> Writer<'_, V> {
@@ -269,6 +282,12 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         row: u32,
         path: &mut Vec<PathSegment>,
     ) -> Result<(), NullPropagates> {
+        // Checked once per object: the response outgrows its limit by one row at most. Once
+        // over, always over: null propagation truncates what was written, and the writer must
+        // not fill the buffer again with the next sibling.
+        if self.budget.over_bytes(out.len()) {
+            return Err(NullPropagates);
+        }
         let mapping = self
             .schema
             .mapping(&selection.type_name)
@@ -322,7 +341,8 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                             let related = fetched.related[index]
                                 .as_ref()
                                 .expect("resolved with the rows");
-                            writer.related(out, plan, target, related, row as usize, path)
+                            let field = (type_name, &relation.field);
+                            writer.related(out, plan, field, target, related, row as usize, path)
                         }
                     }
                 }
@@ -436,6 +456,7 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
             key,
             path.to_vec(),
             strategy,
+            self.request_id,
         ));
         out.extend_from_slice(b"null");
         Err(NullPropagates)
@@ -585,10 +606,12 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn related(
         &mut self,
         out: &mut Vec<u8>,
         plan: &RelatedPlan,
+        (parent, field): (&Name, &Name),
         target: &EntitySelection,
         related: &Related,
         parent_row: usize,
@@ -611,6 +634,29 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
             Err(error) => return self.failed(out, error, key, path),
         };
         if plan.many {
+            let max = self.budget.max_list_size;
+            let length = fetched.rows.rows_of(position as usize).count();
+            if length > max as usize {
+                self.errors.push(
+                    GraphQLError::new(
+                        "LIST_SIZE_EXCEEDED",
+                        format!(
+                            "{parent}.{field} has {length} items here, over the limit of {max} \
+                             (`max_list_size`); select fewer parents or raise the limit"
+                        ),
+                    )
+                    .at(path.clone())
+                    .with_detail("field", format!("{parent}.{field}"))
+                    .with_detail("found", length)
+                    .with_detail("max", max),
+                );
+                out.extend_from_slice(b"null");
+                return if plan.nullable {
+                    Ok(())
+                } else {
+                    Err(NullPropagates)
+                };
+            }
             out.push(b'[');
             for (i, row) in fetched.rows.rows_of(position as usize).enumerate() {
                 if i > 0 {

@@ -146,6 +146,7 @@ impl EntitySource for RemoteDbSource {
                         keys: request.keys,
                         columns: &columns,
                         many: request.many,
+                        row_limit: request.row_limit,
                     },
                 )
                 .await

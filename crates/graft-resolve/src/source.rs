@@ -96,6 +96,10 @@ pub struct FetchRequest<'a> {
     /// Whether a key may match several rows (`@hasMany`); they then come back in the order of
     /// the table's first key.
     pub many: bool,
+    /// For a `many` fetch, the most rows to read (SQL sources add a `LIMIT`): the request's
+    /// row budget, so that a relation with millions of rows cannot fill memory. The caller
+    /// treats reaching it as going over the budget.
+    pub row_limit: Option<u64>,
 }
 
 impl<'a> FetchRequest<'a> {
@@ -112,6 +116,7 @@ impl<'a> FetchRequest<'a> {
             keys,
             columns,
             many: false,
+            row_limit: None,
         }
     }
 }

@@ -7,8 +7,22 @@
 //! max_representations = 10000     # default
 //! request_timeout_ms = 30000      # default
 //! introspection = true            # default
-//! debug_header = true             # default: `graft-debug: true` adds batch statistics
-//! max_concurrent_fetches = 8      # default: fetch groups of one request run concurrently
+//! debug_header = false            # default: whether `graft-debug: true` adds batch statistics
+//! max_concurrent_fetches = 8      # default: statements of one request in flight at once
+//!
+//! # What one request may cost (docs/http.md lists each limit's error code).
+//! [limits]
+//! mode = "enforce"                # default; "measure" only logs operations over the first three
+//! max_depth = 12                  # default: nesting of selection sets
+//! max_fields = 2000               # default: fields after fragment expansion, aliases included
+//! max_cost = 1000000              # default: estimated rows (see @cost and @listSize)
+//! default_list_size = 10          # default: assumed length of a @hasMany list
+//! list_sizes = { "OrgUser.orders" = 50 }   # assumed lengths by field (@listSize wins)
+//! max_statements = 200            # default: SQL statements and remote requests per request
+//! max_rows = 1000000              # default: rows read per request
+//! max_response_bytes = 67108864   # default: 64 MiB
+//! max_list_size = 1000            # default: items of one @hasMany list
+//! plan_cache_bytes = 33554432     # default: memory for cached query plans (32 MiB)
 //!
 //! [schema]
 //! path = "schema.graphql"         # relative to this file
@@ -42,7 +56,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use graft_resolve::{CostModel, EngineConfig, LimitMode, RequestLimits};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The database URL schemes graft connects to.
 const SUPPORTED_SCHEMES: [&str; 5] = ["sqlite", "postgres", "postgresql", "mysql", "mariadb"];
@@ -61,6 +77,9 @@ pub struct Config {
     /// `[[remote]]`: other subgraphs whose entities this one resolves.
     #[serde(default)]
     pub remote: Vec<RemoteConfig>,
+    /// `[limits]`: what one request may cost.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -94,8 +113,89 @@ impl Default for ServerConfig {
             max_representations: 10_000,
             request_timeout_ms: 30_000,
             introspection: true,
-            debug_header: true,
+            debug_header: false,
             max_concurrent_fetches: 8,
+        }
+    }
+}
+
+/// `[limits]`: what one request may cost. Defaults are [`RequestLimits::default`]'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// `"enforce"` or `"measure"`.
+    pub mode: LimitModeConfig,
+    /// Deepest nesting of selection sets.
+    pub max_depth: u32,
+    /// Most fields after fragment expansion.
+    pub max_fields: u32,
+    /// Highest estimated cost.
+    pub max_cost: u64,
+    /// Assumed length of a `@hasMany` list.
+    pub default_list_size: u32,
+    /// Assumed lengths by `Type.field`.
+    pub list_sizes: HashMap<String, u32>,
+    /// Most statements per request.
+    pub max_statements: u32,
+    /// Most rows read per request.
+    pub max_rows: u64,
+    /// Largest response, in bytes.
+    pub max_response_bytes: usize,
+    /// Most items of one `@hasMany` list.
+    pub max_list_size: u32,
+    /// Memory for cached query plans, in bytes.
+    pub plan_cache_bytes: u64,
+}
+
+/// `[limits] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitModeConfig {
+    /// Refuse operations over a limit.
+    #[default]
+    Enforce,
+    /// Only report them.
+    Measure,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        let limits = RequestLimits::default();
+        LimitsConfig {
+            mode: LimitModeConfig::Enforce,
+            max_depth: limits.max_depth,
+            max_fields: limits.max_fields,
+            max_cost: limits.max_cost,
+            default_list_size: limits.cost.default_list_size,
+            list_sizes: HashMap::new(),
+            max_statements: limits.max_statements,
+            max_rows: limits.max_rows,
+            max_response_bytes: limits.max_response_bytes,
+            max_list_size: limits.max_list_size,
+            plan_cache_bytes: EngineConfig::default().plan_cache_bytes,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The engine's request limits.
+    pub fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            mode: match self.mode {
+                LimitModeConfig::Enforce => LimitMode::Enforce,
+                LimitModeConfig::Measure => LimitMode::Measure,
+            },
+            max_depth: self.max_depth,
+            max_fields: self.max_fields,
+            max_cost: self.max_cost,
+            cost: CostModel {
+                default_list_size: self.default_list_size,
+                list_sizes: self.list_sizes.clone(),
+            },
+            max_statements: self.max_statements,
+            max_rows: self.max_rows,
+            max_response_bytes: self.max_response_bytes,
+            max_list_size: self.max_list_size,
         }
     }
 }

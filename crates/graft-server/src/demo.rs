@@ -98,6 +98,8 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         max_representations: config.server.max_representations,
         introspection: config.server.introspection,
         max_concurrent_fetches: config.server.max_concurrent_fetches,
+        plan_cache_bytes: config.limits.plan_cache_bytes,
+        limits: config.limits.request_limits(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(schema, router, engine);

@@ -54,7 +54,7 @@ async fn mysql() -> Server {
 /// Starts graft on the orgs example at `url`, set up by the scripts of `examples/orgs/<dir>/`.
 async fn start_configured(url: &str, dir: &str) -> SocketAddr {
     let text = format!(
-        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{url}\"\nsetup = [\"{dir}/schema.sql\", \"{dir}/seed.sql\"]\n"
+        "[server]\ndebug_header = true\n[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{url}\"\nsetup = [\"{dir}/schema.sql\", \"{dir}/seed.sql\"]\n"
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
     let config = Config::parse(&text, &path).expect("a valid config");

@@ -330,14 +330,12 @@ impl MysqlSource {
         if sent.is_empty() {
             return Ok(RowSet::new(request.keys.len(), request.columns.len()));
         }
-        self.run(
-            ctx,
-            &select,
-            Params::from((keys,)),
-            &sent,
-            request.keys.len(),
-        )
-        .await
+        let params = match request.row_limit.filter(|_| request.many) {
+            Some(limit) => Params::from((keys, limit)),
+            None => Params::from((keys,)),
+        };
+        self.run(ctx, &select, params, &sent, request.keys.len())
+            .await
     }
 
     /// The rows of a page, every one at position 0, in key order.

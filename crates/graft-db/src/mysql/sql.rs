@@ -90,6 +90,10 @@ pub(crate) fn batch_select(table: &MyTable, request: &FetchRequest<'_>) -> Resul
         for column in mapping.key_columns.first().into_iter().flatten() {
             let _ = write!(sql, ", t.{}", quote_backtick(column));
         }
+        if request.row_limit.is_some() {
+            // Bound after the keys.
+            sql.push_str(" LIMIT ?");
+        }
     }
     Ok(Select {
         sql,

@@ -220,10 +220,13 @@ impl PostgresSource {
     ) -> Result<RowSet, DbError> {
         let table = self.table(&request)?;
         let select = sql::batch_select(table, &request);
-        let (params, sent) = sql::key_arrays(&select.binds, request.keys);
+        let (mut params, sent) = sql::key_arrays(&select.binds, request.keys);
         let mut rows = RowSet::new(request.keys.len(), request.columns.len());
         if sent.is_empty() {
             return Ok(rows);
+        }
+        if let Some(limit) = request.row_limit.filter(|_| request.many) {
+            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
         }
         rows.count_statement();
         for row in &self.run(ctx, &select.sql, &params).await? {

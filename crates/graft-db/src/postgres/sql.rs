@@ -69,6 +69,10 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         for column in mapping.key_columns.first().into_iter().flatten() {
             let _ = write!(sql, ", t.{}", quote_double(column));
         }
+        if request.row_limit.is_some() {
+            // Bound after the key arrays (see `row_limit`).
+            let _ = write!(sql, " LIMIT ${}", binds.len() + 1);
+        }
     }
     BatchSelect { sql, reads, binds }
 }

@@ -242,7 +242,11 @@ impl SqliteSource {
         let keys = sql::keys_parameter(request.keys);
         let mut rows = RowSet::new(request.keys.len(), request.columns.len());
         rows.count_statement();
-        let mut stream = sqlx::query(&sql).bind(keys).fetch(&self.pool);
+        let mut query = sqlx::query(&sql).bind(keys);
+        if let Some(limit) = sql::row_limit(&request) {
+            query = query.bind(limit);
+        }
+        let mut stream = query.fetch(&self.pool);
         while let Some(row) = stream.try_next().await? {
             rows::read_row(&row, request.columns.len(), &mut rows)?;
         }

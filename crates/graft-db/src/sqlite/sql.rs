@@ -28,8 +28,19 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
         for column in mapping.key_columns.first().into_iter().flatten() {
             let _ = write!(sql, ", t.{}", quote_double(column));
         }
+        if request.row_limit.is_some() {
+            sql.push_str(" LIMIT ?2");
+        }
     }
     sql
+}
+
+/// The `LIMIT` a fetch binds after its keys, if it has one (`many` fetches with a row limit).
+pub(crate) fn row_limit(request: &FetchRequest<'_>) -> Option<i64> {
+    request
+        .row_limit
+        .filter(|_| request.many)
+        .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
 /// `SELECT 0, t."c1", ... FROM "table" AS t WHERE (t."k1", t."k2") > (?1, ?2) ORDER BY t."k1",

@@ -22,6 +22,21 @@ pub async fn serve(state: AppState) -> SocketAddr {
     address
 }
 
+/// graft on the orgs example in a fresh PostgreSQL schema, with `extra` appended to its
+/// `graft.toml` (e.g. a `[limits]` section).
+pub async fn orgs_on_postgres(extra: &str) -> (SocketAddr, graft_testkit::PgSchema) {
+    let schema = graft_testkit::PgSchema::create("").await;
+    let text = format!(
+        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{}\"\nsetup = [\"postgres/schema.sql\", \"postgres/seed.sql\"]\n{extra}\n",
+        schema.url()
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = graft_server::config::Config::parse(&text, &path).expect("a valid config");
+    let state = demo::configured_state(&config).await.expect("graft starts");
+    (serve(state).await, schema)
+}
+
 /// Starts the demo server with `limits` and `config` and returns its address.
 pub async fn start(limits: HttpLimits, config: EngineConfig) -> SocketAddr {
     serve(

@@ -1,0 +1,345 @@
+//! What one request may cost: limits checked before any SQL, from the plan and the request,
+//! and a budget spent while it runs.
+//!
+//! - **Before execution** ([`RequestLimits::max_depth`], [`RequestLimits::max_fields`],
+//!   [`RequestLimits::max_cost`]): the plan's [`graft_plan::Shape`] and estimated cost. An
+//!   operation over any of them is refused with a request error before any SQL, or, in
+//!   [`LimitMode::Measure`], only reported, so that limits can be rolled out safely.
+//! - **During execution** ([`RequestBudget`]): statements, rows read and response bytes,
+//!   always enforced. A request that runs out stops with a request error; graft's memory for it
+//!   stays bounded by the budget, not by what the query asked for.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use graft_plan::CostModel;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::{GraphQLError, ResolveError};
+
+/// Whether the limits checked before execution refuse operations or only report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitMode {
+    /// Operations over a limit are refused (the default).
+    #[default]
+    Enforce,
+    /// Operations over a limit run; the excess is logged and shown in debug statistics.
+    Measure,
+}
+
+/// The limits of one request, with defaults that let any legitimate gateway request through:
+/// an `_entities` call of `max_representations` keys with a relation level at its default list
+/// size.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// Whether the pre-execution limits are enforced or measured.
+    pub mode: LimitMode,
+    /// Deepest nesting of selection sets (default 12): `MAX_DEPTH_EXCEEDED`.
+    pub max_depth: u32,
+    /// Most fields after fragment expansion, aliases included (default 2,000):
+    /// `MAX_FIELDS_EXCEEDED`.
+    pub max_fields: u32,
+    /// Highest estimated cost, in rows (default 1,000,000): `COST_ESTIMATED_TOO_EXPENSIVE`.
+    pub max_cost: u64,
+    /// How list sizes are estimated.
+    pub cost: CostModel,
+    /// Most SQL statements (and remote requests) per request (default 200):
+    /// `MAX_STATEMENTS_EXCEEDED`.
+    pub max_statements: u32,
+    /// Most rows read per request (default 1,000,000): `MAX_ROWS_EXCEEDED`.
+    pub max_rows: u64,
+    /// Largest response body, in bytes (default 64 MiB): `MAX_RESPONSE_BYTES_EXCEEDED`.
+    pub max_response_bytes: usize,
+    /// Most items of one `@hasMany` list (default 1,000): a longer list is a field error,
+    /// `LIST_SIZE_EXCEEDED`, never a silent truncation.
+    pub max_list_size: u32,
+}
+
+impl Default for RequestLimits {
+    fn default() -> RequestLimits {
+        RequestLimits {
+            mode: LimitMode::Enforce,
+            max_depth: 12,
+            max_fields: 2_000,
+            max_cost: 1_000_000,
+            cost: CostModel::default(),
+            max_statements: 200,
+            max_rows: 1_000_000,
+            max_response_bytes: 64 * 1024 * 1024,
+            max_list_size: 1_000,
+        }
+    }
+}
+
+/// A limit a request went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exceeded {
+    /// [`RequestLimits::max_depth`].
+    Depth,
+    /// [`RequestLimits::max_fields`].
+    Fields,
+    /// [`RequestLimits::max_cost`].
+    EstimatedCost,
+    /// [`RequestLimits::max_statements`].
+    Statements,
+    /// [`RequestLimits::max_rows`].
+    Rows,
+    /// [`RequestLimits::max_response_bytes`].
+    ResponseBytes,
+}
+
+impl Exceeded {
+    /// The error code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            Exceeded::Depth => "MAX_DEPTH_EXCEEDED",
+            Exceeded::Fields => "MAX_FIELDS_EXCEEDED",
+            Exceeded::EstimatedCost => "COST_ESTIMATED_TOO_EXPENSIVE",
+            Exceeded::Statements => "MAX_STATEMENTS_EXCEEDED",
+            Exceeded::Rows => "MAX_ROWS_EXCEEDED",
+            Exceeded::ResponseBytes => "MAX_RESPONSE_BYTES_EXCEEDED",
+        }
+    }
+
+    /// The limit's name in `graft.toml`'s `[limits]`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Exceeded::Depth => "max_depth",
+            Exceeded::Fields => "max_fields",
+            Exceeded::EstimatedCost => "max_cost",
+            Exceeded::Statements => "max_statements",
+            Exceeded::Rows => "max_rows",
+            Exceeded::ResponseBytes => "max_response_bytes",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Exceeded::Depth => "the operation is nested",
+            Exceeded::Fields => "the operation selects",
+            Exceeded::EstimatedCost => "the operation's estimated cost is",
+            Exceeded::Statements => "the request needs more SQL statements than",
+            Exceeded::Rows => "the request reads more rows than",
+            Exceeded::ResponseBytes => "the response grows beyond",
+        }
+    }
+
+    fn from_index(index: u8) -> Option<Exceeded> {
+        [
+            Exceeded::Depth,
+            Exceeded::Fields,
+            Exceeded::EstimatedCost,
+            Exceeded::Statements,
+            Exceeded::Rows,
+            Exceeded::ResponseBytes,
+        ]
+        .get(usize::from(index).checked_sub(1)?)
+        .copied()
+    }
+
+    fn index(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// The error for this limit: its code, the value found (`None` when the request stopped as
+    /// soon as it went over, without knowing the total) and the limit.
+    pub fn error(self, found: Option<u64>, limit: u64) -> GraphQLError {
+        let message = match (self, found) {
+            (Exceeded::Depth, Some(found)) => {
+                format!(
+                    "{} {found} levels deep, over the limit of {limit}",
+                    self.what()
+                )
+            }
+            (Exceeded::Fields, Some(found)) => {
+                format!("{} {found} fields, over the limit of {limit}", self.what())
+            }
+            (Exceeded::Fields, None) => {
+                format!("{} more than {limit} fields, over the limit", self.what())
+            }
+            (Exceeded::EstimatedCost, Some(found)) => {
+                format!("{} {found}, over the limit of {limit}", self.what())
+            }
+            (_, _) => format!(
+                "{} the limit of {limit}: the request was stopped",
+                self.what()
+            ),
+        };
+        let mut error = GraphQLError::new(self.code(), message)
+            .with_detail("limit", self.setting())
+            .with_detail("max", limit);
+        if let Some(found) = found {
+            error = error.with_detail("found", found);
+        }
+        error
+    }
+}
+
+/// What one request may still spend while it runs, shared by its concurrent fetches.
+pub(crate) struct RequestBudget {
+    max_statements: u32,
+    max_rows: u64,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) max_list_size: u32,
+    statements: AtomicU32,
+    rows: AtomicU64,
+    /// The first limit the request went over (an [`Exceeded`] index, 0 for none).
+    exceeded: AtomicU8,
+    /// Whether the writer has stopped on the byte limit.
+    bytes_exceeded: AtomicBool,
+    /// Statements of this request in flight at once (fetch groups and relation loads alike),
+    /// so that one request cannot hold every pooled connection.
+    in_flight: Semaphore,
+}
+
+impl RequestBudget {
+    pub(crate) fn new(limits: &RequestLimits, max_concurrent_fetches: usize) -> RequestBudget {
+        RequestBudget {
+            max_statements: limits.max_statements,
+            max_rows: limits.max_rows,
+            max_response_bytes: limits.max_response_bytes,
+            max_list_size: limits.max_list_size,
+            statements: AtomicU32::new(0),
+            rows: AtomicU64::new(0),
+            exceeded: AtomicU8::new(0),
+            bytes_exceeded: AtomicBool::new(false),
+            in_flight: Semaphore::new(max_concurrent_fetches.max(1)),
+        }
+    }
+
+    /// Waits for a turn to run a statement and takes it from the budget; an error when the
+    /// budget has no statement left (nothing is sent then).
+    pub(crate) async fn statement(&self) -> Result<SemaphorePermit<'_>, ResolveError> {
+        self.check()?;
+        if self.statements.fetch_add(1, Ordering::Relaxed) >= self.max_statements {
+            return Err(self.exceed(Exceeded::Statements));
+        }
+        Ok(self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the budget's semaphore is never closed"))
+    }
+
+    /// The most rows the next `many` fetch may read: what is left, plus one to notice going
+    /// over.
+    pub(crate) fn row_limit(&self) -> u64 {
+        self.max_rows
+            .saturating_sub(self.rows.load(Ordering::Relaxed))
+            .saturating_add(1)
+    }
+
+    /// Records what a fetch read: `statements` beyond the one [`RequestBudget::statement`]
+    /// took (a fallback's second route) and `rows`.
+    pub(crate) fn spent(&self, statements: usize, rows: usize) -> Result<(), ResolveError> {
+        match statements {
+            // Nothing was sent (no key could match): the statement taken is given back.
+            0 => {
+                self.statements.fetch_sub(1, Ordering::Relaxed);
+            }
+            1 => {}
+            more => {
+                let extra = u32::try_from(more - 1).unwrap_or(u32::MAX);
+                let before = self.statements.fetch_add(extra, Ordering::Relaxed);
+                if before.saturating_add(extra) > self.max_statements {
+                    return Err(self.exceed(Exceeded::Statements));
+                }
+            }
+        }
+        let rows = rows as u64;
+        if self.rows.fetch_add(rows, Ordering::Relaxed) + rows > self.max_rows {
+            return Err(self.exceed(Exceeded::Rows));
+        }
+        Ok(())
+    }
+
+    /// Whether a response of `written` bytes is over the byte limit, or went over it before.
+    pub(crate) fn over_bytes(&self, written: usize) -> bool {
+        if self.bytes_exceeded.load(Ordering::Relaxed) {
+            return true;
+        }
+        if written > self.max_response_bytes {
+            self.bytes_exceeded.store(true, Ordering::Relaxed);
+            self.exceed(Exceeded::ResponseBytes);
+            return true;
+        }
+        false
+    }
+
+    fn exceed(&self, limit: Exceeded) -> ResolveError {
+        let _ =
+            self.exceeded
+                .compare_exchange(0, limit.index(), Ordering::Relaxed, Ordering::Relaxed);
+        ResolveError::LimitExceeded(limit.code())
+    }
+
+    fn check(&self) -> Result<(), ResolveError> {
+        match self.exceeded() {
+            Some(limit) => Err(ResolveError::LimitExceeded(limit.code())),
+            None => Ok(()),
+        }
+    }
+
+    /// The first limit the request went over, if any.
+    pub(crate) fn exceeded(&self) -> Option<Exceeded> {
+        Exceeded::from_index(self.exceeded.load(Ordering::Relaxed))
+    }
+
+    /// The error for the limit the request went over.
+    pub(crate) fn error(&self, limit: Exceeded) -> GraphQLError {
+        let max = match limit {
+            Exceeded::Statements => u64::from(self.max_statements),
+            Exceeded::Rows => self.max_rows,
+            Exceeded::ResponseBytes => self.max_response_bytes as u64,
+            _ => 0,
+        };
+        limit.error(None, max)
+    }
+
+    /// Statements and rows spent so far.
+    pub(crate) fn used(&self) -> (u32, u64) {
+        (
+            self.statements.load(Ordering::Relaxed),
+            self.rows.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn statements_past_the_budget_are_refused_before_they_run() {
+        let limits = RequestLimits {
+            max_statements: 2,
+            ..RequestLimits::default()
+        };
+        let budget = RequestBudget::new(&limits, 8);
+        drop(budget.statement().await.expect("first"));
+        drop(budget.statement().await.expect("second"));
+        assert!(matches!(
+            budget.statement().await,
+            Err(ResolveError::LimitExceeded("MAX_STATEMENTS_EXCEEDED"))
+        ));
+        assert_eq!(budget.exceeded(), Some(Exceeded::Statements));
+    }
+
+    #[test]
+    fn rows_past_the_budget_stop_the_request_and_the_first_limit_is_kept() {
+        let limits = RequestLimits {
+            max_rows: 10,
+            ..RequestLimits::default()
+        };
+        let budget = RequestBudget::new(&limits, 8);
+        assert_eq!(budget.row_limit(), 11);
+        budget.spent(1, 6).expect("within");
+        assert_eq!(budget.row_limit(), 5);
+        assert!(budget.spent(1, 5).is_err());
+        assert!(budget.over_bytes(usize::MAX));
+        assert!(budget.over_bytes(0), "once over, always over");
+        assert_eq!(budget.exceeded(), Some(Exceeded::Rows));
+        let error = budget.error(Exceeded::Rows);
+        assert_eq!(error.extensions.code, "MAX_ROWS_EXCEEDED");
+        assert!(error.message.contains("10"), "{}", error.message);
+    }
+}
