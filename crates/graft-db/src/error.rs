@@ -22,9 +22,12 @@ pub enum DbError {
     #[cfg(feature = "mysql")]
     #[error("{}", mysql_message(.0))]
     Mysql(#[from] mysql_async::Error),
-    /// No pooled connection could be had in time.
+    /// No pooled connection could be had in time (connecting took too long).
     #[error("connection pool: no connection within {0:?}")]
     AcquireTimeout(std::time::Duration),
+    /// Every pooled connection stayed in use past the acquire timeout.
+    #[error("connection pool: every connection stayed busy for {0:?}")]
+    PoolBusy(std::time::Duration),
     /// A value the database returned could not be read as its column's type.
     #[error("reading a value: {0}")]
     Decode(String),
@@ -93,7 +96,9 @@ impl DbError {
         match self {
             #[cfg(feature = "sqlite")]
             DbError::Sqlx(error) => match error {
-                sqlx::Error::PoolTimedOut => SourceErrorKind::Timeout,
+                // SQLite opens files, never waits on a network: a pool timeout means every
+                // connection was busy.
+                sqlx::Error::PoolTimedOut => SourceErrorKind::Busy,
                 sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::PoolClosed
@@ -108,6 +113,9 @@ impl DbError {
             DbError::Postgres(error) => postgres_kind(error),
             #[cfg(feature = "postgres")]
             DbError::PostgresPool(error) => match error {
+                deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                    SourceErrorKind::Busy
+                }
                 deadpool_postgres::PoolError::Timeout(_) => SourceErrorKind::Timeout,
                 deadpool_postgres::PoolError::Backend(error) => postgres_kind(error),
                 _ => SourceErrorKind::Connection,
@@ -116,6 +124,7 @@ impl DbError {
             DbError::Mysql(error) => mysql_kind(error),
             DbError::Url(_) => SourceErrorKind::Connection,
             DbError::Timeout | DbError::AcquireTimeout(_) => SourceErrorKind::Timeout,
+            DbError::PoolBusy(_) => SourceErrorKind::Busy,
             DbError::Decode(_) => SourceErrorKind::Decode,
             DbError::Mapping(_) | DbError::Script { .. } => SourceErrorKind::Query,
         }

@@ -48,8 +48,11 @@ impl ResolveError {
 pub enum SourceErrorKind {
     /// Could not connect or lost the connection.
     Connection,
-    /// Timed out (acquire, connect or statement).
+    /// Timed out (connect or statement).
     Timeout,
+    /// Every pooled connection stayed in use past the acquire timeout: the source is busy,
+    /// not down. Never a reason to fall back or cool down.
+    Busy,
     /// The database rejected the statement (bad table, bad column, permissions).
     Query,
     /// A value could not be converted to the field's type.
@@ -70,6 +73,7 @@ impl std::fmt::Display for SourceErrorKind {
         f.write_str(match self {
             SourceErrorKind::Connection => "connection",
             SourceErrorKind::Timeout => "timeout",
+            SourceErrorKind::Busy => "busy",
             SourceErrorKind::Query => "query",
             SourceErrorKind::Decode => "decode",
             SourceErrorKind::Http => "http",

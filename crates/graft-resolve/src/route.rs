@@ -579,6 +579,27 @@ type OrgUser @key(fields: "orgId userId") @table(name: "accounts") {
     }
 
     #[tokio::test]
+    async fn a_busy_pool_is_no_outage_it_neither_falls_back_nor_cools_down() {
+        let (local, _) = schemas();
+        let database = Scripted::new("users-db", Some(SourceErrorKind::Busy));
+        let http = Scripted::new("users-http", None);
+        let source = FallbackSource::new("users", database.clone(), http.clone());
+        for _ in 0..2 {
+            let error = fetch(&source, &local).await.expect_err("busy stands");
+            assert!(matches!(
+                error,
+                ResolveError::Source {
+                    kind: SourceErrorKind::Busy,
+                    ..
+                }
+            ));
+        }
+        // Tried each time (no cool-down), HTTP never.
+        assert_eq!(database.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(http.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn when_both_routes_fail_the_error_names_both() {
         let (local, _) = schemas();
         let source = FallbackSource::new(

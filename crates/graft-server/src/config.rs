@@ -9,6 +9,20 @@
 //! introspection = true            # default
 //! debug_header = false            # default: whether `graft-debug: true` adds batch statistics
 //! max_concurrent_fetches = 8      # default: statements of one request in flight at once
+//! header_read_timeout_ms = 10000  # default: a request's head must arrive within it (and an
+//!                                 # idle keep-alive connection closes after it)
+//! max_connections = 4096          # default: connections past it are closed on accept
+//!
+//! # A server-wide limit on GraphQL requests in flight, adapted to latency (Gradient2), with a
+//! # short queue; past it, 503 with Retry-After at once.
+//! [admission]
+//! enabled = true                  # default
+//! initial_limit = 32              # default
+//! min_limit = 4                   # default
+//! max_limit = 1024                # default
+//! max_queue = 0                   # default: as many as the current limit
+//! queue_timeout_ms = 250          # default
+//! tolerance = 2.0                 # default: latency over this many times usual shrinks the limit
 //!
 //! # What one request may cost (docs/http.md lists each limit's error code).
 //! [limits]
@@ -57,6 +71,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use graft_resolve::{CostModel, EngineConfig, LimitMode, RequestLimits};
+
+use crate::AdmissionConfig;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -80,6 +96,9 @@ pub struct Config {
     /// `[limits]`: what one request may cost.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[admission]`: the server-wide limit on requests in flight.
+    #[serde(default)]
+    pub admission: AdmissionSection,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -103,6 +122,10 @@ pub struct ServerConfig {
     pub debug_header: bool,
     /// Most fetch groups of one request in flight at once.
     pub max_concurrent_fetches: usize,
+    /// Longest a request's head may take to arrive, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +138,58 @@ impl Default for ServerConfig {
             introspection: true,
             debug_header: false,
             max_concurrent_fetches: 8,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4_096,
+        }
+    }
+}
+
+/// `[admission]`. Defaults are [`AdmissionConfig::default`]'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSection {
+    /// Whether the limit applies.
+    pub enabled: bool,
+    /// The limit at start.
+    pub initial_limit: usize,
+    /// The lowest limit.
+    pub min_limit: usize,
+    /// The highest limit.
+    pub max_limit: usize,
+    /// Most requests waiting; 0 for as many as the current limit.
+    pub max_queue: usize,
+    /// Longest a request waits, in milliseconds.
+    pub queue_timeout_ms: u64,
+    /// How much slower than usual requests may get before the limit shrinks.
+    pub tolerance: f64,
+}
+
+impl Default for AdmissionSection {
+    fn default() -> AdmissionSection {
+        let config = AdmissionConfig::default();
+        AdmissionSection {
+            enabled: config.enabled,
+            initial_limit: config.initial_limit,
+            min_limit: config.min_limit,
+            max_limit: config.max_limit,
+            max_queue: config.max_queue,
+            queue_timeout_ms: config.queue_timeout.as_millis() as u64,
+            tolerance: config.tolerance,
+        }
+    }
+}
+
+impl AdmissionSection {
+    /// The server's admission settings.
+    pub fn admission_config(&self) -> AdmissionConfig {
+        AdmissionConfig {
+            enabled: self.enabled,
+            initial_limit: self.initial_limit,
+            min_limit: self.min_limit,
+            max_limit: self.max_limit,
+            max_queue: self.max_queue,
+            queue_timeout: Duration::from_millis(self.queue_timeout_ms),
+            tolerance: self.tolerance,
         }
     }
 }

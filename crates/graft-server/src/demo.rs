@@ -93,6 +93,9 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),
         debug_header: config.server.debug_header,
+        header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+        max_connections: config.server.max_connections,
+        admission: config.admission.admission_config(),
     };
     let engine = EngineConfig {
         max_representations: config.server.max_representations,
@@ -102,11 +105,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         limits: config.limits.request_limits(),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(schema, router, engine);
-    Ok(AppState {
-        engine: Arc::new(engine),
-        limits,
-    })
+    Ok(AppState::new(Engine::new(schema, router, engine), limits))
 }
 
 /// The entity types of `schema` that `[[remote]]` sections give to other subgraphs, checked:
@@ -319,10 +318,7 @@ fn state(
     config: EngineConfig,
 ) -> AppState {
     let engine = Engine::new(Arc::new(schema), SourceRouter::single(source), config);
-    AppState {
-        engine: Arc::new(engine),
-        limits,
-    }
+    AppState::new(engine, limits)
 }
 
 fn read(path: &Path) -> Result<String, StartError> {

@@ -16,17 +16,33 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use graft_resolve::{ExecuteOptions, GraphQLError, GraphQLRequest, RequestContext, ResponseKind};
 
-use crate::{AppState, ftv1};
+use crate::{AppState, Rejected, ftv1};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
-/// `POST /graphql`.
+/// `POST /graphql`. The request timeout covers everything from here: reading the body,
+/// planning, fetching and writing.
 pub(crate) async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let media = ResponseMedia::from_accept(&headers);
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let answer = post(&state, &headers, media, body, deadline);
+    match tokio::time::timeout(state.limits.request_timeout, answer).await {
+        Ok(response) => response,
+        Err(_) => timed_out(&state, media),
+    }
+}
+
+async fn post(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: ResponseMedia,
+    body: Body,
+    deadline: Instant,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -64,7 +80,7 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    execute(&state, &headers, media, &bytes).await
+    execute(state, headers, media, &bytes, deadline).await
 }
 
 /// `GET /graphql`: runs `?query=` when given, otherwise serves the query page.
@@ -96,7 +112,24 @@ pub(crate) async fn graphql_get(
         "variables": variables,
     });
     let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
-    execute(&state, &headers, media, &bytes).await
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let answer = execute(&state, &headers, media, &bytes, deadline);
+    match tokio::time::timeout(state.limits.request_timeout, answer).await {
+        Ok(response) => response,
+        Err(_) => timed_out(&state, media),
+    }
+}
+
+fn timed_out(state: &AppState, media: ResponseMedia) -> Response {
+    transport_error(
+        media,
+        StatusCode::GATEWAY_TIMEOUT,
+        "TIMEOUT",
+        format!(
+            "the request did not finish within {:?}",
+            state.limits.request_timeout
+        ),
+    )
 }
 
 async fn execute(
@@ -104,6 +137,7 @@ async fn execute(
     headers: &HeaderMap,
     media: ResponseMedia,
     body: &[u8],
+    deadline: Instant,
 ) -> Response {
     let trace = headers
         .get(ftv1::HEADER)
@@ -123,7 +157,7 @@ async fn execute(
     let ctx = RequestContext {
         tenant: graft_resolve::TenantId::default_tenant(),
         request_id: request_id(headers),
-        deadline: Some(Instant::now() + state.limits.request_timeout),
+        deadline: Some(deadline),
     };
     let options = ExecuteOptions {
         debug: state.limits.debug_header
@@ -131,22 +165,7 @@ async fn execute(
                 .get("graft-debug")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
     };
-    let execution = state.engine.execute(&ctx, &request, options);
-    let (response, stats) =
-        match tokio::time::timeout(state.limits.request_timeout, execution).await {
-            Ok(done) => done,
-            Err(_) => {
-                return transport_error(
-                    media,
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "TIMEOUT",
-                    format!(
-                        "the request did not finish within {:?}",
-                        state.limits.request_timeout
-                    ),
-                );
-            }
-        };
+    let (response, stats) = state.engine.execute(&ctx, &request, options).await;
     if stats.representations > 0 {
         tracing::debug!(
             request_id = %ctx.request_id,
@@ -166,6 +185,38 @@ async fn execute(
         None => response.body,
     };
     json_response(status, media, body)
+}
+
+/// Admission control in front of the GraphQL routes: past the limit and its queue, 503 with
+/// `Retry-After`, before the body is read.
+pub(crate) async fn admit(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state.admission.admit().await {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(rejected) => {
+            let why = match rejected {
+                Rejected::QueueFull => "too many requests are waiting",
+                Rejected::QueueTimeout => "no slot freed in time",
+            };
+            let mut response = transport_error(
+                ResponseMedia::from_accept(request.headers()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                format!("graft is at its limit of requests in flight ({why}); retry after 1 s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
 }
 
 /// `GET /health`.

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line; everything a test needs to drive the real server is
 //! here: [`config::Config`], [`demo::demo_state`], and [`app`], which builds the router.
 
+mod admission;
 pub mod config;
 pub mod demo;
 mod ftv1;
@@ -14,6 +15,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use graft_resolve::Engine;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::Semaphore;
+
+pub use admission::{Admission, AdmissionConfig, Rejected};
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -22,6 +27,19 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// HTTP-level limits.
     pub limits: HttpLimits,
+    /// The server-wide limit on GraphQL requests in flight.
+    pub admission: Arc<Admission>,
+}
+
+impl AppState {
+    /// The state for `engine` with `limits`, admission included.
+    pub fn new(engine: Engine, limits: HttpLimits) -> AppState {
+        AppState {
+            engine: Arc::new(engine),
+            admission: Admission::new(limits.admission),
+            limits,
+        }
+    }
 }
 
 /// Limits applied before a request reaches the engine.
@@ -29,10 +47,21 @@ pub struct AppState {
 pub struct HttpLimits {
     /// Largest request body accepted, in bytes (default 8 MiB); larger bodies get 413.
     pub max_body_bytes: usize,
-    /// Longest a request may run (default 30 s); it then gets 504.
+    /// Longest a request may run, from its first body byte to its last response byte (default
+    /// 30 s); it then gets 504.
     pub request_timeout: Duration,
-    /// Whether the `graft-debug: true` header may add batch statistics (default true).
+    /// Whether the `graft-debug: true` header may add batch statistics (default true for the
+    /// embedded demo; a configured server defaults to false).
     pub debug_header: bool,
+    /// Longest a connection may take to send a request's head (default 10 s). hyper starts
+    /// the clock whenever the connection waits for a request, so this is also how long an
+    /// idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once (default 4,096); past it, new connections are closed
+    /// as soon as they are accepted.
+    pub max_connections: usize,
+    /// The adaptive limit on GraphQL requests in flight.
+    pub admission: AdmissionConfig,
 }
 
 impl Default for HttpLimits {
@@ -41,26 +70,64 @@ impl Default for HttpLimits {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             debug_header: true,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4_096,
+            admission: AdmissionConfig::default(),
         }
     }
 }
 
-/// Serves the application on `listener` until `shutdown` completes, with `TCP_NODELAY` on every
-/// connection so that small responses leave at once.
+/// Serves the application on `listener` until `shutdown` completes, then waits for the
+/// requests in flight.
+///
+/// Every connection gets `TCP_NODELAY`, so that small responses leave at once, the header read
+/// timeout and a slot among `max_connections`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|stream| {
+    let limits = state.limits;
+    let app = app(state);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!("max_connections reached: closing a new connection");
+            continue;
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The application: every route graft serves.
@@ -68,9 +135,18 @@ pub async fn serve(
 /// - `POST /graphql`: GraphQL over HTTP (`application/json` bodies).
 /// - `GET /graphql`: a query given as `?query=` runs; without one, a page to try queries.
 /// - `GET /health`: `{"status":"ok"}`.
+///
+/// GraphQL requests pass admission control first ([`Admission`]): past the limit and its
+/// queue they get 503 with `Retry-After`.
 pub fn app(state: AppState) -> Router {
+    let admission = axum::middleware::from_fn_with_state(state.clone(), http::admit);
     Router::new()
-        .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route(
+            "/graphql",
+            get(http::graphql_get)
+                .post(http::graphql_post)
+                .route_layer(admission),
+        )
         .route("/health", get(http::health))
         .fallback(http::not_found)
         .with_state(state)

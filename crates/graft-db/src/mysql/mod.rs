@@ -297,7 +297,15 @@ impl MysqlSource {
             let waiting = Counted::new(&self.waiters);
             let conn = tokio::time::timeout(self.wait_limit, self.pool.get_conn())
                 .await
-                .map_err(|_| DbError::AcquireTimeout(self.wait_limit))??;
+                .map_err(|_| {
+                    // Every slot leased: busy. A free slot and still no connection: connecting
+                    // hangs, which is an outage.
+                    if self.in_use.load(Ordering::Relaxed) >= self.max_size {
+                        DbError::PoolBusy(self.wait_limit)
+                    } else {
+                        DbError::AcquireTimeout(self.wait_limit)
+                    }
+                })??;
             drop(waiting);
             self.acquire.record(started);
             let mut lease = Lease {

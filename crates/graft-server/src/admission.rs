@@ -1,0 +1,300 @@
+//! Admission control: a server-wide limit on GraphQL requests in flight that adapts to
+//! latency, with a short bounded queue; when the queue is full, the request gets a 503 with
+//! `Retry-After` at once, never after the client's own timeout.
+//!
+//! The limit follows Netflix's Gradient2 (concurrency-limits): it compares a short-term average
+//! of request latency with a long-term one. While they agree, the limit grows by about its
+//! square root; when latency rises above `tolerance` times the long-term average (requests
+//! queue for connections or CPU), it shrinks in proportion. Requests beyond the limit wait in
+//! a queue as long as the current limit, for at most `queue_timeout`; beyond that they are
+//! refused. Samples taken while the server is far below its limit are ignored, so an idle
+//! server does not grow its limit without bound. See `docs/adr/0007-admission-control.md`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// Settings of [`Admission`], with defaults for a subgraph in front of a pool of a few
+/// database connections.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionConfig {
+    /// Whether requests are admitted by the limit at all (default true).
+    pub enabled: bool,
+    /// The limit at start (default 32).
+    pub initial_limit: usize,
+    /// The limit never goes below this (default 4).
+    pub min_limit: usize,
+    /// Nor above this (default 1,024).
+    pub max_limit: usize,
+    /// Most requests waiting for a slot; 0 (the default) means as many as the current limit.
+    pub max_queue: usize,
+    /// Longest a request waits for a slot (default 250 ms).
+    pub queue_timeout: Duration,
+    /// How much slower than usual requests may get before the limit shrinks (default 2.0).
+    pub tolerance: f64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> AdmissionConfig {
+        AdmissionConfig {
+            enabled: true,
+            initial_limit: 32,
+            min_limit: 4,
+            max_limit: 1_024,
+            max_queue: 0,
+            queue_timeout: Duration::from_millis(250),
+            tolerance: 2.0,
+        }
+    }
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// The queue was full.
+    QueueFull,
+    /// The request waited `queue_timeout` without getting a slot.
+    QueueTimeout,
+}
+
+/// The server's admission state, shared by every request.
+#[derive(Debug)]
+pub struct Admission {
+    config: AdmissionConfig,
+    state: Mutex<State>,
+    /// Wakes waiting requests when a slot frees.
+    freed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    limit: f64,
+    in_flight: usize,
+    waiting: usize,
+    /// Latency averages, in seconds: over about the last 10 and the last 500 samples.
+    short_rtt: f64,
+    long_rtt: f64,
+    samples: u64,
+}
+
+/// A slot: the request holds it until it is dropped, which records its latency.
+#[derive(Debug)]
+pub struct Permit {
+    admission: Option<Arc<Admission>>,
+    started: Instant,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            admission.release(self.started.elapsed());
+        }
+    }
+}
+
+impl Admission {
+    /// Admission with `config`.
+    pub fn new(config: AdmissionConfig) -> Arc<Admission> {
+        let min = config.min_limit.max(1);
+        let max = config.max_limit.max(min);
+        let config = AdmissionConfig {
+            min_limit: min,
+            max_limit: max,
+            initial_limit: config.initial_limit.clamp(min, max),
+            ..config
+        };
+        Arc::new(Admission {
+            state: Mutex::new(State {
+                limit: config.initial_limit as f64,
+                in_flight: 0,
+                waiting: 0,
+                short_rtt: 0.0,
+                long_rtt: 0.0,
+                samples: 0,
+            }),
+            config,
+            freed: Notify::new(),
+        })
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> usize {
+        self.state.lock().expect("admission lock").limit as usize
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().expect("admission lock").in_flight
+    }
+
+    /// Waits for a slot: at once when under the limit, in the queue while it has room, never
+    /// longer than `queue_timeout`.
+    pub async fn admit(self: &Arc<Self>) -> Result<Permit, Rejected> {
+        if !self.config.enabled {
+            return Ok(Permit {
+                admission: None,
+                started: Instant::now(),
+            });
+        }
+        if self.try_take(false)? {
+            return Ok(self.permit());
+        }
+        let deadline = tokio::time::Instant::now() + self.config.queue_timeout;
+        let admitted = loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a slot freed in between is not missed.
+            freed.as_mut().enable();
+            if self.try_take(true).unwrap_or(false) {
+                break true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                break self.try_take(true).unwrap_or(false);
+            }
+        };
+        let mut state = self.state.lock().expect("admission lock");
+        state.waiting -= 1;
+        if admitted {
+            drop(state);
+            Ok(self.permit())
+        } else {
+            Err(Rejected::QueueTimeout)
+        }
+    }
+
+    fn permit(self: &Arc<Self>) -> Permit {
+        Permit {
+            admission: Some(Arc::clone(self)),
+            started: Instant::now(),
+        }
+    }
+
+    /// Takes a slot if one is free. A first attempt that finds none joins the queue if it has
+    /// room (`Ok(false)`), or is refused.
+    fn try_take(&self, queued: bool) -> Result<bool, Rejected> {
+        let mut state = self.state.lock().expect("admission lock");
+        if state.in_flight < state.limit as usize {
+            state.in_flight += 1;
+            return Ok(true);
+        }
+        if queued {
+            return Ok(false);
+        }
+        let room = match self.config.max_queue {
+            0 => state.limit as usize,
+            n => n,
+        };
+        if state.waiting >= room {
+            return Err(Rejected::QueueFull);
+        }
+        state.waiting += 1;
+        Ok(false)
+    }
+
+    /// Frees a slot and adapts the limit to the request's latency.
+    fn release(&self, latency: Duration) {
+        let mut state = self.state.lock().expect("admission lock");
+        let in_flight = state.in_flight;
+        state.in_flight -= 1;
+        let rtt = latency.as_secs_f64().max(1e-6);
+        state.samples += 1;
+        if state.samples == 1 {
+            state.short_rtt = rtt;
+            state.long_rtt = rtt;
+        } else {
+            state.short_rtt += (rtt - state.short_rtt) / 10.0;
+            state.long_rtt += (rtt - state.long_rtt) / 500.0;
+        }
+        // A server far below its limit says nothing about the limit.
+        if (in_flight as f64) >= state.limit / 2.0 {
+            // Let the long-term average follow a lasting change quickly.
+            if state.long_rtt / state.short_rtt > 2.0 {
+                state.long_rtt *= 0.95;
+            }
+            let gradient =
+                (self.config.tolerance * state.long_rtt / state.short_rtt).clamp(0.5, 1.0);
+            let grown = state.limit * gradient + state.limit.sqrt();
+            let limit = 0.8 * state.limit + 0.2 * grown;
+            state.limit = limit.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
+        }
+        let free = (state.limit as usize).saturating_sub(state.in_flight);
+        drop(state);
+        for _ in 0..free.max(1) {
+            self.freed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(limit: usize, queue: usize) -> AdmissionConfig {
+        AdmissionConfig {
+            initial_limit: limit,
+            min_limit: 1,
+            max_limit: limit,
+            max_queue: queue,
+            queue_timeout: Duration::from_millis(100),
+            ..AdmissionConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn beyond_the_limit_requests_queue_then_are_refused_at_once() {
+        let admission = Admission::new(config(2, 1));
+        let a = admission.admit().await.expect("under the limit");
+        let _b = admission.admit().await.expect("under the limit");
+        let waiting = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move { admission.admit().await.map(drop) }
+        });
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueFull);
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "refused at once"
+        );
+        drop(a);
+        assert_eq!(
+            waiting.await.unwrap(),
+            Ok(()),
+            "the queued request got the freed slot"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_request_gives_up_after_the_queue_timeout() {
+        let admission = Admission::new(config(1, 4));
+        let _held = admission.admit().await.expect("the slot");
+        let started = Instant::now();
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(admission.state.lock().unwrap().waiting, 0);
+    }
+
+    #[test]
+    fn the_limit_grows_while_latency_holds_and_shrinks_when_it_rises() {
+        let admission = Admission::new(AdmissionConfig {
+            initial_limit: 16,
+            min_limit: 2,
+            max_limit: 256,
+            ..AdmissionConfig::default()
+        });
+        let busy = |latency_ms: u64, n: usize| {
+            for _ in 0..n {
+                let limit = admission.limit();
+                admission.state.lock().unwrap().in_flight = limit;
+                admission.release(Duration::from_millis(latency_ms));
+            }
+        };
+        busy(2, 200);
+        let grown = admission.limit();
+        assert!(grown > 16, "{grown}");
+        busy(40, 200);
+        let shrunk = admission.limit();
+        assert!(shrunk < grown / 2, "{grown} -> {shrunk}");
+    }
+}
