@@ -10,12 +10,22 @@
 //! - **N+1**: one `SELECT ... WHERE org_id = ? AND user_id = ?` per key, as a naive resolver does.
 //!
 //! It prints a table (p50, p99, requests/s, graft/bare, N+1/graft) and writes it to
-//! `target/bench/` as Markdown and JSON.
+//! `target/bench/` as Markdown and JSON. Two more runs sit beside it:
+//!
+//! - **overload** (`overload.rs`, on by default): graft at 1x, 2x and 4x the load it can serve
+//!   and with 1,000 clients: goodput, 503s, p99, peak memory;
+//! - **baseline** (`compare.rs`, with `--baseline <graft binary>`): the same `_entities` against
+//!   another build, interleaved in one run, for what a change costs the hot path.
+//!
+//! `--runs main,overload,baseline` picks among them (default: main and overload, plus baseline
+//! when `--baseline` is given).
 
 mod bare;
+mod compare;
 mod dataset;
 mod latency;
 mod measure;
+mod overload;
 mod remote;
 mod report;
 mod server;
@@ -42,6 +52,16 @@ pub(crate) struct Settings {
     pub(crate) throughput_time: Duration,
     /// Concurrent clients (and pool size) in throughput phases.
     pub(crate) concurrency: usize,
+    /// Another graft binary to compare with (`--baseline`).
+    pub(crate) baseline: Option<PathBuf>,
+    /// Which runs: `main`, `overload`, `baseline`.
+    pub(crate) runs: Vec<String>,
+}
+
+impl Settings {
+    fn runs(&self, name: &str) -> bool {
+        self.runs.iter().any(|run| run == name)
+    }
 }
 
 /// A database the benchmark runs on.
@@ -73,6 +93,8 @@ fn parse_args() -> anyhow::Result<Settings> {
         sizes: vec![1, 10, 100, 1000],
         throughput_time: Duration::from_secs(3),
         concurrency: 8,
+        baseline: None,
+        runs: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -104,8 +126,19 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--concurrency" => {
                 settings.concurrency = value()?.parse().context("--concurrency takes a number")?
             }
+            "--baseline" => settings.baseline = Some(PathBuf::from(value()?)),
+            "--runs" => settings.runs = value()?.split(',').map(str::to_owned).collect(),
             other => bail!("unknown argument {other:?}; see benches/src/main.rs"),
         }
+    }
+    if settings.runs.is_empty() {
+        settings.runs = vec!["main".into(), "overload".into()];
+        if settings.baseline.is_some() {
+            settings.runs.push("baseline".into());
+        }
+    }
+    if settings.runs("baseline") && settings.baseline.is_none() {
+        bail!("the baseline run needs --baseline <graft binary>");
     }
     Ok(settings)
 }
@@ -117,12 +150,35 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", settings.out.display()))?;
     let mut results: Vec<Measurement> = Vec::new();
     let mut targets = Vec::new();
+    let mut comparisons = Vec::new();
+    let mut overloads = Vec::new();
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
         let target = dataset::ensure(database, &settings).await?;
         targets.push((database, target.clone()));
         eprintln!("== {}: starting graft", database.name());
         let graft = server::Graft::start(&settings, database, &target).await?;
+        if let Some(baseline) = settings
+            .baseline
+            .as_deref()
+            .filter(|_| settings.runs("baseline"))
+        {
+            for &size in &settings.sizes {
+                eprintln!("== {}: {size} keys against the baseline", database.name());
+                let keys = KeySet::new(size, 0x5eed + size as u64);
+                comparisons.push(
+                    compare::run(&settings, database, &target, &graft, baseline, &keys).await?,
+                );
+            }
+        }
+        if settings.runs("overload") {
+            eprintln!("== {}: overload, 100 keys", database.name());
+            let keys = KeySet::new(100, 0x0be7);
+            overloads.push((database, overload::run(&settings, &graft, &keys).await?));
+        }
+        if !settings.runs("main") {
+            continue;
+        }
         let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
         let floor = measure::http_floor(&graft).await?;
         eprintln!(
@@ -141,12 +197,29 @@ async fn main() -> anyhow::Result<()> {
         }
         drop(graft);
     }
-    let mut table = report::markdown(&results, &settings);
+    let mut table = if settings.runs("main") {
+        report::markdown(&results, &settings)
+    } else {
+        String::new()
+    };
+    if !comparisons.is_empty() {
+        table.push_str("\n### Against the baseline build\n\n");
+        table.push_str(&compare::markdown(&comparisons));
+    }
+    for (database, levels) in &overloads {
+        table.push_str(&format!(
+            "\n### Overload ({}, 100 keys per `_entities`)\n\n",
+            database.name()
+        ));
+        table.push_str(&overload::markdown(levels));
+    }
     let target_of = |database| targets.iter().find(|(d, _)| *d == database).map(|(_, t)| t);
     let mut routes = Vec::new();
-    if let (Some(postgres), Some(mysql)) =
-        (target_of(Database::Postgres), target_of(Database::Mysql))
-    {
+    if let (Some(postgres), Some(mysql), true) = (
+        target_of(Database::Postgres),
+        target_of(Database::Mysql),
+        settings.runs("main"),
+    ) {
         eprintln!("== remote routes: users on PostgreSQL, orders on MariaDB");
         let far_round_trip;
         (routes, far_round_trip) = remote::run(&settings, postgres, mysql).await?;

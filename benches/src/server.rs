@@ -77,6 +77,13 @@ impl Graft {
     }
 }
 
+impl Graft {
+    /// The process id, to read its memory from `/proc`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Graft {
     fn drop(&mut self) {
         let _ = self.child.kill();

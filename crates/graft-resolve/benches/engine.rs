@@ -109,6 +109,24 @@ fn engine(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let ctx = RequestContext::new("bench");
+    // `ENGINE_ITERATIONS=n` runs n requests of 100 keys and no benchmark: a fixed amount of
+    // work for `valgrind --tool=callgrind`, whose instruction counts repeat exactly, to compare
+    // two builds of the engine.
+    if let Some(iterations) = std::env::var("ENGINE_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let body = body(100);
+        for _ in 0..iterations {
+            let request: GraphQLRequest<'_> = serde_json::from_slice(&body).expect("a request");
+            black_box(
+                runtime
+                    .block_on(engine.execute(&ctx, &request, ExecuteOptions::default()))
+                    .0,
+            );
+        }
+        return;
+    }
     let mut group = c.benchmark_group("engine_entities");
     for n in [1, 100, 1_000] {
         let body = body(n);

@@ -2,13 +2,14 @@
 //! latency, with a short bounded queue; when the queue is full, the request gets a 503 with
 //! `Retry-After` at once, never after the client's own timeout.
 //!
-//! The limit follows Netflix's Gradient2 (concurrency-limits): it compares a short-term average
-//! of request latency with a long-term one. While they agree, the limit grows by about its
-//! square root; when latency rises above `tolerance` times the long-term average (requests
-//! queue for connections or CPU), it shrinks in proportion. Requests beyond the limit wait in
-//! a queue as long as the current limit, for at most `queue_timeout`; beyond that they are
-//! refused. Samples taken while the server is far below its limit are ignored, so an idle
-//! server does not grow its limit without bound. See `docs/adr/0007-admission-control.md`.
+//! The limit follows TCP Vegas as Netflix's concurrency-limits applies it to servers: the
+//! lowest recent latency is what a request costs without queueing, so
+//! `limit × (1 − lowest / smoothed latency)` estimates how many requests are queueing inside
+//! graft (for pooled connections or CPU). While that is small the limit grows, when it passes
+//! `6·log10(limit)` it shrinks. Requests beyond the limit wait in a queue as long as the current
+//! limit, for at most `queue_timeout`; beyond that they are refused. Samples taken while the
+//! server is far below its limit are ignored, so an idle server does not grow its limit without
+//! bound. See `docs/adr/0007-bounded-cost-and-admission.md`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,30 +22,27 @@ use tokio::sync::Notify;
 pub struct AdmissionConfig {
     /// Whether requests are admitted by the limit at all (default true).
     pub enabled: bool,
-    /// The limit at start (default 32).
+    /// The limit at start (default 16).
     pub initial_limit: usize,
-    /// The limit never goes below this (default 4).
+    /// The limit never goes below this (default 2).
     pub min_limit: usize,
-    /// Nor above this (default 1,024).
+    /// Nor above this (default 512).
     pub max_limit: usize,
     /// Most requests waiting for a slot; 0 (the default) means as many as the current limit.
     pub max_queue: usize,
-    /// Longest a request waits for a slot (default 250 ms).
+    /// Longest a request waits for a slot (default 50 ms).
     pub queue_timeout: Duration,
-    /// How much slower than usual requests may get before the limit shrinks (default 2.0).
-    pub tolerance: f64,
 }
 
 impl Default for AdmissionConfig {
     fn default() -> AdmissionConfig {
         AdmissionConfig {
             enabled: true,
-            initial_limit: 32,
-            min_limit: 4,
-            max_limit: 1_024,
+            initial_limit: 16,
+            min_limit: 2,
+            max_limit: 512,
             max_queue: 0,
-            queue_timeout: Duration::from_millis(250),
-            tolerance: 2.0,
+            queue_timeout: Duration::from_millis(50),
         }
     }
 }
@@ -72,11 +70,16 @@ struct State {
     limit: f64,
     in_flight: usize,
     waiting: usize,
-    /// Latency averages, in seconds: over about the last 10 and the last 500 samples.
-    short_rtt: f64,
-    long_rtt: f64,
-    samples: u64,
+    /// Latency, in seconds: smoothed over about the last 20 samples.
+    smoothed_rtt: f64,
+    /// The lowest latency seen: what a request costs without queueing. It creeps up by
+    /// [`LOWEST_DRIFT`] per sample, so that it follows a lasting change (a slower database)
+    /// within minutes, while the low samples of normal variation keep it down.
+    lowest_rtt: f64,
 }
+
+/// How much the lowest latency rises per sample: 1% per 1,000 samples.
+const LOWEST_DRIFT: f64 = 1e-5;
 
 /// A slot: the request holds it until it is dropped, which records its latency.
 #[derive(Debug)]
@@ -109,9 +112,8 @@ impl Admission {
                 limit: config.initial_limit as f64,
                 in_flight: 0,
                 waiting: 0,
-                short_rtt: 0.0,
-                long_rtt: 0.0,
-                samples: 0,
+                smoothed_rtt: 0.0,
+                lowest_rtt: f64::INFINITY,
             }),
             config,
             freed: Notify::new(),
@@ -198,31 +200,44 @@ impl Admission {
         let in_flight = state.in_flight;
         state.in_flight -= 1;
         let rtt = latency.as_secs_f64().max(1e-6);
-        state.samples += 1;
-        if state.samples == 1 {
-            state.short_rtt = rtt;
-            state.long_rtt = rtt;
+        state.smoothed_rtt = if state.smoothed_rtt == 0.0 {
+            rtt
         } else {
-            state.short_rtt += (rtt - state.short_rtt) / 10.0;
-            state.long_rtt += (rtt - state.long_rtt) / 500.0;
-        }
+            state.smoothed_rtt + (rtt - state.smoothed_rtt) / 20.0
+        };
+        state.lowest_rtt = (state.lowest_rtt * (1.0 + LOWEST_DRIFT)).min(rtt);
         // A server far below its limit says nothing about the limit.
-        if (in_flight as f64) >= state.limit / 2.0 {
-            // Let the long-term average follow a lasting change quickly.
-            if state.long_rtt / state.short_rtt > 2.0 {
-                state.long_rtt *= 0.95;
-            }
-            let gradient =
-                (self.config.tolerance * state.long_rtt / state.short_rtt).clamp(0.5, 1.0);
-            let grown = state.limit * gradient + state.limit.sqrt();
-            let limit = 0.8 * state.limit + 0.2 * grown;
-            state.limit = limit.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
+        if (in_flight as f64) * 2.0 >= state.limit {
+            let limit = state.limit;
+            let step = limit.log10().max(1.0);
+            let queueing = limit * (1.0 - state.lowest_rtt / state.smoothed_rtt);
+            let next = if queueing <= step {
+                limit + 6.0 * step
+            } else if queueing < 3.0 * step {
+                limit + step
+            } else if queueing > 6.0 * step {
+                limit - step
+            } else {
+                limit
+            };
+            state.limit = next.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
         }
-        let free = (state.limit as usize).saturating_sub(state.in_flight);
+        let wake = (state.limit as usize)
+            .saturating_sub(state.in_flight)
+            .min(state.waiting);
         drop(state);
-        for _ in 0..free.max(1) {
+        for _ in 0..wake {
             self.freed.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+impl Admission {
+    /// One sample with nothing else in flight.
+    fn release_for_test(&self, latency: Duration) {
+        self.state.lock().unwrap().in_flight = 1;
+        self.release(latency);
     }
 }
 
@@ -276,25 +291,32 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_grows_while_latency_holds_and_shrinks_when_it_rises() {
+    fn the_limit_grows_while_latency_holds_and_shrinks_when_requests_queue() {
         let admission = Admission::new(AdmissionConfig {
             initial_limit: 16,
             min_limit: 2,
             max_limit: 256,
             ..AdmissionConfig::default()
         });
-        let busy = |latency_ms: u64, n: usize| {
+        // A server that serves 8 requests at once in 2 ms: more in flight only queue.
+        let busy = |n: usize| {
             for _ in 0..n {
                 let limit = admission.limit();
                 admission.state.lock().unwrap().in_flight = limit;
-                admission.release(Duration::from_millis(latency_ms));
+                let latency = 2.0 * (limit as f64 / 8.0).max(1.0);
+                admission.release(Duration::from_secs_f64(latency / 1e3));
             }
         };
-        busy(2, 200);
-        let grown = admission.limit();
-        assert!(grown > 16, "{grown}");
-        busy(40, 200);
-        let shrunk = admission.limit();
-        assert!(shrunk < grown / 2, "{grown} -> {shrunk}");
+        admission.release_for_test(Duration::from_millis(2));
+        busy(2_000);
+        let settled = admission.limit();
+        assert!((8..=16).contains(&settled), "{settled}");
+        // Fast answers while busy: the limit grows.
+        for _ in 0..50 {
+            let limit = admission.limit();
+            admission.state.lock().unwrap().in_flight = limit;
+            admission.release(Duration::from_millis(2));
+        }
+        assert!(admission.limit() > settled + 20, "{}", admission.limit());
     }
 }

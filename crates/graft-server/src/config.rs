@@ -13,16 +13,15 @@
 //!                                 # idle keep-alive connection closes after it)
 //! max_connections = 4096          # default: connections past it are closed on accept
 //!
-//! # A server-wide limit on GraphQL requests in flight, adapted to latency (Gradient2), with a
+//! # A server-wide limit on GraphQL requests in flight, adapted to latency (Vegas), with a
 //! # short queue; past it, 503 with Retry-After at once.
 //! [admission]
 //! enabled = true                  # default
-//! initial_limit = 32              # default
-//! min_limit = 4                   # default
-//! max_limit = 1024                # default
+//! initial_limit = 16              # default
+//! min_limit = 2                   # default
+//! max_limit = 512                 # default
 //! max_queue = 0                   # default: as many as the current limit
-//! queue_timeout_ms = 250          # default
-//! tolerance = 2.0                 # default: latency over this many times usual shrinks the limit
+//! queue_timeout_ms = 50           # default
 //!
 //! # What one request may cost (docs/http.md lists each limit's error code).
 //! [limits]
@@ -160,8 +159,6 @@ pub struct AdmissionSection {
     pub max_queue: usize,
     /// Longest a request waits, in milliseconds.
     pub queue_timeout_ms: u64,
-    /// How much slower than usual requests may get before the limit shrinks.
-    pub tolerance: f64,
 }
 
 impl Default for AdmissionSection {
@@ -174,7 +171,6 @@ impl Default for AdmissionSection {
             max_limit: config.max_limit,
             max_queue: config.max_queue,
             queue_timeout_ms: config.queue_timeout.as_millis() as u64,
-            tolerance: config.tolerance,
         }
     }
 }
@@ -189,7 +185,6 @@ impl AdmissionSection {
             max_limit: self.max_limit,
             max_queue: self.max_queue,
             queue_timeout: Duration::from_millis(self.queue_timeout_ms),
-            tolerance: self.tolerance,
         }
     }
 }
