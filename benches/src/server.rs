@@ -51,7 +51,17 @@ impl Graft {
                 pool = settings.concurrency,
             ),
         )?;
-        let child = Command::new(&settings.graft)
+        // `GRAFT_BENCH_CPUS=1` runs graft on those CPUs only (through `taskset`), so that a load
+        // generator pinned elsewhere does not take graft's CPU.
+        let mut command = match std::env::var("GRAFT_BENCH_CPUS") {
+            Ok(cpus) => {
+                let mut command = Command::new("taskset");
+                command.args(["-c", &cpus]).arg(&settings.graft);
+                command
+            }
+            Err(_) => Command::new(&settings.graft),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&config)
             .env("RUST_LOG", "warn")

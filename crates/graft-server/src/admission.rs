@@ -76,7 +76,12 @@ struct State {
     /// [`LOWEST_DRIFT`] per sample, so that it follows a lasting change (a slower database)
     /// within minutes, while the low samples of normal variation keep it down.
     lowest_rtt: f64,
+    /// Since when requests have been waiting without the queue emptying.
+    queue_since: Option<Instant>,
 }
+
+/// How long the queue may stay non-empty before it counts as standing.
+const STANDING: Duration = Duration::from_millis(100);
 
 /// How much the lowest latency rises per sample: 1% per 1,000 samples.
 const LOWEST_DRIFT: f64 = 1e-5;
@@ -114,6 +119,7 @@ impl Admission {
                 waiting: 0,
                 smoothed_rtt: 0.0,
                 lowest_rtt: f64::INFINITY,
+                queue_since: None,
             }),
             config,
             freed: Notify::new(),
@@ -139,24 +145,28 @@ impl Admission {
                 started: Instant::now(),
             });
         }
-        if self.try_take(false)? {
-            return Ok(self.permit());
-        }
-        let deadline = tokio::time::Instant::now() + self.config.queue_timeout;
+        let wait = match self.try_take_or_queue()? {
+            None => return Ok(self.permit()),
+            Some(wait) => wait,
+        };
+        let deadline = tokio::time::Instant::now() + wait;
         let admitted = loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             // Registered before looking, so a slot freed in between is not missed.
             freed.as_mut().enable();
-            if self.try_take(true).unwrap_or(false) {
+            if self.try_take() {
                 break true;
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                break self.try_take(true).unwrap_or(false);
+                break self.try_take();
             }
         };
         let mut state = self.state.lock().expect("admission lock");
         state.waiting -= 1;
+        if state.waiting == 0 {
+            state.queue_since = None;
+        }
         if admitted {
             drop(state);
             Ok(self.permit())
@@ -172,16 +182,17 @@ impl Admission {
         }
     }
 
-    /// Takes a slot if one is free. A first attempt that finds none joins the queue if it has
-    /// room (`Ok(false)`), or is refused.
-    fn try_take(&self, queued: bool) -> Result<bool, Rejected> {
+    /// Takes a slot if one is free (`None`), or joins the queue if it has room, with how long
+    /// to wait there, or is refused.
+    ///
+    /// A queue that has not emptied for [`STANDING`] is not absorbing a burst but holding
+    /// back overload (CoDel's standing queue): a request then waits at most twice the usual
+    /// latency, so that those admitted are not answered late.
+    fn try_take_or_queue(&self) -> Result<Option<Duration>, Rejected> {
         let mut state = self.state.lock().expect("admission lock");
         if state.in_flight < state.limit as usize {
             state.in_flight += 1;
-            return Ok(true);
-        }
-        if queued {
-            return Ok(false);
+            return Ok(None);
         }
         let room = match self.config.max_queue {
             0 => state.limit as usize,
@@ -190,8 +201,26 @@ impl Admission {
         if state.waiting >= room {
             return Err(Rejected::QueueFull);
         }
+        let now = Instant::now();
+        let since = *state.queue_since.get_or_insert(now);
         state.waiting += 1;
-        Ok(false)
+        let wait = if now.duration_since(since) > STANDING {
+            let usual = Duration::from_secs_f64(2.0 * state.smoothed_rtt);
+            usual.clamp(Duration::from_millis(1), self.config.queue_timeout)
+        } else {
+            self.config.queue_timeout
+        };
+        Ok(Some(wait))
+    }
+
+    /// Takes a slot if one is free.
+    fn try_take(&self) -> bool {
+        let mut state = self.state.lock().expect("admission lock");
+        if state.in_flight < state.limit as usize {
+            state.in_flight += 1;
+            return true;
+        }
+        false
     }
 
     /// Frees a slot and adapts the limit to the request's latency.
@@ -288,6 +317,30 @@ mod tests {
         assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
         assert!(started.elapsed() >= Duration::from_millis(100));
         assert_eq!(admission.state.lock().unwrap().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn a_standing_queue_keeps_newcomers_only_for_about_the_usual_latency() {
+        let admission = Admission::new(AdmissionConfig {
+            queue_timeout: Duration::from_millis(500),
+            ..config(1, 8)
+        });
+        admission.release_for_test(Duration::from_millis(2));
+        let _held = admission.admit().await.expect("the slot");
+        let first = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move { admission.admit().await.map(drop) }
+        });
+        tokio::time::sleep(STANDING + Duration::from_millis(50)).await;
+        // The queue has not emptied for longer than STANDING: a newcomer waits ~2 × 2 ms.
+        let started = Instant::now();
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(first.await.unwrap(), Err(Rejected::QueueTimeout));
     }
 
     #[test]

@@ -201,19 +201,17 @@ pub(crate) async fn admit(
             response
         }
         Err(rejected) => {
-            let why = match rejected {
-                Rejected::QueueFull => "too many requests are waiting",
-                Rejected::QueueTimeout => "no slot freed in time",
+            // Written once: under overload this answer is the hot path.
+            let body: &'static [u8] = match rejected {
+                Rejected::QueueFull => br#"{"errors":[{"message":"graft is at its limit of requests in flight (too many requests are waiting); retry after 1 s","extensions":{"code":"OVERLOADED"}}]}"#,
+                Rejected::QueueTimeout => br#"{"errors":[{"message":"graft is at its limit of requests in flight (no slot freed in time); retry after 1 s","extensions":{"code":"OVERLOADED"}}]}"#,
             };
-            let mut response = transport_error(
-                ResponseMedia::from_accept(request.headers()),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "OVERLOADED",
-                format!("graft is at its limit of requests in flight ({why}); retry after 1 s"),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            let media = ResponseMedia::from_accept(request.headers());
+            let mut response =
+                (StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(body)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, media.content_type());
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
     }
