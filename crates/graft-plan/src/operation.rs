@@ -481,6 +481,41 @@ fn fields_depth(fields: &[FieldPlan]) -> u32 {
         .unwrap_or(0)
 }
 
+/// Puts a selection's columns in mapping order and moves every slot that refers to them, so
+/// that the same fields selected in another order read the same columns in the same order: one
+/// SQL text, one prepared statement per connection. Returns where each old slot went.
+fn canonical_order(columns: &mut Vec<usize>, fields: &mut [FieldPlan]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    order.sort_by_key(|&slot| columns[slot]);
+    let mut moved = vec![0; columns.len()];
+    for (new, &old) in order.iter().enumerate() {
+        moved[old] = new;
+    }
+    *columns = order.iter().map(|&old| columns[old]).collect();
+    move_slots(fields, &moved);
+    moved
+}
+
+fn move_slots(fields: &mut [FieldPlan], moved: &[usize]) {
+    for field in fields {
+        match &mut field.value {
+            FieldValue::Column { slot, .. } => *slot = moved[*slot],
+            FieldValue::Related(plan) => {
+                for slot in &mut plan.key_slots {
+                    *slot = moved[*slot];
+                }
+            }
+            FieldValue::Embedded(plan) => {
+                for slot in &mut plan.presence {
+                    *slot = moved[*slot];
+                }
+                move_slots(&mut plan.fields, moved);
+            }
+            FieldValue::Typename | FieldValue::Computed { .. } => {}
+        }
+    }
+}
+
 /// The slot of mapping column `index` in a selection's `columns`, added on first use.
 fn slot_of(columns: &mut Vec<usize>, index: usize) -> usize {
     columns.iter().position(|&c| c == index).unwrap_or_else(|| {
@@ -826,6 +861,7 @@ impl<'a> Collector<'a> {
                 value,
             });
         }
+        canonical_order(&mut columns, &mut fields);
         Ok(EntitySelection {
             type_name: type_name.clone(),
             columns,
@@ -1038,7 +1074,7 @@ impl<'a> Collector<'a> {
             .entities()
             .get(type_name)
             .expect("paged types are entities");
-        let key_slots = entity
+        let mut key_slots: Vec<usize> = entity
             .key(key)
             .expect("the key exists")
             .field_set()
@@ -1057,6 +1093,10 @@ impl<'a> Collector<'a> {
                     })
             })
             .collect();
+        let moved = canonical_order(&mut node.columns, &mut node.fields);
+        for slot in &mut key_slots {
+            *slot = moved[*slot];
+        }
         Ok(PagePlan {
             key,
             first: field.specified_argument_by_name("first").cloned(),
@@ -1429,6 +1469,37 @@ mod tests {
         assert_eq!(loads, [Some(LoadId(0)), Some(LoadId(0)), Some(LoadId(1))]);
         // order; id, total, a, b, c; then name, name, id below them.
         assert_eq!(plan.shape.fields, 9);
+    }
+
+    #[test]
+    fn the_same_fields_in_another_order_read_the_same_columns() {
+        let options = CompileOptions::default();
+        let a = compile(
+            COST_SDL,
+            "{ order(id: 1) { total user { name } id } }",
+            &options,
+        )
+        .expect("plans");
+        let b = compile(
+            COST_SDL,
+            "{ order(id: 1) { id user { name } total } }",
+            &options,
+        )
+        .expect("plans");
+        let (a, b) = (by_key_selection(&a), by_key_selection(&b));
+        assert_eq!(a.columns, b.columns);
+        assert!(a.columns.is_sorted(), "{:?}", a.columns);
+        // Each field still reads its own column.
+        let slot_of = |selection: &EntitySelection, name: &str| {
+            selection.fields.iter().find_map(|f| match f.value {
+                FieldValue::Column { slot, .. } if f.response_key.name() == name => {
+                    Some(selection.columns[slot])
+                }
+                _ => None,
+            })
+        };
+        assert_eq!(slot_of(a, "total"), slot_of(b, "total"));
+        assert_eq!(slot_of(a, "id"), slot_of(b, "id"));
     }
 
     #[test]

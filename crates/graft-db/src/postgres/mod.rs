@@ -22,6 +22,8 @@ use crate::pool::AcquireStats;
 use crate::{DbError, PoolStatus};
 use introspect::PgTable;
 
+/// Most statements kept prepared on one pooled connection.
+const MAX_PREPARED_PER_CONNECTION: usize = 256;
 /// Pool settings for a PostgreSQL source.
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
@@ -287,6 +289,12 @@ impl PostgresSource {
         let started = Instant::now();
         let client = self.pool.get().await?;
         self.acquire.record(started);
+        // Statements are prepared once per connection, but the texts an operation can produce
+        // are many (a statement per type, key and column set): past the bound, the connection
+        // starts afresh, and dropping the statements closes them on the server.
+        if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+            client.statement_cache.clear();
+        }
         let statement = client.prepare_cached(sql).await?;
         let params = borrow(params);
         let query = client.query(&statement, &params);
