@@ -433,6 +433,15 @@ impl Engine {
         if let Some(prepared) = self.plans.get(&PlanKeyRef(operation_name, query)) {
             return Ok(prepared);
         }
+        cpu_bound(|| self.compile(query, operation_name))
+    }
+
+    /// Parses, validates and compiles `query`, and caches the plan.
+    fn compile(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
         let schema = self.schema.api_schema();
         let ast = apollo_compiler::ast::Document::parse(query, "request.graphql")
             .map_err(|with_errors| diagnostics("GRAPHQL_PARSE_FAILED", &with_errors.errors))?;
@@ -754,7 +763,34 @@ impl Execution<'_, '_> {
         self.timings.fetch += fetched - planned;
         self.stats.absorb(plan.stats());
         Fetched::count(&results, self.stats);
+        let write = |execution: &mut Self| {
+            execution.write_entities(
+                out,
+                &plan,
+                &results,
+                invalid,
+                &representation_fields,
+                selections,
+            )
+        };
+        if plan.slots().len() > LARGE_WRITE {
+            cpu_bound(|| write(self));
+        } else {
+            write(self);
+        }
+        self.timings.write += fetched.elapsed();
+    }
 
+    /// Writes the `_entities` list from the fetched groups, in input order.
+    fn write_entities(
+        &mut self,
+        out: &mut Vec<u8>,
+        plan: &EntityFetchPlan,
+        results: &[Result<Fetched, ResolveError>],
+        invalid: Vec<(usize, KeyError)>,
+        representation_fields: &[ExtraFields],
+        selections: &[EntitySelection],
+    ) {
         let mut invalid = invalid.into_iter().peekable();
         out.push(b'[');
         for (index, slot) in plan.slots().iter().enumerate() {
@@ -814,7 +850,6 @@ impl Execution<'_, '_> {
             }
         }
         out.push(b']');
-        self.timings.write += fetched.elapsed();
     }
 
     /// Runs every group's fetch concurrently, each with its relations below; results line up
@@ -1075,6 +1110,22 @@ impl Execution<'_, '_> {
     }
 }
 
+/// Entities in one `_entities` answer past which writing it counts as a long CPU phase.
+const LARGE_WRITE: usize = 1_000;
+
+/// Runs CPU-bound work (a plan compiled on a cache miss, a large answer written) without
+/// holding up the other tasks queued on this worker: on a multi-threaded runtime the worker
+/// hands them to another thread first (`block_in_place`); on a single-threaded one (tests) it
+/// just runs.
+fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s EntitySelection {
     selections
         .iter()
@@ -1145,6 +1196,27 @@ fn request_error(errors: Vec<GraphQLError>) -> GraphQLResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plans_compiled_on_a_multi_threaded_runtime_leave_the_worker_free() {
+        let schema =
+            SubgraphSchema::parse(r#"type Item @key(fields: "id") { id: ID! }"#, "t.graphql")
+                .expect("valid");
+        let engine = Engine::new(
+            Arc::new(schema),
+            SourceRouter::default(),
+            EngineConfig::default(),
+        );
+        // A cache miss compiles inside `block_in_place`; a hit does not need to.
+        let first = engine
+            .prepare("{ _service { sdl } }", None)
+            .expect("prepares");
+        let again = engine
+            .prepare("{ _service { sdl } }", None)
+            .expect("cached");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(cpu_bound(|| 7), 7);
+    }
 
     #[test]
     fn a_prepared_plan_is_found_again_by_borrowed_text() {
