@@ -267,6 +267,9 @@ pub struct RelatedPlan {
     pub key_slots: Vec<usize>,
     /// A list of every match (`@hasMany`), or at most one.
     pub many: bool,
+    /// The list's `first` argument (at most that many items per parent), when given: a
+    /// literal or a variable.
+    pub first: Option<Node<Value>>,
     /// Whether the field may be null.
     pub nullable: bool,
     /// What to write for each related entity.
@@ -552,14 +555,19 @@ struct Collection<'a> {
     expanded: HashSet<(Name, Vec<Condition>)>,
 }
 
+/// What makes two relation fields one load: the parent type, the relation's index, the text of
+/// its `first` argument and the target's selection.
+type LoadKey = (Name, usize, Option<String>, EntitySelection);
+
 struct Collector<'a> {
     schema: &'a SubgraphSchema,
     document: &'a ExecutableDocument,
     options: &'a CompileOptions,
     /// Fields collected so far, for [`Shape::fields`] and the planning ceiling.
     fields: Cell<u32>,
-    /// The relation loads handed out: equal (parent type, relation, target selection) share one.
-    loads: RefCell<HashMap<(Name, usize, EntitySelection), LoadId>>,
+    /// The relation loads handed out: equal (parent type, relation, `first`, target selection)
+    /// share one.
+    loads: RefCell<HashMap<LoadKey, LoadId>>,
 }
 
 impl<'a> Collector<'a> {
@@ -705,11 +713,18 @@ impl<'a> Collector<'a> {
 
     /// The load of relation `relation` of `parent` with `target`: one per distinct pair in the
     /// operation.
-    fn load_id(&self, parent: &Name, relation: usize, target: &EntitySelection) -> LoadId {
+    fn load_id(
+        &self,
+        parent: &Name,
+        relation: usize,
+        first: Option<&Node<Value>>,
+        target: &EntitySelection,
+    ) -> LoadId {
         let mut loads = self.loads.borrow_mut();
         let next = LoadId(u32::try_from(loads.len()).expect("fewer loads than fields"));
+        let first = first.map(|value| value.to_string());
         *loads
-            .entry((parent.clone(), relation, target.clone()))
+            .entry((parent.clone(), relation, first, target.clone()))
             .or_insert(next)
     }
 
@@ -827,15 +842,21 @@ impl<'a> Collector<'a> {
                         cost::object_weight(api, type_name)
                     }
                 };
-                let size = if relation.many {
-                    self.list_size(type_name, field_name)
-                } else {
-                    1
+                let first = relation
+                    .many
+                    .then(|| sub.fields[0].specified_argument_by_name("first").cloned())
+                    .flatten();
+                // `first` is the list's slicing argument: a literal sizes it exactly; a
+                // variable is sized as the field would be without it.
+                let size = match first.as_deref() {
+                    Some(Value::Int(n)) => n.try_to_i32().map_or(0, |n| n.max(0) as u64),
+                    _ if relation.many => self.list_size(type_name, field_name),
+                    _ => 1,
                 };
                 cost = cost.saturating_add(size.saturating_mul(target_cost));
                 let load = match &target {
                     RelatedTarget::Fetched(selection) => {
-                        Some(self.load_id(type_name, relation_index, selection))
+                        Some(self.load_id(type_name, relation_index, first.as_ref(), selection))
                     }
                     RelatedTarget::Reference { .. } => None,
                 };
@@ -844,6 +865,7 @@ impl<'a> Collector<'a> {
                     load,
                     key_slots,
                     many: relation.many,
+                    first,
                     nullable: relation.nullable,
                     target,
                 }))

@@ -909,6 +909,7 @@ impl Execution<'_, '_> {
             ctx: self.ctx,
             loaders: &self.loaders,
             budget: self.budget,
+            variables: self.variables,
         }
     }
 
@@ -956,6 +957,7 @@ impl Execution<'_, '_> {
             representation,
             budget: self.budget,
             request_id: &self.ctx.request_id,
+            variables: self.variables,
         };
         if writer.row(out, selection, fetched, row, &mut path).is_err() {
             out.truncate(start);
@@ -1046,6 +1048,7 @@ impl Execution<'_, '_> {
             representation: None,
             budget: self.budget,
             request_id: &self.ctx.request_id,
+            variables: self.variables,
         };
         crate::page::write(out, &mut writer, page, &fetched, &request, path);
     }

@@ -23,6 +23,8 @@ use serde_json::value::RawValue;
 
 use crate::limits::RequestBudget;
 use crate::loader::{Loaded, Loaders};
+use crate::request::Variables;
+use crate::variables::literal_to_json;
 use crate::write::{self, CoercionError};
 use crate::{
     BoxFuture, Cell, FetchRequest, GraphQLError, PathSegment, RequestContext, ResolveError, RowSet,
@@ -56,6 +58,8 @@ pub(crate) struct Resolver<'a> {
     pub(crate) loaders: &'a Loaders<Fetched>,
     /// What the request may still spend.
     pub(crate) budget: &'a RequestBudget,
+    /// The request's variables, for arguments such as a list's `first`.
+    pub(crate) variables: &'a Variables<'a>,
 }
 
 impl Resolver<'_> {
@@ -142,6 +146,11 @@ impl Resolver<'_> {
                 columns: &target.columns,
                 many: relation.many,
                 row_limit: relation.many.then(|| self.budget.row_limit()),
+                // An invalid `first` reads nothing; the writer reports it.
+                per_key_limit: plan.first.as_ref().and_then(|_| {
+                    first_argument(plan, self.variables, self.budget.max_list_size)
+                        .unwrap_or(Some(0))
+                }),
             };
             let turn = self.budget.statement().await?;
             let rows = source.fetch(self.ctx, request).await?;
@@ -156,6 +165,28 @@ impl Resolver<'_> {
             keys,
             loaded,
         }
+    }
+}
+
+/// The value of a list's `first` argument: `None` when not given or null, an error message
+/// when it is negative or over `max`.
+fn first_argument(
+    plan: &RelatedPlan,
+    variables: &Variables<'_>,
+    max: u32,
+) -> Result<Option<u64>, String> {
+    let Some(value) = &plan.first else {
+        return Ok(None);
+    };
+    match literal_to_json(value, variables) {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(n) if (0..=i64::from(max)).contains(&n) => Ok(Some(n as u64)),
+            _ => Err(format!(
+                "`first` is {n}: give 0 to {max} (the server's `max_list_size`)"
+            )),
+        },
+        other => Err(format!("`first` is {other}, not an Int")),
     }
 }
 
@@ -270,6 +301,8 @@ pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
     pub(crate) budget: &'a RequestBudget,
     /// The request id, in errors and the log.
     pub(crate) request_id: &'a str,
+    /// The request's variables, for arguments such as a list's `first`.
+    pub(crate) variables: &'a Variables<'a>,
 }
 
 impl<V: Fn(&Name) -> bool> Writer<'_, V> {
@@ -635,7 +668,25 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         };
         if plan.many {
             let max = self.budget.max_list_size;
+            let first = match first_argument(plan, self.variables, max) {
+                Ok(first) => first,
+                Err(message) => {
+                    self.errors.push(
+                        GraphQLError::new("BAD_USER_INPUT", format!("{parent}.{field}: {message}"))
+                            .at(path.clone()),
+                    );
+                    out.extend_from_slice(b"null");
+                    return if plan.nullable {
+                        Ok(())
+                    } else {
+                        Err(NullPropagates)
+                    };
+                }
+            };
             let length = fetched.rows.rows_of(position as usize).count();
+            // The source kept the first `first` rows of each key; a source that cannot still
+            // has them in order.
+            let length = first.map_or(length, |first| length.min(first as usize));
             if length > max as usize {
                 self.errors.push(
                     GraphQLError::new(
@@ -658,7 +709,12 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                 };
             }
             out.push(b'[');
-            for (i, row) in fetched.rows.rows_of(position as usize).enumerate() {
+            for (i, row) in fetched
+                .rows
+                .rows_of(position as usize)
+                .take(length)
+                .enumerate()
+            {
                 if i > 0 {
                     out.push(b',');
                 }

@@ -147,6 +147,7 @@ impl EntitySource for RemoteDbSource {
                         columns: &columns,
                         many: request.many,
                         row_limit: request.row_limit,
+                        per_key_limit: request.per_key_limit,
                     },
                 )
                 .await

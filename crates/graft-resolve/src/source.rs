@@ -100,6 +100,9 @@ pub struct FetchRequest<'a> {
     /// row budget, so that a relation with millions of rows cannot fill memory. The caller
     /// treats reaching it as going over the budget.
     pub row_limit: Option<u64>,
+    /// For a `many` fetch, the most rows per key, in the order of the table's first key (a
+    /// list's `first` argument): SQL sources number each key's rows and keep the first ones.
+    pub per_key_limit: Option<u64>,
 }
 
 impl<'a> FetchRequest<'a> {
@@ -117,6 +120,7 @@ impl<'a> FetchRequest<'a> {
             columns,
             many: false,
             row_limit: None,
+            per_key_limit: None,
         }
     }
 }

@@ -541,6 +541,19 @@ fn map_relations(
                 "the field must not be a list".into()
             }));
         }
+        // A list may take `first: Int` (at most that many items per parent); nothing else.
+        for argument in &field.arguments {
+            let is_first = many
+                && argument.name == "first"
+                && matches!(&*argument.ty, ast::Type::Named(name) if name == "Int");
+            if !is_first {
+                return Err(bad(format!(
+                    "argument `{}`: a relation field takes no arguments but, on a @hasMany \
+                     list, `first: Int`",
+                    argument.name
+                )));
+            }
+        }
         let target = field.ty.inner_named_type().clone();
         let Some(target_entity) = entities.get(&target) else {
             return Err(bad(format!(
@@ -1131,6 +1144,30 @@ mod compat_products_tests {
         let research = schema.mapping("ProductResearch").expect("mapped");
         assert_eq!(research.key_columns[0], ["study_case_number"]);
         assert!(!research.embedded("study").expect("embedded").nullable);
+    }
+
+    #[test]
+    fn relation_lists_take_only_first() {
+        let sdl = |orders: &str, user: &str| {
+            format!(
+                r#"type User @key(fields: "id") {{ id: ID! orders{orders}: [Order!]! @hasMany(fields: "userId") }}
+                type Order @key(fields: "id") {{ id: ID! userId: ID! user{user}: User @belongsTo(fields: "userId") }}"#
+            )
+        };
+        assert!(SubgraphSchema::parse(&sdl("(first: Int)", ""), "t.graphql").is_ok());
+        for (orders, user, wrong) in [
+            ("(after: String)", "", "User.orders"),
+            ("(first: Int!)", "", "User.orders"),
+            ("", "(first: Int)", "Order.user"),
+        ] {
+            let error = SubgraphSchema::parse(&sdl(orders, user), "t.graphql")
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                error.contains(wrong) && error.contains("`first: Int`"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -95,6 +95,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn relation_lists_take_first() {
+                let server = super::$backend().await;
+                relation_lists_take_first_in_one_statement(server.address).await;
+            }
+
+            #[tokio::test]
             async fn nested_keys() {
                 let server = super::$backend().await;
                 nested_keys_resolve_through_their_column(server.address).await;
@@ -175,6 +181,77 @@ async fn relations_cost_one_statement_per_level(address: SocketAddr) {
 
 /// `Membership @key(fields: "org { id } userId")`: the nested leaf reads column `org_id`; a bad
 /// nested value is an error naming the dotted field.
+/// `orders(first: n)` keeps each user's first n orders, in one statement for all users, with
+/// a literal or a variable; a `first` out of range is a field error.
+async fn relation_lists_take_first_in_one_statement(address: SocketAddr) {
+    let users: Vec<Value> = (1..=20).map(|u| org_user(2, &format!("u{u}"))).collect();
+    let query = "query($r: [_Any!]!, $n: Int) { _entities(representations: $r) { ... on OrgUser { \
+        userId two: orders(first: 2) { id } some: orders(first: $n) { id } all: orders { id } } } }";
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "r": users, "n": 3 } }),
+    )
+    .await;
+    let body = &reply.body;
+    assert!(body.get("errors").is_none(), "{body}");
+    for (i, user) in body["data"]["_entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let ids = |list: &str| -> Vec<String> {
+            user[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let all = ids("all");
+        assert_eq!(all.len(), 5, "{user}");
+        assert_eq!(ids("two"), all[..2], "user {i}");
+        assert_eq!(ids("some"), all[..3], "user {i}");
+    }
+    // The users, then their orders three ways, one statement each: none per user. Each
+    // statement read only the rows kept: 20 users, then 2, 3 and 5 orders each.
+    let cost = &body["extensions"]["graft"];
+    assert_eq!(cost["batch"]["statements"], 4, "{}", cost);
+    assert_eq!(cost["cost"]["rows"], 220, "{}", cost);
+    // first: 0 is an empty list; a negative first is the field's error, not a truncation.
+    let query = "query($r: [_Any!]!, $n: Int) { _entities(representations: $r) { ... on OrgUser { \
+        none: orders(first: 0) { id } bad: orders(first: $n) { id } } } }";
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "r": [org_user(1, "u1")], "n": -1 } }),
+    )
+    .await;
+    let body = &reply.body;
+    assert_eq!(body["data"]["_entities"][0], Value::Null, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["path"], json!(["_entities", 0, "bad"]));
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "r": [org_user(1, "u1")], "n": null } }),
+    )
+    .await;
+    assert_eq!(
+        reply.body["data"]["_entities"][0]["none"],
+        json!([]),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["data"]["_entities"][0]["bad"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+}
+
 async fn nested_keys_resolve_through_their_column(address: SocketAddr) {
     let representations = json!([
         { "__typename": "Membership", "org": { "id": "org-2" }, "userId": "u7" },

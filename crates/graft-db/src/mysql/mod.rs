@@ -338,10 +338,12 @@ impl MysqlSource {
         if sent.is_empty() {
             return Ok(RowSet::new(request.keys.len(), request.columns.len()));
         }
-        let params = match request.row_limit.filter(|_| request.many) {
-            Some(limit) => Params::from((keys, limit)),
-            None => Params::from((keys,)),
-        };
+        let mut params = vec![mysql_async::Value::from(keys)];
+        let limits = [request.per_key_limit, request.row_limit];
+        for limit in limits.into_iter().flatten().filter(|_| request.many) {
+            params.push(mysql_async::Value::from(limit));
+        }
+        let params = Params::Positional(params);
         self.run(ctx, &select, params, &sent, request.keys.len())
             .await
     }

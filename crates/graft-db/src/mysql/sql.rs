@@ -69,10 +69,30 @@ fn bound_keys<'t>(
 /// character sets and collations, so each key is an `eq_ref` lookup on the index.
 pub(crate) fn batch_select(table: &MyTable, request: &FetchRequest<'_>) -> Result<Select, DbError> {
     let mapping = request.mapping;
-    let mut sql = String::from("SELECT k.ord");
+    let ranked = request.many && request.per_key_limit.is_some();
+    let mut sql = String::from(if ranked {
+        "SELECT * FROM (SELECT k.ord AS graft_pos"
+    } else {
+        "SELECT k.ord"
+    });
     let reads = select_columns(table, mapping, request.columns, &mut sql)?;
     let key_columns = request.match_columns;
     let keys = bound_keys(table, mapping, key_columns)?;
+    let first_key: Vec<String> = mapping
+        .key_columns
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|column| format!("t.{}", quote_backtick(column)))
+        .collect();
+    if ranked {
+        // Each key's rows numbered in key order, the first ones kept (a list's `first`).
+        let _ = write!(
+            sql,
+            ", ROW_NUMBER() OVER (PARTITION BY k.ord ORDER BY {}) AS graft_rank",
+            first_key.join(", ")
+        );
+    }
     sql.push_str(" FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY");
     for (i, key) in keys.iter().enumerate() {
         let _ = write!(sql, ", k{i} {} PATH '$[{i}]'", key.json_table_type);
@@ -84,16 +104,18 @@ pub(crate) fn batch_select(table: &MyTable, request: &FetchRequest<'_>) -> Resul
         }
         let _ = write!(sql, "t.{} = k.k{i}", quote_backtick(column));
     }
-    if request.many {
+    // Bound after the keys: the per-key limit, then the row limit.
+    if ranked {
+        sql.push_str(") AS w WHERE w.graft_rank <= ? ORDER BY w.graft_pos, w.graft_rank");
+    } else if request.many {
         // Rows of one parent together, in the order of the table's first key.
         sql.push_str(" ORDER BY k.ord");
-        for column in mapping.key_columns.first().into_iter().flatten() {
-            let _ = write!(sql, ", t.{}", quote_backtick(column));
+        for column in &first_key {
+            let _ = write!(sql, ", {column}");
         }
-        if request.row_limit.is_some() {
-            // Bound after the keys.
-            sql.push_str(" LIMIT ?");
-        }
+    }
+    if request.many && request.row_limit.is_some() {
+        sql.push_str(" LIMIT ?");
     }
     Ok(Select {
         sql,

@@ -227,7 +227,8 @@ impl PostgresSource {
         if sent.is_empty() {
             return Ok(rows);
         }
-        if let Some(limit) = request.row_limit.filter(|_| request.many) {
+        let limits = [request.per_key_limit, request.row_limit];
+        for limit in limits.into_iter().flatten().filter(|_| request.many) {
             params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
         }
         rows.count_statement();

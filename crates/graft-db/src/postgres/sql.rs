@@ -25,7 +25,12 @@ pub(crate) struct BatchSelect {
 /// so it is prepared once per connection; `k.ord` places each row.
 pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> BatchSelect {
     let mapping = request.mapping;
-    let mut sql = String::from("SELECT k.ord");
+    let ranked = request.many && request.per_key_limit.is_some();
+    let mut sql = String::from(if ranked {
+        "SELECT * FROM (SELECT k.ord AS graft_pos"
+    } else {
+        "SELECT k.ord"
+    });
     let mut reads = Vec::with_capacity(request.columns.len());
     for &index in request.columns {
         let name = &mapping.columns[index].column;
@@ -39,6 +44,21 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         .iter()
         .map(|c| table.columns[c.as_str()].key_bind())
         .collect();
+    let first_key: Vec<String> = mapping
+        .key_columns
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|column| format!("t.{}", quote_double(column)))
+        .collect();
+    if ranked {
+        // Each key's rows numbered in key order, the first ones kept (a list's `first`).
+        let _ = write!(
+            sql,
+            ", row_number() OVER (PARTITION BY k.ord ORDER BY {}) AS graft_rank",
+            first_key.join(", ")
+        );
+    }
     sql.push_str(" FROM unnest(");
     for (i, bind) in binds.iter().enumerate() {
         let array = if *bind == KeyBind::Int {
@@ -63,16 +83,23 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         };
         let _ = write!(sql, "t.{} = k.k{i}{cast}", quote_double(column));
     }
-    if request.many {
+    // Bound after the key arrays: the per-key limit, then the row limit.
+    let mut next = binds.len() + 1;
+    if ranked {
+        let _ = write!(
+            sql,
+            ") AS w WHERE w.graft_rank <= ${next} ORDER BY w.graft_pos, w.graft_rank"
+        );
+        next += 1;
+    } else if request.many {
         // Rows of one parent together, in the order of the table's first key.
         sql.push_str(" ORDER BY k.ord");
-        for column in mapping.key_columns.first().into_iter().flatten() {
-            let _ = write!(sql, ", t.{}", quote_double(column));
+        for column in &first_key {
+            let _ = write!(sql, ", {column}");
         }
-        if request.row_limit.is_some() {
-            // Bound after the key arrays (see `row_limit`).
-            let _ = write!(sql, " LIMIT ${}", binds.len() + 1);
-        }
+    }
+    if request.many && request.row_limit.is_some() {
+        let _ = write!(sql, " LIMIT ${next}");
     }
     BatchSelect { sql, reads, binds }
 }

@@ -243,6 +243,9 @@ impl SqliteSource {
         let mut rows = RowSet::new(request.keys.len(), request.columns.len());
         rows.count_statement();
         let mut query = sqlx::query(&sql).bind(keys);
+        if let Some(limit) = sql::per_key_limit(&request) {
+            query = query.bind(limit);
+        }
         if let Some(limit) = sql::row_limit(&request) {
             query = query.bind(limit);
         }

@@ -11,10 +11,34 @@ use crate::quote_double;
 /// `SELECT j.key, t."c1", ... FROM json_each(?1) AS j JOIN "table" AS t ON t."k1" = j.value ->> 0
 /// AND ...`: one fixed text per (type, key, columns), whatever the number of keys. `j.key` is the
 /// key's position in the parameter array, so rows are placed without sorting.
+///
+/// With a per-key limit (a list's `first`), each key's rows are numbered in the order of the
+/// table's first key and only the first ones are kept: `SELECT * FROM (SELECT j.key AS graft_pos,
+/// ..., ROW_NUMBER() OVER (PARTITION BY j.key ORDER BY t."k") AS graft_rank ...) AS w WHERE
+/// w.graft_rank <= ?2`. The rank comes last, after the columns the rows are read from.
 pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
     let mapping = request.mapping;
-    let mut sql = String::from("SELECT j.key");
+    let ranked = ranked(request);
+    let mut sql = String::from(if ranked {
+        "SELECT * FROM (SELECT j.key AS graft_pos"
+    } else {
+        "SELECT j.key"
+    });
     let table = select_list(&mut sql, mapping, request.columns);
+    let first_key: Vec<String> = mapping
+        .key_columns
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|column| format!("t.{}", quote_double(column)))
+        .collect();
+    if ranked {
+        let _ = write!(
+            sql,
+            ", ROW_NUMBER() OVER (PARTITION BY j.key ORDER BY {}) AS graft_rank",
+            first_key.join(", ")
+        );
+    }
     let _ = write!(sql, " FROM json_each(?1) AS j JOIN {table} AS t ON ");
     for (i, column) in request.match_columns.iter().enumerate() {
         if i > 0 {
@@ -22,17 +46,37 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
         }
         let _ = write!(sql, "t.{} = j.value ->> {i}", quote_double(column));
     }
-    if request.many {
+    let mut next = 2;
+    if ranked {
+        let _ = write!(
+            sql,
+            ") AS w WHERE w.graft_rank <= ?{next} ORDER BY w.graft_pos, w.graft_rank"
+        );
+        next += 1;
+    } else if request.many {
         // Rows of one parent together, in the order of the table's first key.
         sql.push_str(" ORDER BY j.key");
-        for column in mapping.key_columns.first().into_iter().flatten() {
-            let _ = write!(sql, ", t.{}", quote_double(column));
-        }
-        if request.row_limit.is_some() {
-            sql.push_str(" LIMIT ?2");
+        for column in &first_key {
+            let _ = write!(sql, ", {column}");
         }
     }
+    if request.many && request.row_limit.is_some() {
+        let _ = write!(sql, " LIMIT ?{next}");
+    }
     sql
+}
+
+/// Whether a fetch keeps only the first rows of each key.
+fn ranked(request: &FetchRequest<'_>) -> bool {
+    request.many && request.per_key_limit.is_some()
+}
+
+/// The per-key limit a fetch binds after its keys, if it has one.
+pub(crate) fn per_key_limit(request: &FetchRequest<'_>) -> Option<i64> {
+    request
+        .per_key_limit
+        .filter(|_| request.many)
+        .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
 /// The `LIMIT` a fetch binds after its keys, if it has one (`many` fetches with a row limit).
