@@ -25,7 +25,8 @@ pub enum DbError {
     /// No pooled connection could be had in time (connecting took too long).
     #[error("connection pool: no connection within {0:?}")]
     AcquireTimeout(std::time::Duration),
-    /// Every pooled connection stayed in use past the acquire timeout.
+    /// Every pooled connection stayed in use past the acquire timeout (or, with a zero
+    /// duration, too many fetches were already waiting for one).
     #[error("connection pool: every connection stayed busy for {0:?}")]
     PoolBusy(std::time::Duration),
     /// A value the database returned could not be read as its column's type.

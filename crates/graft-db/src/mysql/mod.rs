@@ -18,7 +18,7 @@ use graft_schema::{EntityMapping, SubgraphSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
 
-use crate::pool::AcquireStats;
+use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
 use crate::{DbError, PoolStatus, redact};
 use introspect::MyTable;
 
@@ -294,6 +294,9 @@ impl MysqlSource {
         let mut failure = None;
         for _ in 0..attempts {
             let started = Instant::now();
+            if self.waiters.load(Ordering::Relaxed) >= self.max_size * WAITERS_PER_CONNECTION {
+                return Err(DbError::PoolBusy(Duration::ZERO));
+            }
             let waiting = Counted::new(&self.waiters);
             let conn = tokio::time::timeout(self.wait_limit, self.pool.get_conn())
                 .await

@@ -18,7 +18,7 @@ use graft_schema::SubgraphSchema;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use crate::pool::AcquireStats;
+use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
 use crate::{DbError, PoolStatus};
 use introspect::PgTable;
 
@@ -288,6 +288,10 @@ impl PostgresSource {
         params: &[Box<dyn ToSql + Sync + Send + '_>],
     ) -> Result<Vec<tokio_postgres::Row>, DbError> {
         let started = Instant::now();
+        let status = self.pool.status();
+        if status.waiting >= status.max_size * WAITERS_PER_CONNECTION {
+            return Err(DbError::PoolBusy(Duration::ZERO));
+        }
         let client = self.pool.get().await?;
         self.acquire.record(started);
         // Statements are prepared once per connection, but the texts an operation can produce
