@@ -7,7 +7,7 @@ use std::sync::Arc;
 use common::{PgSchema, Seen, key, s, seen};
 use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
-use graft_resolve::{EntitySource, FetchRequest, RequestContext};
+use graft_resolve::{EntitySource, FetchRequest, RequestContext, ResolveError, SourceErrorKind};
 use graft_schema::SubgraphSchema;
 
 const DDL: &str = r#"
@@ -175,6 +175,51 @@ async fn a_missing_table_or_column_stops_start_up_with_its_name() {
         .unwrap_err()
         .to_string();
     assert_eq!(error, "type Item: table `items` has no column `colour`");
+}
+
+#[tokio::test]
+async fn past_sixteen_waiters_per_connection_a_fetch_fails_at_once_as_busy() {
+    let db = PgSchema::create(DDL).await;
+    let schema = Arc::new(SubgraphSchema::parse(SDL, "pg.graphql").expect("valid schema"));
+    let mut config = PostgresConfig::new(db.url());
+    config.max_connections = 1;
+    let source = Arc::new(
+        PostgresSource::connect("pg", &config, &schema)
+            .await
+            .expect("connects"),
+    );
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (source, schema) = (source.clone(), schema.clone());
+            tokio::spawn(async move {
+                let keys = [key("Item", vec![KeyValue::Int(i + 1)])];
+                let refs: Vec<&EntityKey> = keys.iter().collect();
+                let mapping = schema.mapping("Item").expect("mapped");
+                let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
+                source
+                    .fetch(&RequestContext::new("t"), request)
+                    .await
+                    .map(drop)
+            })
+        })
+        .collect();
+    let (mut answered, mut busy) = (0, 0);
+    for task in tasks {
+        match task.await.expect("the task finishes") {
+            Ok(()) => answered += 1,
+            Err(ResolveError::Source {
+                kind: SourceErrorKind::Busy,
+                ..
+            }) => busy += 1,
+            Err(other) => panic!("only busy is expected: {other}"),
+        }
+    }
+    assert!(
+        busy > 0 && answered >= 16,
+        "{answered} answered, {busy} busy"
+    );
+    let status = source.status();
+    assert_eq!((status.in_use, status.waiters), (0, 0), "{status:?}");
 }
 
 #[tokio::test]
