@@ -94,7 +94,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
+        .keep_alive(true)
+        // Responses go out as they are (head and body in one writev), not copied into a
+        // per-connection buffer that would then stay as large as the largest response.
+        .writev(true);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
