@@ -244,38 +244,14 @@ impl Engine {
                 ..Timings::default()
             },
         };
-        // Everything that needs no SQL first (representations validated and grouped, page
-        // arguments read), so that the estimated cost of the whole operation is known, and
-        // checked, before any statement runs.
-        let mut staged = Vec::with_capacity(prepared.plan.root.len());
-        for root in &prepared.plan.root {
-            if !root.conditions.hold(|name| execution.boolean(name)) {
-                staged.push(Staged::Skipped);
-                continue;
+        let staged = match execution.stage(&prepared.plan) {
+            Ok(staged) => staged,
+            Err(error) => {
+                drop(execution);
+                return (request_error(vec![error]), stats);
             }
-            let stage = match &root.kind {
-                RootKind::Entities {
-                    representations,
-                    selections,
-                } => match execution.stage_entities(representations, selections) {
-                    Ok(stage) => Staged::Entities(Box::new(stage)),
-                    Err(error) => {
-                        drop(execution);
-                        return (request_error(vec![error]), stats);
-                    }
-                },
-                RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
-                RootKind::Page(page) => {
-                    let first =
-                        crate::page::arguments(&self.schema, page, &variables, &self.config)
-                            .map_or(self.config.page_size, |request| request.first);
-                    Staged::Cost((first as u64 + 1).saturating_mul(page.node.cost))
-                }
-                _ => Staged::Cost(0),
-            };
-            report.estimated = report.estimated.saturating_add(stage.cost());
-            staged.push(stage);
-        }
+        };
+        report.estimated = staged.iter().map(Staged::cost).fold(0, u64::saturating_add);
         if let Some(error) = self.check_cost(&mut report, &ctx.request_id) {
             drop(execution);
             return (request_error(vec![error]), stats);
@@ -654,6 +630,41 @@ impl Execution<'_, '_> {
         self.variables
             .get(name.as_str())
             .is_some_and(|raw| raw.get() == "true")
+    }
+
+    /// Does for every included root field what needs no SQL (representations validated and
+    /// grouped, page arguments read), so that the estimated cost of the whole operation is
+    /// known, and checked, before any statement runs.
+    fn stage(&self, plan: &OperationPlan) -> Result<Vec<Staged>, GraphQLError> {
+        let engine = self.engine;
+        plan.root
+            .iter()
+            .map(|root| {
+                if !root.conditions.hold(|name| self.boolean(name)) {
+                    return Ok(Staged::Skipped);
+                }
+                Ok(match &root.kind {
+                    RootKind::Entities {
+                        representations,
+                        selections,
+                    } => Staged::Entities(Box::new(
+                        self.stage_entities(representations, selections)?,
+                    )),
+                    RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
+                    RootKind::Page(page) => {
+                        let first = crate::page::arguments(
+                            &engine.schema,
+                            page,
+                            self.variables,
+                            &engine.config,
+                        )
+                        .map_or(engine.config.page_size, |request| request.first);
+                        Staged::Cost((first as u64 + 1).saturating_mul(page.node.cost))
+                    }
+                    _ => Staged::Cost(0),
+                })
+            })
+            .collect()
     }
 
     /// Validates and groups the representations of an `_entities` call, and estimates its
