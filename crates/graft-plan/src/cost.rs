@@ -117,3 +117,151 @@ fn weight(directive: Option<&apollo_compiler::ast::Directive>) -> Option<u64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Costs, shapes and loads of compiled operations.
+
+    use apollo_compiler::executable::ExecutableDocument;
+    use graft_schema::SubgraphSchema;
+
+    use super::*;
+    use crate::{EntitySelection, FieldValue, LoadId, OperationPlan, PlanError, RootKind};
+
+    const COST_SDL: &str = r#"
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@cost", "@listSize"])
+        type Query { order(id: ID!): Order }
+        type Order @key(fields: "id") {
+          id: ID! total: Float @cost(weight: 3) userId: ID!
+          user: User @belongsTo(fields: "userId")
+        }
+        type User @key(fields: "id") @cost(weight: 5) {
+          id: ID! name: String
+          orders: [Order!]! @hasMany(fields: "userId")
+          recent: [Order!]! @hasMany(fields: "userId") @listSize(assumedSize: 2)
+        }
+    "#;
+
+    fn compile(
+        sdl: &str,
+        query: &str,
+        options: &CompileOptions,
+    ) -> Result<OperationPlan, PlanError> {
+        let schema = SubgraphSchema::parse(sdl, "plan.graphql").expect("valid schema");
+        let document =
+            ExecutableDocument::parse_and_validate(schema.api_schema(), query, "query.graphql")
+                .expect("valid query");
+        OperationPlan::compile_with(&schema, &document, None, options)
+    }
+
+    fn by_key_selection(plan: &OperationPlan) -> &EntitySelection {
+        match &plan.root[0].kind {
+            RootKind::ByKey { selection, .. } => selection,
+            other => panic!("not a lookup: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn estimated_cost_follows_weights_list_sizes_and_the_model() {
+        let query = "{ order(id: 1) { total user { name orders { id } recent { total } } } }";
+        let plan = compile(COST_SDL, query, &CompileOptions::default()).expect("plans");
+        // Order 1 + total 3 + User (weight 5 + orders 10 × 1 + recent 2 × (1 + 3)) = 27.
+        assert_eq!(by_key_selection(&plan).cost, 27);
+        assert_eq!(
+            plan.shape,
+            Shape {
+                depth: 4,
+                fields: 8
+            }
+        );
+
+        let mut options = CompileOptions::default();
+        options.cost.default_list_size = 3;
+        options.cost.list_sizes.insert("User.orders".into(), 100);
+        options.cost.list_sizes.insert("User.recent".into(), 100);
+        let plan = compile(COST_SDL, query, &options).expect("plans");
+        // The configured size for `orders`; `@listSize` wins for `recent`.
+        assert_eq!(by_key_selection(&plan).cost, 1 + 3 + 5 + 100 + 2 * 4);
+    }
+
+    #[test]
+    fn a_fragment_spread_twice_is_expanded_once_and_aliases_share_a_load() {
+        let query =
+            "{ order(id: 1) { ...A ...A a: user { name } b: user { name } c: user { id } } }
+            fragment A on Order { id ...B ...B } fragment B on Order { total }";
+        let plan = compile(COST_SDL, query, &CompileOptions::default()).expect("plans");
+        let selection = by_key_selection(&plan);
+        let loads: Vec<Option<LoadId>> = selection
+            .fields
+            .iter()
+            .filter_map(|f| match &f.value {
+                FieldValue::Related(related) => Some(related.load),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(loads, [Some(LoadId(0)), Some(LoadId(0)), Some(LoadId(1))]);
+        // order; id, total, a, b, c; then name, name, id below them.
+        assert_eq!(plan.shape.fields, 9);
+    }
+
+    #[test]
+    fn the_same_fields_in_another_order_read_the_same_columns() {
+        let options = CompileOptions::default();
+        let a = compile(
+            COST_SDL,
+            "{ order(id: 1) { total user { name } id } }",
+            &options,
+        )
+        .expect("plans");
+        let b = compile(
+            COST_SDL,
+            "{ order(id: 1) { id user { name } total } }",
+            &options,
+        )
+        .expect("plans");
+        let (a, b) = (by_key_selection(&a), by_key_selection(&b));
+        assert_eq!(a.columns, b.columns);
+        assert!(a.columns.is_sorted(), "{:?}", a.columns);
+        // Each field still reads its own column.
+        let slot_of = |selection: &EntitySelection, name: &str| {
+            selection.fields.iter().find_map(|f| match f.value {
+                FieldValue::Column { slot, .. } if f.response_key.name() == name => {
+                    Some(selection.columns[slot])
+                }
+                _ => None,
+            })
+        };
+        assert_eq!(slot_of(a, "total"), slot_of(b, "total"));
+        assert_eq!(slot_of(a, "id"), slot_of(b, "id"));
+    }
+
+    #[test]
+    fn planning_stops_at_the_field_limit() {
+        let query = "{ order(id: 1) { a: id b: id c: id d: id } }";
+        let options = CompileOptions {
+            max_fields: 4,
+            ..CompileOptions::default()
+        };
+        assert_eq!(
+            compile(COST_SDL, query, &options).unwrap_err(),
+            PlanError::TooManyFields { limit: 4 }
+        );
+    }
+
+    #[test]
+    fn introspection_counts_towards_depth_and_fields() {
+        let plan = compile(
+            COST_SDL,
+            "{ __schema { types { fields { type { name } } } } }",
+            &CompileOptions::default(),
+        )
+        .expect("plans");
+        assert_eq!(
+            plan.shape,
+            Shape {
+                depth: 5,
+                fields: 5
+            }
+        );
+    }
+}
