@@ -763,7 +763,6 @@ impl Execution<'_, '_> {
             representation,
             budget: self.budget,
             request_id: &self.ctx.request_id,
-            variables: self.variables,
         };
         if writer.row(out, selection, fetched, row, &mut path).is_err() {
             out.truncate(start);
@@ -854,7 +853,6 @@ impl Execution<'_, '_> {
             representation: None,
             budget: self.budget,
             request_id: &self.ctx.request_id,
-            variables: self.variables,
         };
         crate::page::write(out, &mut writer, page, &fetched, &request, path);
     }
@@ -1003,16 +1001,21 @@ fn request_error(errors: Vec<GraphQLError>) -> GraphQLResponse {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn plans_compiled_on_a_multi_threaded_runtime_leave_the_worker_free() {
+    /// An engine for a schema of one entity type and no sources.
+    fn item_engine() -> Engine {
         let schema =
             SubgraphSchema::parse(r#"type Item @key(fields: "id") { id: ID! }"#, "t.graphql")
                 .expect("valid");
-        let engine = Engine::new(
+        Engine::new(
             Arc::new(schema),
             SourceRouter::default(),
             EngineConfig::default(),
-        );
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plans_compiled_on_a_multi_threaded_runtime_leave_the_worker_free() {
+        let engine = item_engine();
         // A cache miss compiles inside `block_in_place`; a hit does not need to.
         let first = engine
             .prepare("{ _service { sdl } }", None)
@@ -1026,14 +1029,7 @@ mod tests {
 
     #[test]
     fn a_prepared_plan_is_found_again_by_borrowed_text() {
-        let schema =
-            SubgraphSchema::parse(r#"type Item @key(fields: "id") { id: ID! }"#, "t.graphql")
-                .expect("valid");
-        let engine = Engine::new(
-            Arc::new(schema),
-            SourceRouter::default(),
-            EngineConfig::default(),
-        );
+        let engine = item_engine();
         let query = "{ _service { sdl } }";
         let first = engine.prepare(query, None).expect("prepares");
         let again = engine.prepare(query, None).expect("cached");

@@ -47,6 +47,9 @@ struct Related {
     keys: Vec<EntityKey>,
     /// Each key's rows: a shared batch and the key's position in it.
     loaded: Vec<Loaded<Fetched>>,
+    /// The list's `first` argument, read once for all parents: at most that many items, or
+    /// why the value cannot be used.
+    first: Result<Option<u64>, String>,
 }
 
 /// What resolving needs from the engine.
@@ -133,6 +136,9 @@ impl Resolver<'_> {
         // One loader per load of the plan: fields that read the same relation with the same
         // selection (aliases of one field) share it, and its statements.
         let loader = plan.load.expect("fetched relations have a load").0 as usize;
+        let first = first_argument(plan, self.variables, self.budget.max_list_size);
+        // An invalid `first` reads nothing; the writer reports it.
+        let per_key_limit = first.clone().unwrap_or(Some(0));
         let fetch = |batch: Vec<EntityKey>| async move {
             let refs: Vec<&EntityKey> = batch.iter().collect();
             let source = self
@@ -146,11 +152,7 @@ impl Resolver<'_> {
                 columns: &target.columns,
                 many: relation.many,
                 row_limit: relation.many.then(|| self.budget.row_limit()),
-                // An invalid `first` reads nothing; the writer reports it.
-                per_key_limit: plan.first.as_ref().and_then(|_| {
-                    first_argument(plan, self.variables, self.budget.max_list_size)
-                        .unwrap_or(Some(0))
-                }),
+                per_key_limit,
             };
             let turn = self.budget.statement().await?;
             let rows = source.fetch(self.ctx, request).await?;
@@ -164,6 +166,7 @@ impl Resolver<'_> {
             parent_keys,
             keys,
             loaded,
+            first,
         }
     }
 }
@@ -301,8 +304,6 @@ pub(crate) struct Writer<'a, V: Fn(&Name) -> bool> {
     pub(crate) budget: &'a RequestBudget,
     /// The request id, in errors and the log.
     pub(crate) request_id: &'a str,
-    /// The request's variables, for arguments such as a list's `first`.
-    pub(crate) variables: &'a Variables<'a>,
 }
 
 impl<V: Fn(&Name) -> bool> Writer<'_, V> {
@@ -668,8 +669,8 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         };
         if plan.many {
             let max = self.budget.max_list_size;
-            let first = match first_argument(plan, self.variables, max) {
-                Ok(first) => first,
+            let first = match &related.first {
+                Ok(first) => *first,
                 Err(message) => {
                     self.errors.push(
                         GraphQLError::new("BAD_USER_INPUT", format!("{parent}.{field}: {message}"))
