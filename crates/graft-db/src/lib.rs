@@ -69,6 +69,21 @@ pub(crate) fn quote_backtick(identifier: &str) -> String {
     format!("`{}`", identifier.replace('`', "``"))
 }
 
+/// The columns that order a `many` fetch's rows within each key, `t.`-qualified and quoted with
+/// `quote`: the target's first key, so that a parent's list comes back the same every time.
+pub(crate) fn first_key_order(
+    mapping: &graft_schema::EntityMapping,
+    quote: fn(&str) -> String,
+) -> Vec<String> {
+    mapping
+        .key_columns
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|column| format!("t.{}", quote(column)))
+        .collect()
+}
+
 /// `url` without its password, for messages.
 #[cfg(any(feature = "mysql", feature = "postgres"))]
 pub(crate) fn redact(url: &str) -> String {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 /// How many fetches may wait for a pooled connection, per connection in the pool: past that
 /// the pool is busy, and a fetch fails at once (`SourceErrorKind::Busy`) rather than queue
 /// behind requests that will time out anyway.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) const WAITERS_PER_CONNECTION: usize = 16;
 
 /// A snapshot of a source's connection pool.

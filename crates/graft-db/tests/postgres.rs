@@ -177,17 +177,25 @@ async fn a_missing_table_or_column_stops_start_up_with_its_name() {
     assert_eq!(error, "type Item: table `items` has no column `colour`");
 }
 
-#[tokio::test]
-async fn past_sixteen_waiters_per_connection_a_fetch_fails_at_once_as_busy() {
+/// The items schema on a fresh database, served by a source with `max_connections` pooled.
+async fn pooled_source(
+    max_connections: usize,
+) -> (PgSchema, Arc<SubgraphSchema>, Arc<PostgresSource>) {
     let db = PgSchema::create(DDL).await;
     let schema = Arc::new(SubgraphSchema::parse(SDL, "pg.graphql").expect("valid schema"));
     let mut config = PostgresConfig::new(db.url());
-    config.max_connections = 1;
+    config.max_connections = max_connections;
     let source = Arc::new(
         PostgresSource::connect("pg", &config, &schema)
             .await
             .expect("connects"),
     );
+    (db, schema, source)
+}
+
+#[tokio::test]
+async fn past_sixteen_waiters_per_connection_a_fetch_fails_at_once_as_busy() {
+    let (_db, schema, source) = pooled_source(1).await;
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let (source, schema) = (source.clone(), schema.clone());
@@ -224,15 +232,7 @@ async fn past_sixteen_waiters_per_connection_a_fetch_fails_at_once_as_busy() {
 
 #[tokio::test]
 async fn ten_times_the_pool_in_concurrent_fetches_all_finish_and_return_every_connection() {
-    let db = PgSchema::create(DDL).await;
-    let schema = Arc::new(SubgraphSchema::parse(SDL, "pg.graphql").expect("valid schema"));
-    let mut config = PostgresConfig::new(db.url());
-    config.max_connections = 3;
-    let source = Arc::new(
-        PostgresSource::connect("pg", &config, &schema)
-            .await
-            .expect("connects"),
-    );
+    let (_db, schema, source) = pooled_source(3).await;
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let (source, schema) = (source.clone(), schema.clone());

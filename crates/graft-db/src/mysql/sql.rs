@@ -9,7 +9,7 @@ use mysql_async::Value;
 
 use super::introspect::{KeyBind, KeyColumn, MyTable};
 use crate::column::ReadAs;
-use crate::{DbError, quote_backtick};
+use crate::{DbError, first_key_order, quote_backtick};
 
 /// A statement for one (type, key, columns): its text, how to read each selected column (they
 /// follow the position column that [`super::rows::read_row`] reads first), and how to check
@@ -78,13 +78,7 @@ pub(crate) fn batch_select(table: &MyTable, request: &FetchRequest<'_>) -> Resul
     let reads = select_columns(table, mapping, request.columns, &mut sql)?;
     let key_columns = request.match_columns;
     let keys = bound_keys(table, mapping, key_columns)?;
-    let first_key: Vec<String> = mapping
-        .key_columns
-        .first()
-        .into_iter()
-        .flatten()
-        .map(|column| format!("t.{}", quote_backtick(column)))
-        .collect();
+    let first_key = first_key_order(mapping, quote_backtick);
     if ranked {
         // Each key's rows numbered in key order, the first ones kept (a list's `first`).
         let _ = write!(

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::introspect::{KeyBind, PgTable};
 use crate::column::ReadAs;
-use crate::{DbError, quote_double};
+use crate::{DbError, first_key_order, quote_double};
 
 /// A statement for one (type, key, columns): its text, how to read each selected column, and
 /// how to bind each key column.
@@ -44,13 +44,7 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
         .iter()
         .map(|c| table.columns[c.as_str()].key_bind())
         .collect();
-    let first_key: Vec<String> = mapping
-        .key_columns
-        .first()
-        .into_iter()
-        .flatten()
-        .map(|column| format!("t.{}", quote_double(column)))
-        .collect();
+    let first_key = first_key_order(mapping, quote_double);
     if ranked {
         // Each key's rows numbered in key order, the first ones kept (a list's `first`).
         let _ = write!(

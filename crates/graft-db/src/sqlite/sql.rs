@@ -6,7 +6,7 @@ use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{FetchRequest, PageRequest};
 use graft_schema::EntityMapping;
 
-use crate::quote_double;
+use crate::{first_key_order, quote_double};
 
 /// `SELECT j.key, t."c1", ... FROM json_each(?1) AS j JOIN "table" AS t ON t."k1" = j.value ->> 0
 /// AND ...`: one fixed text per (type, key, columns), whatever the number of keys. `j.key` is the
@@ -25,13 +25,7 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
         "SELECT j.key"
     });
     let table = select_list(&mut sql, mapping, request.columns);
-    let first_key: Vec<String> = mapping
-        .key_columns
-        .first()
-        .into_iter()
-        .flatten()
-        .map(|column| format!("t.{}", quote_double(column)))
-        .collect();
+    let first_key = first_key_order(mapping, quote_double);
     if ranked {
         let _ = write!(
             sql,
