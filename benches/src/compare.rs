@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::dataset::Target;
-use crate::measure::KeySet;
+use crate::measure::{KeySet, percentiles};
 use crate::server::Graft;
 use crate::{Database, Settings};
 
@@ -99,18 +99,13 @@ pub(crate) async fn run(
         rps[1] += throughput(baseline.url.clone()).await? / 2.0;
     }
     let (p_mine, p_theirs) = (percentiles(mine), percentiles(theirs));
+    let (p_mine, p_theirs) = ((p_mine.p50, p_mine.p99), (p_theirs.p50, p_theirs.p99));
     Ok(Comparison {
         database,
         size: keys.size,
         current: (p_mine.0, p_mine.1, rps[0]),
         baseline: (p_theirs.0, p_theirs.1, rps[1]),
     })
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
 }
 
 /// The comparison table.

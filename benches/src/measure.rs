@@ -329,7 +329,8 @@ async fn check_answers(runner: &Runner) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn percentiles(mut samples: Vec<Duration>) -> Timing {
+/// The p50 and p99 of `samples` (throughput left unset).
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> Timing {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Timing {
