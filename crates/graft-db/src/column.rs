@@ -14,4 +14,6 @@ pub(crate) enum ReadAs {
     Text,
     /// JSON text: json columns and arrays.
     Json,
+    /// As the value's own type says (SQLite, whose columns hold any storage class).
+    Dynamic,
 }

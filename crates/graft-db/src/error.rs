@@ -1,6 +1,6 @@
 //! The error type of graft-db.
 
-use graft_resolve::{ResolveError, SourceErrorKind};
+use graft_resolve::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKind};
 
 /// A database failure, with its normalised kind.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,10 @@ pub enum DbError {
     /// The request's deadline passed while the statement ran; it was cancelled.
     #[error("the statement was cancelled: the request's deadline passed")]
     Timeout,
+    /// The unit of work lost its connection (a connection error, a passed deadline) and was
+    /// rolled back by the server; nothing more can run in it.
+    #[error("the transaction ended when its connection was lost or its statement cancelled")]
+    Ended,
     /// A database URL graft cannot use.
     #[error("invalid database URL: {0}")]
     Url(String),
@@ -104,7 +108,8 @@ impl DbError {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => SourceErrorKind::Connection,
-                sqlx::Error::Database(_) | sqlx::Error::RowNotFound => SourceErrorKind::Query,
+                sqlx::Error::Database(error) => sqlite_kind(error.code().as_deref()),
+                sqlx::Error::RowNotFound => SourceErrorKind::Query,
                 sqlx::Error::ColumnDecode { .. }
                 | sqlx::Error::Decode(_)
                 | sqlx::Error::TypeNotFound { .. } => SourceErrorKind::Decode,
@@ -123,7 +128,7 @@ impl DbError {
             },
             #[cfg(feature = "mysql")]
             DbError::Mysql(error) => mysql_kind(error),
-            DbError::Url(_) => SourceErrorKind::Connection,
+            DbError::Url(_) | DbError::Ended => SourceErrorKind::Connection,
             DbError::Timeout | DbError::AcquireTimeout(_) => SourceErrorKind::Timeout,
             DbError::PoolBusy(_) => SourceErrorKind::Busy,
             DbError::Decode(_) => SourceErrorKind::Decode,
@@ -131,8 +136,32 @@ impl DbError {
         }
     }
 
-    /// This error as a [`ResolveError`] of source `source_name`.
+    /// The constraint a write broke, when that is what failed, with the names the database
+    /// gave.
+    pub fn constraint(&self) -> Option<ConstraintViolation> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            DbError::Sqlx(sqlx::Error::Database(error)) => sqlite_constraint(error.as_ref()),
+            #[cfg(feature = "postgres")]
+            DbError::Postgres(error) => postgres_constraint(error),
+            #[cfg(feature = "mysql")]
+            DbError::Mysql(mysql_async::Error::Server(error)) => {
+                mysql_constraint(error.code, &error.message)
+            }
+            _ => None,
+        }
+    }
+
+    /// This error as a [`ResolveError`] of source `source_name`: a broken constraint as
+    /// [`ResolveError::Constraint`], anything else as [`ResolveError::Source`] with the
+    /// driver's message (which only the log shows).
     pub fn into_resolve_error(self, source_name: &str) -> ResolveError {
+        if let Some(violation) = self.constraint() {
+            return ResolveError::Constraint {
+                source_name: source_name.to_owned(),
+                violation,
+            };
+        }
         ResolveError::Source {
             source_name: source_name.to_owned(),
             kind: self.kind(),
@@ -152,6 +181,13 @@ fn postgres_kind(error: &tokio_postgres::Error) -> SourceErrorKind {
             SourceErrorKind::Connection
         }
         Some(code) if *code == SqlState::QUERY_CANCELED => SourceErrorKind::Timeout,
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            SourceErrorKind::Conflict
+        }
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => SourceErrorKind::LockTimeout,
         Some(_) => SourceErrorKind::Query,
         None if std::error::Error::source(error).is_some_and(|s| s.is::<std::io::Error>()) => {
             SourceErrorKind::Connection
@@ -192,12 +228,201 @@ fn mysql_kind(error: &mysql_async::Error) -> SourceErrorKind {
             1040 | 1053 | 1152 | 1158..=1161 | 1927 | 2006 | 2013 | 4031 => {
                 SourceErrorKind::Connection
             }
-            // ER_LOCK_WAIT_TIMEOUT, ER_STATEMENT_TIMEOUT (MariaDB max_statement_time),
-            // ER_QUERY_TIMEOUT (MySQL max_execution_time).
-            1205 | 1969 | 3024 => SourceErrorKind::Timeout,
+            // ER_LOCK_WAIT_TIMEOUT.
+            1205 => SourceErrorKind::LockTimeout,
+            // ER_LOCK_DEADLOCK.
+            1213 => SourceErrorKind::Conflict,
+            // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time), ER_QUERY_TIMEOUT (MySQL
+            // max_execution_time).
+            1969 | 3024 => SourceErrorKind::Timeout,
             _ if server.state.starts_with("08") => SourceErrorKind::Connection,
             _ => SourceErrorKind::Query,
         },
         Error::Other(_) => SourceErrorKind::Other,
+    }
+}
+
+/// The kind of a SQLite error by its extended result code: `SQLITE_BUSY` (5) once the busy
+/// timeout passed is a lock timeout; `SQLITE_LOCKED` (6) and `SQLITE_BUSY_SNAPSHOT` (517) mean
+/// a concurrent transaction won.
+#[cfg(feature = "sqlite")]
+fn sqlite_kind(code: Option<&str>) -> SourceErrorKind {
+    match code.and_then(|c| c.parse::<i32>().ok()) {
+        Some(5) => SourceErrorKind::LockTimeout,
+        Some(code) if code & 0xff == 6 || code == 517 => SourceErrorKind::Conflict,
+        _ => SourceErrorKind::Query,
+    }
+}
+
+/// SQLite's constraint errors, by extended result code. Their messages name the table and
+/// column (`UNIQUE constraint failed: users.email`, `NOT NULL constraint failed: users.name`)
+/// or the check's name (`CHECK constraint failed: positive_total`); a foreign key names
+/// nothing.
+#[cfg(feature = "sqlite")]
+fn sqlite_constraint(error: &dyn sqlx::error::DatabaseError) -> Option<ConstraintViolation> {
+    use sqlx::error::ErrorKind;
+    let kind = match error.kind() {
+        ErrorKind::UniqueViolation => ConstraintKind::Unique,
+        ErrorKind::ForeignKeyViolation => ConstraintKind::ForeignKey,
+        ErrorKind::NotNullViolation => ConstraintKind::NotNull,
+        ErrorKind::CheckViolation => ConstraintKind::Check,
+        _ => return None,
+    };
+    let mut violation = ConstraintViolation::new(kind);
+    let named = error
+        .message()
+        .split_once("constraint failed: ")
+        .map(|(_, n)| n);
+    match (kind, named) {
+        (ConstraintKind::Check, Some(name)) => violation.constraint = Some(name.to_owned()),
+        (ConstraintKind::Unique | ConstraintKind::NotNull, Some(columns)) => {
+            // `t.a, t.b` for a unique index over two columns: the first names the table.
+            let first = columns.split(", ").next().unwrap_or(columns);
+            if let Some((table, _)) = first.split_once('.') {
+                violation.table = Some(table.to_owned());
+            }
+            let names: Vec<&str> = columns
+                .split(", ")
+                .map(|c| c.split_once('.').map_or(c, |(_, column)| column))
+                .collect();
+            violation.column = Some(names.join(", "));
+        }
+        _ => {}
+    }
+    Some(violation)
+}
+
+/// PostgreSQL's constraint errors, by SQLSTATE, with the constraint, table and column the
+/// server reports.
+#[cfg(feature = "postgres")]
+fn postgres_constraint(error: &tokio_postgres::Error) -> Option<ConstraintViolation> {
+    use tokio_postgres::error::SqlState;
+    let db = error.as_db_error()?;
+    let code = db.code();
+    let kind = if *code == SqlState::UNIQUE_VIOLATION {
+        ConstraintKind::Unique
+    } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        ConstraintKind::ForeignKey
+    } else if *code == SqlState::NOT_NULL_VIOLATION {
+        ConstraintKind::NotNull
+    } else if *code == SqlState::CHECK_VIOLATION {
+        ConstraintKind::Check
+    } else {
+        return None;
+    };
+    Some(ConstraintViolation {
+        kind,
+        constraint: db.constraint().map(str::to_owned),
+        table: db.table().map(str::to_owned),
+        column: db.column().map(str::to_owned),
+    })
+}
+
+/// MariaDB's and MySQL's constraint errors, by error number, with the names their messages
+/// quote: `Duplicate entry '...' for key 'users_email'` (the value is not kept), `... a foreign
+/// key constraint fails (`db`.`orders`, CONSTRAINT `orders_user` FOREIGN KEY (`user_id`) ...`,
+/// `Column 'name' cannot be null`, `Field 'name' doesn't have a default value`, `CONSTRAINT
+/// `positive` failed for `db`.`t`` (MariaDB) and `Check constraint 'positive' is violated.`
+/// (MySQL).
+#[cfg(feature = "mysql")]
+fn mysql_constraint(code: u16, message: &str) -> Option<ConstraintViolation> {
+    /// The text between the first `open` after `after` and the next `close`.
+    fn quoted<'m>(message: &'m str, after: &str, open: char, close: char) -> Option<&'m str> {
+        let rest = &message[message.find(after)? + after.len()..];
+        let rest = &rest[rest.find(open)? + open.len_utf8()..];
+        Some(&rest[..rest.find(close)?])
+    }
+    let mut violation = match code {
+        // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME.
+        1062 | 1586 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::Unique);
+            violation.constraint = message
+                .rfind(" for key '")
+                .map(|at| &message[at + " for key '".len()..])
+                .and_then(|rest| rest.strip_suffix('\''))
+                .map(|key| key.rsplit('.').next().unwrap_or(key).to_owned());
+            violation
+        }
+        // ER_ROW_IS_REFERENCED_2, ER_NO_REFERENCED_ROW_2 (and the older forms without names).
+        1451 | 1452 | 1216 | 1217 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::ForeignKey);
+            violation.constraint = quoted(message, "CONSTRAINT ", '`', '`').map(str::to_owned);
+            violation.column = quoted(message, "FOREIGN KEY (", '`', '`').map(str::to_owned);
+            // `(`db`.`orders`, CONSTRAINT ...`: the table is the last name before the comma.
+            violation.table = message
+                .split_once("fails (")
+                .and_then(|(_, rest)| rest.split_once(", CONSTRAINT"))
+                .and_then(|(table, _)| table.trim_end_matches('`').rsplit('`').next())
+                .map(str::to_owned);
+            violation
+        }
+        // ER_BAD_NULL_ERROR, ER_NO_DEFAULT_FOR_FIELD.
+        1048 | 1364 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::NotNull);
+            violation.column = quoted(message, "", '\'', '\'').map(str::to_owned);
+            violation
+        }
+        // ER_CONSTRAINT_FAILED (MariaDB), ER_CHECK_CONSTRAINT_VIOLATED (MySQL).
+        4025 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::Check);
+            violation.constraint = quoted(message, "CONSTRAINT ", '`', '`').map(str::to_owned);
+            violation
+        }
+        3819 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::Check);
+            violation.constraint = quoted(message, "constraint ", '\'', '\'').map(str::to_owned);
+            violation
+        }
+        _ => return None,
+    };
+    if violation.constraint.as_deref() == Some("") {
+        violation.constraint = None;
+    }
+    Some(violation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_constraint_messages_give_their_names_and_never_the_values() {
+        let unique =
+            mysql_constraint(1062, "Duplicate entry 'ada@x.io' for key 'users_email'").unwrap();
+        assert_eq!(unique.kind, ConstraintKind::Unique);
+        assert_eq!(unique.constraint.as_deref(), Some("users_email"));
+        let mysql8 =
+            mysql_constraint(1062, "Duplicate entry 'x' for key 'users.users_email'").unwrap();
+        assert_eq!(mysql8.constraint.as_deref(), Some("users_email"));
+        let fk = mysql_constraint(
+            1452,
+            "Cannot add or update a child row: a foreign key constraint fails (`t1`.`orders`, CONSTRAINT `orders_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`))",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                fk.kind,
+                fk.constraint.as_deref(),
+                fk.column.as_deref(),
+                fk.table.as_deref()
+            ),
+            (
+                ConstraintKind::ForeignKey,
+                Some("orders_user"),
+                Some("user_id"),
+                Some("orders")
+            )
+        );
+        let null = mysql_constraint(1048, "Column 'name' cannot be null").unwrap();
+        assert_eq!(null.column.as_deref(), Some("name"));
+        let default = mysql_constraint(1364, "Field 'name' doesn't have a default value").unwrap();
+        assert_eq!(default.column.as_deref(), Some("name"));
+        let check =
+            mysql_constraint(4025, "CONSTRAINT `positive` failed for `t1`.`orders`").unwrap();
+        assert_eq!(check.constraint.as_deref(), Some("positive"));
+        let check = mysql_constraint(3819, "Check constraint 'positive' is violated.").unwrap();
+        assert_eq!(check.constraint.as_deref(), Some("positive"));
+        assert!(mysql_constraint(1064, "You have an error in your SQL syntax").is_none());
     }
 }

@@ -17,16 +17,29 @@
 //! GraphQL scalars can represent them.
 
 mod column;
+mod dialect;
+mod driver;
 mod error;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod source;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use dialect::{Dialect, Scope, Statement, WriteStatements};
+pub use driver::Driver;
 pub use error::DbError;
+pub use graft_resolve::PoolStatus;
+#[cfg(feature = "mysql")]
+pub use mysql::MysqlSource;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresSource;
+pub use source::{SqlSource, SqlUnitOfWork};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSource;
 
 /// Attaches foreign keys, given as rows `(table, constraint, column, referenced table,
 /// referenced column)` in constraint column order, to the described tables.
@@ -55,7 +68,6 @@ pub(crate) fn attach_foreign_keys(
         foreign_key.references_columns.push(references_column);
     }
 }
-pub use pool::PoolStatus;
 
 /// Quotes an SQL identifier with double quotes, doubling any inside (SQLite, PostgreSQL).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -67,6 +79,31 @@ pub(crate) fn quote_double(identifier: &str) -> String {
 #[cfg(feature = "mysql")]
 pub(crate) fn quote_backtick(identifier: &str) -> String {
     format!("`{}`", identifier.replace('`', "``"))
+}
+
+/// The quoted, schema-qualified name of `mapping`'s table, quoted with `quote`.
+pub(crate) fn qualified_name(
+    mapping: &graft_schema::EntityMapping,
+    quote: fn(&str) -> String,
+) -> String {
+    match &mapping.table.schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(&mapping.table.name)),
+        None => quote(&mapping.table.name),
+    }
+}
+
+/// The entry of `tables` for `mapping`'s type, which the source read at start-up.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn mapped_table<'t, T>(
+    tables: &'t std::collections::HashMap<apollo_compiler::Name, T>,
+    mapping: &graft_schema::EntityMapping,
+) -> Result<&'t T, DbError> {
+    tables.get(&mapping.type_name).ok_or_else(|| {
+        DbError::Mapping(format!(
+            "type {} was not mapped when this source started",
+            mapping.type_name
+        ))
+    })
 }
 
 /// The columns that order a `many` fetch's rows within each key, `t.`-qualified and quoted with

@@ -3,32 +3,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use graft_resolve::PoolStatus;
+
 /// How many fetches may wait for a pooled connection, per connection in the pool: past that
 /// the pool is busy, and a fetch fails at once (`SourceErrorKind::Busy`) rather than queue
 /// behind requests that will time out anyway.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) const WAITERS_PER_CONNECTION: usize = 16;
-
-/// A snapshot of a source's connection pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStatus {
-    /// Most connections the pool opens.
-    pub max_size: usize,
-    /// Connections open now.
-    pub size: usize,
-    /// Open connections not in use.
-    pub idle: usize,
-    /// Connections in use.
-    pub in_use: usize,
-    /// Requests waiting for a connection.
-    pub waiters: usize,
-    /// Connections handed out so far.
-    pub acquired: u64,
-    /// Total time requests waited for a connection.
-    pub acquire_wait_total: Duration,
-    /// Longest single wait.
-    pub acquire_wait_max: Duration,
-}
 
 /// Counts acquisitions and how long they waited.
 #[derive(Debug, Default)]

@@ -16,6 +16,14 @@ pub enum ResolveError {
     /// The request went over one of its limits; the code names it.
     #[error("the request went over its limit ({0})")]
     LimitExceeded(&'static str),
+    /// The database refused a write that breaks one of its constraints.
+    #[error("source `{source_name}`: {violation}")]
+    Constraint {
+        /// The source's name.
+        source_name: String,
+        /// Which constraint, and where.
+        violation: ConstraintViolation,
+    },
     /// A source failed.
     #[error("source `{source_name}` failed ({kind}): {message}")]
     Source {
@@ -37,8 +45,79 @@ impl ResolveError {
             ResolveError::Source {
                 source_name, kind, ..
             } => format!("source `{source_name}` failed ({kind}); the server log has the details"),
+            ResolveError::Constraint { violation, .. } => violation.to_string(),
             other => other.to_string(),
         }
+    }
+}
+
+/// Which kind of constraint a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConstraintKind {
+    /// A unique index or primary key already holds the value.
+    Unique,
+    /// A foreign key names a row that does not exist, or a row other rows still reference.
+    ForeignKey,
+    /// A column that may not be NULL was given none (and has no default).
+    NotNull,
+    /// A `CHECK` constraint rejected the row.
+    Check,
+}
+
+impl ConstraintKind {
+    /// The error code clients see: `UNIQUE_VIOLATION`, `FOREIGN_KEY_VIOLATION`,
+    /// `NOT_NULL_VIOLATION`, `CHECK_VIOLATION`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConstraintKind::Unique => "UNIQUE_VIOLATION",
+            ConstraintKind::ForeignKey => "FOREIGN_KEY_VIOLATION",
+            ConstraintKind::NotNull => "NOT_NULL_VIOLATION",
+            ConstraintKind::Check => "CHECK_VIOLATION",
+        }
+    }
+}
+
+/// A constraint a write broke, with the names the database gave: schema-level names (the
+/// constraint, the table, the column), never values or the driver's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConstraintViolation {
+    /// The kind of constraint.
+    pub kind: ConstraintKind,
+    /// The constraint's (or unique index's) name, where the database gives it.
+    pub constraint: Option<String>,
+    /// The table, where the database gives it.
+    pub table: Option<String>,
+    /// The column, where the database gives it (always for `NOT NULL`).
+    pub column: Option<String>,
+}
+
+impl ConstraintViolation {
+    /// A violation of kind `kind` with no names yet.
+    pub fn new(kind: ConstraintKind) -> ConstraintViolation {
+        ConstraintViolation {
+            kind,
+            constraint: None,
+            table: None,
+            column: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConstraintViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            ConstraintKind::Unique => "a row with the same unique value exists",
+            ConstraintKind::ForeignKey => "the row references a missing row, or is referenced",
+            ConstraintKind::NotNull => "a value that may not be null is missing",
+            ConstraintKind::Check => "a check constraint rejected the row",
+        })?;
+        if let Some(constraint) = &self.constraint {
+            write!(f, " (constraint `{constraint}`)")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, " (column `{column}`)")?;
+        }
+        Ok(())
     }
 }
 
@@ -55,6 +134,11 @@ pub enum SourceErrorKind {
     Busy,
     /// The database rejected the statement (bad table, bad column, permissions).
     Query,
+    /// The transaction lost to a concurrent one (a serialization failure or a deadlock): it
+    /// was rolled back, and running it again may succeed.
+    Conflict,
+    /// A lock the statement needed stayed held past the database's lock timeout.
+    LockTimeout,
     /// A value could not be converted to the field's type.
     Decode,
     /// A remote subgraph answered with an HTTP error status.
@@ -75,6 +159,8 @@ impl std::fmt::Display for SourceErrorKind {
             SourceErrorKind::Timeout => "timeout",
             SourceErrorKind::Busy => "busy",
             SourceErrorKind::Query => "query",
+            SourceErrorKind::Conflict => "conflict",
+            SourceErrorKind::LockTimeout => "lock timeout",
             SourceErrorKind::Decode => "decode",
             SourceErrorKind::Http => "http",
             SourceErrorKind::Remote => "remote",

@@ -18,12 +18,13 @@ mod request;
 mod route;
 mod router;
 mod source;
+mod unit_of_work;
 mod variables;
 mod write;
 
 pub use context::{RequestContext, TenantId};
 pub use engine::{Engine, EngineConfig, ExecuteOptions};
-pub use error::{ResolveError, SourceErrorKind};
+pub use error::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKind};
 pub use graft_plan::{BatchStats, CostModel};
 pub use limits::{Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
@@ -33,4 +34,10 @@ pub use request::{
 };
 pub use route::{Connect, FallbackSource, LazySource, RemoteDbSource};
 pub use router::SourceRouter;
-pub use source::{BoxFuture, Cell, EntitySource, FetchRequest, PageRequest, RowSet, RowWriter};
+pub use source::{
+    BoxFuture, Capabilities, Cell, EntitySource, FetchRequest, PageRequest, PoolStatus, RowSet,
+    RowWriter,
+};
+pub use unit_of_work::{
+    DeleteRequest, InsertRequest, Savepoint, UnitOfWork, UpdateRequest, WriteValue,
+};

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use graft_schema::{EntityMapping, SubgraphSchema};
 
 use crate::{
-    BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    BoxFuture, Capabilities, EntitySource, FetchRequest, PoolStatus, RequestContext, ResolveError,
+    RowSet, SourceErrorKind, UnitOfWork,
 };
 
 /// Reads another subgraph's entities from that subgraph's database, through its mapping.
@@ -117,6 +118,15 @@ impl EntitySource for RemoteDbSource {
 
     fn strategy(&self) -> &'static str {
         "remote-db"
+    }
+
+    /// Reads by key only: another subgraph's rows are paged and written by that subgraph.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FETCH_ONLY
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.database.pool_status()
     }
 
     fn fetch<'a>(
@@ -237,6 +247,15 @@ impl EntitySource for FallbackSource {
         "db-then-http"
     }
 
+    /// Reads by key only: the fallback exists for another subgraph's entities.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FETCH_ONLY
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.primary.pool_status()
+    }
+
     fn fetch<'a>(
         &'a self,
         ctx: &'a RequestContext,
@@ -298,6 +317,7 @@ pub struct LazySource {
     name: String,
     strategy: &'static str,
     connect: Connect,
+    capabilities: Capabilities,
     connected: tokio::sync::Mutex<Option<Arc<dyn EntitySource>>>,
     /// Connects that failed so far, and the kind and message of the last one.
     failed: Mutex<(u64, Option<(SourceErrorKind, String)>)>,
@@ -311,9 +331,17 @@ impl LazySource {
             name: name.into(),
             strategy,
             connect,
+            capabilities: Capabilities::FETCH_ONLY,
             connected: tokio::sync::Mutex::new(None),
             failed: Mutex::new((0, None)),
         }
+    }
+
+    /// Promises what the source `connect` makes can do, which is not known before it connects
+    /// (fetches only, unless set).
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> LazySource {
+        self.capabilities = capabilities;
+        self
     }
 
     fn failed(&self) -> std::sync::MutexGuard<'_, (u64, Option<(SourceErrorKind, String)>)> {
@@ -369,6 +397,22 @@ impl EntitySource for LazySource {
 
     fn strategy(&self) -> &'static str {
         self.strategy
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    /// The connected source's pool; none before it connects (or while a connect is under way).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.connected.try_lock().ok()?.as_ref()?.pool_status()
+    }
+
+    fn begin<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
+        Box::pin(async move { self.source().await?.begin(ctx).await })
     }
 
     fn fetch<'a>(

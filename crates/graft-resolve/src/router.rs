@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use apollo_compiler::Name;
 
-use crate::EntitySource;
+use graft_schema::{RootFieldKind, SubgraphSchema};
+
+use crate::{EntitySource, ResolveError};
 
 /// Maps entity types to the [`EntitySource`] that serves them, with a default for the rest.
 #[derive(Clone, Default)]
@@ -32,6 +34,28 @@ impl SourceRouter {
     /// The source for `type_name`.
     pub fn source_for(&self, type_name: &str) -> Option<&Arc<dyn EntitySource>> {
         self.by_type.get(type_name).or(self.default.as_ref())
+    }
+
+    /// Checks, at start-up, that the source of every type can do what `schema` asks of it:
+    /// a type with a page field needs [`Capabilities::pages`](crate::Capabilities::pages).
+    /// The error names the type, the field and the source.
+    pub fn check(&self, schema: &SubgraphSchema) -> Result<(), ResolveError> {
+        for field in schema.root_fields() {
+            let RootFieldKind::Page { type_name, .. } = &field.kind else {
+                continue;
+            };
+            let Some(source) = self.source_for(type_name) else {
+                return Err(ResolveError::NoSource(type_name.to_string()));
+            };
+            if !source.capabilities().pages {
+                return Err(ResolveError::Unsupported(format!(
+                    "Query.{} pages through {type_name}, but its source `{}` cannot page",
+                    field.name,
+                    source.name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The [`EntitySource::strategy`] of the source for `type_name`, `"none"` without one.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use graft_keys::{EntityKey, KeyIndex};
 use graft_schema::EntityMapping;
 
-use crate::{RequestContext, ResolveError};
+use crate::{RequestContext, ResolveError, UnitOfWork};
 
 /// A boxed, sendable future, as [`EntitySource::fetch`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -27,6 +27,35 @@ pub trait EntitySource: Send + Sync {
     /// subgraph's `_entities`), `"db-then-http"`.
     fn strategy(&self) -> &'static str {
         "db"
+    }
+
+    /// What this source can do beyond [`EntitySource::fetch`]. The router checks it at start-up
+    /// against what the schema asks of each type, so that a missing feature stops graft with
+    /// the type's name rather than failing the first request; wrappers pass on their inner
+    /// source's.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FETCH_ONLY
+    }
+
+    /// The state of the source's connection pool, where it has one.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+
+    /// Opens a [`UnitOfWork`]: a transaction on a connection of its own. Sources without
+    /// [`Capabilities::transactions`] answer [`ResolveError::Unsupported`], as this default
+    /// does.
+    fn begin<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
+        let _ = ctx;
+        Box::pin(async move {
+            Err(ResolveError::Unsupported(format!(
+                "source `{}` cannot open a transaction",
+                self.name()
+            )))
+        })
     }
 
     /// A page of rows in the order of `request.key_columns`, after `request.after`: every row
@@ -63,6 +92,21 @@ impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
         (**self).strategy()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        (**self).pool_status()
+    }
+
+    fn begin<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
+        (**self).begin(ctx)
+    }
+
     fn page<'a>(
         &'a self,
         ctx: &'a RequestContext,
@@ -78,6 +122,49 @@ impl<S: EntitySource + ?Sized> EntitySource for Arc<S> {
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
         (**self).fetch(ctx, request)
     }
+}
+
+/// What a source can do beyond fetching by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// [`EntitySource::page`] pages through a table.
+    pub pages: bool,
+    /// [`EntitySource::begin`] opens a [`UnitOfWork`] that reads and writes in a transaction.
+    pub transactions: bool,
+}
+
+impl Capabilities {
+    /// Fetches by key only.
+    pub const FETCH_ONLY: Capabilities = Capabilities {
+        pages: false,
+        transactions: false,
+    };
+    /// Everything: pages, writes and transactions (the SQL sources).
+    pub const ALL: Capabilities = Capabilities {
+        pages: true,
+        transactions: true,
+    };
+}
+
+/// A snapshot of a source's connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Connections in use.
+    pub in_use: usize,
+    /// Requests waiting for a connection.
+    pub waiters: usize,
+    /// Connections handed out so far.
+    pub acquired: u64,
+    /// Total time requests waited for a connection.
+    pub acquire_wait_total: std::time::Duration,
+    /// Longest single wait.
+    pub acquire_wait_max: std::time::Duration,
 }
 
 /// One group to fetch.

@@ -170,6 +170,11 @@ impl SubgraphSchema {
         self.root_fields.iter().find(|f| f.name == name)
     }
 
+    /// Every root `Query` field graft resolves, in schema order.
+    pub fn root_fields(&self) -> &[RootField] {
+        &self.root_fields
+    }
+
     /// The name of the query root type.
     pub fn query_type(&self) -> &Name {
         &self.query_type

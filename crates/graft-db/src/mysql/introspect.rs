@@ -29,11 +29,10 @@ pub(crate) struct MyColumn {
     pub(crate) json: bool,
 }
 
-/// A mapped table: its quoted name, its columns by lower-case name (MariaDB and MySQL compare
+/// A mapped table: its columns by lower-case name (MariaDB and MySQL compare
 /// column names case-insensitively) and how each key column is bound.
 #[derive(Debug, Clone)]
 pub(crate) struct MyTable {
-    pub(crate) quoted_name: String,
     pub(crate) columns: HashMap<String, MyColumn>,
     pub(crate) keys: HashMap<String, KeyColumn>,
 }
@@ -153,19 +152,7 @@ pub(crate) async fn table(
             keys.insert(name.clone(), key);
         }
     }
-    let quoted_name = match &mapping.table.schema {
-        Some(schema) => format!(
-            "{}.{}",
-            quote_backtick(schema),
-            quote_backtick(&mapping.table.name)
-        ),
-        None => quote_backtick(&mapping.table.name),
-    };
-    Ok(MyTable {
-        quoted_name,
-        columns,
-        keys,
-    })
+    Ok(MyTable { columns, keys })
 }
 
 /// Whether the server is MariaDB (`VERSION()` says so) rather than MySQL.

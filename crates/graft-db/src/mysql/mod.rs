@@ -6,21 +6,21 @@ mod rows;
 mod sql;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use apollo_compiler::Name;
-use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
-    SourceErrorKind,
-};
+use graft_resolve::{FetchRequest, PageRequest, PoolStatus, RowSet};
 use graft_schema::{EntityMapping, SubgraphSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
 
+use crate::dialect::{Dialect, Scope, Statement};
+use crate::driver::Driver;
 use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
-use crate::{DbError, PoolStatus, redact};
+use crate::{DbError, SqlSource, redact};
 use introspect::MyTable;
+pub use sql::MyDialect;
 
 /// Pool settings for a MariaDB or MySQL source.
 #[derive(Debug, Clone)]
@@ -49,51 +49,62 @@ impl MysqlConfig {
     }
 }
 
-/// An [`EntitySource`] over one MariaDB or MySQL database.
-pub struct MysqlSource {
-    name: String,
+/// An [`graft_resolve::EntitySource`] over one MariaDB or MySQL database.
+pub type MysqlSource = SqlSource<MysqlDriver>;
+
+/// MariaDB and MySQL through mysql_async's pool, which reports open and idle connections; this
+/// driver counts connections in use and waiting requests itself.
+pub struct MysqlDriver {
     pool: Pool,
     opts: Opts,
-    tables: HashMap<Name, MyTable>,
     max_size: usize,
     wait_limit: Duration,
+    mariadb: bool,
     acquire: AcquireStats,
-    in_use: AtomicUsize,
+    in_use: Arc<AtomicUsize>,
     waiters: AtomicUsize,
 }
 
-impl std::fmt::Debug for MysqlSource {
+impl std::fmt::Debug for MysqlDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MysqlSource")
-            .field("name", &self.name)
+        f.debug_struct("MysqlDriver")
+            .field("mariadb", &self.mariadb)
             .field("status", &self.status())
             .finish()
     }
 }
 
 /// Adds one to a counter for as long as it lives.
-struct Counted<'a>(&'a AtomicUsize);
+struct Counted<C: std::ops::Deref<Target = AtomicUsize>>(C);
 
-impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicUsize) -> Counted<'a> {
+impl<C: std::ops::Deref<Target = AtomicUsize>> Counted<C> {
+    fn new(counter: C) -> Counted<C> {
         counter.fetch_add(1, Ordering::Relaxed);
         Counted(counter)
     }
 }
 
-impl Drop for Counted<'_> {
+impl<C: std::ops::Deref<Target = AtomicUsize>> Drop for Counted<C> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// A pooled connection in use; dropping it returns the connection to the pool.
-struct Lease<'a> {
+pub struct Lease {
     conn: Conn,
-    _in_use: Counted<'a>,
+    _in_use: Counted<Arc<AtomicUsize>>,
 }
 
-impl Lease<'_> {
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.conn.id())
+            .finish()
+    }
+}
+
+impl Lease {
     /// Closes the connection instead of returning it: after a connection error it is broken,
     /// and the pool must open a new one in its place rather than hand it out again.
     fn discard(self) {
@@ -104,7 +115,135 @@ impl Lease<'_> {
     }
 }
 
-impl MysqlSource {
+impl MysqlDriver {
+    /// A connection from the pool, counted as in use until the lease drops. With `verified`,
+    /// the connection is pinged first and replaced while it fails, up to once per pool slot:
+    /// after the server killed the connections the pool may still hold some of them.
+    async fn lease(&self, verified: bool) -> Result<Lease, DbError> {
+        let attempts = if verified { self.max_size + 1 } else { 1 };
+        let mut failure = None;
+        for _ in 0..attempts {
+            let started = Instant::now();
+            if self.waiters.load(Ordering::Relaxed) >= self.max_size * WAITERS_PER_CONNECTION {
+                return Err(DbError::PoolBusy(Duration::ZERO));
+            }
+            let waiting = Counted::new(&self.waiters);
+            let conn = tokio::time::timeout(self.wait_limit, self.pool.get_conn())
+                .await
+                .map_err(|_| {
+                    // Every slot leased: busy. A free slot and still no connection: connecting
+                    // hangs, which is an outage.
+                    if self.in_use.load(Ordering::Relaxed) >= self.max_size {
+                        DbError::PoolBusy(self.wait_limit)
+                    } else {
+                        DbError::AcquireTimeout(self.wait_limit)
+                    }
+                })??;
+            drop(waiting);
+            self.acquire.record(started);
+            let mut lease = Lease {
+                conn,
+                _in_use: Counted::new(Arc::clone(&self.in_use)),
+            };
+            if !verified {
+                return Ok(lease);
+            }
+            match lease.conn.ping().await {
+                Ok(()) => return Ok(lease),
+                Err(error) => {
+                    lease.discard();
+                    failure = Some(error);
+                }
+            }
+        }
+        Err(failure.expect("at least one attempt failed").into())
+    }
+}
+
+impl Driver for MysqlDriver {
+    type Dialect = MyDialect;
+    type Conn = Lease;
+
+    const BACKEND: &'static str = "mysql";
+
+    async fn acquire(&self, verified: bool) -> Result<Lease, DbError> {
+        self.lease(verified).await
+    }
+
+    async fn query<'a, 'k: 'a>(
+        &'a self,
+        lease: &'a mut Lease,
+        statement: &'a Statement<Params>,
+        rows: &'a mut RowSet,
+    ) -> Result<(), DbError> {
+        let mut result = lease
+            .conn
+            .exec_iter(statement.sql.as_str(), statement.params.clone())
+            .await?;
+        let mut failed = None;
+        result
+            .for_each(|row| {
+                if failed.is_none()
+                    && let Err(error) =
+                        rows::read_row(&row, &statement.reads, &statement.place, rows)
+                {
+                    failed = Some(error);
+                }
+            })
+            .await?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn execute<'a>(&'a self, lease: &'a mut Lease, sql: &'a str) -> Result<(), DbError> {
+        Ok(lease.conn.query_drop(sql).await?)
+    }
+
+    /// Stops the statement running on `lease`'s connection (`KILL QUERY`, over a connection of
+    /// its own, so that a full pool cannot hold it up) and closes that connection, whose
+    /// result was left half read.
+    fn cancel(&self, lease: Lease) {
+        let id = lease.conn.id();
+        let opts = self.opts.clone();
+        let Lease { conn, _in_use } = lease;
+        tokio::spawn(async move {
+            if let Ok(mut admin) = Conn::new(opts).await {
+                let _ = admin.query_drop(format!("KILL QUERY {id}")).await;
+                let _ = admin.disconnect().await;
+            }
+            let _ = conn.disconnect().await;
+            drop(_in_use);
+        });
+    }
+
+    fn discard(&self, lease: Lease) {
+        lease.discard();
+    }
+
+    /// As [`MysqlDriver::cancel`]: closing the connection rolls the transaction back.
+    fn abandon(&self, lease: Lease) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => self.cancel(lease),
+            // No runtime: the process is ending, and dropping the connection closes it.
+            Err(_) => drop(lease),
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        let metrics = self.pool.metrics();
+        let mut status = PoolStatus {
+            max_size: self.max_size,
+            size: metrics.connection_count.load(Ordering::Relaxed),
+            idle: metrics.connections_in_pool.load(Ordering::Relaxed),
+            in_use: self.in_use.load(Ordering::Relaxed),
+            waiters: self.waiters.load(Ordering::Relaxed),
+            ..PoolStatus::default()
+        };
+        self.acquire.fill(&mut status);
+        status
+    }
+}
+
+impl SqlSource<MysqlDriver> {
     /// Opens a pool to `config.url` and reads `information_schema` for every table `schema`
     /// maps, so that a missing table or column, a column graft cannot read or a key column it
     /// cannot bind stops graft at start-up with its name, not at the first request.
@@ -130,29 +269,29 @@ impl MysqlSource {
             .setup(vec!["SET time_zone = '+00:00'"])
             .into();
         let pool = Pool::new(opts.clone());
-        let mut source = MysqlSource {
-            name: name.into(),
-            pool,
-            opts,
-            tables: HashMap::new(),
-            max_size,
-            wait_limit: config.acquire_timeout.max(config.connect_timeout),
-            acquire: AcquireStats::default(),
-            in_use: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
-        };
-        let mut conn = tokio::time::timeout(config.connect_timeout, source.pool.get_conn())
+        let mut conn = tokio::time::timeout(config.connect_timeout, pool.get_conn())
             .await
             .map_err(|_| DbError::AcquireTimeout(config.connect_timeout))??;
         let mariadb = introspect::is_mariadb(&mut conn).await?;
+        let mut tables = HashMap::new();
         for mapping in schema.mappings() {
-            source.tables.insert(
+            tables.insert(
                 mapping.type_name.clone(),
                 introspect::table(&mut conn, mapping, mariadb).await?,
             );
         }
         drop(conn);
-        Ok(source)
+        let driver = MysqlDriver {
+            pool,
+            opts,
+            max_size,
+            wait_limit: config.acquire_timeout.max(config.connect_timeout),
+            mariadb,
+            acquire: AcquireStats::default(),
+            in_use: Arc::new(AtomicUsize::new(0)),
+            waiters: AtomicUsize::new(0),
+        };
+        Ok(SqlSource::new(name.into(), driver, MyDialect { tables }))
     }
 
     /// Describes every base table of the database at `url` (its current database), for
@@ -188,7 +327,7 @@ impl MysqlSource {
 
     /// Runs a script of `;`-separated statements (schema and seed files).
     pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
-        let mut lease = self.lease(false).await?;
+        let mut lease = self.driver().lease(false).await?;
         lease
             .conn
             .query_drop(sql)
@@ -199,32 +338,22 @@ impl MysqlSource {
             })
     }
 
-    /// The pool's state and acquisition figures. mysql_async reports open and idle connections;
-    /// connections in use and waiting requests are counted by this source.
-    pub fn status(&self) -> PoolStatus {
-        let metrics = self.pool.metrics();
-        let mut status = PoolStatus {
-            max_size: self.max_size,
-            size: metrics.connection_count.load(Ordering::Relaxed),
-            idle: metrics.connections_in_pool.load(Ordering::Relaxed),
-            in_use: self.in_use.load(Ordering::Relaxed),
-            waiters: self.waiters.load(Ordering::Relaxed),
-            ..PoolStatus::default()
-        };
-        self.acquire.fill(&mut status);
-        status
-    }
-
     /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
     pub fn statement_sql(&self, request: FetchRequest<'_>) -> Result<String, DbError> {
-        Ok(sql::batch_select(self.table(request.mapping)?, &request)?.sql)
+        let table_name = self
+            .dialect()
+            .table_name(&Scope::default(), request.mapping);
+        Ok(sql::batch_select(self.table(request.mapping)?, &table_name, &request)?.sql)
     }
 
     /// The server's plan for the statement a fetch would run (`EXPLAIN`), one line per row:
     /// the table, the join type and the key used, e.g. `t eq_ref PRIMARY`.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
         let table = self.table(request.mapping)?;
-        let select = sql::batch_select(table, &request)?;
+        let table_name = self
+            .dialect()
+            .table_name(&Scope::default(), request.mapping);
+        let select = sql::batch_select(table, &table_name, &request)?;
         let (keys, _) = sql::keys_parameter(&select.binds, request.keys);
         self.explain(&select, Params::from((keys,)), &["table", "type", "key"])
             .await
@@ -232,7 +361,10 @@ impl MysqlSource {
 
     /// The SQL text a page runs: one for the first page, one for the pages after a cursor.
     pub fn page_sql(&self, request: PageRequest<'_>) -> Result<String, DbError> {
-        Ok(sql::page_select(self.table(request.mapping)?, &request)?.sql)
+        let table_name = self
+            .dialect()
+            .table_name(&Scope::default(), request.mapping);
+        Ok(sql::page_select(self.table(request.mapping)?, &table_name, &request)?.sql)
     }
 
     /// The server's plan for the statement a page would run (`EXPLAIN`), one line per row:
@@ -241,7 +373,10 @@ impl MysqlSource {
     /// needs no sort: no `Using filesort`).
     pub async fn page_plan(&self, request: PageRequest<'_>) -> Result<Vec<String>, DbError> {
         let table = self.table(request.mapping)?;
-        let select = sql::page_select(table, &request)?;
+        let table_name = self
+            .dialect()
+            .table_name(&Scope::default(), request.mapping);
+        let select = sql::page_select(table, &table_name, &request)?;
         let parameters =
             sql::page_parameters(table, &select, &request).map_err(DbError::Mapping)?;
         self.explain(
@@ -259,7 +394,7 @@ impl MysqlSource {
         params: Params,
         columns: &[&str],
     ) -> Result<Vec<String>, DbError> {
-        let mut lease = self.lease(false).await?;
+        let mut lease = self.driver().lease(false).await?;
         let rows: Vec<Row> = lease
             .conn
             .exec(format!("EXPLAIN {}", select.sql), params)
@@ -278,177 +413,9 @@ impl MysqlSource {
     }
 
     fn table(&self, mapping: &EntityMapping) -> Result<&MyTable, DbError> {
-        self.tables.get(&mapping.type_name).ok_or_else(|| {
-            DbError::Mapping(format!(
-                "type {} was not mapped when this source started",
-                mapping.type_name
-            ))
-        })
-    }
-
-    /// A connection from the pool, counted as in use until the lease drops. With `verified`,
-    /// the connection is pinged first and replaced while it fails, up to once per pool slot:
-    /// after the server killed the connections the pool may still hold some of them.
-    async fn lease(&self, verified: bool) -> Result<Lease<'_>, DbError> {
-        let attempts = if verified { self.max_size + 1 } else { 1 };
-        let mut failure = None;
-        for _ in 0..attempts {
-            let started = Instant::now();
-            if self.waiters.load(Ordering::Relaxed) >= self.max_size * WAITERS_PER_CONNECTION {
-                return Err(DbError::PoolBusy(Duration::ZERO));
-            }
-            let waiting = Counted::new(&self.waiters);
-            let conn = tokio::time::timeout(self.wait_limit, self.pool.get_conn())
-                .await
-                .map_err(|_| {
-                    // Every slot leased: busy. A free slot and still no connection: connecting
-                    // hangs, which is an outage.
-                    if self.in_use.load(Ordering::Relaxed) >= self.max_size {
-                        DbError::PoolBusy(self.wait_limit)
-                    } else {
-                        DbError::AcquireTimeout(self.wait_limit)
-                    }
-                })??;
-            drop(waiting);
-            self.acquire.record(started);
-            let mut lease = Lease {
-                conn,
-                _in_use: Counted::new(&self.in_use),
-            };
-            if !verified {
-                return Ok(lease);
-            }
-            match lease.conn.ping().await {
-                Ok(()) => return Ok(lease),
-                Err(error) => {
-                    lease.discard();
-                    failure = Some(error);
-                }
-            }
-        }
-        Err(failure.expect("at least one attempt failed").into())
-    }
-
-    /// The rows of a fetch: one statement for all of `request.keys` that can name a row.
-    async fn fetch_rows(
-        &self,
-        ctx: &RequestContext,
-        request: FetchRequest<'_>,
-    ) -> Result<RowSet, DbError> {
-        let table = self.table(request.mapping)?;
-        let select = sql::batch_select(table, &request)?;
-        let (keys, sent) = sql::keys_parameter(&select.binds, request.keys);
-        if sent.is_empty() {
-            return Ok(RowSet::new(request.keys.len(), request.columns.len()));
-        }
-        let mut params = vec![mysql_async::Value::from(keys)];
-        let limits = [request.per_key_limit, request.row_limit];
-        for limit in limits.into_iter().flatten().filter(|_| request.many) {
-            params.push(mysql_async::Value::from(limit));
-        }
-        let params = Params::Positional(params);
-        self.run(ctx, &select, params, &sent, request.keys.len())
-            .await
-    }
-
-    /// The rows of a page, every one at position 0, in key order.
-    async fn page_rows(
-        &self,
-        ctx: &RequestContext,
-        request: PageRequest<'_>,
-    ) -> Result<RowSet, ResolveError> {
-        let failed = |error: DbError| error.into_resolve_error(&self.name);
-        let table = self.table(request.mapping).map_err(failed)?;
-        let select = sql::page_select(table, &request).map_err(failed)?;
-        let parameters = sql::page_parameters(table, &select, &request).map_err(|message| {
-            ResolveError::Source {
-                source_name: self.name.clone(),
-                kind: SourceErrorKind::Query,
-                message,
-            }
-        })?;
-        self.run(ctx, &select, Params::Positional(parameters), &[0], 1)
-            .await
-            .map_err(failed)
-    }
-
-    /// Runs `select` with `params` and places its rows in a new [`RowSet`] of `keys` positions
-    /// (`sent` maps the statement's ordinals to them). A pooled connection the server closed
-    /// (restart, KILL, wait_timeout) fails once; the read is safe to repeat, so it is, once, on
-    /// a connection known to be alive.
-    async fn run(
-        &self,
-        ctx: &RequestContext,
-        select: &sql::Select,
-        params: Params,
-        sent: &[usize],
-        keys: usize,
-    ) -> Result<RowSet, DbError> {
-        match self
-            .run_once(ctx, select, params.clone(), sent, keys, false)
-            .await
-        {
-            Err(error) if error.kind() == SourceErrorKind::Connection => {
-                tracing::warn!(source = %self.name, %error, "retrying on a new connection");
-                self.run_once(ctx, select, params, sent, keys, true).await
-            }
-            other => other,
-        }
-    }
-
-    /// One attempt of [`MysqlSource::run`], on a pooled connection (pinged first when
-    /// `verified`), within the request's deadline: past it the statement is cancelled.
-    async fn run_once(
-        &self,
-        ctx: &RequestContext,
-        select: &sql::Select,
-        params: Params,
-        sent: &[usize],
-        keys: usize,
-        verified: bool,
-    ) -> Result<RowSet, DbError> {
-        let mut rows = RowSet::new(keys, select.reads.len());
-        rows.count_statement();
-        let mut lease = self.lease(verified).await?;
-        let query = read_all(&mut lease.conn, select, params, sent, &mut rows);
-        let result = match ctx.remaining() {
-            Some(left) => match tokio::time::timeout(left, query).await {
-                Ok(result) => result,
-                Err(_) => {
-                    self.cancel(lease);
-                    return Err(DbError::Timeout);
-                }
-            },
-            None => query.await,
-        };
-        match result {
-            Ok(()) => Ok(rows),
-            Err(error) => {
-                if error.kind() == SourceErrorKind::Connection {
-                    lease.discard();
-                }
-                Err(error)
-            }
-        }
-    }
-
-    /// Stops the statement running on `lease`'s connection (`KILL QUERY`, over a connection of
-    /// its own, so that a full pool cannot hold it up) and closes that connection, whose
-    /// result was left half read.
-    fn cancel(&self, lease: Lease<'_>) {
-        let id = lease.conn.id();
-        let opts = self.opts.clone();
-        let Lease { conn, _in_use } = lease;
-        tokio::spawn(async move {
-            if let Ok(mut admin) = Conn::new(opts).await {
-                let _ = admin.query_drop(format!("KILL QUERY {id}")).await;
-                let _ = admin.disconnect().await;
-            }
-            let _ = conn.disconnect().await;
-        });
+        self.dialect().table(mapping)
     }
 }
-
 /// One connection to `url`, outside any pool, for work done once at start-up.
 async fn plain_connection(url: &str) -> Result<Conn, DbError> {
     let opts = Opts::from_url(url).map_err(|e| DbError::Url(format!("{}: {e}", redact(url))))?;
@@ -474,55 +441,4 @@ async fn run_if_empty(conn: &mut Conn, scripts: &[(String, String)]) -> Result<b
         })?;
     }
     Ok(true)
-}
-
-/// Runs `select` with `params` and places every row in `rows`.
-async fn read_all(
-    conn: &mut Conn,
-    select: &sql::Select,
-    params: Params,
-    sent: &[usize],
-    rows: &mut RowSet,
-) -> Result<(), DbError> {
-    let mut result = conn.exec_iter(select.sql.as_str(), params).await?;
-    let mut failed = None;
-    result
-        .for_each(|row| {
-            if failed.is_none()
-                && let Err(error) = rows::read_row(&row, &select.reads, sent, rows)
-            {
-                failed = Some(error);
-            }
-        })
-        .await?;
-    failed.map_or(Ok(()), Err)
-}
-
-impl EntitySource for MysqlSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: FetchRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            self.fetch_rows(ctx, request)
-                .await
-                .map_err(|e| e.into_resolve_error(&self.name))
-        })
-    }
-
-    /// One statement, `SELECT 1, <columns> ... ORDER BY <key columns> LIMIT ?` after the
-    /// cursor's key values (see [`sql::page_select`]); a cursor value its column cannot hold is
-    /// a query error.
-    fn page<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: PageRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(self.page_rows(ctx, request))
-    }
 }

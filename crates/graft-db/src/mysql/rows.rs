@@ -7,35 +7,35 @@ use mysql_async::{Row, Value};
 
 use crate::DbError;
 use crate::column::ReadAs;
+use crate::dialect::Place;
+use crate::driver::next_position;
 
-/// Places one result row (`k.ord`, then the selected columns) in `rows`; `sent[ord - 1]` is the
-/// position of the key the row answers.
+/// Places one result row (its position number, `k.ord`, where `place` has one, then the
+/// selected columns) in `rows`.
 pub(crate) fn read_row(
     row: &Row,
     reads: &[ReadAs],
-    sent: &[usize],
+    place: &Place,
     rows: &mut RowSet,
 ) -> Result<(), DbError> {
-    let ord = match row.as_ref(0) {
-        Some(Value::Int(i)) => u64::try_from(*i).ok(),
-        Some(Value::UInt(u)) => Some(*u),
-        Some(Value::Bytes(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
-        _ => None,
+    let first = usize::from(place.numbered());
+    let number = if place.numbered() {
+        let number = match row.as_ref(0) {
+            Some(Value::Int(i)) => Some(*i),
+            Some(Value::UInt(u)) => i64::try_from(*u).ok(),
+            Some(Value::Bytes(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
+            _ => None,
+        };
+        Some(number.ok_or_else(|| {
+            DbError::Decode(format!("the server returned ordinal {:?}", row.as_ref(0)))
+        })?)
+    } else {
+        None
     };
-    let position = ord
-        .and_then(|ord| usize::try_from(ord).ok())
-        .and_then(|ord| ord.checked_sub(1))
-        .and_then(|i| sent.get(i).copied())
-        .ok_or_else(|| {
-            DbError::Decode(format!(
-                "the server returned ordinal {:?} for {} keys",
-                row.as_ref(0),
-                sent.len()
-            ))
-        })?;
+    let position = next_position(place, number, rows)?;
     let mut writer = rows.row(position);
     for (i, read) in reads.iter().enumerate() {
-        let index = i + 1;
+        let index = i + first;
         let value = row.as_ref(index).unwrap_or(&Value::NULL);
         let mismatch = || {
             DbError::Decode(format!(

@@ -16,11 +16,22 @@ pub(crate) struct PgColumn {
     pub(crate) category: String,
 }
 
-/// A mapped table: its quoted name and its columns by name.
+/// A mapped table: its columns by name.
 #[derive(Debug, Clone)]
 pub(crate) struct PgTable {
-    pub(crate) quoted_name: String,
     pub(crate) columns: HashMap<String, PgColumn>,
+}
+
+impl PgTable {
+    /// The column called `name`, which the source checked at start-up.
+    pub(crate) fn column(&self, mapping: &EntityMapping, name: &str) -> Result<&PgColumn, DbError> {
+        self.columns.get(name).ok_or_else(|| {
+            DbError::Mapping(format!(
+                "type {}: column `{name}` was not checked when this source started",
+                mapping.type_name
+            ))
+        })
+    }
 }
 
 const COLUMNS: &str = "SELECT a.attname::text, t.typname::text, t.typcategory::text \
@@ -82,18 +93,7 @@ pub(crate) async fn table(
                 .join(", ")
         )));
     }
-    let quoted_name = match &mapping.table.schema {
-        Some(schema) => format!(
-            "{}.{}",
-            quote_double(schema),
-            quote_double(&mapping.table.name)
-        ),
-        None => quote_double(&mapping.table.name),
-    };
-    Ok(PgTable {
-        quoted_name,
-        columns,
-    })
+    Ok(PgTable { columns })
 }
 
 impl PgColumn {

@@ -8,19 +8,17 @@ mod sql;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use apollo_compiler::Name;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
-    SourceErrorKind,
-};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use graft_resolve::{FetchRequest, PoolStatus, RowSet};
 use graft_schema::SubgraphSchema;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+use crate::dialect::{Dialect, Scope, Statement};
+use crate::driver::Driver;
 use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
-use crate::{DbError, PoolStatus};
-use introspect::PgTable;
+use crate::{DbError, SqlSource};
+pub use sql::{PgDialect, PgParams};
 
 /// Most statements kept prepared on one pooled connection.
 const MAX_PREPARED_PER_CONNECTION: usize = 256;
@@ -49,24 +47,111 @@ impl PostgresConfig {
     }
 }
 
-/// An [`EntitySource`] over one PostgreSQL database.
-pub struct PostgresSource {
-    name: String,
+/// An [`graft_resolve::EntitySource`] over one PostgreSQL database.
+pub type PostgresSource = SqlSource<PgDriver>;
+
+/// PostgreSQL through deadpool-postgres: statements prepared once per connection.
+pub struct PgDriver {
     pool: Pool,
-    tables: HashMap<Name, PgTable>,
     acquire: AcquireStats,
 }
 
-impl std::fmt::Debug for PostgresSource {
+impl std::fmt::Debug for PgDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresSource")
-            .field("name", &self.name)
+        f.debug_struct("PgDriver")
             .field("status", &self.status())
             .finish()
     }
 }
 
-impl PostgresSource {
+impl Driver for PgDriver {
+    type Dialect = PgDialect;
+    type Conn = Object;
+
+    const BACKEND: &'static str = "postgres";
+
+    /// A pooled connection. After a connection error the pool was emptied
+    /// ([`Driver::connection_lost`]), so every connection it hands out is fresh.
+    async fn acquire(&self, _verified: bool) -> Result<Object, DbError> {
+        let started = Instant::now();
+        let status = self.pool.status();
+        if status.waiting >= status.max_size * WAITERS_PER_CONNECTION {
+            return Err(DbError::PoolBusy(Duration::ZERO));
+        }
+        let client = self.pool.get().await?;
+        self.acquire.record(started);
+        Ok(client)
+    }
+
+    async fn query<'a, 'k: 'a>(
+        &'a self,
+        client: &'a mut Object,
+        statement: &'a Statement<PgParams<'k>>,
+        rows: &'a mut RowSet,
+    ) -> Result<(), DbError> {
+        // Statements are prepared once per connection, but the texts an operation can produce
+        // are many (a statement per type, key and column set): past the bound, the connection
+        // starts afresh, and dropping the statements closes them on the server.
+        if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+            client.statement_cache.clear();
+        }
+        let prepared = client.prepare_cached(&statement.sql).await?;
+        let params = borrow(&statement.params);
+        for row in &client.query(&prepared, &params).await? {
+            rows::read_row(row, &statement.reads, &statement.place, rows)?;
+        }
+        Ok(())
+    }
+
+    async fn execute<'a>(&'a self, client: &'a mut Object, sql: &'a str) -> Result<(), DbError> {
+        Ok(client.batch_execute(sql).await?)
+    }
+
+    /// Sends PostgreSQL's cancel request for the running statement, then closes the
+    /// connection.
+    fn cancel(&self, client: Object) {
+        let cancel = client.cancel_token();
+        let client = Object::take(client);
+        tokio::spawn(async move {
+            let _ = cancel.cancel_query(NoTls).await;
+            drop(client);
+        });
+    }
+
+    fn discard(&self, client: Object) {
+        drop(Object::take(client));
+    }
+
+    /// Cancels whatever runs and closes the connection: the server rolls the transaction back.
+    fn abandon(&self, client: Object) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => self.cancel(client),
+            Err(_) => self.discard(client),
+        }
+    }
+
+    /// The server likely dropped every idle connection too: close them all, so the retry
+    /// opens a fresh one.
+    fn connection_lost(&self) {
+        self.pool.retain(|_, _| false);
+    }
+
+    fn status(&self) -> PoolStatus {
+        let pool = self.pool.status();
+        let mut status = PoolStatus {
+            max_size: pool.max_size,
+            size: pool.size,
+            idle: pool.available,
+            in_use: pool.size.saturating_sub(pool.available),
+            waiters: pool.waiting,
+            ..PoolStatus::default()
+        };
+        self.acquire.fill(&mut status);
+        status
+    }
+}
+
+impl SqlSource<PgDriver> {
     /// Opens a pool to `config.url` and reads the catalog for every table `schema` maps, so that
     /// a missing table or column stops graft at start-up with its name, not at the first request.
     pub async fn connect(
@@ -105,12 +190,11 @@ impl PostgresSource {
             );
         }
         drop(client);
-        Ok(PostgresSource {
-            name: name.into(),
+        let driver = PgDriver {
             pool,
-            tables,
             acquire: AcquireStats::default(),
-        })
+        };
+        Ok(SqlSource::new(name.into(), driver, PgDialect { tables }))
     }
 
     /// Describes every table of the database at `url` (its current schema), for `graft init`.
@@ -164,7 +248,7 @@ impl PostgresSource {
 
     /// Runs a script of `;`-separated statements (schema and seed files).
     pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
+        let client = self.driver().pool.get().await?;
         client
             .batch_execute(sql)
             .await
@@ -174,150 +258,24 @@ impl PostgresSource {
             })
     }
 
-    /// The pool's state and acquisition figures.
-    pub fn status(&self) -> PoolStatus {
-        let pool = self.pool.status();
-        let mut status = PoolStatus {
-            max_size: pool.max_size,
-            size: pool.size,
-            idle: pool.available,
-            in_use: pool.size.saturating_sub(pool.available),
-            waiters: pool.waiting,
-            ..PoolStatus::default()
-        };
-        self.acquire.fill(&mut status);
-        status
-    }
-
     /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
     pub fn statement_sql(&self, request: FetchRequest<'_>) -> Result<String, DbError> {
-        Ok(sql::batch_select(self.table(&request)?, &request).sql)
+        let dialect = self.dialect();
+        let table_name = dialect.table_name(&Scope::default(), request.mapping);
+        Ok(sql::batch_select(dialect.table(request.mapping)?, &table_name, &request).sql)
     }
 
     /// PostgreSQL's plan for the statement a fetch would run (`EXPLAIN`), one line per row.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
-        let table = self.table(&request)?;
-        let select = sql::batch_select(table, &request);
+        let dialect = self.dialect();
+        let table_name = dialect.table_name(&Scope::default(), request.mapping);
+        let select = sql::batch_select(dialect.table(request.mapping)?, &table_name, &request);
         let (params, _) = sql::key_arrays(&select.binds, request.keys);
-        let client = self.pool.get().await?;
+        let client = self.driver().pool.get().await?;
         let rows = client
             .query(&format!("EXPLAIN {}", select.sql), &borrow(&params))
             .await?;
         Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
-    }
-
-    fn table(&self, request: &FetchRequest<'_>) -> Result<&PgTable, DbError> {
-        self.tables.get(&request.mapping.type_name).ok_or_else(|| {
-            DbError::Mapping(format!(
-                "type {} was not mapped when this source started",
-                request.mapping.type_name
-            ))
-        })
-    }
-
-    async fn fetch_rows(
-        &self,
-        ctx: &RequestContext,
-        request: FetchRequest<'_>,
-    ) -> Result<RowSet, DbError> {
-        let table = self.table(&request)?;
-        let select = sql::batch_select(table, &request);
-        let (mut params, sent) = sql::key_arrays(&select.binds, request.keys);
-        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
-        if sent.is_empty() {
-            return Ok(rows);
-        }
-        let limits = [request.per_key_limit, request.row_limit];
-        for limit in limits.into_iter().flatten().filter(|_| request.many) {
-            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        }
-        rows.count_statement();
-        for row in &self.run(ctx, &select.sql, &params).await? {
-            rows::read_row(row, &select.reads, &sent, &mut rows)?;
-        }
-        Ok(rows)
-    }
-
-    async fn page_rows(
-        &self,
-        ctx: &RequestContext,
-        request: PageRequest<'_>,
-    ) -> Result<RowSet, DbError> {
-        let table = self.tables.get(&request.mapping.type_name).ok_or_else(|| {
-            DbError::Mapping(format!(
-                "type {} was not mapped when this source started",
-                request.mapping.type_name
-            ))
-        })?;
-        let (select, params) = sql::page_select(table, &request)?;
-        let mut rows = RowSet::new(1, request.columns.len());
-        rows.count_statement();
-        for row in &self.run(ctx, &select.sql, &params).await? {
-            rows::read_row(row, &select.reads, &[0], &mut rows)?;
-        }
-        Ok(rows)
-    }
-
-    /// Runs one prepared statement within the request's deadline. A pooled connection the
-    /// server closed (restart, `pg_terminate_backend`) fails once; the read is safe to repeat, so
-    /// it is repeated on a fresh connection.
-    async fn run(
-        &self,
-        ctx: &RequestContext,
-        sql: &str,
-        params: &[Box<dyn ToSql + Sync + Send + '_>],
-    ) -> Result<Vec<tokio_postgres::Row>, DbError> {
-        match self.run_once(ctx, sql, params).await {
-            Err(error) if error.kind() == SourceErrorKind::Connection => {
-                // The server likely dropped every idle connection too: close them all, so the
-                // retry opens a fresh one.
-                self.pool.retain(|_, _| false);
-                tracing::warn!(source = %self.name, %error, "retrying on a new connection");
-                self.run_once(ctx, sql, params).await
-            }
-            other => other,
-        }
-    }
-
-    /// Runs one prepared statement within the request's deadline, cancelling it on the server
-    /// when the deadline passes.
-    async fn run_once(
-        &self,
-        ctx: &RequestContext,
-        sql: &str,
-        params: &[Box<dyn ToSql + Sync + Send + '_>],
-    ) -> Result<Vec<tokio_postgres::Row>, DbError> {
-        let started = Instant::now();
-        let status = self.pool.status();
-        if status.waiting >= status.max_size * WAITERS_PER_CONNECTION {
-            return Err(DbError::PoolBusy(Duration::ZERO));
-        }
-        let client = self.pool.get().await?;
-        self.acquire.record(started);
-        // Statements are prepared once per connection, but the texts an operation can produce
-        // are many (a statement per type, key and column set): past the bound, the connection
-        // starts afresh, and dropping the statements closes them on the server.
-        if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
-            client.statement_cache.clear();
-        }
-        let statement = client.prepare_cached(sql).await?;
-        let params = borrow(params);
-        let query = client.query(&statement, &params);
-        let result = match ctx.remaining() {
-            Some(left) => match tokio::time::timeout(left, query).await {
-                Ok(result) => result,
-                Err(_) => {
-                    // Stop the statement on the server too, then report the timeout.
-                    let cancel = client.cancel_token();
-                    tokio::spawn(async move {
-                        let _ = cancel.cancel_query(NoTls).await;
-                    });
-                    return Err(DbError::Timeout);
-                }
-            },
-            None => query.await,
-        };
-        Ok(result?)
     }
 }
 
@@ -326,34 +284,4 @@ fn borrow<'p>(params: &'p [Box<dyn ToSql + Sync + Send + '_>]) -> Vec<&'p (dyn T
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
-}
-
-impl EntitySource for PostgresSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn page<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: PageRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            self.page_rows(ctx, request)
-                .await
-                .map_err(|e| e.into_resolve_error(&self.name))
-        })
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: FetchRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            self.fetch_rows(ctx, request)
-                .await
-                .map_err(|e| e.into_resolve_error(&self.name))
-        })
-    }
 }

@@ -3,13 +3,277 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use std::collections::HashMap;
+
+use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyValue};
-use graft_resolve::{FetchRequest, PageRequest};
+use graft_resolve::{
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+};
+use graft_schema::EntityMapping;
 use tokio_postgres::types::ToSql;
 
 use super::introspect::{KeyBind, PgTable};
 use crate::column::ReadAs;
-use crate::{DbError, first_key_order, quote_double};
+use crate::dialect::{Dialect, Scope, Statement, WriteStatements, column_name};
+use crate::{DbError, first_key_order, mapped_table, qualified_name, quote_double};
+
+/// The parameters of one PostgreSQL statement.
+pub type PgParams<'k> = Vec<Box<dyn ToSql + Sync + Send + 'k>>;
+
+/// PostgreSQL's SQL: keys as one array per key column through `unnest ... WITH ORDINALITY`,
+/// values cast to each column's type as the catalog gave it at start-up, written rows read
+/// back with `RETURNING`.
+#[derive(Debug)]
+pub struct PgDialect {
+    pub(crate) tables: HashMap<Name, PgTable>,
+}
+
+impl PgDialect {
+    pub(crate) fn table(&self, mapping: &EntityMapping) -> Result<&PgTable, DbError> {
+        mapped_table(&self.tables, mapping)
+    }
+
+    /// Appends ` RETURNING <read expressions>` for `columns` of the table aliased `t`.
+    fn returning(
+        &self,
+        sql: &mut String,
+        mapping: &EntityMapping,
+        columns: &[usize],
+    ) -> Result<Vec<ReadAs>, DbError> {
+        let table = self.table(mapping)?;
+        let mut reads = Vec::with_capacity(columns.len());
+        for (i, &index) in columns.iter().enumerate() {
+            let name = column_name(mapping, index)?;
+            let (read, expression) = table
+                .column(mapping, name)?
+                .read(&format!("t.{}", quote_double(name)));
+            reads.push(read);
+            sql.push_str(if i == 0 { " RETURNING " } else { ", " });
+            sql.push_str(&expression);
+        }
+        Ok(reads)
+    }
+
+    /// Appends ` WHERE t."k" = $n::int8 AND ...` for `key`, its values bound after `params`;
+    /// `None` when a value cannot be a value of its column (the key names no row).
+    fn by_key<'k>(
+        &self,
+        sql: &mut String,
+        params: &mut PgParams<'k>,
+        mapping: &EntityMapping,
+        columns: &[String],
+        key: &'k EntityKey,
+    ) -> Result<Option<()>, DbError> {
+        let table = self.table(mapping)?;
+        for (i, (column, value)) in columns.iter().zip(key.values()).enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            let n = params.len() + 1;
+            match table.column(mapping, column)?.key_bind() {
+                KeyBind::Int => {
+                    let Some(int) = as_int(value) else {
+                        return Ok(None);
+                    };
+                    params.push(Box::new(int));
+                    let _ = write!(sql, "t.{} = ${n}::int8", quote_double(column));
+                }
+                KeyBind::Text { cast } => {
+                    let text = as_text(value);
+                    if cast.as_ref().is_some_and(|cast| !text_fits(cast, &text)) {
+                        return Ok(None);
+                    }
+                    let cast = cast.map(|c| format!("::{c}")).unwrap_or_default();
+                    params.push(Box::new(text));
+                    let _ = write!(sql, "t.{} = ${n}::text{cast}", quote_double(column));
+                }
+            }
+        }
+        Ok(Some(()))
+    }
+}
+
+impl Dialect for PgDialect {
+    type Params<'k> = PgParams<'k>;
+
+    fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
+        qualified_name(mapping, quote_double)
+    }
+
+    fn fetch<'k>(
+        &self,
+        scope: &Scope,
+        request: &FetchRequest<'k>,
+    ) -> Result<Option<Statement<PgParams<'k>>>, DbError> {
+        let table = self.table(request.mapping)?;
+        let select = batch_select(table, &self.table_name(scope, request.mapping), request);
+        let (mut params, sent) = key_arrays(&select.binds, request.keys);
+        if sent.is_empty() {
+            return Ok(None);
+        }
+        let limits = [request.per_key_limit, request.row_limit];
+        for limit in limits.into_iter().flatten().filter(|_| request.many) {
+            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        }
+        Ok(Some(Statement::numbered(
+            select.sql,
+            params,
+            select.reads,
+            1,
+            Some(sent),
+            request.keys.len(),
+        )))
+    }
+
+    fn page<'k>(
+        &self,
+        scope: &Scope,
+        request: &PageRequest<'k>,
+    ) -> Result<Statement<PgParams<'k>>, DbError> {
+        let table = self.table(request.mapping)?;
+        let (select, params) =
+            page_select(table, &self.table_name(scope, request.mapping), request)?;
+        Ok(Statement::numbered(
+            select.sql,
+            params,
+            select.reads,
+            1,
+            Some(vec![0]),
+            1,
+        ))
+    }
+
+    /// `INSERT INTO "t" AS t ("a", "b") SELECT v.c0::"int4", v.c1::"text" FROM
+    /// unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(c0, c1, ord) ORDER BY v.ord
+    /// RETURNING ...`: one text array per column, so one prepared text for any number of rows;
+    /// each value is sent as text and cast to its column's type.
+    fn insert<'k>(
+        &self,
+        scope: &Scope,
+        request: &InsertRequest<'k>,
+    ) -> Result<WriteStatements<PgParams<'k>>, DbError> {
+        let mapping = request.mapping;
+        let table = self.table(mapping)?;
+        let mut sql = format!("INSERT INTO {} AS t (", self.table_name(scope, mapping));
+        let mut casts = Vec::with_capacity(request.columns.len());
+        for (i, &index) in request.columns.iter().enumerate() {
+            let name = column_name(mapping, index)?;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&quote_double(name));
+            casts.push(quote_double(&table.column(mapping, name)?.type_name));
+        }
+        sql.push_str(") SELECT ");
+        for (i, cast) in casts.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "v.c{i}::{cast}");
+        }
+        sql.push_str(" FROM unnest(");
+        for i in 0..casts.len() {
+            let _ = write!(sql, "{}${}::text[]", if i > 0 { ", " } else { "" }, i + 1);
+        }
+        sql.push_str(") WITH ORDINALITY AS v(");
+        for i in 0..casts.len() {
+            let _ = write!(sql, "c{i}, ");
+        }
+        sql.push_str("ord) ORDER BY v.ord");
+        let reads = self.returning(&mut sql, mapping, request.returning)?;
+        let mut params: PgParams<'k> = Vec::with_capacity(casts.len());
+        for column in 0..casts.len() {
+            let values: Vec<Option<String>> = request
+                .rows
+                .iter()
+                .map(|row| row.get(column).and_then(as_write_text))
+                .collect();
+            params.push(Box::new(values));
+        }
+        Ok(WriteStatements {
+            write: Statement::in_order(sql, params, reads, request.rows.len()),
+            read_back: None,
+        })
+    }
+
+    /// `UPDATE "t" AS t SET "a" = $1::text::"int4" WHERE t."k" = $2::int8 RETURNING ...`.
+    fn update<'k>(
+        &self,
+        scope: &Scope,
+        request: &UpdateRequest<'k>,
+    ) -> Result<Option<WriteStatements<PgParams<'k>>>, DbError> {
+        let mapping = request.mapping;
+        let table = self.table(mapping)?;
+        let mut sql = format!("UPDATE {} AS t SET ", self.table_name(scope, mapping));
+        let mut params: PgParams<'k> = Vec::with_capacity(request.set.len() + 1);
+        for (i, (index, value)) in request.set.iter().enumerate() {
+            let name = column_name(mapping, *index)?;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let cast = quote_double(&table.column(mapping, name)?.type_name);
+            let _ = write!(sql, "{} = ${}::text::{cast}", quote_double(name), i + 1);
+            params.push(Box::new(as_write_text(value)));
+        }
+        if self
+            .by_key(
+                &mut sql,
+                &mut params,
+                mapping,
+                request.match_columns,
+                request.key,
+            )?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let reads = self.returning(&mut sql, mapping, request.returning)?;
+        Ok(Some(one_row(sql, params, reads)))
+    }
+
+    /// `DELETE FROM "t" AS t WHERE t."k" = $1::int8 RETURNING ...`.
+    fn delete<'k>(
+        &self,
+        scope: &Scope,
+        request: &DeleteRequest<'k>,
+    ) -> Result<Option<WriteStatements<PgParams<'k>>>, DbError> {
+        let mapping = request.mapping;
+        let mut sql = format!("DELETE FROM {} AS t", self.table_name(scope, mapping));
+        let mut params: PgParams<'k> = Vec::with_capacity(request.match_columns.len());
+        if self
+            .by_key(
+                &mut sql,
+                &mut params,
+                mapping,
+                request.match_columns,
+                request.key,
+            )?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let reads = self.returning(&mut sql, mapping, request.returning)?;
+        Ok(Some(one_row(sql, params, reads)))
+    }
+}
+
+/// A write of one row by key, read back with `RETURNING`.
+fn one_row(sql: String, params: PgParams<'_>, reads: Vec<ReadAs>) -> WriteStatements<PgParams<'_>> {
+    WriteStatements {
+        write: Statement::in_order(sql, params, reads, 1),
+        read_back: None,
+    }
+}
+
+/// A written value as the text PostgreSQL casts to the column's type; `None` for NULL.
+fn as_write_text(value: &WriteValue) -> Option<String> {
+    match value {
+        WriteValue::Null => None,
+        WriteValue::Bool(b) => Some(b.to_string()),
+        WriteValue::Int(i) => Some(i.to_string()),
+        WriteValue::Float(f) => Some(f.to_string()),
+        WriteValue::Text(text) | WriteValue::Json(text) => Some(text.clone()),
+    }
+}
 
 /// A statement for one (type, key, columns): its text, how to read each selected column, and
 /// how to bind each key column.
@@ -23,7 +287,11 @@ pub(crate) struct BatchSelect {
 /// `SELECT k.ord, <columns> FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS k(k0, k1, ord)
 /// JOIN "table" AS t ON t."c0" = k.k0 AND t."c1" = k.k1`: the same text for any number of keys,
 /// so it is prepared once per connection; `k.ord` places each row.
-pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> BatchSelect {
+pub(crate) fn batch_select(
+    table: &PgTable,
+    table_name: &str,
+    request: &FetchRequest<'_>,
+) -> BatchSelect {
     let mapping = request.mapping;
     let ranked = request.many && request.per_key_limit.is_some();
     let mut sql = String::from(if ranked {
@@ -66,7 +334,7 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
     for i in 0..binds.len() {
         let _ = write!(sql, "k{i}, ");
     }
-    let _ = write!(sql, "ord) JOIN {} AS t ON ", table.quoted_name);
+    let _ = write!(sql, "ord) JOIN {table_name} AS t ON ");
     for (i, (column, bind)) in key_columns.iter().zip(&binds).enumerate() {
         if i > 0 {
             sql.push_str(" AND ");
@@ -104,6 +372,7 @@ pub(crate) fn batch_select(table: &PgTable, request: &FetchRequest<'_>) -> Batch
 /// value of its column (a forged cursor).
 pub(crate) fn page_select<'r>(
     table: &PgTable,
+    table_name: &str,
     request: &PageRequest<'r>,
 ) -> Result<(BatchSelect, Vec<Box<dyn ToSql + Sync + Send + 'r>>), DbError> {
     let mapping = request.mapping;
@@ -116,7 +385,7 @@ pub(crate) fn page_select<'r>(
         reads.push(read);
         let _ = write!(sql, ", {expression}");
     }
-    let _ = write!(sql, " FROM {} AS t", table.quoted_name);
+    let _ = write!(sql, " FROM {table_name} AS t");
     let binds: Vec<KeyBind> = request
         .key_columns
         .iter()

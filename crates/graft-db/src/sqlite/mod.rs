@@ -6,15 +6,19 @@ mod sql;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
-use graft_keys::KeyValue;
-use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, PageRequest, RequestContext, ResolveError, RowSet,
-};
-use sqlx::Executor;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use std::time::Instant;
 
-use crate::DbError;
+use futures_util::TryStreamExt;
+use graft_resolve::{FetchRequest, PoolStatus, RowSet};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{Executor, Sqlite};
+
+use crate::dialect::Statement;
+use crate::driver::Driver;
+use crate::pool::AcquireStats;
+use crate::{DbError, SqlSource};
+pub use sql::{SqliteBind, SqliteDialect};
 
 /// Pool settings for a SQLite source.
 #[derive(Debug, Clone)]
@@ -38,14 +42,98 @@ impl SqliteConfig {
     }
 }
 
-/// An [`EntitySource`] over one SQLite database.
-#[derive(Debug, Clone)]
-pub struct SqliteSource {
-    name: String,
+/// An [`graft_resolve::EntitySource`] over one SQLite database.
+pub type SqliteSource = SqlSource<SqliteDriver>;
+
+/// SQLite through sqlx's pool: each connection has a worker thread of its own.
+#[derive(Debug)]
+pub struct SqliteDriver {
     pool: SqlitePool,
+    acquire: AcquireStats,
 }
 
-impl SqliteSource {
+impl Driver for SqliteDriver {
+    type Dialect = SqliteDialect;
+    type Conn = PoolConnection<Sqlite>;
+
+    const BACKEND: &'static str = "sqlite";
+
+    async fn acquire(&self, _verified: bool) -> Result<Self::Conn, DbError> {
+        let started = Instant::now();
+        let conn = self.pool.acquire().await?;
+        self.acquire.record(started);
+        Ok(conn)
+    }
+
+    async fn query<'a, 'k: 'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        statement: &'a Statement<Vec<SqliteBind<'k>>>,
+        rows: &'a mut RowSet,
+    ) -> Result<(), DbError> {
+        let mut query = sqlx::query(&statement.sql);
+        for param in &statement.params {
+            query = match param {
+                SqliteBind::Null => query.bind(None::<i64>),
+                SqliteBind::Int(i) => query.bind(*i),
+                SqliteBind::Float(f) => query.bind(*f),
+                SqliteBind::Text(text) => query.bind(&**text),
+            };
+        }
+        let mut stream = query.fetch(&mut **conn);
+        while let Some(row) = stream.try_next().await? {
+            rows::read_row(&row, &statement.place, statement.reads.len(), rows)?;
+        }
+        Ok(())
+    }
+
+    async fn execute<'a>(&'a self, conn: &'a mut Self::Conn, sql: &'a str) -> Result<(), DbError> {
+        conn.execute(sqlx::raw_sql(sql)).await?;
+        Ok(())
+    }
+
+    /// SQLite has no server to cancel on: the worker stops at the next row, when it finds the
+    /// statement's reader gone. The connection goes back to the pool (closing it could drop an
+    /// in-memory database).
+    fn cancel(&self, conn: Self::Conn) {
+        drop(conn);
+    }
+
+    fn discard(&self, conn: Self::Conn) {
+        drop(conn.detach());
+    }
+
+    fn abandon(&self, mut conn: Self::Conn) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if conn.execute(sqlx::raw_sql("ROLLBACK")).await.is_err() {
+                        drop(conn.detach());
+                    }
+                });
+            }
+            // No runtime to roll back on: closing the connection rolls back.
+            Err(_) => drop(conn.detach()),
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        let size = self.pool.size() as usize;
+        let idle = self.pool.num_idle();
+        let mut status = PoolStatus {
+            max_size: self.pool.options().get_max_connections() as usize,
+            size,
+            idle,
+            in_use: size.saturating_sub(idle),
+            waiters: 0,
+            ..PoolStatus::default()
+        };
+        self.acquire.fill(&mut status);
+        status
+    }
+}
+
+impl SqlSource<SqliteDriver> {
     /// Opens a pool to the database at `config.url` (creating the file if missing).
     pub async fn connect(
         name: impl Into<String>,
@@ -62,10 +150,11 @@ impl SqliteSource {
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(SqliteSource {
-            name: name.into(),
+        let driver = SqliteDriver {
             pool,
-        })
+            acquire: AcquireStats::default(),
+        };
+        Ok(SqlSource::new(name.into(), driver, SqliteDialect))
     }
 
     /// An in-memory database private to this source, kept alive by the pool.
@@ -78,7 +167,7 @@ impl SqliteSource {
 
     /// Runs a script of `;`-separated statements (schema and seed files).
     pub async fn run_script(&self, script_name: &str, sql: &str) -> Result<(), DbError> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.pool().acquire().await?;
         connection
             .execute(sqlx::raw_sql(sql))
             .await
@@ -93,7 +182,7 @@ impl SqliteSource {
     pub async fn count_tables(&self) -> Result<i64, DbError> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool())
                 .await?,
         )
     }
@@ -103,13 +192,17 @@ impl SqliteSource {
         sql::batch_select(&request)
     }
 
+    fn pool(&self) -> &SqlitePool {
+        &self.driver().pool
+    }
+
     /// SQLite's query plan (`EXPLAIN QUERY PLAN`) for the statement a fetch would run, one line
     /// per plan step: shows that each key is a primary-key search, not a scan.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
         let sql = format!("EXPLAIN QUERY PLAN {}", sql::batch_select(&request));
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
             .bind(sql::keys_parameter(request.keys))
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
         Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
     }
@@ -120,7 +213,7 @@ impl SqliteSource {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await?;
         let mut tables = Vec::new();
         let mut all_foreign_keys = Vec::new();
@@ -130,7 +223,7 @@ impl SqliteSource {
                 "SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
             )
             .bind(&name)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
             let mut key: Vec<(i64, String)> = columns
                 .iter()
@@ -170,7 +263,7 @@ impl SqliteSource {
                 "SELECT id, seq, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
             )
             .bind(&name)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
             all_foreign_keys.extend(foreign_keys.into_iter().map(|(id, seq, target, from, to)| {
                 (
@@ -209,81 +302,5 @@ impl SqliteSource {
             });
         crate::attach_foreign_keys(&mut tables, rows.collect::<Vec<_>>());
         Ok(tables)
-    }
-
-    /// The pool, for tests and monitoring.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    async fn page_rows(&self, request: PageRequest<'_>) -> Result<RowSet, DbError> {
-        let sql = sql::page_select(&request);
-        let mut query = sqlx::query(&sql);
-        for value in request.after.map(|key| key.values()).unwrap_or_default() {
-            query = match value {
-                KeyValue::String(s) => query.bind(s.to_string()),
-                KeyValue::Int(i) => query.bind(*i),
-                KeyValue::Float(f) => query.bind(f.get()),
-                KeyValue::Boolean(b) => query.bind(*b),
-            };
-        }
-        let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-        let mut rows = RowSet::new(1, request.columns.len());
-        rows.count_statement();
-        let mut stream = query.bind(limit).fetch(&self.pool);
-        while let Some(row) = stream.try_next().await? {
-            rows::read_row(&row, request.columns.len(), &mut rows)?;
-        }
-        Ok(rows)
-    }
-
-    async fn fetch_rows(&self, request: FetchRequest<'_>) -> Result<RowSet, DbError> {
-        let sql = sql::batch_select(&request);
-        let keys = sql::keys_parameter(request.keys);
-        let mut rows = RowSet::new(request.keys.len(), request.columns.len());
-        rows.count_statement();
-        let mut query = sqlx::query(&sql).bind(keys);
-        if let Some(limit) = sql::per_key_limit(&request) {
-            query = query.bind(limit);
-        }
-        if let Some(limit) = sql::row_limit(&request) {
-            query = query.bind(limit);
-        }
-        let mut stream = query.fetch(&self.pool);
-        while let Some(row) = stream.try_next().await? {
-            rows::read_row(&row, request.columns.len(), &mut rows)?;
-        }
-        Ok(rows)
-    }
-}
-
-impl EntitySource for SqliteSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn page<'a>(
-        &'a self,
-        _ctx: &'a RequestContext,
-        request: PageRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            self.page_rows(request)
-                .await
-                .map_err(|e| e.into_resolve_error(&self.name))
-        })
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: FetchRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            tracing::trace!(request_id = %ctx.request_id, source = %self.name, keys = request.keys.len(), "fetch");
-            self.fetch_rows(request)
-                .await
-                .map_err(|e| e.into_resolve_error(&self.name))
-        })
     }
 }

@@ -4,16 +4,27 @@ use graft_resolve::{Cell, RowSet};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-/// Places one result row (`j.key`, then the selected columns) in `rows`.
+use crate::DbError;
+use crate::dialect::Place;
+use crate::driver::next_position;
+
+/// Places one result row (its position number where `place` has one, then `width` columns) in
+/// `rows`.
 pub(crate) fn read_row(
     row: &SqliteRow,
+    place: &Place,
     width: usize,
     rows: &mut RowSet,
-) -> Result<(), sqlx::Error> {
-    let position: i64 = row.try_get(0)?;
-    let position = usize::try_from(position).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+) -> Result<(), DbError> {
+    let first = usize::from(place.numbered());
+    let number = if place.numbered() {
+        Some(row.try_get::<i64, _>(0)?)
+    } else {
+        None
+    };
+    let position = next_position(place, number, rows)?;
     let mut writer = rows.row(position);
-    for index in 1..=width {
+    for index in first..first + width {
         let value = row.try_get_raw(index)?;
         if value.is_null() {
             writer.push(Cell::Null);

@@ -1,12 +1,243 @@
-//! The SQL SQLite runs for a fetch group.
+//! The SQL SQLite speaks: [`SqliteDialect`].
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
-use graft_resolve::{FetchRequest, PageRequest};
+use graft_resolve::{
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+};
 use graft_schema::EntityMapping;
 
-use crate::{first_key_order, quote_double};
+use crate::column::ReadAs;
+use crate::dialect::{
+    Dialect, Scope, Statement, WriteStatements, column_name, insert_into, push_json_string,
+    rows_json,
+};
+use crate::{DbError, first_key_order, qualified_name, quote_double};
+
+/// One parameter, as sqlx binds it for SQLite.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqliteBind<'k> {
+    /// NULL.
+    Null,
+    /// An integer (booleans are 0 and 1).
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Text(Cow<'k, str>),
+}
+
+/// SQLite's SQL: keys as one JSON array joined through `json_each`, written rows read back
+/// with `RETURNING`. SQLite needs no catalog: it reads each value as its storage class says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    type Params<'k> = Vec<SqliteBind<'k>>;
+
+    fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
+        table_name(mapping)
+    }
+
+    fn fetch<'k>(
+        &self,
+        _scope: &Scope,
+        request: &FetchRequest<'k>,
+    ) -> Result<Option<Statement<Self::Params<'k>>>, DbError> {
+        let mut params = vec![SqliteBind::Text(keys_parameter(request.keys).into())];
+        params.extend(per_key_limit(request).map(SqliteBind::Int));
+        params.extend(row_limit(request).map(SqliteBind::Int));
+        Ok(Some(Statement::numbered(
+            batch_select(request),
+            params,
+            vec![ReadAs::Dynamic; request.columns.len()],
+            0,
+            None,
+            request.keys.len(),
+        )))
+    }
+
+    fn page<'k>(
+        &self,
+        _scope: &Scope,
+        request: &PageRequest<'k>,
+    ) -> Result<Statement<Self::Params<'k>>, DbError> {
+        let mut params: Vec<SqliteBind<'k>> = request
+            .after
+            .map(|key| key.values())
+            .unwrap_or_default()
+            .iter()
+            .map(key_bind)
+            .collect();
+        params.push(SqliteBind::Int(
+            i64::try_from(request.limit).unwrap_or(i64::MAX),
+        ));
+        Ok(Statement::numbered(
+            page_select(request),
+            params,
+            vec![ReadAs::Dynamic; request.columns.len()],
+            0,
+            None,
+            1,
+        ))
+    }
+
+    /// `INSERT INTO "t" ("a", "b") SELECT v.value ->> 0, v.value ->> 1 FROM json_each(?1) AS v
+    /// ORDER BY v.key RETURNING ...`: every row in one JSON parameter, so one text for any
+    /// number of rows and no limit on bound variables.
+    fn insert<'k>(
+        &self,
+        _scope: &Scope,
+        request: &InsertRequest<'k>,
+    ) -> Result<WriteStatements<Self::Params<'k>>, DbError> {
+        let mapping = request.mapping;
+        let mut sql = insert_into(&table_name(mapping), mapping, request.columns, quote_double)?;
+        sql.push_str(") SELECT ");
+        for i in 0..request.columns.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "v.value ->> {i}");
+        }
+        sql.push_str(" FROM json_each(?1) AS v ORDER BY v.key");
+        returning(&mut sql, mapping, request.returning)?;
+        Ok(WriteStatements {
+            write: Statement::in_order(
+                sql,
+                vec![SqliteBind::Text(rows_json(request, json_value).into())],
+                vec![ReadAs::Dynamic; request.returning.len()],
+                request.rows.len(),
+            ),
+            read_back: None,
+        })
+    }
+
+    /// `UPDATE "t" SET "a" = ?1 WHERE "k" = ?2 RETURNING ...`.
+    fn update<'k>(
+        &self,
+        _scope: &Scope,
+        request: &UpdateRequest<'k>,
+    ) -> Result<Option<WriteStatements<Self::Params<'k>>>, DbError> {
+        let mapping = request.mapping;
+        let mut sql = format!("UPDATE {} SET ", table_name(mapping));
+        let mut params = Vec::with_capacity(request.set.len() + request.match_columns.len());
+        for (i, (column, value)) in request.set.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(
+                sql,
+                "{} = ?{}",
+                quote_double(column_name(mapping, *column)?),
+                i + 1
+            );
+            params.push(write_bind(value));
+        }
+        by_key(&mut sql, &mut params, request.match_columns, request.key);
+        returning(&mut sql, mapping, request.returning)?;
+        Ok(Some(one_row(sql, params, request.returning.len())))
+    }
+
+    /// `DELETE FROM "t" WHERE "k" = ?1 RETURNING ...`.
+    fn delete<'k>(
+        &self,
+        _scope: &Scope,
+        request: &DeleteRequest<'k>,
+    ) -> Result<Option<WriteStatements<Self::Params<'k>>>, DbError> {
+        let mapping = request.mapping;
+        let mut sql = format!("DELETE FROM {}", table_name(mapping));
+        let mut params = Vec::with_capacity(request.match_columns.len());
+        by_key(&mut sql, &mut params, request.match_columns, request.key);
+        returning(&mut sql, mapping, request.returning)?;
+        Ok(Some(one_row(sql, params, request.returning.len())))
+    }
+
+    /// `BEGIN IMMEDIATE`: the write lock is taken at the start, so two writers queue on the
+    /// busy timeout instead of one failing when it upgrades a read lock.
+    fn begin(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+}
+
+/// A write of one row by key, read back with `RETURNING`.
+fn one_row<'k>(
+    sql: String,
+    params: Vec<SqliteBind<'k>>,
+    width: usize,
+) -> WriteStatements<Vec<SqliteBind<'k>>> {
+    WriteStatements {
+        write: Statement::in_order(sql, params, vec![ReadAs::Dynamic; width], 1),
+        read_back: None,
+    }
+}
+
+/// Appends ` WHERE "k1" = ?n AND ...` for `key`, binding its values after `params`.
+fn by_key<'k>(
+    sql: &mut String,
+    params: &mut Vec<SqliteBind<'k>>,
+    columns: &[String],
+    key: &'k EntityKey,
+) {
+    for (i, (column, value)) in columns.iter().zip(key.values()).enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        params.push(key_bind(value));
+        let _ = write!(sql, "{} = ?{}", quote_double(column), params.len());
+    }
+}
+
+/// Appends ` RETURNING "a", "b"` for `columns`, or nothing when none are wanted.
+fn returning(sql: &mut String, mapping: &EntityMapping, columns: &[usize]) -> Result<(), DbError> {
+    for (i, &column) in columns.iter().enumerate() {
+        sql.push_str(if i == 0 { " RETURNING " } else { ", " });
+        sql.push_str(&quote_double(column_name(mapping, column)?));
+    }
+    Ok(())
+}
+
+/// A key value as a parameter: SQLite compares it with the column's affinity.
+fn key_bind(value: &KeyValue) -> SqliteBind<'_> {
+    match value {
+        KeyValue::String(s) => SqliteBind::Text(Cow::Borrowed(s)),
+        KeyValue::Int(i) => SqliteBind::Int(*i),
+        KeyValue::Float(f) => SqliteBind::Float(f.get()),
+        KeyValue::Boolean(b) => SqliteBind::Int((*b).into()),
+    }
+}
+
+/// A written value as a parameter.
+fn write_bind(value: &WriteValue) -> SqliteBind<'_> {
+    match value {
+        WriteValue::Null => SqliteBind::Null,
+        WriteValue::Bool(b) => SqliteBind::Int((*b).into()),
+        WriteValue::Int(i) => SqliteBind::Int(*i),
+        WriteValue::Float(f) => SqliteBind::Float(*f),
+        WriteValue::Text(t) | WriteValue::Json(t) => SqliteBind::Text(Cow::Borrowed(t)),
+    }
+}
+
+/// One value of an insert's JSON rows: as a JSON number, string or null; a JSON column's
+/// value as its text (which is how SQLite keeps JSON), which `->>` gives back as it is.
+fn json_value(json: &mut String, value: &WriteValue) {
+    match value {
+        WriteValue::Null => json.push_str("null"),
+        WriteValue::Bool(b) => json.push_str(if *b { "1" } else { "0" }),
+        WriteValue::Int(i) => {
+            let _ = write!(json, "{i}");
+        }
+        WriteValue::Float(f) if f.is_finite() => {
+            let _ = write!(json, "{f:?}");
+        }
+        WriteValue::Float(_) => json.push_str("null"),
+        WriteValue::Text(text) | WriteValue::Json(text) => push_json_string(json, text),
+    }
+}
+
+/// The quoted table name of `mapping`.
+fn table_name(mapping: &EntityMapping) -> String {
+    qualified_name(mapping, quote_double)
+}
 
 /// `SELECT j.key, t."c1", ... FROM json_each(?1) AS j JOIN "table" AS t ON t."k1" = j.value ->> 0
 /// AND ...`: one fixed text per (type, key, columns), whatever the number of keys. `j.key` is the
@@ -66,7 +297,7 @@ fn ranked(request: &FetchRequest<'_>) -> bool {
 }
 
 /// The per-key limit a fetch binds after its keys, if it has one.
-pub(crate) fn per_key_limit(request: &FetchRequest<'_>) -> Option<i64> {
+fn per_key_limit(request: &FetchRequest<'_>) -> Option<i64> {
     request
         .per_key_limit
         .filter(|_| request.many)
@@ -74,7 +305,7 @@ pub(crate) fn per_key_limit(request: &FetchRequest<'_>) -> Option<i64> {
 }
 
 /// The `LIMIT` a fetch binds after its keys, if it has one (`many` fetches with a row limit).
-pub(crate) fn row_limit(request: &FetchRequest<'_>) -> Option<i64> {
+fn row_limit(request: &FetchRequest<'_>) -> Option<i64> {
     request
         .row_limit
         .filter(|_| request.many)
@@ -114,14 +345,7 @@ fn select_list(sql: &mut String, mapping: &EntityMapping, columns: &[usize]) -> 
     for &column in columns {
         let _ = write!(sql, ", t.{}", quote_double(&mapping.columns[column].column));
     }
-    match &mapping.table.schema {
-        Some(schema) => format!(
-            "{}.{}",
-            quote_double(schema),
-            quote_double(&mapping.table.name)
-        ),
-        None => quote_double(&mapping.table.name),
-    }
+    table_name(mapping)
 }
 
 /// The single bind parameter: the keys as a JSON array of arrays, `[["org-1","u1"],...]`.

@@ -1,0 +1,96 @@
+//! How graft reaches one database: the [`Driver`] trait. All the I/O a [`crate::SqlSource`]
+//! does goes through it; what the statements say comes from its [`Dialect`].
+
+use std::future::Future;
+
+use graft_resolve::{PoolStatus, RowSet};
+
+use crate::DbError;
+use crate::dialect::{Dialect, Place, Scope, Statement};
+
+/// A database driver: its pool, its connections, and how it runs a [`Statement`].
+///
+/// A driver does one thing at a time on a connection it is handed; acquiring, the deadline,
+/// retrying and transactions are [`crate::SqlSource`]'s, written once for every driver.
+pub trait Driver: Send + Sync + Sized + 'static {
+    /// The SQL this driver's database speaks.
+    type Dialect: Dialect;
+    /// A connection taken from the pool; dropping it gives it back.
+    type Conn: Send + 'static;
+
+    /// A short name of the backend, for logs: `"sqlite"`, `"postgres"`, `"mysql"`.
+    const BACKEND: &'static str;
+
+    /// Takes a connection from the pool. Fails at once with [`DbError::PoolBusy`] when too many
+    /// fetches already wait for one. With `verified`, the connection is known to be alive
+    /// (after a connection error, the pool may still hold connections the server closed).
+    fn acquire(&self, verified: bool) -> impl Future<Output = Result<Self::Conn, DbError>> + Send;
+
+    /// Applies `scope` to `conn` before the request's first statement on it. Nothing to apply
+    /// yet; tenancy sets the schema and the row-level-security setting here.
+    fn apply_scope<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        scope: &'a Scope,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a {
+        let _ = (conn, scope);
+        std::future::ready(Ok(()))
+    }
+
+    /// Runs `statement` on `conn` and places its rows in `rows` (see [`Place`]).
+    fn query<'a, 'k: 'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        statement: &'a Statement<<Self::Dialect as Dialect>::Params<'k>>,
+        rows: &'a mut RowSet,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a;
+
+    /// Runs a statement without parameters or rows (`BEGIN`, `COMMIT`, `SAVEPOINT`).
+    fn execute<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        sql: &'a str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a;
+
+    /// Stops the statement running on `conn`, outside any transaction, on the server (its
+    /// deadline passed), and disposes of the connection, whose result was left half read:
+    /// closed where the server has a connection to close, given back where the driver knows it
+    /// is safe (SQLite's worker finishes the statement before the next one).
+    fn cancel(&self, conn: Self::Conn);
+
+    /// Closes `conn` instead of giving it back: after a connection error it is broken.
+    fn discard(&self, conn: Self::Conn);
+
+    /// Disposes of a connection left inside an open transaction, perhaps with a statement still
+    /// running (a unit of work dropped by a panic or a cancelled request, or past its
+    /// deadline): it must not reach the pool before the transaction is rolled back. Stops the
+    /// statement and closes the connection, which rolls back on the server, or rolls back in
+    /// the background before giving it back.
+    fn abandon(&self, conn: Self::Conn);
+
+    /// Called once after a statement failed for a lost connection, before the retry: the
+    /// server likely closed the pool's other connections too.
+    fn connection_lost(&self) {}
+
+    /// The pool's state.
+    fn status(&self) -> PoolStatus;
+}
+
+/// The key position of the next row of a statement placed by `place`, given the row's
+/// position number (its first column) when it has one.
+pub(crate) fn next_position(
+    place: &Place,
+    number: Option<i64>,
+    rows: &RowSet,
+) -> Result<usize, DbError> {
+    let position = match place {
+        Place::InOrder => Some(rows.row_count()),
+        Place::Numbered { .. } => number.and_then(|n| place.position(n)),
+    };
+    position.filter(|p| *p < rows.len()).ok_or_else(|| {
+        DbError::Decode(format!(
+            "the database returned a row (number {number:?}) for none of the {} positions asked",
+            rows.len()
+        ))
+    })
+}
