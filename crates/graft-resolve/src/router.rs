@@ -82,3 +82,76 @@ impl std::fmt::Debug for SourceRouter {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{BoxFuture, Capabilities, FetchRequest, RequestContext, RowSet};
+
+    /// A source that fetches by key and can do nothing more.
+    struct FetchOnly;
+
+    impl EntitySource for FetchOnly {
+        fn name(&self) -> &str {
+            "fetch-only"
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            _ctx: &'a RequestContext,
+            request: FetchRequest<'a>,
+        ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+            let rows = RowSet::new(request.keys.len(), request.columns.len());
+            Box::pin(async move { Ok(rows) })
+        }
+    }
+
+    /// The same, saying it pages.
+    struct Pages;
+
+    impl EntitySource for Pages {
+        fn name(&self) -> &str {
+            "pages"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                pages: true,
+                transactions: false,
+            }
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            ctx: &'a RequestContext,
+            request: FetchRequest<'a>,
+        ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+            FetchOnly.fetch(ctx, request)
+        }
+    }
+
+    const SDL: &str = r#"
+        type Query { orders(first: Int, after: String): OrderConnection! }
+        type OrderConnection { edges: [OrderEdge!]! pageInfo: PageInfo! }
+        type OrderEdge { cursor: String! node: Order! }
+        type PageInfo { hasNextPage: Boolean! endCursor: String }
+        type Order @key(fields: "id") @table(name: "orders") { id: ID! total: Int }
+    "#;
+
+    #[test]
+    fn a_page_field_needs_a_source_that_pages() {
+        let schema = SubgraphSchema::parse(SDL, "orders.graphql").expect("valid schema");
+        let error = SourceRouter::single(Arc::new(FetchOnly))
+            .check(&schema)
+            .expect_err("cannot page");
+        assert_eq!(
+            error.to_string(),
+            "Query.orders pages through Order, but its source `fetch-only` cannot page"
+        );
+        SourceRouter::single(Arc::new(Pages))
+            .check(&schema)
+            .expect("pages");
+    }
+}

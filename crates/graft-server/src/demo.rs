@@ -40,6 +40,9 @@ pub enum StartError {
     /// An HTTP route cannot be set up.
     #[error(transparent)]
     Http(#[from] graft_http::HttpError),
+    /// A type's source cannot do what the schema asks of it (page through rows, write).
+    #[error("{0}")]
+    Capability(graft_resolve::ResolveError),
     /// A file named in the config cannot be read.
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -89,6 +92,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
             router = router.route(type_name, Arc::clone(&route));
         }
     }
+    router.check(&schema).map_err(StartError::Capability)?;
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),

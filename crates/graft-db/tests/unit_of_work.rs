@@ -1,0 +1,648 @@
+//! Units of work against the three real databases, the same scenarios on each: every write
+//! kind reads its rows back, every constraint is a typed error, and nothing is ever left half
+//! written (a failed statement, a dropped or panicking or cancelled unit of work, a connection
+//! killed mid-transaction).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{MyDatabase, PgSchema, Seen, key, seen, unique_name};
+use graft_db::mysql::{MysqlConfig, MysqlSource};
+use graft_db::postgres::{PostgresConfig, PostgresSource};
+use graft_db::sqlite::{SqliteConfig, SqliteSource};
+use graft_keys::{EntityKey, KeyValue};
+use graft_resolve::{
+    ConstraintKind, DeleteRequest, EntitySource, InsertRequest, PageRequest, RequestContext,
+    ResolveError, RowSet, SourceErrorKind, UnitOfWork, UpdateRequest, WriteValue,
+};
+use graft_schema::{EntityMapping, SubgraphSchema};
+
+const SDL: &str = r#"
+type User @key(fields: "id") @table(name: "users") { id: ID! email: String! name: String! age: Int }
+type Order @key(fields: "id") @table(name: "orders") { id: ID! userId: Int! total: Int }
+"#;
+
+const SQLITE_DDL: &str = "
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL CONSTRAINT users_email UNIQUE,
+  name TEXT NOT NULL, age INTEGER CONSTRAINT adult CHECK (age >= 0));
+CREATE TABLE orders (id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL CONSTRAINT orders_user REFERENCES users (id), total INTEGER);";
+
+const POSTGRES_DDL: &str = "
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL CONSTRAINT users_email UNIQUE,
+  name text NOT NULL, age int CONSTRAINT adult CHECK (age >= 0));
+CREATE TABLE orders (id serial PRIMARY KEY,
+  user_id int NOT NULL CONSTRAINT orders_user REFERENCES users (id), total int);";
+
+const MYSQL_DDL: &str = "
+CREATE TABLE users (id int AUTO_INCREMENT PRIMARY KEY, email varchar(64) NOT NULL,
+  name varchar(64) NOT NULL, age int, UNIQUE KEY users_email (email),
+  CONSTRAINT adult CHECK (age >= 0)) ENGINE=InnoDB;
+CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, user_id int NOT NULL, total int,
+  CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id)) ENGINE=InnoDB;";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// What keeps a test's database alive, and removes it when dropped.
+#[allow(dead_code)]
+enum Guard {
+    Sqlite(SqliteFile),
+    Postgres(PgSchema),
+    Mysql(MyDatabase),
+}
+
+/// A SQLite file of its own, removed when dropped.
+struct SqliteFile(std::path::PathBuf);
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+struct Fixture {
+    backend: Backend,
+    source: Arc<dyn EntitySource>,
+    schema: SubgraphSchema,
+    /// The application name PostgreSQL connections carry, to find them.
+    application: String,
+    guard: Guard,
+}
+
+/// A database of `backend` with the tables of [`SDL`] and a pool of `pool` connections.
+async fn fixture(backend: Backend, pool: usize) -> Fixture {
+    let schema = SubgraphSchema::parse(SDL, "uow.graphql").expect("valid schema");
+    let application = unique_name("uow");
+    let (source, guard): (Arc<dyn EntitySource>, Guard) = match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{application}.db"));
+            let mut config = SqliteConfig::new(format!("sqlite://{}", path.display()));
+            config.max_connections = u32::try_from(pool).expect("a small pool");
+            let file = SqliteFile(path);
+            let source = SqliteSource::connect("sqlite", &config)
+                .await
+                .expect("opens");
+            source.run_script("ddl", SQLITE_DDL).await.expect("ddl");
+            (Arc::new(source), Guard::Sqlite(file))
+        }
+        Backend::Postgres => {
+            let db = PgSchema::create(POSTGRES_DDL).await;
+            let mut config =
+                PostgresConfig::new(format!("{}&application_name={application}", db.url()));
+            config.max_connections = pool;
+            let source = PostgresSource::connect("postgres", &config, &schema)
+                .await
+                .expect("connects");
+            (Arc::new(source), Guard::Postgres(db))
+        }
+        Backend::Mysql => {
+            let db = MyDatabase::create(MYSQL_DDL).await;
+            let mut config = MysqlConfig::new(db.url());
+            config.max_connections = pool;
+            let source = MysqlSource::connect("mysql", &config, &schema)
+                .await
+                .expect("connects");
+            (Arc::new(source), Guard::Mysql(db))
+        }
+    };
+    Fixture {
+        backend,
+        source,
+        schema,
+        application,
+        guard,
+    }
+}
+
+impl Fixture {
+    fn mapping(&self, type_name: &str) -> &EntityMapping {
+        self.schema.mapping(type_name).expect("mapped")
+    }
+
+    fn columns(&self, type_name: &str) -> Vec<usize> {
+        (0..self.mapping(type_name).columns.len()).collect()
+    }
+
+    async fn begin(&self) -> Box<dyn UnitOfWork> {
+        self.source
+            .begin(&RequestContext::new("uow"))
+            .await
+            .expect("begins")
+    }
+
+    /// Every committed row of `type_name`, in key order, outside any transaction.
+    async fn committed(&self, type_name: &str) -> Vec<Vec<Seen>> {
+        let columns = self.columns(type_name);
+        let mapping = self.mapping(type_name);
+        let request = PageRequest {
+            mapping,
+            key_columns: &mapping.key_columns[0],
+            after: None,
+            limit: 1000,
+            columns: &columns,
+        };
+        let rows = self
+            .source
+            .page(&RequestContext::new("read"), request)
+            .await
+            .expect("pages");
+        written(&rows)
+    }
+
+    /// The email of every committed user, in key order.
+    async fn emails(&self) -> Vec<Seen> {
+        self.committed("User")
+            .await
+            .into_iter()
+            .map(|row| row[1].clone())
+            .collect()
+    }
+
+    /// Kills every connection the source holds, on the server.
+    async fn kill_connections(&self) {
+        match &self.guard {
+            Guard::Sqlite(_) => unreachable!("SQLite has no server"),
+            Guard::Postgres(_) => {
+                let admin = common::pg_admin().await;
+                admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1",
+                        &[&self.application],
+                    )
+                    .await
+                    .expect("terminates");
+            }
+            Guard::Mysql(db) => {
+                use mysql_async::prelude::Queryable;
+                let mut admin = common::mysql_admin().await;
+                let ids: Vec<u64> = admin
+                    .exec(
+                        "SELECT ID FROM information_schema.PROCESSLIST \
+                         WHERE DB = ? AND ID <> CONNECTION_ID()",
+                        (db.name().to_owned(),),
+                    )
+                    .await
+                    .expect("lists connections");
+                for id in ids {
+                    let _ = admin.query_drop(format!("KILL {id}")).await;
+                }
+                let _ = admin.disconnect().await;
+            }
+        }
+    }
+}
+
+/// The rows of every position, in order (a write's rows, a page's).
+fn written(rows: &RowSet) -> Vec<Vec<Seen>> {
+    let mut all = Vec::new();
+    for position in 0..rows.len() {
+        for row in rows.rows_of(position) {
+            all.push(
+                rows.cells(row)
+                    .iter()
+                    .map(|cell| match *cell {
+                        graft_resolve::Cell::Null => Seen::Null,
+                        graft_resolve::Cell::Bool(b) => Seen::Bool(b),
+                        graft_resolve::Cell::Int(i) => Seen::Int(i),
+                        graft_resolve::Cell::Float(f) => Seen::Float(f),
+                        graft_resolve::Cell::Text { start, len }
+                        | graft_resolve::Cell::Json { start, len } => {
+                            Seen::Text(rows.text(start, len).to_owned())
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    all
+}
+
+fn text(value: &str) -> WriteValue {
+    WriteValue::Text(value.to_owned())
+}
+
+fn user_key(id: i64) -> EntityKey {
+    key("User", vec![KeyValue::Int(id)])
+}
+
+/// A user row as read back: id, email, name, age.
+fn user(id: i64, email: &str, name: &str, age: Option<i64>) -> Vec<Seen> {
+    vec![
+        Seen::Int(id),
+        Seen::Text(email.to_owned()),
+        Seen::Text(name.to_owned()),
+        age.map_or(Seen::Null, Seen::Int),
+    ]
+}
+
+/// Inserts users `(email, name, age)` in one statement, reading back every column.
+async fn insert_users(
+    fixture: &Fixture,
+    work: &mut dyn UnitOfWork,
+    users: &[(&str, Option<&str>, Option<i64>)],
+) -> Result<RowSet, ResolveError> {
+    let mapping = fixture.mapping("User");
+    let rows: Vec<Vec<WriteValue>> = users
+        .iter()
+        .map(|(email, name, age)| {
+            vec![
+                text(email),
+                name.map_or(WriteValue::Null, text),
+                age.map_or(WriteValue::Null, WriteValue::Int),
+            ]
+        })
+        .collect();
+    let returning = fixture.columns("User");
+    work.insert(InsertRequest {
+        mapping,
+        columns: &[1, 2, 3],
+        rows: &rows,
+        returning: &returning,
+    })
+    .await
+}
+
+fn constraint(error: ResolveError) -> graft_resolve::ConstraintViolation {
+    match error {
+        ResolveError::Constraint { violation, .. } => violation,
+        other => panic!("expected a constraint violation, got {other:?}"),
+    }
+}
+
+async fn every_write_kind_reads_its_rows_back(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    let inserted = insert_users(
+        &fixture,
+        work.as_mut(),
+        &[
+            ("ada@x.io", Some("Ada"), Some(36)),
+            ("grace@x.io", Some("Grace"), None),
+        ],
+    )
+    .await
+    .expect("inserts");
+    assert_eq!(
+        written(&inserted),
+        vec![
+            user(1, "ada@x.io", "Ada", Some(36)),
+            user(2, "grace@x.io", "Grace", None)
+        ],
+        "generated keys, in insertion order"
+    );
+    assert_eq!(inserted.statements(), 1);
+    let mapping = fixture.mapping("User");
+    let returning = fixture.columns("User");
+    let ada = user_key(1);
+    let updated = work
+        .update(UpdateRequest {
+            mapping,
+            match_columns: &mapping.key_columns[0],
+            key: &ada,
+            set: &[(2, text("Ada L.")), (3, WriteValue::Int(37))],
+            returning: &returning,
+        })
+        .await
+        .expect("updates");
+    assert_eq!(
+        written(&updated),
+        vec![user(1, "ada@x.io", "Ada L.", Some(37))]
+    );
+    let grace = user_key(2);
+    let deleted = work
+        .delete(DeleteRequest {
+            mapping,
+            match_columns: &mapping.key_columns[0],
+            key: &grace,
+            returning: &returning,
+        })
+        .await
+        .expect("deletes");
+    assert_eq!(
+        written(&deleted),
+        vec![user(2, "grace@x.io", "Grace", None)]
+    );
+    // The transaction sees its own writes; nothing is visible outside before the commit.
+    let keys = [&ada, &grace];
+    let inside = work
+        .fetch(graft_resolve::FetchRequest::by_key(
+            mapping,
+            graft_keys::KeyIndex(0),
+            &keys,
+            &returning,
+        ))
+        .await
+        .expect("fetches inside");
+    assert_eq!(
+        seen(&inside, 0),
+        Some(user(1, "ada@x.io", "Ada L.", Some(37)))
+    );
+    assert_eq!(seen(&inside, 1), None);
+    assert!(fixture.committed("User").await.is_empty());
+    work.commit().await.expect("commits");
+    assert_eq!(
+        fixture.committed("User").await,
+        vec![user(1, "ada@x.io", "Ada L.", Some(37))]
+    );
+}
+
+async fn a_missing_key_or_one_its_column_cannot_hold_changes_nothing(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    insert_users(&fixture, work.as_mut(), &[("ada@x.io", Some("Ada"), None)])
+        .await
+        .expect("inserts");
+    let mapping = fixture.mapping("User");
+    let returning = fixture.columns("User");
+    for missing in [
+        user_key(99),
+        key("User", vec![KeyValue::String("abc".into())]),
+    ] {
+        let updated = work
+            .update(UpdateRequest {
+                mapping,
+                match_columns: &mapping.key_columns[0],
+                key: &missing,
+                set: &[(2, text("Nobody"))],
+                returning: &returning,
+            })
+            .await
+            .expect("an update of no row is not an error");
+        assert_eq!(updated.row_count(), 0);
+        let deleted = work
+            .delete(DeleteRequest {
+                mapping,
+                match_columns: &mapping.key_columns[0],
+                key: &missing,
+                returning: &returning,
+            })
+            .await
+            .expect("a delete of no row is not an error");
+        assert_eq!(deleted.row_count(), 0);
+    }
+    work.commit().await.expect("commits");
+    assert_eq!(
+        fixture.committed("User").await,
+        vec![user(1, "ada@x.io", "Ada", None)]
+    );
+}
+
+async fn each_constraint_is_a_typed_error_with_its_names(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    insert_users(&fixture, work.as_mut(), &[("ada@x.io", Some("Ada"), None)])
+        .await
+        .expect("inserts");
+    work.commit().await.expect("commits");
+
+    let mut work = fixture.begin().await;
+    let unique = constraint(
+        insert_users(&fixture, work.as_mut(), &[("ada@x.io", Some("Twin"), None)])
+            .await
+            .expect_err("a duplicate email"),
+    );
+    assert_eq!(unique.kind, ConstraintKind::Unique);
+    match backend {
+        // SQLite names the column, not the constraint.
+        Backend::Sqlite => assert_eq!(unique.column.as_deref(), Some("email")),
+        _ => assert_eq!(unique.constraint.as_deref(), Some("users_email")),
+    }
+    work.rollback().await.expect("rolls back");
+
+    let mut work = fixture.begin().await;
+    let not_null = constraint(
+        insert_users(&fixture, work.as_mut(), &[("b@x.io", None, None)])
+            .await
+            .expect_err("a missing name"),
+    );
+    assert_eq!(not_null.kind, ConstraintKind::NotNull);
+    assert_eq!(not_null.column.as_deref(), Some("name"));
+    work.rollback().await.expect("rolls back");
+
+    let mut work = fixture.begin().await;
+    let check = constraint(
+        insert_users(&fixture, work.as_mut(), &[("c@x.io", Some("C"), Some(-1))])
+            .await
+            .expect_err("a negative age"),
+    );
+    assert_eq!(check.kind, ConstraintKind::Check);
+    assert_eq!(check.constraint.as_deref(), Some("adult"));
+    work.rollback().await.expect("rolls back");
+
+    let mut work = fixture.begin().await;
+    let orders = fixture.mapping("Order");
+    let foreign = constraint(
+        work.insert(InsertRequest {
+            mapping: orders,
+            columns: &[1, 2],
+            rows: &[vec![WriteValue::Int(999), WriteValue::Int(5)]],
+            returning: &[0],
+        })
+        .await
+        .expect_err("an order of a missing user"),
+    );
+    assert_eq!(foreign.kind, ConstraintKind::ForeignKey);
+    if backend != Backend::Sqlite {
+        // SQLite names no foreign key.
+        assert_eq!(foreign.constraint.as_deref(), Some("orders_user"));
+    }
+    work.rollback().await.expect("rolls back");
+
+    // A client is told the kind and the names, never the value that broke the constraint.
+    let message = ResolveError::Constraint {
+        source_name: "db".to_owned(),
+        violation: unique,
+    }
+    .public_message();
+    assert!(!message.contains("ada@x.io"), "{message}");
+    assert_eq!(
+        fixture.committed("User").await,
+        vec![user(1, "ada@x.io", "Ada", None)]
+    );
+}
+
+async fn a_multi_row_create_that_fails_on_row_k_leaves_no_row(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    let error = insert_users(
+        &fixture,
+        work.as_mut(),
+        &[
+            ("a@x.io", Some("A"), None),
+            ("b@x.io", Some("B"), None),
+            ("a@x.io", Some("A again"), None),
+        ],
+    )
+    .await
+    .expect_err("row 3 repeats row 1's email");
+    assert_eq!(constraint(error).kind, ConstraintKind::Unique);
+    // Even a commit after the failed statement keeps none of its rows.
+    work.commit()
+        .await
+        .expect("commits what the transaction holds");
+    assert!(fixture.committed("User").await.is_empty());
+}
+
+async fn a_savepoint_undoes_only_what_came_after_it(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    insert_users(&fixture, work.as_mut(), &[("a@x.io", Some("A"), None)])
+        .await
+        .expect("inserts");
+    let savepoint = work.savepoint().await.expect("a savepoint");
+    insert_users(&fixture, work.as_mut(), &[("b@x.io", Some("B"), None)])
+        .await
+        .expect("inserts");
+    // After a failed statement too: PostgreSQL's transaction is usable again after the
+    // rollback to the savepoint.
+    insert_users(&fixture, work.as_mut(), &[("a@x.io", Some("A"), None)])
+        .await
+        .expect_err("a duplicate");
+    work.rollback_to(&savepoint)
+        .await
+        .expect("rolls back to it");
+    insert_users(&fixture, work.as_mut(), &[("c@x.io", Some("C"), None)])
+        .await
+        .expect("inserts after the rollback");
+    work.commit().await.expect("commits");
+    assert_eq!(
+        fixture.emails().await,
+        vec![Seen::Text("a@x.io".into()), Seen::Text("c@x.io".into())]
+    );
+}
+
+/// With one pooled connection, a unit of work dropped open (as a cancelled request drops it)
+/// writes nothing, and the connection the next one takes is not inside its transaction.
+async fn a_dropped_unit_of_work_rolls_back_and_frees_its_connection(backend: Backend) {
+    let fixture = fixture(backend, 1).await;
+    let mut work = fixture.begin().await;
+    insert_users(&fixture, work.as_mut(), &[("a@x.io", Some("A"), None)])
+        .await
+        .expect("inserts");
+    drop(work);
+    let mut next = tokio::time::timeout(Duration::from_secs(10), fixture.begin())
+        .await
+        .expect("the connection comes back");
+    insert_users(&fixture, next.as_mut(), &[("b@x.io", Some("B"), None)])
+        .await
+        .expect("inserts");
+    next.commit().await.expect("commits");
+    assert_eq!(fixture.emails().await, vec![Seen::Text("b@x.io".into())]);
+}
+
+/// A request task that panics or is aborted mid-transaction leaves no row.
+async fn a_panicking_or_cancelled_task_leaves_no_row(backend: Backend) {
+    let fixture = Arc::new(fixture(backend, 2).await);
+    let panicking = Arc::clone(&fixture);
+    let panicked = tokio::spawn(async move {
+        let mut work = panicking.begin().await;
+        insert_users(&panicking, work.as_mut(), &[("a@x.io", Some("A"), None)])
+            .await
+            .expect("inserts");
+        panic!("a bug in the middle of a mutation");
+    })
+    .await;
+    assert!(panicked.is_err_and(|e| e.is_panic()));
+
+    let (inserted, was_inserted) = tokio::sync::oneshot::channel();
+    let cancelled = Arc::clone(&fixture);
+    let task = tokio::spawn(async move {
+        let mut work = cancelled.begin().await;
+        insert_users(&cancelled, work.as_mut(), &[("b@x.io", Some("B"), None)])
+            .await
+            .expect("inserts");
+        let _ = inserted.send(());
+        std::future::pending::<()>().await;
+        work.commit().await.expect("never reached");
+    });
+    was_inserted.await.expect("the insert ran");
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    // The connections come back out of their transactions (SQLite's write lock is free
+    // again): what the next units of work commit is theirs alone.
+    for email in ["c@x.io", "d@x.io"] {
+        let mut next = fixture.begin().await;
+        insert_users(&fixture, next.as_mut(), &[(email, Some("N"), None)])
+            .await
+            .expect("inserts");
+        next.commit().await.expect("commits");
+    }
+    assert_eq!(
+        fixture.emails().await,
+        vec![Seen::Text("c@x.io".into()), Seen::Text("d@x.io".into())]
+    );
+}
+
+/// A connection killed between a write and the commit fails the commit; nothing is written.
+async fn a_connection_killed_mid_transaction_is_an_error_never_a_half_commit(backend: Backend) {
+    let fixture = fixture(backend, 2).await;
+    let mut work = fixture.begin().await;
+    insert_users(&fixture, work.as_mut(), &[("a@x.io", Some("A"), None)])
+        .await
+        .expect("inserts");
+    fixture.kill_connections().await;
+    let error = work.commit().await.expect_err("the commit fails");
+    assert!(
+        matches!(
+            error,
+            ResolveError::Source {
+                kind: SourceErrorKind::Connection,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(fixture.committed("User").await.is_empty());
+    assert_eq!(fixture.backend, backend);
+}
+
+macro_rules! on {
+    ($backend:ident: $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                super::$scenario(super::Backend::$backend).await;
+            }
+        )*
+    };
+}
+
+/// Each scenario once per backend; the `servers` ones need a server connection to kill.
+macro_rules! on_every_backend {
+    (all: [$($all:ident),* $(,)?], servers: [$($server:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            on!(Sqlite: $($all),*);
+        }
+        mod postgres {
+            on!(Postgres: $($all,)* $($server),*);
+        }
+        mod mysql {
+            on!(Mysql: $($all,)* $($server),*);
+        }
+    };
+}
+
+on_every_backend!(
+    all: [
+        every_write_kind_reads_its_rows_back,
+        a_missing_key_or_one_its_column_cannot_hold_changes_nothing,
+        each_constraint_is_a_typed_error_with_its_names,
+        a_multi_row_create_that_fails_on_row_k_leaves_no_row,
+        a_savepoint_undoes_only_what_came_after_it,
+        a_dropped_unit_of_work_rolls_back_and_frees_its_connection,
+        a_panicking_or_cancelled_task_leaves_no_row,
+    ],
+    servers: [a_connection_killed_mid_transaction_is_an_error_never_a_half_commit],
+);
