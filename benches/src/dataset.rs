@@ -76,6 +76,7 @@ async fn postgres() -> anyhow::Result<Target> {
              SELECT i, 'org-' || ((i - 1) / 1000 + 1), 'u' || (((i - 1) / 10) % 100 + 1),
                     round((i % 10000) / 100.0, 2), CASE i % 3 WHEN 0 THEN 'shipped' WHEN 1 THEN 'paid' ELSE 'cancelled' END
              FROM generate_series(1, 1000000) AS i;
+             SELECT setval(pg_get_serial_sequence('orders', 'id'), 1000000);
              ANALYZE;",
         )
         .await

@@ -24,7 +24,7 @@ pub use fetch::{
 };
 pub use operation::{
     Condition, Conditions, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, LoadId,
-    OperationPlan, ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget, ResponseKey,
-    RootKind, RootPlan, ServiceField, VariablePlan,
+    MutationPlan, OperationPlan, ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget,
+    ResponseKey, RootKind, RootPlan, ServiceField, VariablePlan,
 };
 pub use page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};

@@ -14,7 +14,8 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 use graft_keys::KeyIndex;
 use graft_schema::{
-    EmbeddedField, EmbeddedMapping, EntityMapping, OutputScalar, RootFieldKind, SubgraphSchema,
+    EmbeddedField, EmbeddedMapping, EntityMapping, MutationField, OutputScalar, RootFieldKind,
+    SubgraphSchema,
 };
 
 use crate::PlanError;
@@ -154,6 +155,19 @@ pub enum RootKind {
     },
     /// A connection root field: a page of entities in key order.
     Page(Box<PagePlan>),
+    /// A derived mutation: a write in a transaction of its own, then the written entities.
+    Mutation(Box<MutationPlan>),
+}
+
+/// A root `Mutation` field graft derived (see [`graft_schema::MutationField`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MutationPlan {
+    /// The field as the schema derived it: what it writes, from which arguments.
+    pub field: MutationField,
+    /// The arguments the operation gives, by name (values or variables).
+    pub arguments: Vec<(Name, Node<Value>)>,
+    /// What to write for each written entity.
+    pub selection: EntitySelection,
 }
 
 /// A field of `_Service`.
@@ -344,15 +358,16 @@ impl OperationPlan {
                     Some(name) => PlanError::UnknownOperation(name.to_owned()),
                     None => PlanError::OperationNameRequired,
                 })?;
-        match operation.operation_type {
-            ast::OperationType::Query => {}
-            ast::OperationType::Mutation => {
-                return Err(PlanError::UnsupportedOperationType("mutation"));
-            }
+        let root_type = match operation.operation_type {
+            ast::OperationType::Query => schema.query_type(),
+            ast::OperationType::Mutation => schema
+                .mutation_type()
+                .ok_or(PlanError::UnsupportedOperationType("mutation"))?,
             ast::OperationType::Subscription => {
                 return Err(PlanError::UnsupportedOperationType("subscription"));
             }
-        }
+        };
+        let mutation = operation.operation_type == ast::OperationType::Mutation;
         let variables = operation
             .variables
             .iter()
@@ -371,10 +386,28 @@ impl OperationPlan {
         };
         let mut root = Vec::new();
         let mut depth = 0;
-        for collected in collector.collect(&operation.selection_set, schema.query_type())? {
+        for collected in collector.collect(&operation.selection_set, root_type)? {
             let field = collected.fields[0];
             let kind = match field.name.as_str() {
-                "__typename" => RootKind::Typename(schema.query_type().clone()),
+                "__typename" => RootKind::Typename(root_type.clone()),
+                name if mutation => {
+                    let derived =
+                        schema
+                            .mutation_field(name)
+                            .ok_or_else(|| PlanError::UnsupportedField {
+                                coordinate: format!("{root_type}.{name}"),
+                                reason: "graft has no resolver for this root field".to_owned(),
+                            })?;
+                    RootKind::Mutation(Box::new(MutationPlan {
+                        field: derived.clone(),
+                        arguments: field
+                            .arguments
+                            .iter()
+                            .map(|argument| (argument.name.clone(), argument.value.clone()))
+                            .collect(),
+                        selection: collector.entity_selection(&derived.type_name, &collected)?,
+                    }))
+                }
                 "__schema" | "__type" => {
                     // Answered by apollo-compiler, not planned: counted all the same.
                     let below = collector.count_unplanned(&field.selection_set)?;
@@ -455,6 +488,7 @@ fn root_depth(kind: &RootKind) -> u32 {
             selections.iter().map(selection_depth).max().unwrap_or(0)
         }
         RootKind::ByKey { selection, .. } => selection_depth(selection),
+        RootKind::Mutation(plan) => selection_depth(&plan.selection),
         // `edges { node { ... } }`: two levels above the node's fields.
         RootKind::Page(page) => 2 + selection_depth(&page.node),
     }
@@ -1225,6 +1259,15 @@ impl fmt::Display for OperationPlan {
                     for selection in selections {
                         writeln!(f, "  {selection}")?;
                     }
+                }
+                RootKind::Mutation(plan) => {
+                    let arguments: Vec<String> = plan
+                        .arguments
+                        .iter()
+                        .map(|(name, value)| format!("{name}: {value}"))
+                        .collect();
+                    writeln!(f, ": {}({})", plan.field.name, arguments.join(", "))?;
+                    writeln!(f, "  {}", plan.selection)?;
                 }
                 RootKind::Page(page) => {
                     let fields: Vec<String> = page

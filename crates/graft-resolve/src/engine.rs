@@ -36,6 +36,7 @@ use crate::{
 };
 
 mod entities;
+mod mutation;
 
 use entities::StagedEntities;
 
@@ -340,6 +341,12 @@ impl Engine {
                         .page(&mut out, root.response_key.name(), page)
                         .await;
                 }
+                // Root mutation fields run one after the other, each committed before the next.
+                RootKind::Mutation(plan) => {
+                    execution
+                        .mutate(&mut out, root.response_key.name(), plan)
+                        .await;
+                }
             }
         }
         out.push(b'}');
@@ -642,6 +649,7 @@ impl Execution<'_, '_> {
                         self.stage_entities(representations, selections)?,
                     )),
                     RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
+                    RootKind::Mutation(plan) => Staged::Cost(plan.selection.cost),
                     RootKind::Page(page) => {
                         let first = crate::page::arguments(
                             &engine.schema,

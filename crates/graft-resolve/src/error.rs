@@ -65,6 +65,18 @@ pub enum ConstraintKind {
 }
 
 impl ConstraintKind {
+    /// What the constraint refused, in words.
+    pub fn description(self) -> &'static str {
+        match self {
+            ConstraintKind::Unique => "another row already has this unique value",
+            ConstraintKind::ForeignKey => {
+                "a reference does not match: the row refers to a row that does not exist, or rows still refer to it"
+            }
+            ConstraintKind::NotNull => "a value that may not be null is missing",
+            ConstraintKind::Check => "a check constraint refused the row",
+        }
+    }
+
     /// The error code clients see: `UNIQUE_VIOLATION`, `FOREIGN_KEY_VIOLATION`,
     /// `NOT_NULL_VIOLATION`, `CHECK_VIOLATION`.
     pub fn code(self) -> &'static str {
@@ -105,12 +117,7 @@ impl ConstraintViolation {
 
 impl std::fmt::Display for ConstraintViolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.kind {
-            ConstraintKind::Unique => "a row with the same unique value exists",
-            ConstraintKind::ForeignKey => "the row references a missing row, or is referenced",
-            ConstraintKind::NotNull => "a value that may not be null is missing",
-            ConstraintKind::Check => "a check constraint rejected the row",
-        })?;
+        f.write_str(self.kind.description())?;
         if let Some(constraint) = &self.constraint {
             write!(f, " (constraint `{constraint}`)")?;
         }

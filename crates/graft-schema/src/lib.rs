@@ -44,6 +44,7 @@
 mod error;
 mod expression;
 mod mapping;
+mod mutations;
 mod parse;
 mod starter;
 
@@ -53,5 +54,6 @@ pub use mapping::{
     ColumnMapping, ColumnRole, ComputedField, EmbeddedField, EmbeddedMapping, EntityMapping,
     FieldType, OutputScalar, RelationMapping, RootField, RootFieldKind, TableName,
 };
+pub use mutations::{InputField, MutationField, MutationKind};
 pub use parse::{SubgraphSchema, strip_graft_directives};
 pub use starter::{ColumnDescription, ForeignKey, TableDescription, starter_sdl};

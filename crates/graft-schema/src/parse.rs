@@ -11,6 +11,7 @@ use apollo_compiler::{Name, Node, Schema};
 use graft_keys::{EntityTypes, KeyScalar, parse_subgraph_schema};
 use heck::ToSnakeCase;
 
+use crate::mutations::{self, MutationField};
 use crate::{
     ColumnMapping, ColumnRole, ComputedField, EmbeddedField, EmbeddedMapping, EntityMapping,
     Expression, FieldType, OutputScalar, RelationMapping, RootField, RootFieldKind, SchemaError,
@@ -24,8 +25,16 @@ directive @column(name: String!) on FIELD_DEFINITION
 directive @belongsTo(fields: String, columns: String) on FIELD_DEFINITION
 directive @hasMany(fields: String, columns: String) on FIELD_DEFINITION
 directive @computed(expression: String!) on FIELD_DEFINITION
+directive @mutations on OBJECT
 ";
-const GRAFT_DIRECTIVE_NAMES: [&str; 5] = ["table", "column", "belongsTo", "hasMany", "computed"];
+const GRAFT_DIRECTIVE_NAMES: [&str; 6] = [
+    "table",
+    "column",
+    "belongsTo",
+    "hasMany",
+    "computed",
+    "mutations",
+];
 
 /// A validated subgraph schema with graft's mapping.
 #[derive(Debug, Clone)]
@@ -37,13 +46,44 @@ pub struct SubgraphSchema {
     mappings: HashMap<Name, EntityMapping>,
     root_fields: Vec<RootField>,
     query_type: Name,
+    mutation_fields: Vec<MutationField>,
+    mutation_type: Option<Name>,
 }
 
 impl SubgraphSchema {
-    /// Parses and validates `sdl`; `path` names the file in error messages.
+    /// Parses and validates `sdl`; `path` names the file in error messages. The mutations of
+    /// the types marked `@mutations` are added to it (see [`MutationField`]).
     pub fn parse(sdl: &str, path: impl AsRef<Path>) -> Result<SubgraphSchema, SchemaError> {
-        let path_str = path.as_ref().display().to_string();
-        let schema = parse_subgraph_schema(sdl, path.as_ref(), GRAFT_DIRECTIVES)?;
+        let schema = SubgraphSchema::parse_as_written(sdl, path.as_ref())?;
+        let derived = mutations::derive(
+            schema.api_schema.as_ref(),
+            &schema.entities,
+            &schema.mappings,
+        )
+        .map_err(|(coordinate, message)| SchemaError::Mapping {
+            path: schema.path.clone(),
+            coordinate,
+            message,
+        })?;
+        if derived.fields.is_empty() {
+            return Ok(schema);
+        }
+        let mut with_mutations =
+            SubgraphSchema::parse_as_written(&format!("{sdl}\n{}", derived.sdl), path.as_ref())?;
+        with_mutations.mutation_type = with_mutations
+            .api_schema
+            .schema_definition
+            .mutation
+            .as_ref()
+            .map(|c| c.name.clone());
+        with_mutations.mutation_fields = derived.fields;
+        Ok(with_mutations)
+    }
+
+    /// [`SubgraphSchema::parse`] without derived mutations.
+    fn parse_as_written(sdl: &str, path: &Path) -> Result<SubgraphSchema, SchemaError> {
+        let path_str = path.display().to_string();
+        let schema = parse_subgraph_schema(sdl, path, GRAFT_DIRECTIVES)?;
         let entities = EntityTypes::from_schema(&schema)?;
         let query_type = schema
             .schema_definition
@@ -114,7 +154,7 @@ impl SubgraphSchema {
             None => Vec::new(),
         };
 
-        let federation_sdl = strip_graft_directives(sdl, path.as_ref());
+        let federation_sdl = strip_graft_directives(sdl, path);
         Ok(SubgraphSchema {
             path: path_str,
             federation_sdl,
@@ -123,6 +163,8 @@ impl SubgraphSchema {
             mappings,
             root_fields,
             query_type,
+            mutation_fields: Vec::new(),
+            mutation_type: None,
         })
     }
 
@@ -173,6 +215,21 @@ impl SubgraphSchema {
     /// Every root `Query` field graft resolves, in schema order.
     pub fn root_fields(&self) -> &[RootField] {
         &self.root_fields
+    }
+
+    /// The root `Mutation` fields graft derived (see [`MutationField`]), in schema order.
+    pub fn mutation_fields(&self) -> &[MutationField] {
+        &self.mutation_fields
+    }
+
+    /// The derived mutation field `name`.
+    pub fn mutation_field(&self, name: &str) -> Option<&MutationField> {
+        self.mutation_fields.iter().find(|f| f.name == name)
+    }
+
+    /// The name of the mutation root type, when the schema has derived mutations.
+    pub fn mutation_type(&self) -> Option<&Name> {
+        self.mutation_type.as_ref()
     }
 
     /// The name of the query root type.

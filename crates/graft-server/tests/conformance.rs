@@ -113,6 +113,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn mutations() {
+                let server = super::$backend().await;
+                mutations_write_in_order_and_name_the_constraint_they_break(server.address).await;
+            }
+
+            #[tokio::test]
             async fn five_thousand_representations() {
                 let server = super::$backend().await;
                 five_thousand_representations_in_one_request(server.address).await;
@@ -506,4 +512,130 @@ async fn invalid_representations_give_null_and_an_error_each(address: SocketAddr
             ),
         ]
     );
+}
+
+/// The derived mutations of `@mutations` types: generated keys, the caller's selection with
+/// relations, root fields in order, constraint errors by code, and nothing of a failed
+/// multi-row create.
+async fn mutations_write_in_order_and_name_the_constraint_they_break(address: SocketAddr) {
+    let created = graphql(
+        address,
+        json!({
+            "query": "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id total status user { name } } }",
+            "variables": { "input": { "orgId": "org-1", "userId": "u1", "total": 12.5, "status": "new" } }
+        }),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let order = &created.body["data"]["createOrder"];
+    let id: u64 = order["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{}", created.body));
+    assert!(
+        id > 5000,
+        "the database generates ids after the seeded ones: {id}"
+    );
+    assert_eq!(
+        order,
+        &json!({ "id": id.to_string(), "total": 12.5, "status": "new", "user": { "name": "User 1 of org-1" } })
+    );
+
+    let many = graphql(
+        address,
+        json!({ "query": "mutation { createOrders(inputs: [\
+            {orgId: \"org-2\", userId: \"u2\", total: 1, status: \"a\"}, \
+            {orgId: \"org-3\", userId: \"u3\", total: 2, status: \"b\"}]) { userId total status } }" }),
+    )
+    .await;
+    assert_eq!(
+        many.body["data"]["createOrders"],
+        json!([
+            { "userId": "u2", "total": 1.0, "status": "a" },
+            { "userId": "u3", "total": 2.0, "status": "b" }
+        ]),
+        "{}",
+        many.body
+    );
+
+    // Root mutation fields run in order: the first delete finds the row, the second does not.
+    let serial = graphql(
+        address,
+        json!({ "query": format!(
+            "mutation {{ update: updateOrder(id: {id}, patch: {{status: \"paid\"}}) {{ status }} \
+             first: deleteOrder(id: {id}) {{ id status }} second: deleteOrder(id: {id}) {{ id }} }}"
+        ) }),
+    )
+    .await;
+    assert_eq!(
+        serial.body["data"],
+        json!({ "update": { "status": "paid" }, "first": { "id": id.to_string(), "status": "paid" }, "second": null }),
+        "{}",
+        serial.body
+    );
+
+    let refused = graphql(
+        address,
+        json!({ "query": "mutation { \
+            fk: createOrder(input: {orgId: \"nope\", userId: \"u1\", total: 1, status: \"x\"}) { id } \
+            check: createOrder(input: {orgId: \"org-1\", userId: \"u1\", total: -1, status: \"x\"}) { id } \
+            unique: createOrgUser(input: {orgId: \"org-1\", userId: \"u1\", name: \"Twin\", active: true}) { name } \
+            partial: createOrders(inputs: [\
+              {id: 900001, orgId: \"org-1\", userId: \"u1\", total: 1, status: \"x\"}, \
+              {id: 900002, orgId: \"org-1\", userId: \"u1\", total: -2, status: \"x\"}]) { id } }" }),
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert_eq!(
+        refused.body["data"],
+        json!({ "fk": null, "check": null, "unique": null, "partial": null }),
+        "{}",
+        refused.body
+    );
+    let codes: Vec<(&str, &str)> = refused.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["path"][0].as_str().unwrap_or_default(),
+                e["extensions"]["code"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("fk", "FOREIGN_KEY_VIOLATION"),
+            ("check", "CHECK_VIOLATION"),
+            ("unique", "UNIQUE_VIOLATION"),
+            ("partial", "CHECK_VIOLATION")
+        ]
+    );
+    assert_eq!(
+        refused.body["errors"][1]["extensions"]["constraint"],
+        "orders_total_not_negative"
+    );
+    let message = refused.body.to_string();
+    assert!(
+        !message.contains("Twin") && !message.contains("nope"),
+        "no value reaches an error: {message}"
+    );
+    let left = graphql(address, json!({ "query": "{ order(id: 900001) { id } }" })).await;
+    assert_eq!(
+        left.body["data"]["order"],
+        Value::Null,
+        "row 1 of the failed create is not kept"
+    );
+
+    let sdl = graphql(address, json!({ "query": "{ _service { sdl } }" })).await;
+    let sdl = sdl.body["data"]["_service"]["sdl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        sdl.contains("createOrders(inputs: [CreateOrderInput!]!): [Order!]"),
+        "{sdl}"
+    );
+    assert!(!sdl.contains("@mutations"));
 }

@@ -17,5 +17,8 @@ SELECT i,
        CASE i % 3 WHEN 0 THEN 'shipped' WHEN 1 THEN 'paid' ELSE 'cancelled' END
 FROM generate_series(1, 5000) AS i;
 
+-- Ids the database generates start after the seeded ones.
+SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders));
+
 ANALYZE org_users;
 ANALYZE orders;

@@ -13,7 +13,7 @@ CREATE TABLE orders (
     id      INTEGER PRIMARY KEY,
     org_id  TEXT    NOT NULL,
     user_id TEXT    NOT NULL,
-    total   REAL    NOT NULL,
+    total   REAL    NOT NULL CONSTRAINT orders_total_not_negative CHECK (total >= 0),
     status  TEXT    NOT NULL,
     FOREIGN KEY (org_id, user_id) REFERENCES org_users (org_id, user_id)
 );
