@@ -116,4 +116,26 @@ export const checks = [
       ]);
     },
   },
+  {
+    name: "orgs: a mutation through the gateway, its user from the other subgraph",
+    async run({ gatewayRequest, fetchLog }) {
+      const user = seedUser(2, 5);
+      const response = await gatewayRequest(
+        `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id total status user { name } } }`,
+        { input: { orgId: "org-2", userId: "u5", total: 9.5, status: "new" } },
+      );
+      const created = dataOf(response, "gateway").createOrder;
+      if (!(Number(created?.id) > 5000)) throw new Error(`a generated id after the seed's: ${JSON.stringify(created)}`);
+      expectEqual(created, { id: created.id, total: 9.5, status: "new", user: { name: user.name } }, "createOrder");
+      // The insert and the `user` level in orgs-orders (2 statements), then the user's name from
+      // orgs-users by the composite key.
+      expectFetches(fetchLog, [
+        { subgraph: "orgs-orders", entities: false, statements: 2 },
+        { subgraph: "orgs-users", entities: true, statements: 1, uniqueKeys: 1 },
+      ]);
+      // Leave the seed as it was for the other checks.
+      const deleted = await gatewayRequest(`mutation($id: ID!) { deleteOrder(id: $id) { id } }`, { id: created.id });
+      expectEqual(dataOf(deleted, "gateway"), { deleteOrder: { id: created.id } }, "deleteOrder");
+    },
+  },
 ];
