@@ -404,3 +404,86 @@ fn json_keys(keys: &[Vec<String>], integer: bool) -> String {
         .collect();
     serde_json::Value::Array(rows).to_string()
 }
+
+impl Bare {
+    /// Inserts `orders` (`(id, total)`, all of u1 of org-1, status `new`) in one multi-row
+    /// `INSERT ... RETURNING id`, in autocommit, and reads the ids back.
+    pub(crate) async fn insert_orders(&self, orders: &[(i64, f64)]) -> anyhow::Result<usize> {
+        let database = match &self.driver {
+            Driver::Postgres(_) => Database::Postgres,
+            Driver::Mysql(_) => Database::Mysql,
+            Driver::Sqlite(_) => Database::Sqlite,
+        };
+        let values = vec!["({}, 'org-1', 'u1', {}, 'new')"; orders.len()].join(", ");
+        let sql = dialect(
+            &format!(
+                "INSERT INTO orders (id, org_id, user_id, total, status) VALUES {values} RETURNING id"
+            ),
+            database,
+        );
+        match &self.driver {
+            Driver::Postgres(pool) => {
+                let client = pool.get().await?;
+                let statement = client.prepare_cached(&sql).await?;
+                // `total` is numeric: bound as text, which PostgreSQL casts.
+                let totals: Vec<String> =
+                    orders.iter().map(|(_, total)| total.to_string()).collect();
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+                let ids: Vec<i64> = orders.iter().map(|(id, _)| *id).collect();
+                for (id, total) in ids.iter().zip(&totals) {
+                    params.push(id);
+                    params.push(total);
+                }
+                let sql_types = statement.params().len();
+                anyhow::ensure!(sql_types == params.len(), "{sql_types} parameters");
+                Ok(client.query(&statement, &params).await?.len())
+            }
+            Driver::Mysql(pool) => {
+                let mut conn = pool.get_conn().await?;
+                let params: Vec<mysql_async::Value> = orders
+                    .iter()
+                    .flat_map(|(id, total)| {
+                        [
+                            mysql_async::Value::from(*id),
+                            mysql_async::Value::from(*total),
+                        ]
+                    })
+                    .collect();
+                let ids: Vec<i64> = conn.exec(sql.as_str(), params).await?;
+                Ok(ids.len())
+            }
+            Driver::Sqlite(pool) => {
+                let mut query = sqlx::query(&sql);
+                for (id, total) in orders {
+                    query = query.bind(*id).bind(*total);
+                }
+                Ok(query.fetch_all(pool).await?.len())
+            }
+        }
+    }
+
+    /// Deletes every order from id `first` up.
+    pub(crate) async fn delete_orders_from(&self, first: i64) -> anyhow::Result<()> {
+        match &self.driver {
+            Driver::Postgres(pool) => {
+                pool.get()
+                    .await?
+                    .execute("DELETE FROM orders WHERE id >= $1", &[&first])
+                    .await?;
+            }
+            Driver::Mysql(pool) => {
+                pool.get_conn()
+                    .await?
+                    .exec_drop("DELETE FROM orders WHERE id >= ?", (first,))
+                    .await?;
+            }
+            Driver::Sqlite(pool) => {
+                sqlx::query("DELETE FROM orders WHERE id >= ?")
+                    .bind(first)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -15,10 +15,12 @@
 //! - **overload** (`overload.rs`, on by default): graft at 1x, 2x and 4x the load it can serve
 //!   and with 1,000 clients: goodput, 503s, p99, peak memory;
 //! - **baseline** (`compare.rs`, with `--baseline <graft binary>`): the same `_entities` against
-//!   another build, interleaved in one run, for what a change costs the hot path.
+//!   another build, interleaved in one run, for what a change costs the hot path;
+//! - **writes** (`writes.rs`, on by default): 100 orders created with one `createOrders` against
+//!   the bare multi-row `INSERT`.
 //!
-//! `--runs main,overload,baseline` picks among them (default: main and overload, plus baseline
-//! when `--baseline` is given).
+//! `--runs main,overload,baseline,writes` picks among them (default: main, overload and writes,
+//! plus baseline when `--baseline` is given).
 
 mod bare;
 mod compare;
@@ -29,6 +31,7 @@ mod overload;
 mod remote;
 mod report;
 mod server;
+mod writes;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -132,7 +135,7 @@ fn parse_args() -> anyhow::Result<Settings> {
         }
     }
     if settings.runs.is_empty() {
-        settings.runs = vec!["main".into(), "overload".into()];
+        settings.runs = vec!["main".into(), "overload".into(), "writes".into()];
         if settings.baseline.is_some() {
             settings.runs.push("baseline".into());
         }
@@ -152,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
     let mut targets = Vec::new();
     let mut comparisons = Vec::new();
     let mut overloads = Vec::new();
+    let mut writes = Vec::new();
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
         let target = dataset::ensure(database, &settings).await?;
@@ -176,10 +180,17 @@ async fn main() -> anyhow::Result<()> {
             let keys = KeySet::new(100, 0x0be7);
             overloads.push((database, overload::run(&settings, &graft, &keys).await?));
         }
-        if !settings.runs("main") {
+        if !settings.runs("main") && !settings.runs("writes") {
             continue;
         }
         let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
+        if settings.runs("writes") {
+            eprintln!("== {}: writes, 100 rows", database.name());
+            writes.push(writes::run(database, &graft, &bare, 100).await?);
+        }
+        if !settings.runs("main") {
+            continue;
+        }
         let floor = measure::http_floor(&graft).await?;
         eprintln!(
             "   graft's HTTP floor (`{{ __typename }}`, no database): p50 {:.3} ms",
@@ -205,6 +216,10 @@ async fn main() -> anyhow::Result<()> {
     if !comparisons.is_empty() {
         table.push_str("\n### Against the baseline build\n\n");
         table.push_str(&compare::markdown(&comparisons));
+    }
+    if !writes.is_empty() {
+        table.push_str("\n### Writes\n\n");
+        table.push_str(&writes::markdown(&writes));
     }
     for (database, levels) in &overloads {
         table.push_str(&format!(

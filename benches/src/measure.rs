@@ -135,6 +135,9 @@ pub(crate) struct Timing {
     pub p99: Duration,
     /// Requests per second with `concurrency` clients; `None` when not measured.
     pub(crate) rps: Option<f64>,
+    /// CPU time per request during the throughput phase (user plus system, from
+    /// `/proc/<pid>/stat`): graft's process for graft, the benchmark's own for the bare client.
+    pub(crate) cpu: Option<Duration>,
 }
 
 /// One row of the results.
@@ -236,8 +239,10 @@ pub(crate) async fn run(
         }
     }
     let mut timings = samples.map(percentiles);
-    timings[0].rps = Some(throughput(&runner, Client::Graft, settings).await?);
-    timings[1].rps = Some(throughput(&runner, Client::Bare, settings).await?);
+    (timings[0].rps, timings[0].cpu) =
+        throughput(&runner, Client::Graft, settings, graft.pid()).await?;
+    (timings[1].rps, timings[1].cpu) =
+        throughput(&runner, Client::Bare, settings, std::process::id()).await?;
     let [graft_timing, bare_timing, n_plus_one] = timings;
     Ok(Measurement {
         database,
@@ -337,16 +342,20 @@ pub(crate) fn percentiles(mut samples: Vec<Duration>) -> Timing {
         p50: at(0.50),
         p99: at(0.99),
         rps: None,
+        cpu: None,
     }
 }
 
-/// Requests per second with `settings.concurrency` clients for `settings.throughput_time`.
+/// Requests per second with `settings.concurrency` clients for `settings.throughput_time`, and
+/// the CPU time process `pid` spent per request meanwhile.
 async fn throughput(
     runner: &Arc<Runner>,
     client: Client,
     settings: &Settings,
-) -> anyhow::Result<f64> {
+    pid: u32,
+) -> anyhow::Result<(Option<f64>, Option<Duration>)> {
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_time(pid);
     let started = Instant::now();
     let deadline = started + settings.throughput_time;
     let tasks: Vec<_> = (0..settings.concurrency)
@@ -364,5 +373,25 @@ async fn throughput(
     for task in tasks {
         task.await??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let requests = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let cpu = cpu_time(pid)
+        .zip(cpu_before)
+        .filter(|_| requests > 0)
+        .map(|(after, before)| {
+            after.saturating_sub(before) / u32::try_from(requests).unwrap_or(u32::MAX)
+        });
+    Ok((Some(requests as f64 / elapsed.as_secs_f64()), cpu))
+}
+
+/// The user plus system CPU time process `pid` has spent, from `/proc/<pid>/stat` (fields 14
+/// and 15, in clock ticks of 10 ms: Linux's `CLK_TCK` is 100 on every common platform). A
+/// throughput phase runs for seconds, so the tick is well under a percent of what it measures.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are plain.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let (user, system) = (ticks(11)?, ticks(12)?);
+    Some(Duration::from_millis((user + system) * 10))
 }

@@ -13,14 +13,14 @@ fn ms(d: Duration) -> String {
 /// The results as a Markdown table.
 pub(crate) fn markdown(results: &[Measurement], settings: &Settings) -> String {
     let mut out = String::from(
-        "| database | workload | keys | graft p50 ms | graft p99 ms | bare p50 ms | bare p99 ms | N+1 p50 ms | graft/bare p50 | N+1/graft p50 | graft req/s | bare req/s | graft/bare req/s |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| database | workload | keys | graft p50 ms | graft p99 ms | bare p50 ms | bare p99 ms | N+1 p50 ms | graft/bare p50 | N+1/graft p50 | graft req/s | bare req/s | graft/bare req/s | graft CPU µs/req | bare CPU µs/req |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in results {
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         let (graft_rps, bare_rps) = (m.graft.rps.unwrap_or(0.0), m.bare.rps.unwrap_or(0.0));
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.2} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.2} | {} | {} |\n",
             m.database.name(),
             match m.workload {
                 crate::measure::Workload::Entities => "OrgUser by key",
@@ -41,6 +41,8 @@ pub(crate) fn markdown(results: &[Measurement], settings: &Settings) -> String {
             } else {
                 0.0
             },
+            micros(m.graft.cpu),
+            micros(m.bare.cpu),
         ));
     }
     out.push_str(&format!(
@@ -61,7 +63,7 @@ pub(crate) fn write(
     routes: &[crate::remote::RouteTiming],
 ) -> anyhow::Result<()> {
     std::fs::write(dir.join("results.md"), table)?;
-    let timing = |t: &crate::measure::Timing| serde_json::json!({ "p50_ms": t.p50.as_secs_f64() * 1e3, "p99_ms": t.p99.as_secs_f64() * 1e3, "rps": t.rps });
+    let timing = |t: &crate::measure::Timing| serde_json::json!({ "p50_ms": t.p50.as_secs_f64() * 1e3, "p99_ms": t.p99.as_secs_f64() * 1e3, "rps": t.rps, "cpu_us": t.cpu.map(|c| c.as_secs_f64() * 1e6) });
     let rows: Vec<serde_json::Value> = results
         .iter()
         .map(|m| {
@@ -93,4 +95,12 @@ pub(crate) fn write(
         )?,
     )?;
     Ok(())
+}
+
+/// A CPU time per request in whole microseconds, or `-` when not measured.
+fn micros(cpu: Option<Duration>) -> String {
+    cpu.map_or_else(
+        || "-".to_owned(),
+        |cpu| format!("{:.0}", cpu.as_secs_f64() * 1e6),
+    )
 }
