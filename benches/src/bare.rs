@@ -414,7 +414,12 @@ impl Bare {
             Driver::Mysql(_) => Database::Mysql,
             Driver::Sqlite(_) => Database::Sqlite,
         };
-        let values = vec!["({}, 'org-1', 'u1', {}, 'new')"; orders.len()].join(", ");
+        // PostgreSQL's `total` is numeric: bound as text and cast.
+        let row = match database {
+            Database::Postgres => "({}, 'org-1', 'u1', {}::text::numeric, 'new')",
+            Database::Mysql | Database::Sqlite => "({}, 'org-1', 'u1', {}, 'new')",
+        };
+        let values = vec![row; orders.len()].join(", ");
         let sql = dialect(
             &format!(
                 "INSERT INTO orders (id, org_id, user_id, total, status) VALUES {values} RETURNING id"
@@ -425,7 +430,6 @@ impl Bare {
             Driver::Postgres(pool) => {
                 let client = pool.get().await?;
                 let statement = client.prepare_cached(&sql).await?;
-                // `total` is numeric: bound as text, which PostgreSQL casts.
                 let totals: Vec<String> =
                     orders.iter().map(|(_, total)| total.to_string()).collect();
                 let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();

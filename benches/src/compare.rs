@@ -33,7 +33,7 @@ pub(crate) async fn run(
         graft: baseline_binary.to_owned(),
         ..settings.clone()
     };
-    let baseline = Graft::start_with(&baseline_settings, "baseline", target, "", "").await?;
+    let baseline = Graft::start_baseline(&baseline_settings, target).await?;
     let http = reqwest::Client::new();
     let body = bytes::Bytes::from(keys.body.clone());
     let once = |url: String| {

@@ -37,10 +37,34 @@ impl Graft {
         server: &str,
         rest: &str,
     ) -> anyhow::Result<Graft> {
+        let schema = std::path::absolute(ORGS_SCHEMA)?;
+        Graft::start_with_schema(settings, name, target, &schema, server, rest).await
+    }
+
+    /// Starts another build of graft (`settings.graft`) on `target`, for the baseline run: on
+    /// the orgs schema without `@mutations`, which builds from before mutations do not know
+    /// (the reads it times do not use them).
+    pub(crate) async fn start_baseline(
+        settings: &Settings,
+        target: &Target,
+    ) -> anyhow::Result<Graft> {
+        let text = std::fs::read_to_string(ORGS_SCHEMA)?.replace(" @mutations", "");
+        let schema = std::path::absolute(settings.out.join("baseline-schema.graphql"))?;
+        std::fs::write(&schema, text)?;
+        Graft::start_with_schema(settings, "baseline", target, &schema, "", "").await
+    }
+
+    async fn start_with_schema(
+        settings: &Settings,
+        name: &str,
+        target: &Target,
+        schema: &std::path::Path,
+        server: &str,
+        rest: &str,
+    ) -> anyhow::Result<Graft> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let schema = std::path::absolute(ORGS_SCHEMA)?;
         let config = settings.out.join(format!("graft-{name}.toml"));
         std::fs::write(
             &config,
