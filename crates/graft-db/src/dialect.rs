@@ -7,7 +7,8 @@
 //! [`Scope`], so a table name is the same on every backend for the same scope.
 
 use graft_resolve::{
-    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, StatementKind, UpdateRequest,
+    WriteValue,
 };
 use graft_schema::EntityMapping;
 
@@ -45,10 +46,13 @@ pub struct Statement<P> {
     pub(crate) place: Place,
     /// How many key positions the answer has.
     pub(crate) slots: usize,
+    /// What it does, for the request's observer.
+    pub(crate) kind: StatementKind,
 }
 
 impl<P> Statement<P> {
-    /// A statement whose rows lead with a position number (see [`Place::Numbered`]).
+    /// A read whose rows lead with a position number (see [`Place::Numbered`]): a fetch
+    /// ([`Statement::reported_as`] makes it a page).
     pub(crate) fn numbered(
         sql: String,
         params: P,
@@ -63,11 +67,14 @@ impl<P> Statement<P> {
             reads,
             place: Place::Numbered { base, sent },
             slots,
+            kind: StatementKind::Fetch,
         }
     }
 
-    /// A statement whose `slots` rows come in order, without a position column (written rows).
+    /// A statement of `kind` whose `slots` rows come in order, without a position column
+    /// (written rows).
     pub(crate) fn in_order(
+        kind: StatementKind,
         sql: String,
         params: P,
         reads: Vec<ReadAs>,
@@ -79,7 +86,14 @@ impl<P> Statement<P> {
             reads,
             place: Place::InOrder,
             slots,
+            kind,
         }
+    }
+
+    /// The same statement, reported as `kind`.
+    pub(crate) fn reported_as(mut self, kind: StatementKind) -> Statement<P> {
+        self.kind = kind;
+        self
     }
 }
 

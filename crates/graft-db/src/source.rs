@@ -7,12 +7,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use graft_resolve::{
     BoxFuture, Capabilities, DeleteRequest, EntitySource, FetchRequest, InsertRequest, PageRequest,
-    PoolStatus, RequestContext, ResolveError, RowSet, Savepoint, SourceErrorKind, UnitOfWork,
-    UpdateRequest,
+    PoolStatus, RequestContext, ResolveError, RowSet, Savepoint, SourceErrorKind, SourceEvent,
+    SourceObserver, StatementKind, UnitOfWork, UpdateRequest,
 };
 
 use crate::DbError;
@@ -47,6 +47,42 @@ impl<D: Driver> std::fmt::Debug for SqlSource<D> {
             .field("name", &self.shared.name)
             .field("status", &self.shared.driver.status())
             .finish()
+    }
+}
+
+/// Why a statement's outcome (`None`: its deadline passed) failed, if it did.
+fn failure<T>(outcome: &Option<Result<T, DbError>>) -> Option<SourceErrorKind> {
+    match outcome {
+        Some(Ok(_)) => None,
+        Some(Err(error)) => Some(error.kind()),
+        None => Some(SourceErrorKind::Timeout),
+    }
+}
+
+/// A statement that ran, as its source reports it.
+struct Ran {
+    kind: StatementKind,
+    started: Instant,
+    rows: usize,
+    pool_wait: Duration,
+    retry: bool,
+    failed: Option<SourceErrorKind>,
+}
+
+impl Ran {
+    /// Tells `observer` about it, as source `source`.
+    fn report(self, source: &str, observer: Option<&Arc<dyn SourceObserver>>) {
+        if let Some(observer) = observer {
+            observer.observe(&SourceEvent::Statement {
+                source,
+                kind: self.kind,
+                duration: self.started.elapsed(),
+                rows: self.rows,
+                pool_wait: self.pool_wait,
+                retry: self.retry,
+                failed: self.failed,
+            });
+        }
     }
 }
 
@@ -119,14 +155,26 @@ impl<D: Driver> SqlSource<D> {
         verified: bool,
     ) -> Result<RowSet, DbError> {
         let driver = &self.shared.driver;
+        let waiting = Instant::now();
         let mut conn = driver.acquire(verified).await?;
+        let pool_wait = waiting.elapsed();
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
-        rows.count_statement();
+        let started = Instant::now();
         let work = async {
             driver.apply_scope(&mut conn, scope).await?;
             driver.query(&mut conn, statement, &mut rows).await
         };
-        match within(ctx.deadline, work).await {
+        let outcome = within(ctx.deadline, work).await;
+        Ran {
+            kind: statement.kind,
+            started,
+            rows: rows.row_count(),
+            pool_wait,
+            retry: verified,
+            failed: failure(&outcome),
+        }
+        .report(&self.shared.name, ctx.observer.as_ref());
+        match outcome {
             Some(Ok(())) => Ok(rows),
             Some(Err(error)) => {
                 if error.kind() == SourceErrorKind::Connection {
@@ -181,17 +229,31 @@ impl<D: Driver> SqlSource<D> {
         verified: bool,
     ) -> Result<SqlUnitOfWork<D>, DbError> {
         let driver = &self.shared.driver;
+        let waiting = Instant::now();
         let mut conn = driver.acquire(verified).await?;
+        let pool_wait = waiting.elapsed();
+        let started = Instant::now();
         let work = async {
             driver.apply_scope(&mut conn, scope).await?;
             driver.execute(&mut conn, self.dialect().begin()).await
         };
-        match within(ctx.deadline, work).await {
+        let outcome = within(ctx.deadline, work).await;
+        Ran {
+            kind: StatementKind::Transaction,
+            started,
+            rows: 0,
+            pool_wait,
+            retry: verified,
+            failed: failure(&outcome),
+        }
+        .report(&self.shared.name, ctx.observer.as_ref());
+        match outcome {
             Some(Ok(())) => Ok(SqlUnitOfWork {
                 source: self.clone(),
                 conn: Some(conn),
                 scope: scope.clone(),
                 deadline: ctx.deadline,
+                observer: ctx.observer.clone(),
                 savepoints: 0,
             }),
             Some(Err(error)) => {
@@ -259,6 +321,8 @@ pub struct SqlUnitOfWork<D: Driver> {
     conn: Option<D::Conn>,
     scope: Scope,
     deadline: Option<Instant>,
+    /// The observer of the request that opened it.
+    observer: Option<Arc<dyn SourceObserver>>,
     savepoints: u32,
 }
 
@@ -292,12 +356,13 @@ impl<D: Driver> SqlUnitOfWork<D> {
         let source = self.source.clone();
         let conn = self.conn.as_mut().ok_or(DbError::Ended)?;
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
-        rows.count_statement();
+        let started = Instant::now();
         let outcome = within(
             self.deadline,
             source.driver().query(conn, statement, &mut rows),
         )
         .await;
+        self.ran(statement.kind, started, rows.row_count(), &outcome);
         self.settle(outcome).map(|()| rows)
     }
 
@@ -305,8 +370,29 @@ impl<D: Driver> SqlUnitOfWork<D> {
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         let source = self.source.clone();
         let conn = self.conn.as_mut().ok_or(DbError::Ended)?;
+        let started = Instant::now();
         let outcome = within(self.deadline, source.driver().execute(conn, sql)).await;
+        self.ran(StatementKind::Transaction, started, 0, &outcome);
         self.settle(outcome)
+    }
+
+    /// Reports a statement of the unit of work to the observer of the request that opened it.
+    fn ran<T>(
+        &self,
+        kind: StatementKind,
+        started: Instant,
+        rows: usize,
+        outcome: &Option<Result<T, DbError>>,
+    ) {
+        Ran {
+            kind,
+            started,
+            rows,
+            pool_wait: Duration::ZERO,
+            retry: false,
+            failed: failure(outcome),
+        }
+        .report(&self.source.shared.name, self.observer.as_ref());
     }
 
     /// What a statement's outcome (`None`: the deadline passed) leaves of the transaction: a
@@ -344,11 +430,7 @@ impl<D: Driver> SqlUnitOfWork<D> {
         };
         let written = self.run(&statements.write).await?;
         match &statements.read_back {
-            Some(read_back) => {
-                let mut rows = self.run(read_back).await?;
-                rows.count_statement();
-                Ok(rows)
-            }
+            Some(read_back) => self.run(read_back).await,
             None => Ok(written),
         }
     }

@@ -84,11 +84,9 @@ async fn one_statement_answers_composite_keys_in_order_with_every_type() {
     let columns = all_columns(&schema, "OrgUser");
     let mapping = schema.mapping("OrgUser").expect("mapped");
     let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &columns);
-    let rows = source
-        .fetch(&RequestContext::new("t"), request)
-        .await
-        .expect("fetches");
-    assert_eq!(rows.statements(), 1);
+    let (ctx, stats) = common::counted();
+    let rows = source.fetch(&ctx, request).await.expect("fetches");
+    assert_eq!(stats.statements(), 1);
     assert!(seen(&rows, 1).is_none(), "a missing key has no row");
     let text = |t: &str| Seen::Text(t.to_owned());
     assert_eq!(
@@ -164,11 +162,9 @@ async fn integer_keys_skip_values_that_cannot_be_integers_and_use_the_primary_ke
     let refs: Vec<&EntityKey> = keys.iter().collect();
     let mapping = schema.mapping("Item").expect("mapped");
     let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[1]);
-    let rows = source
-        .fetch(&RequestContext::new("t"), request)
-        .await
-        .expect("fetches");
-    assert_eq!(rows.statements(), 1);
+    let (ctx, stats) = common::counted();
+    let rows = source.fetch(&ctx, request).await.expect("fetches");
+    assert_eq!(stats.statements(), 1);
     assert_eq!(seen(&rows, 0), Some(vec![Seen::Text("item 7".to_owned())]));
     assert_eq!(
         seen(&rows, 99),
@@ -841,8 +837,11 @@ async fn page(
         limit,
         columns,
     };
-    let rows = source.page(ctx, request).await?;
-    assert_eq!(rows.statements(), 1);
+    let stats = std::sync::Arc::new(graft_resolve::RequestStats::default());
+    let rows = source
+        .page(&ctx.observed_by(stats.clone()), request)
+        .await?;
+    assert_eq!(stats.statements(), 1);
     Ok(page_rows(&rows))
 }
 

@@ -66,11 +66,9 @@ async fn one_statement_answers_composite_keys_in_order_with_every_type() {
     let columns = all_columns(&schema, "OrgUser");
     let mapping = schema.mapping("OrgUser").expect("mapped");
     let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &columns);
-    let rows = source
-        .fetch(&RequestContext::new("t"), request)
-        .await
-        .expect("fetches");
-    assert_eq!(rows.statements(), 1);
+    let (ctx, stats) = common::counted();
+    let rows = source.fetch(&ctx, request).await.expect("fetches");
+    assert_eq!(stats.statements(), 1);
     assert!(seen(&rows, 1).is_none(), "a missing key has no row");
     let text = |t: &str| Seen::Text(t.to_owned());
     assert_eq!(

@@ -1,10 +1,12 @@
 //! The SQLite source against a real (in-memory) SQLite database: one statement per group, rows
 //! in key order, missing keys empty, awkward values intact, and a primary-key search per key.
 
+mod common;
+
 use graft_db::sqlite::SqliteSource;
 use graft_keys::apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
-use graft_resolve::{Cell, EntitySource, FetchRequest, RequestContext, RowSet};
+use graft_resolve::{Cell, EntitySource, FetchRequest, RowSet};
 use graft_schema::SubgraphSchema;
 
 const SDL: &str = r#"
@@ -61,11 +63,9 @@ async fn one_statement_returns_rows_in_key_order_and_nothing_for_missing_keys() 
     ];
     let key_refs: Vec<&EntityKey> = keys.iter().collect();
     let request = FetchRequest::by_key(mapping, KeyIndex(0), &key_refs, &[2, 3, 4]);
-    let rows = source
-        .fetch(&RequestContext::new("t"), request)
-        .await
-        .expect("fetches");
-    assert_eq!(rows.statements(), 1);
+    let (ctx, stats) = common::counted();
+    let rows = source.fetch(&ctx, request).await.expect("fetches");
+    assert_eq!(stats.statements(), 1);
     assert_eq!(rows.len(), 5);
     let row = rows.get(0).expect("org-2/u1 exists");
     assert_eq!(text(&rows, row[0]).as_deref(), Some("Grace"));

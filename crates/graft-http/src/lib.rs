@@ -31,8 +31,9 @@
 //!   request's deadline or the fetch's `total_timeout` comes first; no wait is started that
 //!   would end past them. A timeout is a `Timeout` error and a connection failure a
 //!   `Connection` error, exactly, because a db-then-http fallback decides on those two kinds.
-//!   Every attempt is counted with [`RowSet::count_request`](graft_resolve::RowSet::count_request),
-//!   and every error names the source, the URL and the number of attempts.
+//!   Every attempt is reported to the request's observer
+//!   ([`SourceEvent::Request`](graft_resolve::SourceEvent::Request)), and every error names the
+//!   source, the URL and the number of attempts.
 
 mod query;
 mod response;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use graft_keys::apollo_compiler::Name;
 use graft_resolve::{
     BoxFuture, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    SourceEvent,
 };
 use graft_schema::{EntityMapping, SubgraphSchema};
 use reqwest::StatusCode;
@@ -146,6 +147,16 @@ impl Failure {
             Failure::Transport { kind, .. } => {
                 matches!(kind, SourceErrorKind::Connection | SourceErrorKind::Timeout)
             }
+        }
+    }
+
+    /// The kind of failure, as the request's observer is told it.
+    fn kind(&self) -> SourceErrorKind {
+        match self {
+            Failure::NoTime | Failure::Timeout(_) => SourceErrorKind::Timeout,
+            Failure::Transport { kind, .. } => *kind,
+            Failure::Status(_) => SourceErrorKind::Http,
+            Failure::TooLarge(_) => SourceErrorKind::Protocol,
         }
     }
 
@@ -405,10 +416,7 @@ impl HttpSource {
         let started = Instant::now();
         let total = started + self.config.total_timeout;
         let limit = ctx.deadline.map_or(total, |deadline| deadline.min(total));
-        let sent = self.send(body, limit).await;
-        for _ in 0..sent.attempts {
-            rows.count_request();
-        }
+        let sent = self.send(ctx, body, limit).await;
         let origin = Origin {
             source: &self.config.name,
             url: self.url.as_str(),
@@ -435,7 +443,8 @@ impl HttpSource {
 
     /// Sends `body` until an attempt succeeds, fails for good, runs out of attempts or would
     /// end past `limit`.
-    async fn send(&self, body: Bytes, limit: Instant) -> Sent {
+    /// Each attempt is reported to the request's observer.
+    async fn send(&self, ctx: &RequestContext, body: Bytes, limit: Instant) -> Sent {
         if limit <= Instant::now() {
             return Sent {
                 result: Err(Failure::NoTime),
@@ -453,7 +462,17 @@ impl HttpSource {
         let mut out_of_time = false;
         let result = (|| {
             attempts += 1;
-            self.attempt(body.clone(), limit)
+            let body = body.clone();
+            async move {
+                let started = Instant::now();
+                let answer = self.attempt(body, limit).await;
+                ctx.observe(&SourceEvent::Request {
+                    source: &self.config.name,
+                    duration: started.elapsed(),
+                    failed: answer.as_ref().err().map(Failure::kind),
+                });
+                answer
+            }
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)

@@ -10,7 +10,8 @@ use graft_http::{HttpSource, HttpSourceConfig};
 use graft_keys::apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
 use graft_resolve::{
-    Cell, EntitySource, FetchRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    Cell, EntitySource, FetchRequest, RequestContext, RequestStats, ResolveError, RowSet,
+    SourceErrorKind,
 };
 use graft_schema::SubgraphSchema;
 use serde_json::{Value, json};
@@ -64,24 +65,51 @@ fn config(url: &str) -> HttpSourceConfig {
     }
 }
 
+/// A fetch's rows, with the HTTP requests the source reported for it.
+#[derive(Debug)]
+struct Fetched {
+    rows: RowSet,
+    requests: usize,
+}
+
+impl std::ops::Deref for Fetched {
+    type Target = RowSet;
+
+    fn deref(&self) -> &RowSet {
+        &self.rows
+    }
+}
+
+impl Fetched {
+    fn requests(&self) -> usize {
+        self.requests
+    }
+}
+
 async fn fetch_with(
     config: HttpSourceConfig,
     ctx: &RequestContext,
     keys: &[EntityKey],
-) -> Result<RowSet, ResolveError> {
+) -> Result<Fetched, ResolveError> {
     let schema = schema();
     let source = HttpSource::new(config, Arc::clone(&schema)).expect("valid config");
     let mapping = schema.mapping("OrgUser").expect("mapped");
     let refs: Vec<&EntityKey> = keys.iter().collect();
-    source
+    let stats = Arc::new(RequestStats::default());
+    let ctx = ctx.observed_by(stats.clone());
+    let rows = source
         .fetch(
-            ctx,
+            &ctx,
             FetchRequest::by_key(mapping, KeyIndex(0), &refs, &COLUMNS),
         )
-        .await
+        .await?;
+    Ok(Fetched {
+        rows,
+        requests: stats.requests(),
+    })
 }
 
-async fn fetch(config: HttpSourceConfig, keys: &[EntityKey]) -> Result<RowSet, ResolveError> {
+async fn fetch(config: HttpSourceConfig, keys: &[EntityKey]) -> Result<Fetched, ResolveError> {
     fetch_with(config, &RequestContext::new("t"), keys).await
 }
 
@@ -520,7 +548,8 @@ async fn only_lookups_of_fields_by_key_are_sent() {
     let mapping = schema.mapping("OrgUser").expect("mapped");
     let keys = three_keys();
     let refs: Vec<&EntityKey> = keys.iter().collect();
-    let ctx = RequestContext::new("t");
+    let stats = Arc::new(RequestStats::default());
+    let ctx = RequestContext::new("t").observed_by(stats.clone());
     let many = FetchRequest {
         many: true,
         ..FetchRequest::by_key(mapping, KeyIndex(0), &refs, &COLUMNS)
@@ -545,7 +574,7 @@ async fn only_lookups_of_fields_by_key_are_sent() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((rows.len(), rows.requests()), (0, 0));
+    assert_eq!((rows.len(), stats.requests()), (0, 0));
     let body: Value = serde_json::from_str(
         &source
             .request_body(FetchRequest::by_key(

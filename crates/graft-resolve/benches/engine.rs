@@ -62,7 +62,6 @@ impl EntitySource for MemorySource {
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
         Box::pin(async move {
             let mut set = RowSet::new(request.keys.len(), request.columns.len());
-            set.count_statement();
             for (position, key) in request.keys.iter().enumerate() {
                 let [KeyValue::String(org), KeyValue::String(user)] = key.values() else {
                     continue;

@@ -1,9 +1,10 @@
 //! The typed context every call into a source carries.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ResolveError;
+use crate::{ResolveError, SourceEvent, SourceObserver};
 
 /// A validated tenant identifier: 1 to 63 ASCII letters, digits, `_` or `-`, starting with a
 /// letter or digit. Safe to log and to use as a cache-key part; never formatted into SQL.
@@ -43,8 +44,9 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// Who is asking, until when, and under which request id. Passed first to every source call.
-#[derive(Debug, Clone)]
+/// Who is asking, until when, under which request id, and who watches what the sources do.
+/// Passed first to every source call.
+#[derive(Clone)]
 pub struct RequestContext {
     /// The tenant whose data the request may see.
     pub tenant: TenantId,
@@ -52,6 +54,19 @@ pub struct RequestContext {
     pub request_id: String,
     /// When the request must be answered; sources give up after it.
     pub deadline: Option<Instant>,
+    /// Told every statement, HTTP request and fallback the request's sources make.
+    pub observer: Option<Arc<dyn SourceObserver>>,
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("tenant", &self.tenant)
+            .field("request_id", &self.request_id)
+            .field("deadline", &self.deadline)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl RequestContext {
@@ -61,6 +76,26 @@ impl RequestContext {
             tenant: TenantId::default_tenant(),
             request_id: request_id.into(),
             deadline: None,
+            observer: None,
+        }
+    }
+
+    /// The same context, watched by `observer` (as well as by its own observer, if any).
+    pub fn observed_by(&self, observer: Arc<dyn SourceObserver>) -> RequestContext {
+        let observer: Arc<dyn SourceObserver> = match &self.observer {
+            Some(outer) => Arc::new(crate::observe::Both(Arc::clone(outer), observer)),
+            None => observer,
+        };
+        RequestContext {
+            observer: Some(observer),
+            ..self.clone()
+        }
+    }
+
+    /// Tells the observer, if there is one, what a source did.
+    pub fn observe(&self, event: &SourceEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            observer.observe(event);
         }
     }
 

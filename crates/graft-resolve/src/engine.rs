@@ -26,13 +26,14 @@ use serde_json::value::RawValue;
 use crate::PageRequest;
 use crate::limits::{Exceeded, LimitMode, RequestBudget, RequestLimits};
 use crate::loader::{LoaderConfig, Loaders};
+use crate::observe::Both;
 use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
 use crate::variables::{coerce, literal_to_json};
 use crate::write;
 use crate::{
     FetchRequest, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
-    RequestContext, ResolveError, ResponseKind, SourceRouter,
+    RequestContext, RequestStats, ResolveError, ResponseKind, SourceRouter,
 };
 
 mod entities;
@@ -235,7 +236,17 @@ impl Engine {
         for (name, raw) in &defaults {
             variables.insert(name.as_str().into(), raw);
         }
-        let budget = RequestBudget::new(&self.config.limits, self.config.max_concurrent_fetches);
+        let budget = Arc::new(RequestBudget::new(
+            &self.config.limits,
+            self.config.max_concurrent_fetches,
+        ));
+        // The request's sources report to its statistics and its budget.
+        let sources_did = Arc::new(RequestStats::default());
+        let observed = ctx.observed_by(Arc::new(Both(
+            Arc::clone(&sources_did),
+            Arc::clone(&budget),
+        )));
+        let ctx = &observed;
         let mut execution = Execution {
             engine: self,
             ctx,
@@ -271,6 +282,7 @@ impl Engine {
             }
             if let Some(limit) = budget.exceeded() {
                 drop(execution);
+                sources_did.add_to(&mut stats);
                 return (request_error(vec![budget.error(limit)]), stats);
             }
             if !first {
@@ -352,10 +364,13 @@ impl Engine {
         out.push(b'}');
         if let Some(limit) = budget.exceeded() {
             drop(execution);
+            sources_did.add_to(&mut stats);
             return (request_error(vec![budget.error(limit)]), stats);
         }
         let errors = std::mem::take(&mut execution.errors);
         let timings = std::mem::take(&mut execution.timings);
+        drop(execution);
+        sources_did.add_to(&mut stats);
         if !errors.is_empty() {
             out.extend_from_slice(b",\"errors\":");
             serde_json::to_writer(&mut out, &errors).expect("writing to a Vec cannot fail");
@@ -702,8 +717,7 @@ impl Execution<'_, '_> {
                 let turn = self.budget.statement().await?;
                 let rows = source.fetch(self.ctx, request).await?;
                 drop(turn);
-                self.budget
-                    .spent(rows.statements() + rows.requests(), rows.row_count())?;
+                self.budget.spent(rows.row_count())?;
                 Ok(resolver.resolve(selection, rows).await)
             })
             // Collected first: a stream over the lazy map would not be `Send` for every
@@ -817,8 +831,7 @@ impl Execution<'_, '_> {
                     let turn = self.budget.statement().await?;
                     let rows = source.page(self.ctx, page_request).await?;
                     drop(turn);
-                    self.budget
-                        .spent(rows.statements() + rows.requests(), rows.row_count())?;
+                    self.budget.spent(rows.row_count())?;
                     Ok(rows)
                 };
                 match paged.await {
@@ -827,7 +840,6 @@ impl Execution<'_, '_> {
                 }
             }
         };
-        Fetched::count(std::slice::from_ref(&fetched), self.stats);
         let fetched = match fetched {
             Ok(fetched) => fetched,
             Err(error) => {
@@ -903,7 +915,6 @@ impl Execution<'_, '_> {
             .fetch_groups(&plan, std::slice::from_ref(selection))
             .await;
         self.timings.fetch += started.elapsed();
-        Fetched::count(&results, self.stats);
         match results.pop().expect("one group") {
             Ok(fetched) => {
                 let key = || plan.group_keys(&plan.groups()[0]).next().expect("one key");

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod limits;
 mod loader;
+mod observe;
 mod page;
 mod related;
 mod request;
@@ -28,6 +29,7 @@ pub use error::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKi
 pub use graft_plan::{BatchStats, CostModel};
 pub use limits::{Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
+pub use observe::{RequestStats, SourceEvent, SourceObserver, StatementKind};
 pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
     ResponseKind, Variables,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use graft_plan::CostModel;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::{GraphQLError, ResolveError};
+use crate::{GraphQLError, ResolveError, SourceEvent, SourceObserver, StatementKind};
 
 /// Whether the limits checked before execution refuse operations or only report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,11 +206,14 @@ impl RequestBudget {
         }
     }
 
-    /// Waits for a turn to run a statement and takes it from the budget; an error when the
-    /// budget has no statement left (nothing is sent then).
+    /// Waits for a turn to call a source; an error when the budget has no statement left
+    /// (nothing is sent then). The statements themselves are counted as the sources report
+    /// them (the budget is an observer of the request), so a call that sends none costs none
+    /// and a fallback's second route counts too; concurrent calls may overshoot the limit by
+    /// at most the statements in flight before the next check refuses.
     pub(crate) async fn statement(&self) -> Result<SemaphorePermit<'_>, ResolveError> {
         self.check()?;
-        if self.statements.fetch_add(1, Ordering::Relaxed) >= self.max_statements {
+        if self.statements.load(Ordering::Relaxed) >= self.max_statements {
             return Err(self.exceed(Exceeded::Statements));
         }
         Ok(self
@@ -228,22 +231,10 @@ impl RequestBudget {
             .saturating_add(1)
     }
 
-    /// Records what a fetch read: `statements` beyond the one [`RequestBudget::statement`]
-    /// took (a fallback's second route) and `rows`.
-    pub(crate) fn spent(&self, statements: usize, rows: usize) -> Result<(), ResolveError> {
-        match statements {
-            // Nothing was sent (no key could match): the statement taken is given back.
-            0 => {
-                self.statements.fetch_sub(1, Ordering::Relaxed);
-            }
-            1 => {}
-            more => {
-                let extra = u32::try_from(more - 1).unwrap_or(u32::MAX);
-                let before = self.statements.fetch_add(extra, Ordering::Relaxed);
-                if before.saturating_add(extra) > self.max_statements {
-                    return Err(self.exceed(Exceeded::Statements));
-                }
-            }
+    /// Records the `rows` a source call read, and checks the statements its sources reported.
+    pub(crate) fn spent(&self, rows: usize) -> Result<(), ResolveError> {
+        if self.statements.load(Ordering::Relaxed) > self.max_statements {
+            return Err(self.exceed(Exceeded::Statements));
         }
         let rows = rows as u64;
         if self.rows.fetch_add(rows, Ordering::Relaxed) + rows > self.max_rows {
@@ -304,6 +295,21 @@ impl RequestBudget {
     }
 }
 
+/// The budget counts what the request's sources report: each statement that reads or writes
+/// rows, and each HTTP request.
+impl SourceObserver for RequestBudget {
+    fn observe(&self, event: &SourceEvent<'_>) {
+        let counts = match event {
+            SourceEvent::Statement { kind, .. } => *kind != StatementKind::Transaction,
+            SourceEvent::Request { .. } => true,
+            _ => false,
+        };
+        if counts {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,8 +321,21 @@ mod tests {
             ..RequestLimits::default()
         };
         let budget = RequestBudget::new(&limits, 8);
-        drop(budget.statement().await.expect("first"));
-        drop(budget.statement().await.expect("second"));
+        // A statement counts when its source reports it; a transaction's BEGIN does not.
+        let ran = |kind| SourceEvent::Statement {
+            source: "db",
+            kind,
+            duration: std::time::Duration::ZERO,
+            rows: 1,
+            pool_wait: std::time::Duration::ZERO,
+            retry: false,
+            failed: None,
+        };
+        for _ in 0..2 {
+            drop(budget.statement().await.expect("within"));
+            budget.observe(&ran(StatementKind::Fetch));
+            budget.observe(&ran(StatementKind::Transaction));
+        }
         assert!(matches!(
             budget.statement().await,
             Err(ResolveError::LimitExceeded("MAX_STATEMENTS_EXCEEDED"))
@@ -332,9 +351,9 @@ mod tests {
         };
         let budget = RequestBudget::new(&limits, 8);
         assert_eq!(budget.row_limit(), 11);
-        budget.spent(1, 6).expect("within");
+        budget.spent(6).expect("within");
         assert_eq!(budget.row_limit(), 5);
-        assert!(budget.spent(1, 5).is_err());
+        assert!(budget.spent(5).is_err());
         assert!(budget.over_bytes(usize::MAX));
         assert!(budget.over_bytes(0), "once over, always over");
         assert_eq!(budget.exceeded(), Some(Exceeded::Rows));

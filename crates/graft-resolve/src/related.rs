@@ -8,12 +8,11 @@
 //! per row.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyFloat, KeyIndex, KeyValue};
 use graft_plan::{
-    BatchStats, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, ReferenceValue, RelatedPlan,
+    EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, ReferenceValue, RelatedPlan,
     RelatedTarget,
 };
 use graft_schema::{
@@ -157,8 +156,7 @@ impl Resolver<'_> {
             let turn = self.budget.statement().await?;
             let rows = source.fetch(self.ctx, request).await?;
             drop(turn);
-            self.budget
-                .spent(rows.statements() + rows.requests(), rows.row_count())?;
+            self.budget.spent(rows.row_count())?;
             Ok(self.resolve(target, rows).await)
         };
         let loaded = self.loaders.load(loader, &keys, fetch).await;
@@ -253,38 +251,6 @@ pub(crate) fn key_value(rows: &RowSet, cell: Cell, scalar: OutputScalar) -> Opti
         (Cell::Float(f), _) => KeyValue::Float(KeyFloat::new(f)?),
         (Cell::Bool(b), _) => KeyValue::Boolean(b),
     })
-}
-
-impl Fetched {
-    /// Adds to `stats` the statements, requests and fallbacks of all `results` and everything
-    /// below them. A relation batch shared by several parents, groups or concurrent loads
-    /// counts once.
-    pub(crate) fn count<'a>(
-        results: impl IntoIterator<Item = &'a Result<Fetched, ResolveError>>,
-        stats: &mut BatchStats,
-    ) {
-        let mut seen = Vec::new();
-        for fetched in results.into_iter().flatten() {
-            fetched.count_into(&mut seen, stats);
-        }
-    }
-
-    fn count_into(&self, seen: &mut Vec<*const Fetched>, stats: &mut BatchStats) {
-        stats.statements += self.rows.statements();
-        stats.requests += self.rows.requests();
-        stats
-            .fallbacks
-            .extend(self.rows.fallbacks().iter().cloned());
-        for related in self.related.iter().flatten() {
-            for (batch, _) in related.loaded.iter().flatten() {
-                let pointer = Arc::as_ptr(batch);
-                if !seen.contains(&pointer) {
-                    seen.push(pointer);
-                    batch.count_into(seen, stats);
-                }
-            }
-        }
-    }
 }
 
 /// A non-null field had no value: the enclosing nullable position becomes `null`.

@@ -15,7 +15,7 @@ use graft_schema::{EntityMapping, SubgraphSchema};
 
 use crate::{
     BoxFuture, Capabilities, EntitySource, FetchRequest, PoolStatus, RequestContext, ResolveError,
-    RowSet, SourceErrorKind, UnitOfWork,
+    RowSet, SourceErrorKind, SourceEvent, UnitOfWork,
 };
 
 /// Reads another subgraph's entities from that subgraph's database, through its mapping.
@@ -170,8 +170,8 @@ impl EntitySource for RemoteDbSource {
 /// Only a connection failure or a timeout falls back: a query error or bad data would fail the
 /// same way twice, and is reported as it is. After a fallback the primary is skipped for
 /// `cool_down`, so that a database that is down costs one connect timeout, not one per request.
-/// Each fallback is noted on the rows ([`RowSet::fallbacks`]), so batch statistics and debug
-/// responses say what fell back and why.
+/// Each fallback is reported to the request's observer ([`SourceEvent::Fallback`]), so batch
+/// statistics and debug responses say what fell back and why.
 pub struct FallbackSource {
     name: String,
     primary: Arc<dyn EntitySource>,
@@ -278,12 +278,17 @@ impl EntitySource for FallbackSource {
             };
             tracing::warn!(source = %self.name, %reason, "falling back to {}", self.secondary.name());
             match self.secondary.fetch(ctx, request).await {
-                Ok(mut rows) => {
-                    rows.note_fallback(format!(
+                Ok(rows) => {
+                    // A fallback that answered; one that failed too is the fetch's error.
+                    let fallback = format!(
                         "{} -> {}: {reason}",
                         self.primary.name(),
                         self.secondary.name()
-                    ));
+                    );
+                    ctx.observe(&SourceEvent::Fallback {
+                        source: &self.name,
+                        reason: &fallback,
+                    });
                     Ok(rows)
                 }
                 Err(error) => Err(ResolveError::Source {
@@ -597,12 +602,22 @@ type OrgUser @key(fields: "orgId userId") @table(name: "accounts") {
         let http = Scripted::new("users-http", None);
         let source = FallbackSource::new("users", database.clone(), http.clone());
         for _ in 0..3 {
-            let rows = fetch(&source, &local).await.expect("answered over HTTP");
-            assert_eq!(rows.fallbacks().len(), 1);
+            let stats = Arc::new(crate::RequestStats::default());
+            let ctx = RequestContext::new("test").observed_by(stats.clone());
+            let mapping = local.mapping("OrgUser").expect("mapped");
+            let (key, columns) = (key(), [mapping.column_index("name").expect("name")]);
+            source
+                .fetch(
+                    &ctx,
+                    FetchRequest::by_key(mapping, KeyIndex(0), &[&key], &columns),
+                )
+                .await
+                .expect("answered over HTTP");
+            let fallbacks = stats.fallbacks();
+            assert_eq!(fallbacks.len(), 1);
             assert!(
-                rows.fallbacks()[0].starts_with("users-db -> users-http"),
-                "{:?}",
-                rows.fallbacks()
+                fallbacks[0].starts_with("users-db -> users-http"),
+                "{fallbacks:?}"
             );
         }
         // The database was tried once; then it cooled down.

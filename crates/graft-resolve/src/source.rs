@@ -271,13 +271,9 @@ pub struct RowSet {
     next: Vec<u32>,
     /// The key and row appended last, so that consecutive rows of one key link in O(1).
     last: Option<(usize, u32)>,
-    statements: usize,
-    requests: usize,
     /// Keys that failed on their own while the others resolved (a remote subgraph's error at
     /// one `_entities` index): by key position.
     key_errors: BTreeMap<u32, ResolveError>,
-    /// Why this fetch took another route than its first (`db-then-http`), if it did.
-    fallbacks: Vec<String>,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -292,10 +288,7 @@ impl RowSet {
             first: vec![None; keys],
             next: Vec::with_capacity(keys),
             last: None,
-            statements: 0,
-            requests: 0,
             key_errors: BTreeMap::new(),
-            fallbacks: Vec::new(),
         }
     }
 
@@ -325,26 +318,6 @@ impl RowSet {
         RowWriter { set: self }
     }
 
-    /// Records that one more statement was sent for this fetch.
-    pub fn count_statement(&mut self) {
-        self.statements += 1;
-    }
-
-    /// Statements sent for this fetch.
-    pub fn statements(&self) -> usize {
-        self.statements
-    }
-
-    /// Records that one more HTTP request (retries included) was sent for this fetch.
-    pub fn count_request(&mut self) {
-        self.requests += 1;
-    }
-
-    /// HTTP requests sent for this fetch.
-    pub fn requests(&self) -> usize {
-        self.requests
-    }
-
     /// Records that key `position` failed on its own: it has no row, and `error` says why.
     pub fn set_key_error(&mut self, position: usize, error: ResolveError) {
         let position = u32::try_from(position).expect("fewer than 2^32 keys");
@@ -355,16 +328,6 @@ impl RowSet {
     pub fn key_error(&self, position: usize) -> Option<&ResolveError> {
         let position = u32::try_from(position).ok()?;
         self.key_errors.get(&position)
-    }
-
-    /// Records that this fetch fell back to another route, and why.
-    pub fn note_fallback(&mut self, reason: String) {
-        self.fallbacks.push(reason);
-    }
-
-    /// The fallbacks this fetch took.
-    pub fn fallbacks(&self) -> &[String] {
-        &self.fallbacks
     }
 
     /// The cells of key `position`'s (first) row, or `None` if the entity does not exist.

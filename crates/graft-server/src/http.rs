@@ -158,6 +158,8 @@ async fn execute(
         tenant: graft_resolve::TenantId::default_tenant(),
         request_id: request_id(headers),
         deadline: Some(deadline),
+        // Metrics will watch here; the engine adds the request's own statistics.
+        observer: None,
     };
     let options = ExecuteOptions {
         debug: state.limits.debug_header

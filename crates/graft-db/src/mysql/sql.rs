@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{
-    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, StatementKind, UpdateRequest,
+    WriteValue,
 };
 use graft_schema::EntityMapping;
 use mysql_async::{Params, Value};
@@ -134,7 +135,8 @@ impl Dialect for MyDialect {
             1,
             Some(vec![0]),
             1,
-        ))
+        )
+        .reported_as(StatementKind::Page))
     }
 
     /// `INSERT INTO `t` (`a`, `b`) SELECT j.c0, j.c1 FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR
@@ -165,6 +167,7 @@ impl Dialect for MyDialect {
         }
         Ok(WriteStatements {
             write: Statement::in_order(
+                StatementKind::Insert,
                 sql,
                 Params::Positional(vec![Value::from(rows_json(request, json_value))]),
                 reads,
@@ -246,8 +249,15 @@ impl Dialect for MyDialect {
         }
         let width = reads.len();
         Ok(Some(WriteStatements {
-            write: Statement::in_order(sql, Params::Positional(params), Vec::new(), 1),
+            write: Statement::in_order(
+                StatementKind::Update,
+                sql,
+                Params::Positional(params),
+                Vec::new(),
+                1,
+            ),
             read_back: Some(Statement::in_order(
+                StatementKind::ReadBack,
                 read_sql,
                 Params::Positional(read_params),
                 if width == 0 { vec![ReadAs::Int] } else { reads },
@@ -282,7 +292,13 @@ impl Dialect for MyDialect {
             let _ = write!(sql, " RETURNING {list}");
         }
         Ok(Some(WriteStatements {
-            write: Statement::in_order(sql, Params::Positional(params), reads, 1),
+            write: Statement::in_order(
+                StatementKind::Delete,
+                sql,
+                Params::Positional(params),
+                reads,
+                1,
+            ),
             read_back: None,
         }))
     }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{
-    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, StatementKind, UpdateRequest,
+    WriteValue,
 };
 use graft_schema::EntityMapping;
 use tokio_postgres::types::ToSql;
@@ -132,14 +133,10 @@ impl Dialect for PgDialect {
         let table = self.table(request.mapping)?;
         let (select, params) =
             page_select(table, &self.table_name(scope, request.mapping), request)?;
-        Ok(Statement::numbered(
-            select.sql,
-            params,
-            select.reads,
-            1,
-            Some(vec![0]),
-            1,
-        ))
+        Ok(
+            Statement::numbered(select.sql, params, select.reads, 1, Some(vec![0]), 1)
+                .reported_as(StatementKind::Page),
+        )
     }
 
     /// `INSERT INTO "t" AS t ("a", "b") SELECT v.c0::"int4", v.c1::"text" FROM
@@ -190,7 +187,13 @@ impl Dialect for PgDialect {
             params.push(Box::new(values));
         }
         Ok(WriteStatements {
-            write: Statement::in_order(sql, params, reads, request.rows.len()),
+            write: Statement::in_order(
+                StatementKind::Insert,
+                sql,
+                params,
+                reads,
+                request.rows.len(),
+            ),
             read_back: None,
         })
     }
@@ -227,7 +230,7 @@ impl Dialect for PgDialect {
             return Ok(None);
         }
         let reads = self.returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(sql, params, reads)))
+        Ok(Some(one_row(StatementKind::Update, sql, params, reads)))
     }
 
     /// `DELETE FROM "t" AS t WHERE t."k" = $1::int8 RETURNING ...`.
@@ -252,14 +255,19 @@ impl Dialect for PgDialect {
             return Ok(None);
         }
         let reads = self.returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(sql, params, reads)))
+        Ok(Some(one_row(StatementKind::Delete, sql, params, reads)))
     }
 }
 
 /// A write of one row by key, read back with `RETURNING`.
-fn one_row(sql: String, params: PgParams<'_>, reads: Vec<ReadAs>) -> WriteStatements<PgParams<'_>> {
+fn one_row(
+    kind: StatementKind,
+    sql: String,
+    params: PgParams<'_>,
+    reads: Vec<ReadAs>,
+) -> WriteStatements<PgParams<'_>> {
     WriteStatements {
-        write: Statement::in_order(sql, params, reads, 1),
+        write: Statement::in_order(kind, sql, params, reads, 1),
         read_back: None,
     }
 }

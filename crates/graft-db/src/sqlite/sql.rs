@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{
-    DeleteRequest, FetchRequest, InsertRequest, PageRequest, UpdateRequest, WriteValue,
+    DeleteRequest, FetchRequest, InsertRequest, PageRequest, StatementKind, UpdateRequest,
+    WriteValue,
 };
 use graft_schema::EntityMapping;
 
@@ -81,7 +82,8 @@ impl Dialect for SqliteDialect {
             0,
             None,
             1,
-        ))
+        )
+        .reported_as(StatementKind::Page))
     }
 
     /// `INSERT INTO "t" ("a", "b") SELECT v.value ->> 0, v.value ->> 1 FROM json_each(?1) AS v
@@ -105,6 +107,7 @@ impl Dialect for SqliteDialect {
         returning(&mut sql, mapping, request.returning)?;
         Ok(WriteStatements {
             write: Statement::in_order(
+                StatementKind::Insert,
                 sql,
                 vec![SqliteBind::Text(rows_json(request, json_value).into())],
                 vec![ReadAs::Dynamic; request.returning.len()],
@@ -137,7 +140,12 @@ impl Dialect for SqliteDialect {
         }
         by_key(&mut sql, &mut params, request.match_columns, request.key);
         returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(sql, params, request.returning.len())))
+        Ok(Some(one_row(
+            StatementKind::Update,
+            sql,
+            params,
+            request.returning.len(),
+        )))
     }
 
     /// `DELETE FROM "t" WHERE "k" = ?1 RETURNING ...`.
@@ -151,7 +159,12 @@ impl Dialect for SqliteDialect {
         let mut params = Vec::with_capacity(request.match_columns.len());
         by_key(&mut sql, &mut params, request.match_columns, request.key);
         returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(sql, params, request.returning.len())))
+        Ok(Some(one_row(
+            StatementKind::Delete,
+            sql,
+            params,
+            request.returning.len(),
+        )))
     }
 
     /// `BEGIN IMMEDIATE`: the write lock is taken at the start, so two writers queue on the
@@ -163,12 +176,13 @@ impl Dialect for SqliteDialect {
 
 /// A write of one row by key, read back with `RETURNING`.
 fn one_row<'k>(
+    kind: StatementKind,
     sql: String,
     params: Vec<SqliteBind<'k>>,
     width: usize,
 ) -> WriteStatements<Vec<SqliteBind<'k>>> {
     WriteStatements {
-        write: Statement::in_order(sql, params, vec![ReadAs::Dynamic; width], 1),
+        write: Statement::in_order(kind, sql, params, vec![ReadAs::Dynamic; width], 1),
         read_back: None,
     }
 }

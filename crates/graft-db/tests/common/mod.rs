@@ -5,7 +5,9 @@
 
 use graft_keys::apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
-use graft_resolve::{Cell, RowSet};
+use std::sync::Arc;
+
+use graft_resolve::{Cell, RequestContext, RequestStats, RowSet};
 
 pub use graft_testkit::{MyDatabase, PgSchema, mysql_admin, pg_admin, unique_name};
 
@@ -42,4 +44,10 @@ pub fn seen(rows: &RowSet, position: usize) -> Option<Vec<Seen>> {
             })
             .collect(),
     )
+}
+
+/// A request context whose sources' statements are counted.
+pub fn counted() -> (RequestContext, Arc<RequestStats>) {
+    let stats = Arc::new(RequestStats::default());
+    (RequestContext::new("t").observed_by(stats.clone()), stats)
 }

@@ -136,7 +136,6 @@ impl Execution<'_, '_> {
         self.timings.keys += elapsed;
         self.timings.fetch += fetched - planned;
         self.stats.absorb(plan.stats());
-        Fetched::count(&results, self.stats);
         let write = |execution: &mut Self| {
             execution.write_entities(
                 out,

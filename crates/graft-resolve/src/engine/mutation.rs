@@ -12,7 +12,6 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use super::Execution;
-use crate::related::Fetched;
 use crate::variables::literal_to_json;
 use crate::{
     DeleteRequest, EntitySource, GraphQLError, InsertRequest, PathSegment, ResolveError, RowSet,
@@ -77,11 +76,7 @@ impl Execution<'_, '_> {
                 return;
             }
         };
-        let fetched = Ok(self.resolver().resolve(&plan.selection, rows).await);
-        Fetched::count(std::slice::from_ref(&fetched), self.stats);
-        let Ok(fetched) = fetched else {
-            unreachable!("resolved above")
-        };
+        let fetched = self.resolver().resolve(&plan.selection, rows).await;
         let placeholder = EntityKey::new(type_name.clone(), KeyIndex(0), Vec::new());
         let key = || match &write {
             Write::Update { key, .. } | Write::Delete { key } => key,
@@ -233,7 +228,7 @@ impl Execution<'_, '_> {
         let rows =
             write_in_unit_of_work(source.as_ref(), self.ctx, mapping, returning, write).await?;
         drop(turn);
-        self.budget.spent(rows.statements(), rows.row_count())?;
+        self.budget.spent(rows.row_count())?;
         Ok(rows)
     }
 
