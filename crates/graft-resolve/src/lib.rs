@@ -13,7 +13,6 @@ mod error;
 mod limits;
 mod loader;
 mod observe;
-mod page;
 mod related;
 mod request;
 mod route;

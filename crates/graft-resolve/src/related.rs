@@ -451,7 +451,7 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         path: &[PathSegment],
     ) -> Result<(), NullPropagates> {
         let strategy = self.sources.strategy_for(key.type_name());
-        self.errors.push(crate::engine::fetch_error(
+        self.errors.push(crate::request::fetch_error(
             error,
             key,
             path.to_vec(),

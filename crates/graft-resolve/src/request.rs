@@ -1,5 +1,8 @@
 //! GraphQL requests and responses as the engine sees them.
 
+use graft_keys::EntityKey;
+
+use crate::ResolveError;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -117,4 +120,36 @@ pub enum ResponseKind {
     Executed,
     /// The request was rejected before execution (parse, validation, variables, limits).
     RequestError,
+}
+
+/// The error for an entity that could not be resolved: its message and extensions name the
+/// type, the key (at most 200 characters of it), the source and the strategy that failed, and
+/// the request id; the driver's own message goes to the log under that id, never to the client.
+pub(crate) fn fetch_error(
+    error: &ResolveError,
+    key: &EntityKey,
+    path: Vec<PathSegment>,
+    strategy: &str,
+    request_id: &str,
+) -> GraphQLError {
+    let mut shown = key.to_string();
+    if shown.len() > 200 {
+        shown.truncate(shown.floor_char_boundary(200));
+        shown.push_str("...");
+    }
+    let source = match error {
+        ResolveError::Source { source_name, .. } => source_name.clone(),
+        _ => String::new(),
+    };
+    tracing::warn!(request_id, key = %shown, strategy, %error, "fetch failed");
+    GraphQLError::new(
+        "FETCH_FAILED",
+        format!("could not resolve {shown}: {}", error.public_message()),
+    )
+    .at(path)
+    .with_detail("type", key.type_name().to_string())
+    .with_detail("key", shown)
+    .with_detail("source", source)
+    .with_detail("strategy", strategy.to_owned())
+    .with_detail("requestId", request_id.to_owned())
 }

@@ -8,8 +8,9 @@ use apollo_compiler::ast::Value;
 use graft_keys::{ExtraFields, KeyError};
 use graft_plan::{EntityFetchPlan, EntitySelection, Slot};
 
-use super::{Execution, cpu_bound, fetch_error, selection_for};
+use super::{Execution, cpu_bound, selection_for};
 use crate::related::Fetched;
+use crate::request::fetch_error;
 use crate::variables::literal_to_json;
 use crate::{GraphQLError, PathSegment, ResolveError};
 

@@ -9,10 +9,11 @@ use graft_keys::{EntityKey, KeyValue};
 use graft_plan::{EdgeValue, PageInfoValue, PagePlan, PageValue};
 use graft_schema::SubgraphSchema;
 
+use super::Execution;
 use crate::related::{Fetched, Writer, key_value};
 use crate::request::Variables;
 use crate::variables::literal_to_json;
-use crate::{EngineConfig, PathSegment, write};
+use crate::{EngineConfig, GraphQLError, PageRequest, PathSegment, ResolveError, write};
 
 /// The arguments of one page request.
 pub(crate) struct PageArguments {
@@ -224,5 +225,92 @@ fn entity<V: Fn(&Name) -> bool>(
     if writer.row(out, &page.node, fetched, row, path).is_err() {
         out.truncate(start);
         out.extend_from_slice(b"null");
+    }
+}
+
+impl Execution<'_, '_> {
+    /// Writes a connection root field: one page of entities in key order.
+    pub(super) async fn page(&mut self, out: &mut Vec<u8>, response_key: &Name, page: &PagePlan) {
+        let path = vec![PathSegment::Key(response_key.to_string())];
+        let request = match arguments(
+            &self.engine.schema,
+            page,
+            self.variables,
+            &self.engine.config,
+        ) {
+            Ok(request) => request,
+            Err(message) => {
+                out.extend_from_slice(b"null");
+                self.errors.push(
+                    GraphQLError::new("BAD_USER_INPUT", format!("{response_key}: {message}"))
+                        .at(path),
+                );
+                return;
+            }
+        };
+        let type_name = &page.node.type_name;
+        let mapping = self
+            .engine
+            .schema
+            .mapping(type_name)
+            .expect("paged types are mapped");
+        let fetched = match self.engine.sources.source_for(type_name) {
+            None => Err(ResolveError::NoSource(type_name.to_string())),
+            Some(source) => {
+                let page_request = PageRequest {
+                    mapping,
+                    key_columns: mapping.key_columns(page.key),
+                    after: request.after.as_ref(),
+                    limit: request.first + 1,
+                    columns: &page.node.columns,
+                };
+                let paged = async {
+                    let turn = self.budget.statement().await?;
+                    let rows = source.page(self.ctx, page_request).await?;
+                    drop(turn);
+                    self.budget.spent(rows.row_count())?;
+                    Ok(rows)
+                };
+                match paged.await {
+                    Ok(rows) => Ok(self.resolver().resolve(&page.node, rows).await),
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                out.extend_from_slice(b"null");
+                let request_id = &self.ctx.request_id;
+                tracing::warn!(request_id, %type_name, %error, "page failed");
+                self.errors.push(
+                    GraphQLError::new(
+                        "FETCH_FAILED",
+                        format!(
+                            "{response_key}: could not read a page of {type_name}: {}",
+                            error.public_message()
+                        ),
+                    )
+                    .at(path)
+                    .with_detail("requestId", request_id.clone()),
+                );
+                return;
+            }
+        };
+        let variables = self.variables;
+        let mut writer = Writer {
+            schema: &self.engine.schema,
+            sources: &self.engine.sources,
+            variable: |name: &Name| {
+                variables
+                    .get(name.as_str())
+                    .is_some_and(|raw| raw.get() == "true")
+            },
+            errors: &mut self.errors,
+            representation: None,
+            budget: self.budget,
+            request_id: &self.ctx.request_id,
+        };
+        write(out, &mut writer, page, &fetched, &request, path);
     }
 }

@@ -3,41 +3,47 @@
 //! Per request: look the operation's plan up by query text (parsing, validating and compiling it
 //! on a miss), coerce the variables, then for each root field read what it needs through the
 //! sources and write JSON straight into the response buffer.
+//!
+//! The modules form layers. This one dispatches on the root field's kind to one module per
+//! kind (`entities`, `by_key`, `page`, `mutation`); below them, `crate::related` resolves
+//! relations level by level and writes entities, over `crate::loader`, `crate::write` and the
+//! sources. Nothing below calls back up.
 
 use apollo_compiler::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apollo_compiler::ast::Value;
+use apollo_compiler::Name;
 use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
-use apollo_compiler::{Name, Node};
 use futures_util::StreamExt as _;
 use graft_keys::EntityKey;
 use graft_plan::{
     BatchStats, CompileOptions, EntityFetchPlan, EntitySelection, Grouping, OperationPlan,
-    PLANNING_CEILING, PagePlan, PerTypeAndKey, PlanError, RootKind, ServiceField, Shape,
+    PLANNING_CEILING, PerTypeAndKey, PlanError, RootKind, ServiceField, Shape,
 };
 use graft_schema::SubgraphSchema;
 use serde_json::value::RawValue;
 
-use crate::PageRequest;
 use crate::limits::{Exceeded, LimitMode, RequestBudget, RequestLimits};
 use crate::loader::{LoaderConfig, Loaders};
 use crate::observe::Both;
 use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
-use crate::variables::{coerce, literal_to_json};
+use crate::request::fetch_error;
+use crate::variables::coerce;
 use crate::write;
 use crate::{
     FetchRequest, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
     RequestContext, RequestStats, ResolveError, ResponseKind, SourceRouter,
 };
 
+mod by_key;
 mod entities;
 mod mutation;
+mod page;
 
 use entities::StagedEntities;
 
@@ -666,13 +672,9 @@ impl Execution<'_, '_> {
                     RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
                     RootKind::Mutation(plan) => Staged::Cost(plan.selection.cost),
                     RootKind::Page(page) => {
-                        let first = crate::page::arguments(
-                            &engine.schema,
-                            page,
-                            self.variables,
-                            &engine.config,
-                        )
-                        .map_or(engine.config.page_size, |request| request.first);
+                        let first =
+                            page::arguments(&engine.schema, page, self.variables, &engine.config)
+                                .map_or(engine.config.page_size, |request| request.first);
                         Staged::Cost((first as u64 + 1).saturating_mul(page.node.cost))
                     }
                     _ => Staged::Cost(0),
@@ -791,149 +793,6 @@ impl Execution<'_, '_> {
             out.extend_from_slice(b"null");
         }
     }
-
-    /// Writes a connection root field: one page of entities in key order.
-    async fn page(&mut self, out: &mut Vec<u8>, response_key: &Name, page: &PagePlan) {
-        let path = vec![PathSegment::Key(response_key.to_string())];
-        let request = match crate::page::arguments(
-            &self.engine.schema,
-            page,
-            self.variables,
-            &self.engine.config,
-        ) {
-            Ok(request) => request,
-            Err(message) => {
-                out.extend_from_slice(b"null");
-                self.errors.push(
-                    GraphQLError::new("BAD_USER_INPUT", format!("{response_key}: {message}"))
-                        .at(path),
-                );
-                return;
-            }
-        };
-        let type_name = &page.node.type_name;
-        let mapping = self
-            .engine
-            .schema
-            .mapping(type_name)
-            .expect("paged types are mapped");
-        let fetched = match self.engine.sources.source_for(type_name) {
-            None => Err(ResolveError::NoSource(type_name.to_string())),
-            Some(source) => {
-                let page_request = PageRequest {
-                    mapping,
-                    key_columns: mapping.key_columns(page.key),
-                    after: request.after.as_ref(),
-                    limit: request.first + 1,
-                    columns: &page.node.columns,
-                };
-                let paged = async {
-                    let turn = self.budget.statement().await?;
-                    let rows = source.page(self.ctx, page_request).await?;
-                    drop(turn);
-                    self.budget.spent(rows.row_count())?;
-                    Ok(rows)
-                };
-                match paged.await {
-                    Ok(rows) => Ok(self.resolver().resolve(&page.node, rows).await),
-                    Err(error) => Err(error),
-                }
-            }
-        };
-        let fetched = match fetched {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                out.extend_from_slice(b"null");
-                let request_id = &self.ctx.request_id;
-                tracing::warn!(request_id, %type_name, %error, "page failed");
-                self.errors.push(
-                    GraphQLError::new(
-                        "FETCH_FAILED",
-                        format!(
-                            "{response_key}: could not read a page of {type_name}: {}",
-                            error.public_message()
-                        ),
-                    )
-                    .at(path)
-                    .with_detail("requestId", request_id.clone()),
-                );
-                return;
-            }
-        };
-        let variables = self.variables;
-        let mut writer = Writer {
-            schema: &self.engine.schema,
-            sources: &self.engine.sources,
-            variable: |name: &Name| {
-                variables
-                    .get(name.as_str())
-                    .is_some_and(|raw| raw.get() == "true")
-            },
-            errors: &mut self.errors,
-            representation: None,
-            budget: self.budget,
-            request_id: &self.ctx.request_id,
-        };
-        crate::page::write(out, &mut writer, page, &fetched, &request, path);
-    }
-
-    /// Writes a root field that looks one entity up by key.
-    async fn by_key(
-        &mut self,
-        out: &mut Vec<u8>,
-        response_key: &Name,
-        arguments: &[(Name, Option<Node<Value>>)],
-        selection: &EntitySelection,
-    ) {
-        let path = || vec![PathSegment::Key(response_key.to_string())];
-        let mut representation = serde_json::Map::new();
-        representation.insert(
-            "__typename".to_owned(),
-            selection.type_name.to_string().into(),
-        );
-        for (name, value) in arguments {
-            let value = value.as_ref().map_or(serde_json::Value::Null, |v| {
-                literal_to_json(v, self.variables)
-            });
-            representation.insert(name.to_string(), value);
-        }
-        let raw = RawValue::from_string(serde_json::Value::Object(representation).to_string())
-            .expect("valid JSON");
-        let key = match self.engine.schema.entities().validate(0, &raw) {
-            Ok(representation) => representation.into_key(),
-            Err(error) => {
-                out.extend_from_slice(b"null");
-                let message = format!("{response_key}: invalid key arguments: {error}");
-                self.errors
-                    .push(GraphQLError::new("BAD_USER_INPUT", message).at(path()));
-                return;
-            }
-        };
-        let plan = EntityFetchPlan::build(vec![Some(key)], &graft_plan::PerTypeAndKey, 1);
-        let started = Instant::now();
-        let mut results = self
-            .fetch_groups(&plan, std::slice::from_ref(selection))
-            .await;
-        self.timings.fetch += started.elapsed();
-        match results.pop().expect("one group") {
-            Ok(fetched) => {
-                let key = || plan.group_keys(&plan.groups()[0]).next().expect("one key");
-                self.write_entity(out, selection, &fetched, 0, path(), None, key)
-            }
-            Err(error) => {
-                out.extend_from_slice(b"null");
-                let key = plan.group_keys(&plan.groups()[0]).next().expect("one key");
-                let strategy = self.engine.sources.strategy_for(key.type_name());
-                self.errors.push(fetch_error(
-                    &error,
-                    key,
-                    path(),
-                    strategy,
-                    &self.ctx.request_id,
-                ));
-            }
-        }
-    }
 }
 
 /// Runs CPU-bound work (a plan compiled on a cache miss, a large answer written) without
@@ -954,38 +813,6 @@ fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s
         .iter()
         .find(|s| s.type_name == *type_name)
         .expect("the plan has a selection for every mapped type")
-}
-
-/// The error for an entity that could not be resolved: its message and extensions name the
-/// type, the key (at most 200 characters of it), the source and the strategy that failed, and
-/// the request id; the driver's own message goes to the log under that id, never to the client.
-pub(crate) fn fetch_error(
-    error: &ResolveError,
-    key: &EntityKey,
-    path: Vec<PathSegment>,
-    strategy: &str,
-    request_id: &str,
-) -> GraphQLError {
-    let mut shown = key.to_string();
-    if shown.len() > 200 {
-        shown.truncate(shown.floor_char_boundary(200));
-        shown.push_str("...");
-    }
-    let source = match error {
-        ResolveError::Source { source_name, .. } => source_name.clone(),
-        _ => String::new(),
-    };
-    tracing::warn!(request_id, key = %shown, strategy, %error, "fetch failed");
-    GraphQLError::new(
-        "FETCH_FAILED",
-        format!("could not resolve {shown}: {}", error.public_message()),
-    )
-    .at(path)
-    .with_detail("type", key.type_name().to_string())
-    .with_detail("key", shown)
-    .with_detail("source", source)
-    .with_detail("strategy", strategy.to_owned())
-    .with_detail("requestId", request_id.to_owned())
 }
 
 fn diagnostics(
