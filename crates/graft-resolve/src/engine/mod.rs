@@ -743,6 +743,28 @@ impl Execution<'_, '_> {
         }
     }
 
+    /// A writer of this request's entities; `representation` gives computed fields their
+    /// inputs (`_entities` only).
+    fn writer<'w>(
+        &'w mut self,
+        representation: Option<&'w [(Box<str>, Box<RawValue>)]>,
+    ) -> Writer<'w, impl Fn(&Name) -> bool + 'w> {
+        let variables = self.variables;
+        Writer {
+            schema: &self.engine.schema,
+            sources: &self.engine.sources,
+            variable: move |name: &Name| {
+                variables
+                    .get(name.as_str())
+                    .is_some_and(|raw| raw.get() == "true")
+            },
+            errors: &mut self.errors,
+            representation,
+            budget: self.budget,
+            request_id: &self.ctx.request_id,
+        }
+    }
+
     /// Writes the entity at key `position` of `fetched`: `null` when it does not exist, and
     /// `null` with an error when a non-null field has no value.
     #[allow(clippy::too_many_arguments)]
@@ -774,20 +796,7 @@ impl Execution<'_, '_> {
             return;
         };
         let start = out.len();
-        let variables = self.variables;
-        let mut writer = Writer {
-            schema: &self.engine.schema,
-            sources: &self.engine.sources,
-            variable: |name: &Name| {
-                variables
-                    .get(name.as_str())
-                    .is_some_and(|raw| raw.get() == "true")
-            },
-            errors: &mut self.errors,
-            representation,
-            budget: self.budget,
-            request_id: &self.ctx.request_id,
-        };
+        let mut writer = self.writer(representation);
         if writer.row(out, selection, fetched, row, &mut path).is_err() {
             out.truncate(start);
             out.extend_from_slice(b"null");

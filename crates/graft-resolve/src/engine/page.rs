@@ -297,20 +297,7 @@ impl Execution<'_, '_> {
                 return;
             }
         };
-        let variables = self.variables;
-        let mut writer = Writer {
-            schema: &self.engine.schema,
-            sources: &self.engine.sources,
-            variable: |name: &Name| {
-                variables
-                    .get(name.as_str())
-                    .is_some_and(|raw| raw.get() == "true")
-            },
-            errors: &mut self.errors,
-            representation: None,
-            budget: self.budget,
-            request_id: &self.ctx.request_id,
-        };
+        let mut writer = self.writer(None);
         write(out, &mut writer, page, &fetched, &request, path);
     }
 }
