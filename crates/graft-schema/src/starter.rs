@@ -47,8 +47,21 @@ pub struct ColumnDescription {
     pub nullable: bool,
 }
 
-/// Writes the starter SDL for `tables`.
+/// What a starter schema includes beyond types and lookups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StarterOptions {
+    /// Mark every entity type `@mutations`, so that graft serves `createX`, `createXs`,
+    /// `updateX` and `deleteX` for it.
+    pub mutations: bool,
+}
+
+/// Writes the starter SDL for `tables`: read-only types and lookups.
 pub fn starter_sdl(tables: &[TableDescription]) -> String {
+    starter_sdl_with(tables, StarterOptions::default())
+}
+
+/// Writes the starter SDL for `tables`, with what `options` adds.
+pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) -> String {
     let mut types = String::new();
     let mut lookups = String::new();
     let mut skipped = Vec::new();
@@ -70,7 +83,11 @@ pub fn starter_sdl(tables: &[TableDescription]) -> String {
         if let Some(schema) = &table.schema {
             let _ = write!(types, ", schema: {schema:?}");
         }
-        types.push_str(") {\n");
+        types.push(')');
+        if options.mutations {
+            types.push_str(" @mutations");
+        }
+        types.push_str(" {\n");
         for relation in relations(tables, table) {
             let _ = writeln!(types, "  {relation}");
         }
@@ -275,6 +292,22 @@ mod tests {
                 .relation("orgUser")
                 .is_some()
         );
+        assert!(
+            schema.mutation_fields().is_empty(),
+            "read-only unless asked"
+        );
+
+        let writable = starter_sdl_with(&tables, StarterOptions { mutations: true });
+        assert!(
+            writable
+                .contains("type Order @key(fields: \"id\") @table(name: \"orders\") @mutations {"),
+            "{writable}"
+        );
+        let schema = SubgraphSchema::parse(&writable, "starter.graphql").expect("valid");
+        assert!(schema.mutation_field("createOrders").is_some());
+        // OrgUser has only key fields: nothing to patch, so no updateOrgUser.
+        assert!(schema.mutation_field("updateOrgUser").is_none());
+        assert!(schema.mutation_field("deleteOrgUser").is_some());
     }
 
     fn column(name: &str, graphql_type: &str, nullable: bool) -> ColumnDescription {

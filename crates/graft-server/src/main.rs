@@ -49,6 +49,10 @@ enum Command {
         /// Overwrite the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// Mark every type `@mutations`: graft then serves createX, createXs, updateX and
+        /// deleteX for it.
+        #[arg(long)]
+        mutations: bool,
     },
     /// Check that subgraphs agree on entity keys: each type one subgraph refers to must be
     /// resolvable by its owner through a key the referring subgraph has.
@@ -75,7 +79,13 @@ fn main() -> ExitCode {
             database,
             output,
             force,
-        } => init(&database, &output, force),
+            mutations,
+        } => init(
+            &database,
+            &output,
+            force,
+            graft_schema::StarterOptions { mutations },
+        ),
     };
     match result {
         Ok(code) => code,
@@ -126,7 +136,12 @@ fn serve(
     })
 }
 
-fn init(database: &str, output: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
+fn init(
+    database: &str,
+    output: &std::path::Path,
+    force: bool,
+    options: graft_schema::StarterOptions,
+) -> anyhow::Result<ExitCode> {
     let is_stdout = output == std::path::Path::new("-");
     if !is_stdout && output.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", output.display());
@@ -136,7 +151,7 @@ fn init(database: &str, output: &std::path::Path, force: bool) -> anyhow::Result
     if tables.is_empty() {
         anyhow::bail!("{database} has no tables to describe");
     }
-    let sdl = graft_schema::starter_sdl(&tables);
+    let sdl = graft_schema::starter_sdl_with(&tables, options);
     // What graft writes, graft must accept.
     graft_schema::SubgraphSchema::parse(&sdl, "starter.graphql")
         .context("the starter schema does not validate")?;
