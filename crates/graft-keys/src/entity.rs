@@ -1,8 +1,8 @@
 //! The entity types of one subgraph schema and their keys.
 
-use std::collections::HashMap;
-
 use apollo_compiler::ast::Value;
+// Keyed by the schema's type names, looked up once per representation: ahash, not SipHash.
+use apollo_compiler::collections::HashMap;
 use apollo_compiler::schema::{Directive, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
@@ -33,7 +33,7 @@ pub struct EntityTypes {
 impl EntityTypes {
     /// Reads every `@key` of every object and interface type in `schema`.
     pub fn from_schema(schema: &Valid<Schema>) -> Result<EntityTypes, KeyError> {
-        let mut types = HashMap::new();
+        let mut types = HashMap::default();
         for (name, ty) in &schema.types {
             let directives = match ty {
                 ExtendedType::Object(object) => &object.directives,

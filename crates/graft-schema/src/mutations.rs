@@ -18,7 +18,7 @@
 //! of type `ID` optional, for the database to generate. A patch takes every stored field but
 //! the key's, each optional; keys do not change.
 
-use std::collections::HashMap;
+use apollo_compiler::collections::HashMap;
 use std::fmt::Write as _;
 
 use apollo_compiler::schema::ExtendedType;

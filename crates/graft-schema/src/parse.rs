@@ -1,12 +1,14 @@
 //! Building a [`SubgraphSchema`] from SDL.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use apollo_compiler::ast::{self, Definition, Value};
 use apollo_compiler::executable::{FieldSet, Selection, SelectionSet};
 use apollo_compiler::schema::{Component, ExtendedType, ObjectType};
 use apollo_compiler::validation::Valid;
+// Keyed by the schema's type names, looked up for every entity written: ahash, not SipHash.
+use apollo_compiler::collections::HashMap;
 use apollo_compiler::{Name, Node, Schema};
 use graft_keys::{EntityTypes, KeyScalar, parse_subgraph_schema};
 use heck::ToSnakeCase;
@@ -98,7 +100,7 @@ impl SubgraphSchema {
         };
 
         let provided = provided_fields(&schema);
-        let mut mappings = HashMap::new();
+        let mut mappings = HashMap::default();
         for (name, ty) in &schema.types {
             let ExtendedType::Object(object) = ty else {
                 continue;
