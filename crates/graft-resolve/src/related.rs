@@ -377,7 +377,7 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
             first = false;
             out.extend_from_slice(field.response_key.json_prefix().as_bytes());
             let value_start = out.len();
-            path.push(PathSegment::Key(field.response_key.name().to_string()));
+            path.push(PathSegment::Key(field.response_key.name().clone()));
             let result = value(self, out, index, field, path);
             path.pop();
             if result.is_err() {

@@ -57,8 +57,9 @@ pub struct Location {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum PathSegment {
-    /// An object key.
-    Key(String),
+    /// An object key: a response key or root field name from the plan, so pushing one onto a
+    /// path for every field written costs a reference count, not an allocation.
+    Key(apollo_compiler::Name),
     /// A list index.
     Index(usize),
 }

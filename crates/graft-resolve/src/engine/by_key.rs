@@ -21,7 +21,7 @@ impl Execution<'_, '_> {
         arguments: &[(Name, Option<Node<Value>>)],
         selection: &EntitySelection,
     ) {
-        let path = || vec![PathSegment::Key(response_key.to_string())];
+        let path = || vec![PathSegment::Key(response_key.clone())];
         let mut representation = serde_json::Map::new();
         representation.insert(
             "__typename".to_owned(),

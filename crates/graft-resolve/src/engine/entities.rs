@@ -173,7 +173,7 @@ impl Execution<'_, '_> {
             }
             let path = || {
                 vec![
-                    PathSegment::Key("_entities".to_owned()),
+                    PathSegment::Key(apollo_compiler::name!("_entities")),
                     PathSegment::Index(index),
                 ]
             };

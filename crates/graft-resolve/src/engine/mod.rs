@@ -296,7 +296,7 @@ impl Engine {
             }
             first = false;
             out.extend_from_slice(root.response_key.json_prefix().as_bytes());
-            let path = || vec![PathSegment::Key(root.response_key.name().to_string())];
+            let path = || vec![PathSegment::Key(root.response_key.name().clone())];
             match &root.kind {
                 RootKind::Typename(name) => write::string(&mut out, name),
                 RootKind::Service(fields) => {

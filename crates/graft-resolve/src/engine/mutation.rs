@@ -44,7 +44,7 @@ impl Execution<'_, '_> {
         response_key: &Name,
         plan: &MutationPlan,
     ) {
-        let path = vec![PathSegment::Key(response_key.to_string())];
+        let path = vec![PathSegment::Key(response_key.clone())];
         let type_name = &plan.field.type_name;
         let Some(mapping) = self.engine.schema.mapping(type_name) else {
             out.extend_from_slice(b"null");

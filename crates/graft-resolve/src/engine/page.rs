@@ -121,7 +121,7 @@ pub(crate) fn write<V: Fn(&Name) -> bool>(
         }
         first_field = false;
         out.extend_from_slice(field.response_key.json_prefix().as_bytes());
-        path.push(PathSegment::Key(field.response_key.name().to_string()));
+        path.push(PathSegment::Key(field.response_key.name().clone()));
         match &field.value {
             PageValue::Typename => write::string(out, &page.connection),
             PageValue::Nodes => {
@@ -159,7 +159,7 @@ pub(crate) fn write<V: Fn(&Name) -> bool>(
                             EdgeValue::Cursor => write::string(out, &cursor(row)),
                             EdgeValue::Node => {
                                 path.push(PathSegment::Key(
-                                    edge_field.response_key.name().to_string(),
+                                    edge_field.response_key.name().clone(),
                                 ));
                                 entity(out, writer, page, fetched, row, &mut path);
                                 path.pop();
@@ -231,7 +231,7 @@ fn entity<V: Fn(&Name) -> bool>(
 impl Execution<'_, '_> {
     /// Writes a connection root field: one page of entities in key order.
     pub(super) async fn page(&mut self, out: &mut Vec<u8>, response_key: &Name, page: &PagePlan) {
-        let path = vec![PathSegment::Key(response_key.to_string())];
+        let path = vec![PathSegment::Key(response_key.clone())];
         let request = match arguments(
             &self.engine.schema,
             page,
