@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use graft_resolve::{PoolStatus, RowSet};
+use graft_resolve::{Capabilities, PoolStatus, RowSet};
 
 use crate::DbError;
 use crate::dialect::{Dialect, Place, Scope, Statement};
@@ -71,6 +71,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Called once after a statement failed for a lost connection, before the retry: the
     /// server likely closed the pool's other connections too.
     fn connection_lost(&self) {}
+
+    /// What the database behind this driver can do: everything, unless it lacks what writes
+    /// need.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
 
     /// The pool's state.
     fn status(&self) -> PoolStatus;

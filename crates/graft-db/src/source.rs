@@ -279,7 +279,7 @@ impl<D: Driver> EntitySource for SqlSource<D> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        self.shared.driver.capabilities()
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {

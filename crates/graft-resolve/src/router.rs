@@ -36,10 +36,24 @@ impl SourceRouter {
         self.by_type.get(type_name).or(self.default.as_ref())
     }
 
-    /// Checks, at start-up, that the source of every type can do what `schema` asks of it:
-    /// a type with a page field needs [`Capabilities::pages`](crate::Capabilities::pages).
-    /// The error names the type, the field and the source.
+    /// Checks, at start-up, that the source of every type can do what `schema` asks of it: a
+    /// type with a page field needs [`Capabilities::pages`](crate::Capabilities::pages), a type
+    /// with mutations [`Capabilities::transactions`](crate::Capabilities::transactions). The
+    /// error names the type, the field and the source.
     pub fn check(&self, schema: &SubgraphSchema) -> Result<(), ResolveError> {
+        for field in schema.mutation_fields() {
+            let type_name = &field.type_name;
+            let Some(source) = self.source_for(type_name) else {
+                return Err(ResolveError::NoSource(type_name.to_string()));
+            };
+            if !source.capabilities().transactions {
+                return Err(ResolveError::Unsupported(format!(
+                    "Mutation.{} writes {type_name}, but its source `{}` cannot write",
+                    field.name,
+                    source.name()
+                )));
+            }
+        }
         for field in schema.root_fields() {
             let RootFieldKind::Page { type_name, .. } = &field.kind else {
                 continue;
@@ -139,6 +153,20 @@ mod tests {
         type PageInfo { hasNextPage: Boolean! endCursor: String }
         type Order @key(fields: "id") @table(name: "orders") { id: ID! total: Int }
     "#;
+
+    #[test]
+    fn a_type_with_mutations_needs_a_source_that_writes() {
+        let sdl = r#"type Query { order(id: ID!): Order }
+            type Order @key(fields: "id") @table(name: "orders") @mutations { id: ID! total: Int }"#;
+        let schema = SubgraphSchema::parse(sdl, "orders.graphql").expect("valid schema");
+        let error = SourceRouter::single(Arc::new(Pages))
+            .check(&schema)
+            .expect_err("cannot write");
+        assert_eq!(
+            error.to_string(),
+            "Mutation.createOrder writes Order, but its source `pages` cannot write"
+        );
+    }
 
     #[test]
     fn a_page_field_needs_a_source_that_pages() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use graft_resolve::{FetchRequest, PageRequest, PoolStatus, RowSet};
+use graft_resolve::{Capabilities, FetchRequest, PageRequest, PoolStatus, RowSet};
 use graft_schema::{EntityMapping, SubgraphSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
@@ -225,6 +225,15 @@ impl Driver for MysqlDriver {
             Ok(_) => self.cancel(lease),
             // No runtime: the process is ending, and dropping the connection closes it.
             Err(_) => drop(lease),
+        }
+    }
+
+    /// MySQL has no `RETURNING`, which writes need: it reads and pages only. MariaDB (10.5
+    /// and later) does everything.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pages: true,
+            transactions: self.mariadb,
         }
     }
 

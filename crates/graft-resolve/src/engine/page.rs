@@ -158,9 +158,7 @@ pub(crate) fn write<V: Fn(&Name) -> bool>(
                             EdgeValue::Typename => write::string(out, type_name),
                             EdgeValue::Cursor => write::string(out, &cursor(row)),
                             EdgeValue::Node => {
-                                path.push(PathSegment::Key(
-                                    edge_field.response_key.name().clone(),
-                                ));
+                                path.push(PathSegment::Key(edge_field.response_key.name().clone()));
                                 entity(out, writer, page, fetched, row, &mut path);
                                 path.pop();
                             }
