@@ -15,7 +15,8 @@ use graft_db::sqlite::{SqliteConfig, SqliteSource};
 use graft_keys::{EntityKey, KeyValue};
 use graft_resolve::{
     ConstraintKind, DeleteRequest, EntitySource, InsertRequest, PageRequest, RequestContext,
-    ResolveError, RowSet, SourceErrorKind, UnitOfWork, UpdateRequest, WriteValue,
+    ResolveError, RowSet, SourceErrorKind, SourceEvent, SourceObserver, StatementKind, UnitOfWork,
+    UpdateRequest, WriteValue,
 };
 use graft_schema::{EntityMapping, SubgraphSchema};
 
@@ -281,9 +282,27 @@ fn constraint(error: ResolveError) -> graft_resolve::ConstraintViolation {
     }
 }
 
+/// Records the kind of every statement a source reports.
+#[derive(Default)]
+struct Kinds(std::sync::Mutex<Vec<StatementKind>>);
+
+impl SourceObserver for Kinds {
+    fn observe(&self, event: &SourceEvent<'_>) {
+        if let SourceEvent::Statement { kind, failed, .. } = event {
+            assert!(failed.is_none(), "{event:?}");
+            self.0.lock().expect("not poisoned").push(*kind);
+        }
+    }
+}
+
 async fn every_write_kind_reads_its_rows_back(backend: Backend) {
     let fixture = fixture(backend, 2).await;
-    let mut work = fixture.begin().await;
+    let kinds = Arc::new(Kinds::default());
+    let mut work = fixture
+        .source
+        .begin(&RequestContext::new("uow").observed_by(kinds.clone()))
+        .await
+        .expect("begins");
     let inserted = insert_users(
         &fixture,
         work.as_mut(),
@@ -355,6 +374,21 @@ async fn every_write_kind_reads_its_rows_back(backend: Backend) {
         fixture.committed("User").await,
         vec![user(1, "ada@x.io", "Ada L.", Some(37))]
     );
+    // Every statement is reported, in order; MariaDB reads an updated row back.
+    use StatementKind::{Delete, Fetch, Insert, ReadBack, Transaction, Update};
+    let expected = match backend {
+        Backend::Mysql => vec![
+            Transaction,
+            Insert,
+            Update,
+            ReadBack,
+            Delete,
+            Fetch,
+            Transaction,
+        ],
+        _ => vec![Transaction, Insert, Update, Delete, Fetch, Transaction],
+    };
+    assert_eq!(*kinds.0.lock().expect("not poisoned"), expected);
 }
 
 async fn a_missing_key_or_one_its_column_cannot_hold_changes_nothing(backend: Backend) {
