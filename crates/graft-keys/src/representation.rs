@@ -66,9 +66,10 @@ impl EntityTypes {
     ) -> Result<Representation, KeyError> {
         let type_name = match fields.get("__typename") {
             None => return Err(KeyError::MissingTypename { index }),
-            Some(raw) => match serde_json::from_str::<FieldName<'_>>(raw.get()) {
-                Ok(FieldName(name)) => name,
-                Err(_) => {
+            // The value is valid JSON already: a string without escapes is its own text.
+            Some(raw) => match json_string(raw.get()) {
+                Some(name) => name,
+                None => {
                     return Err(KeyError::TypenameNotString {
                         index,
                         found: describe(raw.get()),
