@@ -105,7 +105,10 @@ fn check(
                 _ => match schema.types.get(named) {
                     Some(ExtendedType::Enum(e)) => serde_json::from_str::<Cow<'_, str>>(text)
                         .is_ok_and(|s| e.values.contains_key(s.as_ref())),
-                    Some(ExtendedType::InputObject(_)) => first == b'{',
+                    Some(ExtendedType::InputObject(object)) if first == b'{' => {
+                        return check_object(schema, object, text, name, path);
+                    }
+                    Some(ExtendedType::InputObject(_)) => false,
                     _ => true,
                 },
             };
@@ -116,6 +119,45 @@ fn check(
             }
         }
     }
+}
+
+/// Checks an input object's fields against its type: no field it does not declare, every
+/// non-null field without a default given, each given field of its type.
+fn check_object(
+    schema: &Schema,
+    object: &apollo_compiler::schema::InputObjectType,
+    text: &str,
+    name: &str,
+    path: &mut String,
+) -> Result<(), String> {
+    let given: std::collections::BTreeMap<Cow<'_, str>, &RawValue> =
+        serde_json::from_str(text).map_err(|e| format!("variable `${name}`{path}: {e}"))?;
+    if let Some(unknown) = given
+        .keys()
+        .find(|field| !object.fields.contains_key(field.as_ref()))
+    {
+        return Err(format!(
+            "variable `${name}`{path}: `{}` has no field `{unknown}`",
+            object.name
+        ));
+    }
+    for (field, definition) in &object.fields {
+        let depth = path.len();
+        path.push('.');
+        path.push_str(field);
+        match given.get(field.as_str()) {
+            Some(value) => check(schema, &definition.ty, value, name, path)?,
+            None if definition.ty.is_non_null() && definition.default_value.is_none() => {
+                return Err(format!(
+                    "variable `${name}`{path}: the field of type `{}` was not given",
+                    definition.ty
+                ));
+            }
+            None => {}
+        }
+        path.truncate(depth);
+    }
+    Ok(())
 }
 
 /// Whether `ty` is (a non-null) custom scalar, which accepts any JSON value.
@@ -168,5 +210,52 @@ pub(crate) fn literal_to_json(value: &Value, variables: &Variables<'_>) -> serde
                 .map(|(k, v)| (k.to_string(), literal_to_json(v, variables)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apollo_compiler::ast::Type;
+    use apollo_compiler::name;
+
+    use super::*;
+
+    const SDL: &str = "
+        type Query { a: Int }
+        input NewOrder { id: ID total: Float! status: String! = \"new\" note: String }
+    ";
+
+    fn coerce_order(json: &str) -> Result<(), String> {
+        let schema = Schema::parse_and_validate(SDL, "t.graphql").expect("valid");
+        let declared = [VariablePlan {
+            name: name!("input"),
+            ty: Type::NonNullNamed(name!("NewOrder")).into(),
+            default: None,
+        }];
+        let body = format!("{{\"input\":{json}}}");
+        let variables: Variables<'_> = serde_json::from_str(&body).expect("an object");
+        coerce(&schema, &declared, Some(&variables)).map(|_| ())
+    }
+
+    #[test]
+    fn input_objects_are_checked_field_by_field() {
+        assert_eq!(coerce_order(r#"{"total": 1.5}"#), Ok(()));
+        assert_eq!(
+            coerce_order(r#"{"total": "abc"}"#),
+            Err("variable `$input`.total: expected `Float`, found \"abc\"".to_owned())
+        );
+        assert_eq!(
+            coerce_order(r#"{"note": "x"}"#),
+            Err("variable `$input`.total: the field of type `Float!` was not given".to_owned())
+        );
+        assert_eq!(
+            coerce_order(r#"{"total": 1, "discount": 2}"#),
+            Err("variable `$input`: `NewOrder` has no field `discount`".to_owned())
+        );
+        assert_eq!(
+            coerce_order(r#"{"total": 1, "status": null}"#),
+            Err("variable `$input`.status: expected a non-null `String!`, found null".to_owned())
+        );
+        assert!(coerce_order("[]").is_err());
     }
 }
