@@ -266,6 +266,8 @@ fn sqlite_constraint(error: &dyn sqlx::error::DatabaseError) -> Option<Constrain
         ErrorKind::ForeignKeyViolation => ConstraintKind::ForeignKey,
         ErrorKind::NotNullViolation => ConstraintKind::NotNull,
         ErrorKind::CheckViolation => ConstraintKind::Check,
+        // SQLITE_CONSTRAINT_DATATYPE: a value of the wrong type in a STRICT table.
+        _ if error.code().as_deref() == Some("3091") => ConstraintKind::Value,
         _ => return None,
     };
     let mut violation = ConstraintViolation::new(kind);
@@ -307,6 +309,9 @@ fn postgres_constraint(error: &tokio_postgres::Error) -> Option<ConstraintViolat
         ConstraintKind::NotNull
     } else if *code == SqlState::CHECK_VIOLATION {
         ConstraintKind::Check
+    } else if code.code().starts_with("22") {
+        // Class 22, data exception: too long, out of range, not of the column's type.
+        ConstraintKind::Value
     } else {
         return None;
     };
@@ -360,6 +365,19 @@ fn mysql_constraint(code: u16, message: &str) -> Option<ConstraintViolation> {
         1048 | 1364 => {
             let mut violation = ConstraintViolation::new(ConstraintKind::NotNull);
             violation.column = quoted(message, "", '\'', '\'').map(str::to_owned);
+            violation
+        }
+        // ER_DATA_TOO_LONG, ER_WARN_DATA_OUT_OF_RANGE, WARN_DATA_TRUNCATED,
+        // ER_TRUNCATED_WRONG_VALUE, ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: errors in strict mode.
+        1406 | 1264 | 1265 | 1292 | 1366 => {
+            let mut violation = ConstraintViolation::new(ConstraintKind::Value);
+            violation.column = message.rfind(" for column ").and_then(|at| {
+                // `'total'`, or MariaDB's `` `db`.`t`.`total` ``: the last quoted name.
+                let rest = &message[at + " for column ".len()..];
+                let quoted = rest.split(" at row").next().unwrap_or(rest);
+                let name = quoted.trim_matches(|c| c == '\'' || c == '`');
+                Some(name.rsplit("`.`").next().unwrap_or(name).to_owned())
+            });
             violation
         }
         // ER_CONSTRAINT_FAILED (MariaDB), ER_CHECK_CONSTRAINT_VIOLATED (MySQL).
@@ -423,6 +441,20 @@ mod tests {
         assert_eq!(check.constraint.as_deref(), Some("positive"));
         let check = mysql_constraint(3819, "Check constraint 'positive' is violated.").unwrap();
         assert_eq!(check.constraint.as_deref(), Some("positive"));
+        let long = mysql_constraint(1406, "Data too long for column 'name' at row 1").unwrap();
+        assert_eq!(
+            (long.kind, long.column.as_deref()),
+            (ConstraintKind::Value, Some("name"))
+        );
+        let range =
+            mysql_constraint(1264, "Out of range value for column 'total' at row 1").unwrap();
+        assert_eq!(range.column.as_deref(), Some("total"));
+        let wrong = mysql_constraint(
+            1366,
+            "Incorrect integer value: 'abc' for column `db`.`orders`.`total` at row 1",
+        )
+        .unwrap();
+        assert_eq!(wrong.column.as_deref(), Some("total"));
         assert!(mysql_constraint(1064, "You have an error in your SQL syntax").is_none());
     }
 }

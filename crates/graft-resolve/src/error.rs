@@ -62,6 +62,8 @@ pub enum ConstraintKind {
     NotNull,
     /// A `CHECK` constraint rejected the row.
     Check,
+    /// A value does not fit its column: too long, out of range, or not of the column's type.
+    Value,
 }
 
 impl ConstraintKind {
@@ -74,17 +76,21 @@ impl ConstraintKind {
             }
             ConstraintKind::NotNull => "a value that may not be null is missing",
             ConstraintKind::Check => "a check constraint refused the row",
+            ConstraintKind::Value => {
+                "a value does not fit its column (too long, out of range, or not of its type)"
+            }
         }
     }
 
     /// The error code clients see: `UNIQUE_VIOLATION`, `FOREIGN_KEY_VIOLATION`,
-    /// `NOT_NULL_VIOLATION`, `CHECK_VIOLATION`.
+    /// `NOT_NULL_VIOLATION`, `CHECK_VIOLATION`, `INVALID_VALUE`.
     pub fn code(self) -> &'static str {
         match self {
             ConstraintKind::Unique => "UNIQUE_VIOLATION",
             ConstraintKind::ForeignKey => "FOREIGN_KEY_VIOLATION",
             ConstraintKind::NotNull => "NOT_NULL_VIOLATION",
             ConstraintKind::Check => "CHECK_VIOLATION",
+            ConstraintKind::Value => "INVALID_VALUE",
         }
     }
 }
