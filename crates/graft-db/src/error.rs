@@ -371,12 +371,12 @@ fn mysql_constraint(code: u16, message: &str) -> Option<ConstraintViolation> {
         // ER_TRUNCATED_WRONG_VALUE, ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: errors in strict mode.
         1406 | 1264 | 1265 | 1292 | 1366 => {
             let mut violation = ConstraintViolation::new(ConstraintKind::Value);
-            violation.column = message.rfind(" for column ").and_then(|at| {
+            violation.column = message.rfind(" for column ").map(|at| {
                 // `'total'`, or MariaDB's `` `db`.`t`.`total` ``: the last quoted name.
                 let rest = &message[at + " for column ".len()..];
                 let quoted = rest.split(" at row").next().unwrap_or(rest);
                 let name = quoted.trim_matches(|c| c == '\'' || c == '`');
-                Some(name.rsplit("`.`").next().unwrap_or(name).to_owned())
+                name.rsplit("`.`").next().unwrap_or(name).to_owned()
             });
             violation
         }
