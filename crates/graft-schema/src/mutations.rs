@@ -207,7 +207,7 @@ fn derive_type(
         mutation,
         "  \"Creates one {type_name}, in a transaction of its own.\"\n  \
          create{type_name}(input: {create_input}!): {type_name}\n  \
-         \"Creates every {type_name} in one statement, in a transaction of its own: all of them, or none.\"\n  \
+         \"Creates every {type_name} in a transaction of its own, all of them or none: one statement for the inputs that give the same fields.\"\n  \
          create{plural}(inputs: [{create_input}!]!): [{type_name}!]\n"
     );
     derived.fields.push(MutationField {
@@ -376,7 +376,7 @@ type OrgUser @key(fields: "orgId userId") @table(name: "org_users") @mutations {
               """Creates one Order, in a transaction of its own."""
               createOrder(input: CreateOrderInput!): Order
               """
-              Creates every Order in one statement, in a transaction of its own: all of them, or none.
+              Creates every Order in a transaction of its own, all of them or none: one statement for the inputs that give the same fields.
               """
               createOrders(inputs: [CreateOrderInput!]!): [Order!]
               """Changes the Order with this key; null when there is none."""

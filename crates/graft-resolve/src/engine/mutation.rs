@@ -20,11 +20,10 @@ use crate::{
 
 /// A mutation's write, read from its arguments before any SQL.
 enum Write {
-    /// Rows to insert: the columns written (the inputs' fields, in input order) and each
-    /// row's values.
+    /// Rows to insert, `count` of them, in groups of rows that give the same fields.
     Insert {
-        columns: Vec<usize>,
-        rows: Vec<Vec<WriteValue>>,
+        groups: Vec<InsertGroup>,
+        count: usize,
     },
     /// Columns to set on the row with a key.
     Update {
@@ -33,6 +32,17 @@ enum Write {
     },
     /// The row with a key to delete.
     Delete { key: EntityKey },
+}
+
+/// Rows of an insert that give the same fields: one statement, so that a field a row leaves
+/// out takes the table's default rather than a NULL another row's shape would force on it.
+struct InsertGroup {
+    /// The columns written: the fields the rows give, in input-type order.
+    columns: Vec<usize>,
+    /// Each row's values.
+    rows: Vec<Vec<WriteValue>>,
+    /// Each row's position among the mutation's inputs.
+    positions: Vec<usize>,
 }
 
 impl Execution<'_, '_> {
@@ -58,9 +68,7 @@ impl Execution<'_, '_> {
                 return;
             }
         };
-        if let Write::Insert { rows, .. } = &write
-            && rows.is_empty()
-        {
+        if let Write::Insert { count: 0, .. } = &write {
             out.extend_from_slice(b"[]");
             return;
         }
@@ -304,14 +312,8 @@ async fn write_in_unit_of_work(
 ) -> Result<RowSet, ResolveError> {
     let mut work = source.begin(ctx).await?;
     let written = match write {
-        Write::Insert { columns, rows } => {
-            work.insert(InsertRequest {
-                mapping,
-                columns,
-                rows,
-                returning,
-            })
-            .await
+        Write::Insert { groups, count } => {
+            insert_groups(work.as_mut(), mapping, returning, groups, *count).await
         }
         Write::Update { key, set } => {
             work.update(UpdateRequest {
@@ -347,32 +349,85 @@ async fn write_in_unit_of_work(
     }
 }
 
-/// The rows of an insert: the columns are the inputs' fields any row gives, in input order;
-/// a row that leaves one out writes NULL there.
-fn insert(inputs: &[InputField], given: &[Json]) -> Result<Write, String> {
-    let mut objects = Vec::with_capacity(given.len());
-    for (i, object) in given.iter().enumerate() {
-        match object {
-            Json::Object(object) => objects.push(object),
-            _ => return Err(format!("input {i} must be an object")),
+/// Inserts each group in one statement, in the order of their first rows, and answers the
+/// written rows in input order.
+async fn insert_groups(
+    work: &mut dyn crate::UnitOfWork,
+    mapping: &EntityMapping,
+    returning: &[usize],
+    groups: &[InsertGroup],
+    count: usize,
+) -> Result<RowSet, ResolveError> {
+    let mut written = Vec::with_capacity(groups.len());
+    for group in groups {
+        let rows = work
+            .insert(InsertRequest {
+                mapping,
+                columns: &group.columns,
+                rows: &group.rows,
+                returning,
+            })
+            .await?;
+        written.push(rows);
+    }
+    // One group of every input, the usual case: its rows are already in input order.
+    if let [only] = groups
+        && only.rows.len() == count
+    {
+        return Ok(written.pop().expect("one group, one row set"));
+    }
+    let mut merged = RowSet::new(count, returning.len());
+    for (group, rows) in groups.iter().zip(&written) {
+        for (i, &position) in group.positions.iter().enumerate() {
+            for row in rows.rows_of(i) {
+                let mut writer = merged.row(position);
+                for cell in rows.cells(row) {
+                    match *cell {
+                        crate::Cell::Text { start, len } => writer.push_text(rows.text(start, len)),
+                        crate::Cell::Json { start, len } => writer.push_json(rows.text(start, len)),
+                        other => writer.push(other),
+                    }
+                }
+            }
         }
     }
-    let present: Vec<&InputField> = inputs
-        .iter()
-        .filter(|input| objects.iter().any(|o| o.contains_key(input.field.as_str())))
-        .collect();
-    let mut rows = Vec::with_capacity(objects.len());
-    for object in &objects {
-        let mut row = Vec::with_capacity(present.len());
-        for input in &present {
-            let value = object.get(input.field.as_str()).unwrap_or(&Json::Null);
-            row.push(write_value(value));
+    Ok(merged)
+}
+
+/// The rows of an insert, grouped by the fields they give (see [`InsertGroup`]).
+fn insert(inputs: &[InputField], given: &[Json]) -> Result<Write, String> {
+    let mut groups: Vec<InsertGroup> = Vec::new();
+    for (position, object) in given.iter().enumerate() {
+        let Json::Object(object) = object else {
+            return Err(format!("input {position} must be an object"));
+        };
+        let fields: Vec<&InputField> = inputs
+            .iter()
+            .filter(|input| object.contains_key(input.field.as_str()))
+            .collect();
+        if fields.is_empty() {
+            return Err(format!("input {position} gives no field to write"));
         }
-        rows.push(row);
+        let columns: Vec<usize> = fields.iter().map(|input| input.column).collect();
+        let row = fields
+            .iter()
+            .map(|input| write_value(&object[input.field.as_str()]))
+            .collect();
+        match groups.iter_mut().find(|group| group.columns == columns) {
+            Some(group) => {
+                group.rows.push(row);
+                group.positions.push(position);
+            }
+            None => groups.push(InsertGroup {
+                columns,
+                rows: vec![row],
+                positions: vec![position],
+            }),
+        }
     }
     Ok(Write::Insert {
-        columns: present.iter().map(|input| input.column).collect(),
-        rows,
+        groups,
+        count: given.len(),
     })
 }
 
