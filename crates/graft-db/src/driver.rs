@@ -37,7 +37,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// Runs `statement` on `conn` and places its rows in `rows` (see [`Place`]).
+    /// Runs `statement` on `conn` and places its rows in `rows`, each at the key position its
+    /// statement says.
     fn query<'a, 'k: 'a>(
         &'a self,
         conn: &'a mut Self::Conn,

@@ -84,7 +84,7 @@ pub enum SplitReason {
 pub struct FetchGroup {
     /// What the keys share.
     pub key: GroupKey,
-    /// Positions in [`EntityFetchPlan::keys`] of the distinct keys to fetch, in first-seen order.
+    /// Positions in the plan's keys of the distinct keys to fetch, in first-seen order.
     pub members: Vec<u32>,
     /// Set when this group continues a split one.
     pub split: Option<SplitReason>,

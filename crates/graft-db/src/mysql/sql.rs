@@ -118,7 +118,7 @@ impl Dialect for MyDialect {
     }
 
     /// One statement, `SELECT 1, <columns> ... ORDER BY <key columns> LIMIT ?` after the
-    /// cursor's key values (see [`page_select`]); a cursor value its column cannot hold is a
+    /// cursor's key values (see `page_select`); a cursor value its column cannot hold is a
     /// query error.
     fn page<'k>(
         &self,
