@@ -1,10 +1,15 @@
-//! SQL databases as [`graft_resolve::EntitySource`]s: one batched statement per fetch group.
+//! SQL databases as [`graft_resolve::EntitySource`]s: one batched statement per fetch group,
+//! and units of work that write.
 //!
+//! One [`SqlSource`] (`source.rs`) serves every database: it takes connections, applies the
+//! request's [`Scope`], enforces the deadline, retries a read once and opens units of work,
+//! through a [`Driver`] (`driver.rs`: the I/O) and its [`Dialect`] (`dialect.rs`: the SQL, pure).
 //! Each backend lives in its own module, behind its own cargo feature, with the same files: the
-//! source and its pool (`mod.rs`), what the database says about the mapped tables
-//! (`introspect.rs`, where the backend needs it), the SQL it builds (`sql.rs`) and how it reads
-//! rows (`rows.rs`). Identifiers in SQL come only from the schema mapping and the database's own
-//! catalog, quoted for the dialect; key values are only ever bind parameters.
+//! driver and its pool (`mod.rs`), what the database says about the mapped tables
+//! (`introspect.rs`, where the backend needs it), the SQL it builds (`sql.rs`; MariaDB's writes
+//! in `dialect.rs`) and how it reads rows (`rows.rs`). Identifiers in SQL come only from the
+//! schema mapping and the database's own catalog, quoted for the dialect; values are only ever
+//! bind parameters.
 //!
 //! | backend | driver | batched form | why |
 //! |---|---|---|---|

@@ -1,6 +1,7 @@
 //! MariaDB and MySQL through mysql_async: binary protocol, statements prepared once per
 //! connection and kept in mysql_async's statement cache.
 
+mod dialect;
 mod introspect;
 mod rows;
 mod sql;
@@ -19,8 +20,8 @@ use crate::dialect::{Dialect, Scope, Statement};
 use crate::driver::Driver;
 use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
 use crate::{DbError, SqlSource, redact};
+pub use dialect::MyDialect;
 use introspect::MyTable;
-pub use sql::MyDialect;
 
 /// Pool settings for a MariaDB or MySQL source.
 #[derive(Debug, Clone)]
