@@ -11,41 +11,37 @@
 
 use apollo_compiler::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use apollo_compiler::Name;
 use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
-use futures_util::StreamExt as _;
-use graft_keys::EntityKey;
 use graft_plan::{
-    BatchStats, CompileOptions, EntityFetchPlan, EntitySelection, Grouping, OperationPlan,
-    PLANNING_CEILING, PerTypeAndKey, PlanError, RootKind, ServiceField, Shape,
+    BatchStats, CompileOptions, Grouping, OperationPlan, PLANNING_CEILING, PerTypeAndKey,
+    PlanError, RootKind, ServiceField, Shape,
 };
 use graft_schema::SubgraphSchema;
-use serde_json::value::RawValue;
 
 use crate::limits::{Exceeded, LimitMode, RequestBudget, RequestLimits};
 use crate::loader::{LoaderConfig, Loaders};
 use crate::observe::Both;
-use crate::related::{Fetched, Resolver, Writer};
 use crate::request::Variables;
-use crate::request::fetch_error;
 use crate::variables::coerce;
 use crate::write;
 use crate::{
-    FetchRequest, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
-    RequestContext, RequestStats, ResolveError, ResponseKind, SourceRouter,
+    GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment, RequestContext,
+    RequestStats, ResponseKind, SourceRouter,
 };
 
 mod by_key;
 mod entities;
+mod execution;
 mod mutation;
 mod page;
 
-use entities::StagedEntities;
+use execution::{Execution, Staged, Timings, cpu_bound, selection_for};
 
 /// Limits and switches of the engine, with defaults suited to a gateway-facing subgraph.
 #[derive(Debug, Clone)]
@@ -586,41 +582,6 @@ impl Engine {
     }
 }
 
-/// The state of one execution.
-struct Execution<'e, 'v> {
-    engine: &'e Engine,
-    ctx: &'e RequestContext,
-    variables: &'e Variables<'v>,
-    errors: Vec<GraphQLError>,
-    stats: &'e mut BatchStats,
-    /// The request's relation loaders.
-    loaders: Loaders<Fetched>,
-    /// What the request may still spend.
-    budget: &'e RequestBudget,
-    /// Where the time went, for `extensions.graft.timings`.
-    timings: Timings,
-}
-
-/// What a root field needs before any SQL runs, and what it is estimated to cost.
-enum Staged {
-    /// Its conditions exclude it.
-    Skipped,
-    /// `_entities`: keys validated and grouped.
-    Entities(Box<StagedEntities>),
-    /// Anything else, with its estimated cost.
-    Cost(u64),
-}
-
-impl Staged {
-    fn cost(&self) -> u64 {
-        match self {
-            Staged::Skipped => 0,
-            Staged::Entities(stage) => stage.cost,
-            Staged::Cost(cost) => *cost,
-        }
-    }
-}
-
 /// An operation's measured size and estimated cost.
 #[derive(Debug, Default)]
 struct CostReport {
@@ -628,200 +589,6 @@ struct CostReport {
     estimated: u64,
     /// Codes of limits exceeded in measure mode.
     measured_over: Vec<&'static str>,
-}
-
-/// Where one request's time went inside the engine.
-#[derive(Debug, Default)]
-struct Timings {
-    /// Plan lookup (or parse, validate, compile) and variable coercion.
-    prepare: Duration,
-    /// Representation validation and fetch planning.
-    keys: Duration,
-    /// Sources, relations included.
-    fetch: Duration,
-    /// Writing entities.
-    write: Duration,
-}
-
-impl Execution<'_, '_> {
-    /// The value of a Boolean variable (coercion has checked its type).
-    fn boolean(&self, name: &Name) -> bool {
-        self.variables
-            .get(name.as_str())
-            .is_some_and(|raw| raw.get() == "true")
-    }
-
-    /// Does for every included root field what needs no SQL (representations validated and
-    /// grouped, page arguments read), so that the estimated cost of the whole operation is
-    /// known, and checked, before any statement runs.
-    fn stage(&self, plan: &OperationPlan) -> Result<Vec<Staged>, GraphQLError> {
-        let engine = self.engine;
-        plan.root
-            .iter()
-            .map(|root| {
-                if !root.conditions.hold(|name| self.boolean(name)) {
-                    return Ok(Staged::Skipped);
-                }
-                Ok(match &root.kind {
-                    RootKind::Entities {
-                        representations,
-                        selections,
-                    } => Staged::Entities(Box::new(
-                        self.stage_entities(representations, selections)?,
-                    )),
-                    RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
-                    RootKind::Mutation(plan) => Staged::Cost(plan.selection.cost),
-                    RootKind::Page(page) => {
-                        let first =
-                            page::arguments(&engine.schema, page, self.variables, &engine.config)
-                                .map_or(engine.config.page_size, |request| request.first);
-                        Staged::Cost((first as u64 + 1).saturating_mul(page.node.cost))
-                    }
-                    _ => Staged::Cost(0),
-                })
-            })
-            .collect()
-    }
-
-    /// Runs every group's fetch concurrently, each with its relations below; results line up
-    /// with `plan.groups()`.
-    async fn fetch_groups(
-        &self,
-        plan: &EntityFetchPlan,
-        selections: &[EntitySelection],
-    ) -> Vec<Result<Fetched, ResolveError>> {
-        let key_lists: Vec<Vec<&EntityKey>> = plan
-            .groups()
-            .iter()
-            .map(|g| plan.group_keys(g).collect())
-            .collect();
-        let resolver = self.resolver();
-        let resolver = &resolver;
-        let fetches = plan
-            .groups()
-            .iter()
-            .zip(&key_lists)
-            .map(|(group, keys)| async move {
-                let type_name = &group.key.type_name;
-                let mapping = self
-                    .engine
-                    .schema
-                    .mapping(type_name)
-                    .ok_or_else(|| ResolveError::NoSource(type_name.to_string()))?;
-                let source = self
-                    .engine
-                    .sources
-                    .source_for(type_name)
-                    .ok_or_else(|| ResolveError::NoSource(type_name.to_string()))?;
-                let selection = selection_for(selections, type_name);
-                let request =
-                    FetchRequest::by_key(mapping, group.key.key, keys, &selection.columns);
-                let turn = self.budget.statement().await?;
-                let rows = source.fetch(self.ctx, request).await?;
-                drop(turn);
-                self.budget.spent(rows.row_count())?;
-                Ok(resolver.resolve(selection, rows).await)
-            })
-            // Collected first: a stream over the lazy map would not be `Send` for every
-            // lifetime, which axum's handlers need.
-            .collect::<Vec<_>>();
-        // Groups run concurrently, at most `max_concurrent_fetches` at a time, in plan order.
-        futures_util::stream::iter(fetches)
-            .buffered(self.engine.config.max_concurrent_fetches.max(1))
-            .collect()
-            .await
-    }
-
-    fn resolver(&self) -> Resolver<'_> {
-        Resolver {
-            schema: &self.engine.schema,
-            sources: &self.engine.sources,
-            ctx: self.ctx,
-            loaders: &self.loaders,
-            budget: self.budget,
-            variables: self.variables,
-        }
-    }
-
-    /// A writer of this request's entities; `representation` gives computed fields their
-    /// inputs (`_entities` only).
-    fn writer<'w>(
-        &'w mut self,
-        representation: Option<&'w [(Box<str>, Box<RawValue>)]>,
-    ) -> Writer<'w, impl Fn(&Name) -> bool + 'w> {
-        let variables = self.variables;
-        Writer {
-            schema: &self.engine.schema,
-            sources: &self.engine.sources,
-            variable: move |name: &Name| {
-                variables
-                    .get(name.as_str())
-                    .is_some_and(|raw| raw.get() == "true")
-            },
-            errors: &mut self.errors,
-            representation,
-            budget: self.budget,
-            request_id: &self.ctx.request_id,
-        }
-    }
-
-    /// Writes the entity at key `position` of `fetched`: `null` when it does not exist, and
-    /// `null` with an error when a non-null field has no value.
-    #[allow(clippy::too_many_arguments)]
-    fn write_entity<'k>(
-        &mut self,
-        out: &mut Vec<u8>,
-        selection: &EntitySelection,
-        fetched: &Fetched,
-        position: usize,
-        mut path: Vec<PathSegment>,
-        representation: Option<&[(Box<str>, Box<RawValue>)]>,
-        key: impl FnOnce() -> &'k EntityKey,
-    ) {
-        let Some(row) = fetched.rows.rows_of(position).next() else {
-            out.extend_from_slice(b"null");
-            // A key that failed on its own (a remote's error at its index) is an error; a key
-            // without a row is simply an entity that does not exist.
-            if let Some(error) = fetched.rows.key_error(position) {
-                let key = key();
-                let strategy = self.engine.sources.strategy_for(key.type_name());
-                self.errors.push(fetch_error(
-                    error,
-                    key,
-                    path,
-                    strategy,
-                    &self.ctx.request_id,
-                ));
-            }
-            return;
-        };
-        let start = out.len();
-        let mut writer = self.writer(representation);
-        if writer.row(out, selection, fetched, row, &mut path).is_err() {
-            out.truncate(start);
-            out.extend_from_slice(b"null");
-        }
-    }
-}
-
-/// Runs CPU-bound work (a plan compiled on a cache miss, a large answer written) without
-/// holding up the other tasks queued on this worker: on a multi-threaded runtime the worker
-/// hands them to another thread first (`block_in_place`); on a single-threaded one (tests) it
-/// just runs.
-fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
-}
-
-fn selection_for<'s>(selections: &'s [EntitySelection], type_name: &Name) -> &'s EntitySelection {
-    selections
-        .iter()
-        .find(|s| s.type_name == *type_name)
-        .expect("the plan has a selection for every mapped type")
 }
 
 fn diagnostics(
