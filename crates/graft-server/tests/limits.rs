@@ -92,6 +92,34 @@ async fn a_relation_cycle_is_refused_by_depth_and_by_estimated_cost() {
     );
 }
 
+/// A multi-row create is estimated for every entity it writes, before anything is written.
+#[tokio::test]
+async fn a_multi_row_create_is_estimated_per_input_before_any_write() {
+    let address = demo_with(RequestLimits::default()).await;
+    let query = "mutation($inputs: [CreateOrderInput!]!) { createOrders(inputs: $inputs) { id \
+        user { orders { user { orders { user { orders { id } } } } } } } }";
+    let inputs: Vec<Value> = (0..1_000)
+        .map(|i| json!({ "id": 800_000 + i, "orgId": "org-1", "userId": "u1", "total": 1, "status": "x" }))
+        .collect();
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "inputs": inputs } }),
+    )
+    .await;
+    assert_eq!(
+        first_error_code(&reply.body),
+        "COST_ESTIMATED_TOO_EXPENSIVE"
+    );
+    // 1,000 × the selection's 1,222, as for 1,000 `_entities` above.
+    assert_eq!(reply.body["errors"][0]["extensions"]["found"], 1_222_000);
+    let written = graphql(address, json!({ "query": "{ order(id: 800000) { id } }" })).await;
+    assert_eq!(
+        written.body["data"]["order"],
+        Value::Null,
+        "nothing was written"
+    );
+}
+
 #[tokio::test]
 async fn measure_mode_reports_and_the_response_budget_stops_the_writer() {
     let address = demo_with(RequestLimits {

@@ -94,7 +94,11 @@ impl Execution<'_, '_> {
                         self.stage_entities(representations, selections)?,
                     )),
                     RootKind::ByKey { selection, .. } => Staged::Cost(selection.cost),
-                    RootKind::Mutation(plan) => Staged::Cost(plan.selection.cost),
+                    RootKind::Mutation(plan) => {
+                        Staged::Cost(plan.selection.cost.saturating_mul(
+                            super::mutation::entities_written(plan, self.variables),
+                        ))
+                    }
                     RootKind::Page(page) => {
                         let first =
                             page::arguments(&engine.schema, page, self.variables, &engine.config)

@@ -300,6 +300,29 @@ impl Execution<'_, '_> {
     }
 }
 
+/// How many entities a mutation writes, for its estimated cost before any SQL: the number of
+/// `createXs` inputs (a literal list's or a variable's items), one for any other mutation.
+pub(super) fn entities_written(
+    plan: &MutationPlan,
+    variables: &crate::request::Variables<'_>,
+) -> u64 {
+    if !matches!(plan.field.kind, MutationKind::CreateMany { .. }) {
+        return 1;
+    }
+    let Some((_, value)) = plan.arguments.iter().find(|(name, _)| name == "inputs") else {
+        return 1;
+    };
+    let items = match &**value {
+        apollo_compiler::ast::Value::List(items) => items.len(),
+        apollo_compiler::ast::Value::Variable(name) => variables
+            .get(name.as_str())
+            .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+            .map_or(1, |items| items.len()),
+        _ => 1,
+    };
+    u64::try_from(items).unwrap_or(u64::MAX).max(1)
+}
+
 /// Runs `write` in a unit of work of its own on `source`: begin, write, commit; on a failed
 /// write, an explicit rollback (a dropped unit of work rolls back too, but may cost its
 /// connection).
