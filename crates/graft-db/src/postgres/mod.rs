@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::TryStreamExt as _;
 use graft_resolve::{FetchRequest, PoolStatus, RowSet};
 use graft_schema::SubgraphSchema;
 use tokio_postgres::NoTls;
@@ -96,9 +97,16 @@ impl Driver for PgDriver {
             client.statement_cache.clear();
         }
         let prepared = client.prepare_cached(&statement.sql).await?;
-        let params = borrow(&statement.params);
-        for row in &client.query(&prepared, &params).await? {
-            rows::read_row(row, &statement.reads, &statement.place, rows)?;
+        // Streamed into the row set as they arrive: a large `many` fetch is held once, not
+        // twice (driver rows, then cells).
+        let params = statement
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync));
+        let stream = client.query_raw(&prepared, params).await?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(row) = stream.try_next().await? {
+            rows::read_row(&row, &statement.reads, &statement.place, rows)?;
         }
         Ok(())
     }
