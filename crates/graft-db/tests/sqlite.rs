@@ -130,3 +130,47 @@ async fn describe_tables_finds_keys_and_foreign_keys() {
     );
     SubgraphSchema::parse(&sdl, "starter.graphql").expect("valid starter schema");
 }
+
+/// A fetch past the request's deadline fails as a timeout, and the connection it used serves
+/// the next fetch: SQLite honours the deadline like the servers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_past_its_deadline_is_a_timeout_and_the_source_still_answers() {
+    let source = source().await;
+    let schema = SubgraphSchema::parse(SDL, "t.graphql").expect("valid schema");
+    let mapping = schema.mapping("OrgUser").expect("mapped");
+    // Enough keys that the statement cannot finish within a millisecond.
+    let keys: Vec<EntityKey> = (0..300_000)
+        .map(|i| key(&format!("org-{i}"), "u1"))
+        .collect();
+    let refs: Vec<&EntityKey> = keys.iter().collect();
+    let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[2]);
+    let ctx = graft_resolve::RequestContext {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_millis(1)),
+        ..graft_resolve::RequestContext::new("t")
+    };
+    let error = source
+        .fetch(&ctx, request)
+        .await
+        .expect_err("past the deadline");
+    assert!(
+        matches!(
+            error,
+            graft_resolve::ResolveError::Source {
+                kind: graft_resolve::SourceErrorKind::Timeout,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let one = [&keys[0], &key("org-1", "u1")];
+    let rows = source
+        .fetch(
+            &graft_resolve::RequestContext::new("t"),
+            FetchRequest::by_key(mapping, KeyIndex(0), &one, &[2]),
+        )
+        .await
+        .expect("the next fetch is answered");
+    assert!(rows.get(0).is_none());
+    let ada = rows.get(1).expect("org-1/u1");
+    assert_eq!(text(&rows, ada[0]).as_deref(), Some("Ada"));
+}
