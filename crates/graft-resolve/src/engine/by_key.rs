@@ -5,7 +5,6 @@ use std::time::Instant;
 use apollo_compiler::ast::Value;
 use apollo_compiler::{Name, Node};
 use graft_plan::{EntityFetchPlan, EntitySelection};
-use serde_json::value::RawValue;
 
 use super::Execution;
 use crate::request::fetch_error;
@@ -22,24 +21,17 @@ impl Execution<'_, '_> {
         selection: &EntitySelection,
     ) {
         let path = || vec![PathSegment::Key(response_key.clone())];
-        let mut representation = serde_json::Map::new();
-        representation.insert(
-            "__typename".to_owned(),
-            selection.type_name.to_string().into(),
-        );
-        for (name, value) in arguments {
+        let arguments = arguments.iter().map(|(name, value)| {
             let value = value.as_ref().map_or(serde_json::Value::Null, |v| {
                 literal_to_json(v, self.variables)
             });
-            representation.insert(name.to_string(), value);
-        }
-        let raw = RawValue::from_string(serde_json::Value::Object(representation).to_string())
-            .expect("valid JSON");
-        let key = match self.engine.schema.entities().validate(0, &raw) {
-            Ok(representation) => representation.into_key(),
+            (name.clone(), value)
+        });
+        let key = match self.key_from_arguments(&selection.type_name, arguments) {
+            Ok(key) => key,
             Err(error) => {
                 out.extend_from_slice(b"null");
-                let message = format!("{response_key}: invalid key arguments: {error}");
+                let message = format!("{response_key}: {error}");
                 self.errors
                     .push(GraphQLError::new("BAD_USER_INPUT", message).at(path()));
                 return;

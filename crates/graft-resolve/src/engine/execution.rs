@@ -68,6 +68,28 @@ pub(super) struct Timings {
 }
 
 impl Execution<'_, '_> {
+    /// The key that root-field arguments give for an entity of `type_name`, validated as a
+    /// representation is: `arguments` are the key fields by name, as JSON (`null` when absent).
+    pub(super) fn key_from_arguments(
+        &self,
+        type_name: &Name,
+        arguments: impl IntoIterator<Item = (Name, serde_json::Value)>,
+    ) -> Result<EntityKey, String> {
+        let mut representation = serde_json::Map::new();
+        representation.insert("__typename".to_owned(), type_name.to_string().into());
+        for (name, value) in arguments {
+            representation.insert(name.to_string(), value);
+        }
+        let raw = RawValue::from_string(serde_json::Value::Object(representation).to_string())
+            .expect("a JSON object is JSON");
+        self.engine
+            .schema
+            .entities()
+            .validate(0, &raw)
+            .map(|representation| representation.into_key())
+            .map_err(|error| format!("invalid key arguments: {error}"))
+    }
+
     /// The value of a Boolean variable (coercion has checked its type).
     pub(super) fn boolean(&self, name: &Name) -> bool {
         self.variables

@@ -195,24 +195,11 @@ impl Execution<'_, '_> {
         names: &[Name],
         arguments: &HashMap<&str, Json>,
     ) -> Result<EntityKey, String> {
-        let mut representation = serde_json::Map::new();
-        representation.insert(
-            "__typename".to_owned(),
-            mapping.type_name.to_string().into(),
-        );
-        for name in names {
+        let given = names.iter().map(|name| {
             let value = arguments.get(name.as_str()).cloned().unwrap_or(Json::Null);
-            representation.insert(name.to_string(), value);
-        }
-        let raw = RawValue::from_string(Json::Object(representation).to_string())
-            .expect("a JSON object is JSON");
-        let representation = self
-            .engine
-            .schema
-            .entities()
-            .validate(0, &raw)
-            .map_err(|error| format!("invalid key arguments: {error}"))?;
-        let found = representation.into_key();
+            (name.clone(), value)
+        });
+        let found = self.key_from_arguments(&mapping.type_name, given)?;
         if found.key_index() != key {
             return Err("the arguments form another key than the mutation's".to_owned());
         }
