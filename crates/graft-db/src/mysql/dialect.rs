@@ -63,8 +63,8 @@ impl MyDialect {
     }
 
     /// Appends ` WHERE `k` = ? AND ...` for `values` (one per key column), each bound as its
-    /// column's [`KeyColumn::parameter`] after `params`; `None` when a value cannot be a value
-    /// of its column (the key names no row).
+    /// column's [`KeyColumn::parameter`] after `params`; `false` when a value cannot be a value
+    /// of its column (the key names no row, and nothing is to be sent).
     fn by_key(
         &self,
         sql: &mut String,
@@ -72,18 +72,18 @@ impl MyDialect {
         mapping: &EntityMapping,
         columns: &[String],
         values: &[KeyValue],
-    ) -> Result<Option<()>, DbError> {
+    ) -> Result<bool, DbError> {
         let table = self.table(mapping)?;
         let keys = bound_keys(table, mapping, columns)?;
         for (i, ((column, key), value)) in columns.iter().zip(keys).zip(values).enumerate() {
             let Some(bound) = key_value(key.bind, value) else {
-                return Ok(None);
+                return Ok(false);
             };
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
             let _ = write!(sql, "{} = {}", quote_backtick(column), key.parameter);
             params.push(bound);
         }
-        Ok(Some(()))
+        Ok(true)
     }
 }
 
@@ -200,16 +200,13 @@ impl Dialect for MyDialect {
             params.push(write_value(value));
         }
         let values = request.key.values();
-        if self
-            .by_key(
-                &mut sql,
-                &mut params,
-                mapping,
-                request.match_columns,
-                values,
-            )?
-            .is_none()
-        {
+        if !self.by_key(
+            &mut sql,
+            &mut params,
+            mapping,
+            request.match_columns,
+            values,
+        )? {
             return Ok(None);
         }
         // The key after the update: a key column the update sets has its new value.
@@ -238,16 +235,13 @@ impl Dialect for MyDialect {
             if list.is_empty() { "1" } else { &list }
         );
         let mut read_params = Vec::with_capacity(new_key.len());
-        if self
-            .by_key(
-                &mut read_sql,
-                &mut read_params,
-                mapping,
-                request.match_columns,
-                &new_key,
-            )?
-            .is_none()
-        {
+        if !self.by_key(
+            &mut read_sql,
+            &mut read_params,
+            mapping,
+            request.match_columns,
+            &new_key,
+        )? {
             return Ok(None);
         }
         let width = reads.len();
@@ -278,16 +272,13 @@ impl Dialect for MyDialect {
         let mapping = request.mapping;
         let mut sql = format!("DELETE FROM {}", self.table_name(scope, mapping));
         let mut params = Vec::with_capacity(request.match_columns.len());
-        if self
-            .by_key(
-                &mut sql,
-                &mut params,
-                mapping,
-                request.match_columns,
-                request.key.values(),
-            )?
-            .is_none()
-        {
+        if !self.by_key(
+            &mut sql,
+            &mut params,
+            mapping,
+            request.match_columns,
+            request.key.values(),
+        )? {
             return Ok(None);
         }
         let (list, reads) = self.read_list(mapping, request.returning)?;

@@ -56,16 +56,23 @@ impl PgDialect {
         Ok(reads)
     }
 
-    /// Appends ` WHERE t."k" = $n::int8 AND ...` for `key`, its values bound after `params`;
-    /// `None` when a value cannot be a value of its column (the key names no row).
+    /// Finishes a write of one row by key (an `UPDATE` or `DELETE` up to its `WHERE`): appends
+    /// ` WHERE t."k" = $n::int8 AND ...` for the key, its values bound after `params`, and the
+    /// `RETURNING` list. `None` when a key value cannot be a value of its column (the key names
+    /// no row, so nothing is sent).
     fn by_key<'k>(
         &self,
-        sql: &mut String,
-        params: &mut PgParams<'k>,
-        mapping: &EntityMapping,
-        columns: &[String],
-        key: &'k EntityKey,
-    ) -> Result<Option<()>, DbError> {
+        kind: StatementKind,
+        mut sql: String,
+        mut params: PgParams<'k>,
+        target: ByKey<'_, 'k>,
+    ) -> Result<Option<WriteStatements<PgParams<'k>>>, DbError> {
+        let ByKey {
+            mapping,
+            columns,
+            key,
+            returning,
+        } = target;
         let table = self.table(mapping)?;
         for (i, (column, value)) in columns.iter().zip(key.values()).enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
@@ -89,8 +96,20 @@ impl PgDialect {
                 }
             }
         }
-        Ok(Some(()))
+        let reads = self.returning(&mut sql, mapping, returning)?;
+        Ok(Some(WriteStatements {
+            write: Statement::in_order(kind, sql, params, reads, 1),
+            read_back: None,
+        }))
     }
+}
+
+/// The row a write by key changes, and what it reads back.
+struct ByKey<'r, 'k> {
+    mapping: &'r EntityMapping,
+    columns: &'r [String],
+    key: &'k EntityKey,
+    returning: &'r [usize],
 }
 
 impl Dialect for PgDialect {
@@ -217,20 +236,17 @@ impl Dialect for PgDialect {
             let _ = write!(sql, "{} = ${}::text::{cast}", quote_double(name), i + 1);
             params.push(Box::new(as_write_text(value)));
         }
-        if self
-            .by_key(
-                &mut sql,
-                &mut params,
+        self.by_key(
+            StatementKind::Update,
+            sql,
+            params,
+            ByKey {
                 mapping,
-                request.match_columns,
-                request.key,
-            )?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let reads = self.returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(StatementKind::Update, sql, params, reads)))
+                columns: request.match_columns,
+                key: request.key,
+                returning: request.returning,
+            },
+        )
     }
 
     /// `DELETE FROM "t" AS t WHERE t."k" = $1::int8 RETURNING ...`.
@@ -240,35 +256,19 @@ impl Dialect for PgDialect {
         request: &DeleteRequest<'k>,
     ) -> Result<Option<WriteStatements<PgParams<'k>>>, DbError> {
         let mapping = request.mapping;
-        let mut sql = format!("DELETE FROM {} AS t", self.table_name(scope, mapping));
-        let mut params: PgParams<'k> = Vec::with_capacity(request.match_columns.len());
-        if self
-            .by_key(
-                &mut sql,
-                &mut params,
+        let sql = format!("DELETE FROM {} AS t", self.table_name(scope, mapping));
+        let params: PgParams<'k> = Vec::with_capacity(request.match_columns.len());
+        self.by_key(
+            StatementKind::Delete,
+            sql,
+            params,
+            ByKey {
                 mapping,
-                request.match_columns,
-                request.key,
-            )?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let reads = self.returning(&mut sql, mapping, request.returning)?;
-        Ok(Some(one_row(StatementKind::Delete, sql, params, reads)))
-    }
-}
-
-/// A write of one row by key, read back with `RETURNING`.
-fn one_row(
-    kind: StatementKind,
-    sql: String,
-    params: PgParams<'_>,
-    reads: Vec<ReadAs>,
-) -> WriteStatements<PgParams<'_>> {
-    WriteStatements {
-        write: Statement::in_order(kind, sql, params, reads, 1),
-        read_back: None,
+                columns: request.match_columns,
+                key: request.key,
+                returning: request.returning,
+            },
+        )
     }
 }
 
