@@ -46,6 +46,7 @@ mod expression;
 mod mapping;
 mod mutations;
 mod parse;
+mod roots;
 mod starter;
 
 pub use error::SchemaError;
