@@ -46,6 +46,7 @@ mod expression;
 mod mapping;
 mod mutations;
 mod parse;
+mod relations;
 mod roots;
 mod starter;
 
