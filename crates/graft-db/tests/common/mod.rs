@@ -11,6 +11,8 @@ use graft_resolve::{Cell, RequestContext, RequestStats, RowSet};
 
 pub use graft_testkit::{MyDatabase, PgSchema, mysql_admin, pg_admin, unique_name};
 
+pub mod mysql;
+
 pub fn key(type_name: &str, values: Vec<KeyValue>) -> EntityKey {
     EntityKey::new(Name::new(type_name).expect("a name"), KeyIndex(0), values)
 }
