@@ -11,7 +11,7 @@ use common::{MyDatabase, Seen, key, s};
 use graft_db::mysql::MysqlSource;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
 use graft_resolve::{
-    Cell, EntitySource, PageRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
+    EntitySource, PageRequest, RequestContext, ResolveError, RowSet, SourceErrorKind,
 };
 use graft_schema::SubgraphSchema;
 
@@ -43,19 +43,7 @@ fn page_rows(rows: &RowSet) -> Vec<Vec<Seen>> {
     );
     rows_of
         .into_iter()
-        .map(|row| {
-            rows.cells(row)
-                .iter()
-                .map(|cell| match *cell {
-                    Cell::Null => Seen::Null,
-                    Cell::Bool(b) => Seen::Bool(b),
-                    Cell::Int(i) => Seen::Int(i),
-                    Cell::Float(f) => Seen::Float(f),
-                    Cell::Text { start, len } => Seen::Text(rows.text(start, len).to_owned()),
-                    Cell::Json { start, len } => Seen::Json(rows.text(start, len).to_owned()),
-                })
-                .collect()
-        })
+        .map(|row| common::seen_row(rows, row))
         .collect()
 }
 

@@ -207,27 +207,10 @@ impl Fixture {
 
 /// The rows of every position, in order (a write's rows, a page's).
 fn written(rows: &RowSet) -> Vec<Vec<Seen>> {
-    let mut all = Vec::new();
-    for position in 0..rows.len() {
-        for row in rows.rows_of(position) {
-            all.push(
-                rows.cells(row)
-                    .iter()
-                    .map(|cell| match *cell {
-                        graft_resolve::Cell::Null => Seen::Null,
-                        graft_resolve::Cell::Bool(b) => Seen::Bool(b),
-                        graft_resolve::Cell::Int(i) => Seen::Int(i),
-                        graft_resolve::Cell::Float(f) => Seen::Float(f),
-                        graft_resolve::Cell::Text { start, len }
-                        | graft_resolve::Cell::Json { start, len } => {
-                            Seen::Text(rows.text(start, len).to_owned())
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    all
+    (0..rows.len())
+        .flat_map(|position| rows.rows_of(position))
+        .map(|row| common::seen_row(rows, row))
+        .collect()
 }
 
 fn text(value: &str) -> WriteValue {

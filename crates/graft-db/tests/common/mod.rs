@@ -32,20 +32,25 @@ pub enum Seen {
     Json(String),
 }
 
+/// The first row of key `position`, if it has one.
 pub fn seen(rows: &RowSet, position: usize) -> Option<Vec<Seen>> {
-    let row = rows.get(position)?;
-    Some(
-        row.iter()
-            .map(|cell| match *cell {
-                Cell::Null => Seen::Null,
-                Cell::Bool(b) => Seen::Bool(b),
-                Cell::Int(i) => Seen::Int(i),
-                Cell::Float(f) => Seen::Float(f),
-                Cell::Text { start, len } => Seen::Text(rows.text(start, len).to_owned()),
-                Cell::Json { start, len } => Seen::Json(rows.text(start, len).to_owned()),
-            })
-            .collect(),
-    )
+    let row = rows.rows_of(position).next()?;
+    Some(seen_row(rows, row))
+}
+
+/// Row `row` of `rows`, cell by cell.
+pub fn seen_row(rows: &RowSet, row: u32) -> Vec<Seen> {
+    rows.cells(row)
+        .iter()
+        .map(|cell| match *cell {
+            Cell::Null => Seen::Null,
+            Cell::Bool(b) => Seen::Bool(b),
+            Cell::Int(i) => Seen::Int(i),
+            Cell::Float(f) => Seen::Float(f),
+            Cell::Text { start, len } => Seen::Text(rows.text(start, len).to_owned()),
+            Cell::Json { start, len } => Seen::Json(rows.text(start, len).to_owned()),
+        })
+        .collect()
 }
 
 /// A request context whose sources' statements are counted.
