@@ -7,27 +7,69 @@
 //! [`Scope`], so a table name is the same on every backend for the same scope.
 
 use graft_resolve::{
-    DeleteRequest, FetchRequest, InsertRequest, PageRequest, StatementKind, UpdateRequest,
-    WriteValue,
+    DeleteRequest, FetchRequest, InsertRequest, Isolation, PageRequest, RequestContext, SchemaName,
+    StatementKind, TenantId, UpdateRequest, WriteValue,
 };
 use graft_schema::EntityMapping;
 
 use crate::DbError;
 use crate::column::ReadAs;
 
-/// What a request's statements are scoped to. Every statement's table names are produced from
-/// the mapping and the scope, and every connection a request takes has the scope applied
-/// before its first statement. It holds nothing yet: tenancy adds the tenant's schema and its
-/// row-level-security setting here.
+/// What a request's statements are scoped to: the tenant's own schema, or the tenant whose
+/// rows they may see in shared tables. Every statement's table names are produced from the
+/// mapping and the scope; what the database must know besides (PostgreSQL's
+/// `graft.tenant_id`) is set inside each transaction by the driver, never on the session, so
+/// nothing of one request's scope survives on a pooled connection. See ADR 0010.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Scope {}
+pub struct Scope {
+    /// Qualifies every table name.
+    schema: Option<SchemaName>,
+    /// The tenant whose rows the statements may see, where tenants share tables.
+    tenant_rows: Option<TenantId>,
+}
 
 impl Scope {
     /// The scope of a request in `ctx`.
-    pub fn of(ctx: &graft_resolve::RequestContext) -> Scope {
-        let _ = ctx;
-        Scope {}
+    pub fn of(ctx: &RequestContext) -> Scope {
+        match &ctx.isolation {
+            Isolation::None => Scope::default(),
+            Isolation::Schema(schema) => Scope {
+                schema: Some(schema.clone()),
+                tenant_rows: None,
+            },
+            Isolation::Rows => Scope {
+                schema: None,
+                tenant_rows: Some(ctx.tenant.clone()),
+            },
+        }
+    }
+
+    /// The tenant's schema, when it has one.
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref()
+    }
+
+    /// The tenant whose rows the statements may see, where tenants share tables.
+    pub fn tenant_rows(&self) -> Option<&TenantId> {
+        self.tenant_rows.as_ref()
+    }
+
+    /// The table name of `mapping` in this scope, each part quoted with `quote`: a tenant's
+    /// schema replaces the mapping's own.
+    pub(crate) fn qualified_name(
+        &self,
+        mapping: &EntityMapping,
+        quote: fn(&str) -> String,
+    ) -> String {
+        let schema = self
+            .schema
+            .as_ref()
+            .map(SchemaName::as_str)
+            .or(mapping.table.schema.as_deref());
+        match schema {
+            Some(schema) => format!("{}.{}", quote(schema), quote(&mapping.table.name)),
+            None => quote(&mapping.table.name),
+        }
     }
 }
 
@@ -147,6 +189,13 @@ pub trait Dialect: Send + Sync + 'static {
     /// The parameters of one statement, as the database's driver takes them. They may borrow
     /// the request's key values (`'k`).
     type Params<'k>: Send + Sync;
+
+    /// Whether the dialect qualifies table names with a tenant's schema
+    /// ([`Isolation::Schema`]).
+    const SCHEMA_ISOLATION: bool;
+    /// Whether the dialect and its driver keep tenants' rows apart in shared tables
+    /// ([`Isolation::Rows`]).
+    const ROW_ISOLATION: bool;
 
     /// The quoted name of `mapping`'s table in `scope`.
     fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String;

@@ -26,17 +26,6 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// (after a connection error, the pool may still hold connections the server closed).
     fn acquire(&self, verified: bool) -> impl Future<Output = Result<Self::Conn, DbError>> + Send;
 
-    /// Applies `scope` to `conn` before the request's first statement on it. Nothing to apply
-    /// yet; tenancy sets the schema and the row-level-security setting here.
-    fn apply_scope<'a>(
-        &'a self,
-        conn: &'a mut Self::Conn,
-        scope: &'a Scope,
-    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a {
-        let _ = (conn, scope);
-        std::future::ready(Ok(()))
-    }
-
     /// Runs `statement` on `conn` and places its rows in `rows`, each at the key position its
     /// statement says.
     fn query<'a, 'k: 'a>(
@@ -45,6 +34,33 @@ pub trait Driver: Send + Sync + Sized + 'static {
         statement: &'a Statement<<Self::Dialect as Dialect>::Params<'k>>,
         rows: &'a mut RowSet,
     ) -> impl Future<Output = Result<(), DbError>> + Send + 'a;
+
+    /// Runs the read `statement` in `scope` on `conn`, outside any transaction. The scope is
+    /// in the statement's table names, so most drivers just [`Driver::query`]; a driver whose
+    /// database must be told more (PostgreSQL's `graft.tenant_id`) wraps the statement in a
+    /// transaction that sets it, so that nothing outlives the statement on the connection.
+    fn read<'a, 'k: 'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        scope: &'a Scope,
+        statement: &'a Statement<<Self::Dialect as Dialect>::Params<'k>>,
+        rows: &'a mut RowSet,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a {
+        let _ = scope;
+        self.query(conn, statement, rows)
+    }
+
+    /// Opens a transaction on `conn` with `begin` (the dialect's `BEGIN`), scoped to `scope`
+    /// for as long as it lasts and no longer.
+    fn begin<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        scope: &'a Scope,
+        begin: &'static str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a {
+        let _ = scope;
+        self.execute(conn, begin)
+    }
 
     /// Runs a statement without parameters or rows (`BEGIN`, `COMMIT`, `SAVEPOINT`).
     fn execute<'a>(

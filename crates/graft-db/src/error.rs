@@ -46,6 +46,10 @@ pub enum DbError {
     /// type graft cannot read.
     #[error("{0}")]
     Mapping(String),
+    /// The request's tenant is isolated in a way this source cannot apply: it is refused
+    /// rather than answered from other tenants' data.
+    #[error("this source cannot isolate tenants by {0}")]
+    Isolation(&'static str),
     /// A setup script failed.
     #[error("running {script}: {message}")]
     Script {
@@ -132,7 +136,9 @@ impl DbError {
             DbError::Timeout | DbError::AcquireTimeout(_) => SourceErrorKind::Timeout,
             DbError::PoolBusy(_) => SourceErrorKind::Busy,
             DbError::Decode(_) => SourceErrorKind::Decode,
-            DbError::Mapping(_) | DbError::Script { .. } => SourceErrorKind::Query,
+            DbError::Mapping(_) | DbError::Script { .. } | DbError::Isolation(_) => {
+                SourceErrorKind::Query
+            }
         }
     }
 

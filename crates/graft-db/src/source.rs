@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_resolve::{
-    BoxFuture, Capabilities, DeleteRequest, EntitySource, FetchRequest, InsertRequest, PageRequest,
-    PoolStatus, RequestContext, ResolveError, RowSet, Savepoint, SourceErrorKind, SourceEvent,
-    SourceObserver, StatementKind, UnitOfWork, UpdateRequest,
+    BoxFuture, Capabilities, DeleteRequest, EntitySource, FetchRequest, InsertRequest, Isolation,
+    PageRequest, PoolStatus, RequestContext, ResolveError, RowSet, Savepoint, SourceErrorKind,
+    SourceEvent, SourceObserver, StatementKind, UnitOfWork, UpdateRequest,
 };
 
 use crate::DbError;
@@ -128,6 +128,7 @@ impl<D: Driver> SqlSource<D> {
     async fn read<'k>(
         &self,
         ctx: &RequestContext,
+        scope: &Scope,
         statement: Option<Statement<<D::Dialect as Dialect>::Params<'k>>>,
         slots: usize,
         width: usize,
@@ -135,12 +136,11 @@ impl<D: Driver> SqlSource<D> {
         let Some(statement) = statement else {
             return Ok(RowSet::new(slots, width));
         };
-        let scope = Scope::of(ctx);
-        match self.attempt(ctx, &scope, &statement, false).await {
+        match self.attempt(ctx, scope, &statement, false).await {
             Err(error) if error.kind() == SourceErrorKind::Connection => {
                 self.shared.driver.connection_lost();
                 tracing::warn!(source = %self.shared.name, %error, "retrying on a new connection");
-                self.attempt(ctx, &scope, &statement, true).await
+                self.attempt(ctx, scope, &statement, true).await
             }
             other => other,
         }
@@ -160,10 +160,7 @@ impl<D: Driver> SqlSource<D> {
         let pool_wait = waiting.elapsed();
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
         let started = Instant::now();
-        let work = async {
-            driver.apply_scope(&mut conn, scope).await?;
-            driver.query(&mut conn, statement, &mut rows).await
-        };
+        let work = driver.read(&mut conn, scope, statement, &mut rows);
         let outcome = within(ctx.deadline, work).await;
         Ran {
             kind: statement.kind,
@@ -194,9 +191,16 @@ impl<D: Driver> SqlSource<D> {
         ctx: &RequestContext,
         request: FetchRequest<'_>,
     ) -> Result<RowSet, DbError> {
-        let statement = self.dialect().fetch(&Scope::of(ctx), &request)?;
-        self.read(ctx, statement, request.keys.len(), request.columns.len())
-            .await
+        let scope = self.scope(ctx)?;
+        let statement = self.dialect().fetch(&scope, &request)?;
+        self.read(
+            ctx,
+            &scope,
+            statement,
+            request.keys.len(),
+            request.columns.len(),
+        )
+        .await
     }
 
     async fn page_rows(
@@ -204,15 +208,16 @@ impl<D: Driver> SqlSource<D> {
         ctx: &RequestContext,
         request: PageRequest<'_>,
     ) -> Result<RowSet, DbError> {
-        let statement = self.dialect().page(&Scope::of(ctx), &request)?;
-        self.read(ctx, Some(statement), 1, request.columns.len())
+        let scope = self.scope(ctx)?;
+        let statement = self.dialect().page(&scope, &request)?;
+        self.read(ctx, &scope, Some(statement), 1, request.columns.len())
             .await
     }
 
     /// Opens a unit of work: a connection of its own, the scope applied, `BEGIN`. A dead
     /// pooled connection fails `BEGIN` harmlessly, so that is retried once like a read.
     pub async fn begin_work(&self, ctx: &RequestContext) -> Result<SqlUnitOfWork<D>, DbError> {
-        let scope = Scope::of(ctx);
+        let scope = self.scope(ctx)?;
         match self.open(ctx, &scope, false).await {
             Err(error) if error.kind() == SourceErrorKind::Connection => {
                 self.shared.driver.connection_lost();
@@ -233,10 +238,7 @@ impl<D: Driver> SqlSource<D> {
         let mut conn = driver.acquire(verified).await?;
         let pool_wait = waiting.elapsed();
         let started = Instant::now();
-        let work = async {
-            driver.apply_scope(&mut conn, scope).await?;
-            driver.execute(&mut conn, self.dialect().begin()).await
-        };
+        let work = driver.begin(&mut conn, scope, self.dialect().begin());
         let outcome = within(ctx.deadline, work).await;
         Ran {
             kind: StatementKind::Transaction,
@@ -268,6 +270,18 @@ impl<D: Driver> SqlSource<D> {
         }
     }
 
+    /// The scope of a request in `ctx`: refused when the dialect cannot apply its isolation,
+    /// never answered unscoped.
+    fn scope(&self, ctx: &RequestContext) -> Result<Scope, DbError> {
+        match &ctx.isolation {
+            Isolation::Schema(_) if !D::Dialect::SCHEMA_ISOLATION => {
+                Err(DbError::Isolation("schema"))
+            }
+            Isolation::Rows if !D::Dialect::ROW_ISOLATION => Err(DbError::Isolation("rows")),
+            _ => Ok(Scope::of(ctx)),
+        }
+    }
+
     fn failed(&self) -> impl Fn(DbError) -> ResolveError + '_ {
         |error| error.into_resolve_error(&self.shared.name)
     }
@@ -279,7 +293,11 @@ impl<D: Driver> EntitySource for SqlSource<D> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.shared.driver.capabilities()
+        Capabilities {
+            schema_isolation: D::Dialect::SCHEMA_ISOLATION,
+            row_isolation: D::Dialect::ROW_ISOLATION,
+            ..self.shared.driver.capabilities()
+        }
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {

@@ -44,12 +44,63 @@ impl fmt::Display for TenantId {
     }
 }
 
+/// The name of a tenant's own schema (a PostgreSQL schema, a MariaDB database): 1 to 63 ASCII
+/// letters, digits, `_` or `-`. Always quoted where it reaches SQL; it comes from the tenant's
+/// record, never from a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchemaName(Arc<str>);
+
+impl SchemaName {
+    /// Validates `name`.
+    pub fn new(name: &str) -> Result<SchemaName, ResolveError> {
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(SchemaName(name.into()))
+        } else {
+            Err(ResolveError::InvalidSchemaName(
+                name.chars().take(80).collect(),
+            ))
+        }
+    }
+
+    /// The name, unquoted.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a tenant's data is kept apart from every other tenant's, as the sources must apply it
+/// to every statement of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// Tenancy is off: the deployment has one tenant, and its data is all the sources reach.
+    #[default]
+    None,
+    /// The tenant has its own schema: every table name is qualified with it.
+    Schema(SchemaName),
+    /// The tenant's rows share tables with other tenants' rows, told apart by a tenant column:
+    /// on PostgreSQL, row-level security with `graft.tenant_id` set in each transaction.
+    Rows,
+}
+
 /// Who is asking, until when, under which request id, and who watches what the sources do.
 /// Passed first to every source call.
 #[derive(Clone)]
 pub struct RequestContext {
     /// The tenant whose data the request may see.
     pub tenant: TenantId,
+    /// How the tenant's data is kept apart: what every statement of the request is scoped to.
+    pub isolation: Isolation,
     /// An identifier for logs and traces.
     pub request_id: String,
     /// When the request must be answered; sources give up after it.
@@ -62,6 +113,7 @@ impl fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestContext")
             .field("tenant", &self.tenant)
+            .field("isolation", &self.isolation)
             .field("request_id", &self.request_id)
             .field("deadline", &self.deadline)
             .field("observed", &self.observer.is_some())
@@ -74,9 +126,19 @@ impl RequestContext {
     pub fn new(request_id: impl Into<String>) -> RequestContext {
         RequestContext {
             tenant: TenantId::default_tenant(),
+            isolation: Isolation::None,
             request_id: request_id.into(),
             deadline: None,
             observer: None,
+        }
+    }
+
+    /// The same context for `tenant`, isolated by `isolation`.
+    pub fn for_tenant(self, tenant: TenantId, isolation: Isolation) -> RequestContext {
+        RequestContext {
+            tenant,
+            isolation,
+            ..self
         }
     }
 
@@ -115,6 +177,14 @@ mod tests {
         assert!(TenantId::new("acme-1").is_ok());
         for bad in ["", "-x", "a b", "a;drop", "ü", &"a".repeat(64)] {
             assert!(TenantId::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn schema_names_are_validated() {
+        assert!(SchemaName::new("tenant_acme-1").is_ok());
+        for bad in ["", "a b", "a\"b", "a`b", "a.b", "ü", &"a".repeat(64)] {
+            assert!(SchemaName::new(bad).is_err(), "{bad:?}");
         }
     }
 }

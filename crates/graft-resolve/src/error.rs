@@ -7,6 +7,9 @@ pub enum ResolveError {
     /// A tenant id that is not a valid identifier.
     #[error("invalid tenant id {0:?}: use 1-63 letters, digits, `_` or `-`")]
     InvalidTenant(String),
+    /// A tenant schema name that is not a valid identifier.
+    #[error("invalid schema name {0:?}: use 1-63 letters, digits, `_` or `-`")]
+    InvalidSchemaName(String),
     /// The source cannot do what was asked (e.g. page through rows).
     #[error("{0}")]
     Unsupported(String),

@@ -22,7 +22,7 @@ mod unit_of_work;
 mod variables;
 mod write;
 
-pub use context::{RequestContext, TenantId};
+pub use context::{Isolation, RequestContext, SchemaName, TenantId};
 pub use engine::{Engine, EngineConfig, ExecuteOptions};
 pub use error::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKind};
 pub use graft_plan::{BatchStats, CostModel};

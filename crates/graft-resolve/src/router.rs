@@ -72,6 +72,27 @@ impl SourceRouter {
         Ok(())
     }
 
+    /// Checks at start-up that every source honours each isolation tenants may have: a source
+    /// that cannot scope its statements to a tenant must not serve a tenant's request.
+    pub fn check_isolation(&self, isolations: &[crate::Isolation]) -> Result<(), ResolveError> {
+        let routes = self.by_type.values().chain(&self.default);
+        for source in routes {
+            for isolation in isolations {
+                if !source.capabilities().isolates(isolation) {
+                    return Err(ResolveError::Unsupported(format!(
+                        "source `{}` cannot isolate tenants by {}",
+                        source.name(),
+                        match isolation {
+                            crate::Isolation::Schema(_) => "schema",
+                            _ => "rows",
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The [`EntitySource::strategy`] of the source for `type_name`, `"none"` without one.
     pub fn strategy_for(&self, type_name: &str) -> &'static str {
         self.source_for(type_name).map_or("none", |s| s.strategy())
@@ -133,7 +154,7 @@ mod tests {
         fn capabilities(&self) -> Capabilities {
             Capabilities {
                 pages: true,
-                transactions: false,
+                ..Capabilities::FETCH_ONLY
             }
         }
 

@@ -131,6 +131,12 @@ pub struct Capabilities {
     pub pages: bool,
     /// [`EntitySource::begin`] opens a [`UnitOfWork`] that reads and writes in a transaction.
     pub transactions: bool,
+    /// Every statement honours [`crate::Isolation::Schema`]: table names are qualified with
+    /// the tenant's schema.
+    pub schema_isolation: bool,
+    /// Every statement honours [`crate::Isolation::Rows`]: only the tenant's rows are seen
+    /// and written.
+    pub row_isolation: bool,
 }
 
 impl Capabilities {
@@ -138,12 +144,25 @@ impl Capabilities {
     pub const FETCH_ONLY: Capabilities = Capabilities {
         pages: false,
         transactions: false,
+        schema_isolation: false,
+        row_isolation: false,
     };
-    /// Everything: pages, writes and transactions (the SQL sources).
+    /// Everything: pages, writes, transactions and both tenant isolations.
     pub const ALL: Capabilities = Capabilities {
         pages: true,
         transactions: true,
+        schema_isolation: true,
+        row_isolation: true,
     };
+
+    /// Whether a source with these capabilities honours `isolation`.
+    pub fn isolates(&self, isolation: &crate::Isolation) -> bool {
+        match isolation {
+            crate::Isolation::None => true,
+            crate::Isolation::Schema(_) => self.schema_isolation,
+            crate::Isolation::Rows => self.row_isolation,
+        }
+    }
 }
 
 /// A snapshot of a source's connection pool.

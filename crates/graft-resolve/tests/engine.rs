@@ -118,7 +118,7 @@ impl EntitySource for Tables {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             pages: true,
-            transactions: false,
+            ..Capabilities::FETCH_ONLY
         }
     }
 

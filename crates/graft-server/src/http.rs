@@ -156,6 +156,7 @@ async fn execute(
     };
     let ctx = RequestContext {
         tenant: graft_resolve::TenantId::default_tenant(),
+        isolation: graft_resolve::Isolation::None,
         request_id: request_id(headers),
         deadline: Some(deadline),
         // Metrics will watch here; the engine adds the request's own statistics.

@@ -64,22 +64,22 @@ impl Drop for PgSchema {
         let name = self.name.clone();
         clean_up(format!("PostgreSQL schema {name}"), move || {
             let name = name.clone();
-            async move {
-                let (client, connection) =
-                    tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                let connection = tokio::spawn(connection);
-                let dropped = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                    .await
-                    .map_err(|e| e.to_string());
-                drop(client);
-                let _ = connection.await;
-                dropped
-            }
+            async move { pg_admin_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await }
         });
     }
+}
+
+/// Runs `sql` on a connection of its own as the PostgreSQL superuser (for clean-ups, which
+/// run on a short-lived runtime that outlives no connection task).
+async fn pg_admin_execute(sql: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let connection = tokio::spawn(connection);
+    let done = client.batch_execute(sql).await.map_err(|e| e.to_string());
+    drop(client);
+    let _ = connection.await;
+    done
 }
 
 /// A connection as the PostgreSQL superuser.
@@ -89,6 +89,58 @@ pub async fn pg_admin() -> tokio_postgres::Client {
         .expect("PostgreSQL is up on 127.0.0.1:5432 (cargo xtask services starts it)");
     tokio::spawn(connection);
     client
+}
+
+/// A PostgreSQL login role of its own (not a superuser, no `BYPASSRLS`), dropped with its
+/// privileges when the guard is dropped.
+#[derive(Debug)]
+pub struct PgRole {
+    name: String,
+}
+
+impl PgRole {
+    /// Creates the role and runs `grants` (with `{role}` standing for its quoted name).
+    pub async fn create(grants: &str) -> PgRole {
+        let name = unique_name("graft_role");
+        let client = pg_admin().await;
+        let quoted = format!("\"{name}\"");
+        client
+            .batch_execute(&format!(
+                "CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS; {}",
+                grants.replace("{role}", &quoted)
+            ))
+            .await
+            .expect("the test role is created");
+        PgRole { name }
+    }
+
+    /// The role's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A URL that connects as this role, using `schema` (through `search_path`).
+    pub fn url(&self, schema: &str) -> String {
+        format!(
+            "postgres://{}@127.0.0.1:5432/postgres?options=-c%20search_path%3D{schema}",
+            self.name
+        )
+    }
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        clean_up(format!("PostgreSQL role {name}"), move || {
+            let name = name.clone();
+            async move {
+                pg_admin_execute(&format!(
+                    "DROP OWNED BY \"{name}\"; DROP ROLE IF EXISTS \"{name}\""
+                ))
+                .await
+            }
+        });
+    }
 }
 
 /// MariaDB as the machine runs it: root with an empty password on 127.0.0.1.

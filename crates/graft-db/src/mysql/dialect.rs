@@ -22,7 +22,7 @@ use crate::dialect::{
     Dialect, Scope, Statement, WriteStatements, column_name, insert_into, push_json_string,
     rows_json,
 };
-use crate::{DbError, mapped_table, qualified_name, quote_backtick};
+use crate::{DbError, mapped_table, quote_backtick};
 
 /// MariaDB's SQL (and MySQL's, for reads): keys as one JSON array through a typed
 /// `JSON_TABLE`, written rows read back with `RETURNING` (MariaDB 10.5 and later), and with a
@@ -90,8 +90,13 @@ impl MyDialect {
 impl Dialect for MyDialect {
     type Params<'k> = Params;
 
-    fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
-        qualified_name(mapping, quote_backtick)
+    /// A tenant's schema is its own database. MariaDB has no row-level security; the tenant
+    /// predicate graft would add instead is not written yet.
+    const SCHEMA_ISOLATION: bool = true;
+    const ROW_ISOLATION: bool = false;
+
+    fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String {
+        scope.qualified_name(mapping, quote_backtick)
     }
 
     fn fetch<'k>(

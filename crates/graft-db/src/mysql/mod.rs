@@ -233,8 +233,8 @@ impl Driver for MysqlDriver {
     /// and later) does everything.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            pages: true,
             transactions: self.mariadb,
+            ..Capabilities::ALL
         }
     }
 

@@ -90,24 +90,62 @@ impl Driver for PgDriver {
         statement: &'a Statement<PgParams<'k>>,
         rows: &'a mut RowSet,
     ) -> Result<(), DbError> {
-        // Statements are prepared once per connection, but the texts an operation can produce
-        // are many (a statement per type, key and column set): past the bound, the connection
-        // starts afresh, and dropping the statements closes them on the server.
-        if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
-            client.statement_cache.clear();
-        }
-        let prepared = client.prepare_cached(&statement.sql).await?;
-        // Streamed into the row set as they arrive: a large `many` fetch is held once, not
-        // twice (driver rows, then cells).
-        let params = statement
-            .params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync));
-        let stream = client.query_raw(&prepared, params).await?;
-        let mut stream = std::pin::pin!(stream);
-        while let Some(row) = stream.try_next().await? {
-            rows::read_row(&row, &statement.reads, &statement.place, rows)?;
-        }
+        let prepared = prepare(client, &statement.sql).await?;
+        read_rows(client, &prepared, statement, rows).await
+    }
+
+    /// Where tenants share tables, the read runs in a transaction that first sets
+    /// `graft.tenant_id` for row-level security: `BEGIN`, the setting, the statement and
+    /// `COMMIT` are sent together (one round trip) and the setting ends with the transaction.
+    /// Once sent, the server runs all four even if the request is dropped, so the connection
+    /// never goes back to the pool inside the transaction.
+    async fn read<'a, 'k: 'a>(
+        &'a self,
+        client: &'a mut Object,
+        scope: &'a Scope,
+        statement: &'a Statement<PgParams<'k>>,
+        rows: &'a mut RowSet,
+    ) -> Result<(), DbError> {
+        let Some(tenant) = scope.tenant_rows() else {
+            return self.query(client, statement, rows).await;
+        };
+        let set_tenant = prepare(client, SET_TENANT).await?;
+        let prepared = prepare(client, &statement.sql).await?;
+        let client: &tokio_postgres::Client = client;
+        let (begun, set, read, committed) = futures_util::future::join4(
+            client.batch_execute("BEGIN"),
+            client.query(&set_tenant, &[&tenant.as_str()]),
+            read_rows(client, &prepared, statement, rows),
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        begun?;
+        set?;
+        read?;
+        committed?;
+        Ok(())
+    }
+
+    /// Where tenants share tables, `graft.tenant_id` is set right after `BEGIN`, before any
+    /// savepoint, in the same round trip.
+    async fn begin<'a>(
+        &'a self,
+        client: &'a mut Object,
+        scope: &'a Scope,
+        begin: &'static str,
+    ) -> Result<(), DbError> {
+        let Some(tenant) = scope.tenant_rows() else {
+            return Ok(client.batch_execute(begin).await?);
+        };
+        let set_tenant = prepare(client, SET_TENANT).await?;
+        let client: &tokio_postgres::Client = client;
+        let (begun, set) = futures_util::future::join(
+            client.batch_execute(begin),
+            client.query(&set_tenant, &[&tenant.as_str()]),
+        )
+        .await;
+        begun?;
+        set?;
         Ok(())
     }
 
@@ -159,6 +197,60 @@ impl Driver for PgDriver {
     }
 }
 
+/// The statements that make `mapping`'s table keep tenants apart by its text column
+/// `tenant_column` under row-level security: enabled and forced (so that the owner is held to
+/// it too), one policy for reads and writes on `graft.tenant_id`, and the column filled from
+/// the setting when an insert leaves it out (failing when no tenant is set). Every name comes
+/// from the mapping, quoted.
+pub fn row_security_ddl(mapping: &graft_schema::EntityMapping, tenant_column: &str) -> String {
+    let table = Scope::default().qualified_name(mapping, crate::quote_double);
+    let column = crate::quote_double(tenant_column);
+    let tenant = "NULLIF(current_setting('graft.tenant_id', true), '')";
+    format!(
+        "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n\
+         ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n\
+         ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT current_setting('graft.tenant_id');\n\
+         DROP POLICY IF EXISTS graft_tenant ON {table};\n\
+         CREATE POLICY graft_tenant ON {table} USING ({column} = {tenant}) \
+         WITH CHECK ({column} = {tenant});\n"
+    )
+}
+
+/// Sets the tenant row-level-security policies compare with, for the current transaction only
+/// (`is_local`), so it cannot outlive the transaction on a pooled connection.
+const SET_TENANT: &str = "SELECT set_config('graft.tenant_id', $1, true)";
+
+/// `sql`, prepared on `client` once. Statements are prepared once per connection, but the
+/// texts an operation can produce are many (a statement per type, key, column set and tenant
+/// schema): past the bound, the connection starts afresh, and dropping the statements closes
+/// them on the server.
+async fn prepare(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
+    if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+        client.statement_cache.clear();
+    }
+    Ok(client.prepare_cached(sql).await?)
+}
+
+/// Runs `prepared` with `statement`'s parameters and places its rows, streamed into the row
+/// set as they arrive: a large `many` fetch is held once, not twice (driver rows, then cells).
+async fn read_rows(
+    client: &tokio_postgres::Client,
+    prepared: &tokio_postgres::Statement,
+    statement: &Statement<PgParams<'_>>,
+    rows: &mut RowSet,
+) -> Result<(), DbError> {
+    let params = statement
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync));
+    let stream = client.query_raw(prepared, params).await?;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(row) = stream.try_next().await? {
+        rows::read_row(&row, &statement.reads, &statement.place, rows)?;
+    }
+    Ok(())
+}
+
 impl SqlSource<PgDriver> {
     /// Opens a pool to `config.url` and reads the catalog for every table `schema` maps, so that
     /// a missing table or column stops graft at start-up with its name, not at the first request.
@@ -203,6 +295,63 @@ impl SqlSource<PgDriver> {
             acquire: AcquireStats::default(),
         };
         Ok(SqlSource::new(name.into(), driver, PgDialect { tables }))
+    }
+
+    /// Checks that row-level security keeps tenants apart for graft's role on every table
+    /// `schema` maps, before tenants share tables ([`graft_resolve::Isolation::Rows`]): the
+    /// role must be neither a superuser nor `BYPASSRLS`, and every table must have row-level
+    /// security enabled, and forced where the role owns it. Each failure says which and why.
+    pub async fn check_row_security(&self, schema: &SubgraphSchema) -> Result<(), DbError> {
+        let client = self.driver().pool.get().await?;
+        let role = client
+            .query_one(
+                "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_catalog.pg_roles \
+                 WHERE rolname = current_user",
+                &[],
+            )
+            .await?;
+        let (name, superuser, bypass): (String, bool, bool) =
+            (role.get(0), role.get(1), role.get(2));
+        if superuser {
+            return Err(DbError::Mapping(format!(
+                "row isolation: graft's role {name:?} is a superuser, which row-level security \
+                 never applies to; connect as a role without SUPERUSER"
+            )));
+        }
+        if bypass {
+            return Err(DbError::Mapping(format!(
+                "row isolation: graft's role {name:?} has BYPASSRLS, which skips row-level \
+                 security; connect as a role with NOBYPASSRLS"
+            )));
+        }
+        for mapping in schema.mappings() {
+            let table = self.dialect().table_name(&Scope::default(), mapping);
+            let row = client
+                .query_opt(
+                    "SELECT c.relrowsecurity, c.relforcerowsecurity, \
+                     pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER') \
+                     FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+                    &[&table],
+                )
+                .await?
+                .ok_or_else(|| DbError::Mapping(format!("row isolation: no table {table}")))?;
+            let (enabled, forced, owned): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+            if !enabled {
+                return Err(DbError::Mapping(format!(
+                    "row isolation: table {table} (type {}) has no row-level security: \
+                     ALTER TABLE {table} ENABLE ROW LEVEL SECURITY, with a policy on graft.tenant_id",
+                    mapping.type_name
+                )));
+            }
+            if owned && !forced {
+                return Err(DbError::Mapping(format!(
+                    "row isolation: graft's role {name:?} owns table {table}, and row-level \
+                     security does not apply to a table's owner unless forced: \
+                     ALTER TABLE {table} FORCE ROW LEVEL SECURITY"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Describes every table of the database at `url` (its current schema), for `graft init`.

@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use super::introspect::{KeyBind, PgTable};
 use crate::column::ReadAs;
 use crate::dialect::{Dialect, Scope, Statement, WriteStatements, column_name};
-use crate::{DbError, first_key_order, mapped_table, qualified_name, quote_double};
+use crate::{DbError, first_key_order, mapped_table, quote_double};
 
 /// The parameters of one PostgreSQL statement.
 pub type PgParams<'k> = Vec<Box<dyn ToSql + Sync + Send + 'k>>;
@@ -115,8 +115,13 @@ struct ByKey<'r, 'k> {
 impl Dialect for PgDialect {
     type Params<'k> = PgParams<'k>;
 
-    fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
-        qualified_name(mapping, quote_double)
+    /// Row isolation is PostgreSQL's row-level security, with `graft.tenant_id` set in each
+    /// transaction by the driver.
+    const SCHEMA_ISOLATION: bool = true;
+    const ROW_ISOLATION: bool = true;
+
+    fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String {
+        scope.qualified_name(mapping, quote_double)
     }
 
     fn fetch<'k>(
