@@ -1,0 +1,38 @@
+//! Tenancy for graft: which tenant an HTTP request is served as.
+//!
+//! A [`Tenancy`] holds an ordered chain of [`Resolver`]s, each reading one kind of input from
+//! the request's headers: a tenant-id header ([`HeaderResolver`]), a bearer JWT
+//! ([`JwtResolver`]), an API key ([`ApiKeyResolver`]) or the host name
+//! ([`SubdomainResolver`]). The first that names a tenant wins; the tenant is then looked up in
+//! a [`TenantStore`] and checked to be active. The result is a [`ResolvedTenant`] (whose
+//! record gives the `TenantId` and `Isolation` of the request's
+//! `graft_resolve::RequestContext`) or a [`Rejection`]. [`TenancyConfig`] is the `[tenancy]`
+//! section of `graft.toml`, and [`Tenancy::from_config`] builds everything from it.
+//!
+//! **API boundary:** this crate does no I/O of its own: the server reads key files for it
+//! (through the `read_file` it passes to [`Tenancy::from_config`]) and turns a [`Rejection`]
+//! into an HTTP response (its status, code and message; the reason goes to the log only). The
+//! only I/O on a request's path is what a [`TenantStore`] does; [`StaticTenants`] answers from
+//! memory. It does not fetch JWKS documents over the network, nor apply a tenant's isolation
+//! to SQL: the sources do that from the `RequestContext`.
+
+mod config;
+mod error;
+mod jwt;
+mod record;
+mod rejection;
+mod resolve;
+mod resolver;
+#[cfg(test)]
+mod test_support;
+
+pub use config::{
+    ApiKeyConfig, HeaderConfig, IsolationKind, JwtConfig, ResolverKind, Secret, SubdomainConfig,
+    TenancyConfig, TenantConfig,
+};
+pub use error::TenancyError;
+pub use jwt::{JwtAlgorithm, JwtResolver};
+pub use record::{ApiKeyHash, StaticTenants, TenantRecord, TenantStatus, TenantStore};
+pub use rejection::{Rejection, RejectionKind};
+pub use resolve::{ResolvedTenant, Tenancy};
+pub use resolver::{ApiKeyResolver, Claim, HeaderResolver, Resolver, SubdomainResolver};
