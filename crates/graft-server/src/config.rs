@@ -98,6 +98,10 @@ pub struct Config {
     /// `[admission]`: the server-wide limit on requests in flight.
     #[serde(default)]
     pub admission: AdmissionSection,
+    /// `[tenancy]`: which tenant each request is served as, and how tenants are kept apart.
+    /// Without it, graft serves one tenant.
+    #[serde(default)]
+    pub tenancy: Option<graft_tenancy::TenancyConfig>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,

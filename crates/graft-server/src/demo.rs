@@ -10,10 +10,11 @@ use graft_db::sqlite::{SqliteConfig, SqliteSource};
 use graft_http::{HttpSource, HttpSourceConfig};
 use graft_keys::apollo_compiler::Name;
 use graft_resolve::{
-    Connect, Engine, EngineConfig, EntitySource, FallbackSource, LazySource, RemoteDbSource,
-    ResolveError, SourceErrorKind, SourceRouter,
+    Connect, Engine, EngineConfig, EntitySource, FallbackSource, Isolation, LazySource,
+    RemoteDbSource, ResolveError, SourceErrorKind, SourceRouter, TenantId,
 };
 use graft_schema::{SchemaError, SubgraphSchema};
+use graft_tenancy::{StaticTenants, Tenancy, TenancyConfig};
 use std::time::Duration;
 
 use crate::config::{Config, DatabaseConfig, RemoteConfig};
@@ -43,6 +44,9 @@ pub enum StartError {
     /// A type's source cannot do what the schema asks of it (page through rows, write).
     #[error("{0}")]
     Capability(graft_resolve::ResolveError),
+    /// The `[tenancy]` section cannot be used, or a source cannot keep its tenants apart.
+    #[error("tenancy: {0}")]
+    Tenancy(String),
     /// A file named in the config cannot be read.
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -83,7 +87,19 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
             Ok((path.display().to_string(), read(&path)?))
         })
         .collect::<Result<Vec<_>, StartError>>()?;
-    let source = connect("db", &config.database, &local_schema, &scripts).await?;
+    let isolations = match &config.tenancy {
+        Some(tenancy) => isolations(tenancy)?,
+        None => Vec::new(),
+    };
+    let row_security = isolations.contains(&Isolation::Rows);
+    let source = connect(
+        "db",
+        &config.database,
+        &local_schema,
+        &scripts,
+        row_security,
+    )
+    .await?;
     let mut router = SourceRouter::single(source);
     for remote in &config.remote {
         let route = remote_route(config, remote, &schema)?;
@@ -93,6 +109,9 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         }
     }
     router.check(&schema).map_err(StartError::Capability)?;
+    router
+        .check_isolation(&isolations)
+        .map_err(|error| StartError::Tenancy(error.to_string()))?;
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),
@@ -109,7 +128,33 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         limits: config.limits.request_limits(),
         ..EngineConfig::default()
     };
-    Ok(AppState::new(Engine::new(schema, router, engine), limits))
+    let state = AppState::new(Engine::new(schema, router, engine), limits);
+    Ok(match &config.tenancy {
+        Some(tenancy) => {
+            let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
+            let tenancy = Tenancy::from_config(tenancy, read_file)
+                .map_err(|error| StartError::Tenancy(error.to_string()))?;
+            state.with_tenancy(tenancy)
+        }
+        None => state,
+    })
+}
+
+/// The isolations the configured tenants have, each once.
+fn isolations(tenancy: &TenancyConfig) -> Result<Vec<Isolation>, StartError> {
+    let tenants = StaticTenants::from_config(&tenancy.tenants)
+        .map_err(|error| StartError::Tenancy(error.to_string()))?;
+    let mut isolations: Vec<Isolation> = Vec::new();
+    for tenant in &tenancy.tenants {
+        let record = TenantId::new(&tenant.id)
+            .ok()
+            .and_then(|id| tenants.get(&id))
+            .ok_or_else(|| StartError::Tenancy(format!("tenant {:?} is not valid", tenant.id)))?;
+        if !isolations.contains(&record.isolation) {
+            isolations.push(record.isolation.clone());
+        }
+    }
+    Ok(isolations)
 }
 
 /// The entity types of `schema` that `[[remote]]` sections give to other subgraphs, checked:
@@ -177,7 +222,7 @@ fn remote_route(
                     let (name, database, owner) =
                         (name.clone(), database.clone(), Arc::clone(&owner));
                     Box::pin(async move {
-                        connect(&name, &database, &owner, &[])
+                        connect(&name, &database, &owner, &[], false)
                             .await
                             .map_err(|error| match error {
                                 StartError::Database(error) => error.into_resolve_error(&name),
@@ -263,11 +308,15 @@ pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescrip
 /// plain connects ignore `connect_timeout_ms`), and another subgraph's database, connected on
 /// first use and never set up from here, must fail within that limit so that `db-then-http`
 /// can fall back in time.
+///
+/// With `row_security`, tenants share tables under PostgreSQL's row-level security, which is
+/// checked to hold for graft's role ([`PostgresSource::check_row_security`]).
 async fn connect(
     name: &str,
     database: &DatabaseConfig,
     schema: &SubgraphSchema,
     scripts: &[(String, String)],
+    row_security: bool,
 ) -> Result<Arc<dyn EntitySource>, StartError> {
     let acquire_timeout = Duration::from_millis(database.acquire_timeout_ms);
     let connect_timeout = Duration::from_millis(database.connect_timeout_ms);
@@ -291,7 +340,14 @@ async fn connect(
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;
-        Ok(Arc::new(PostgresSource::connect(name, &db, schema).await?))
+        let source = PostgresSource::connect(name, &db, schema).await?;
+        if row_security {
+            source
+                .check_row_security(schema)
+                .await
+                .map_err(|error| StartError::Tenancy(error.to_string()))?;
+        }
+        Ok(Arc::new(source))
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         let url = mysql_url(url);
         if !scripts.is_empty() {

@@ -10,11 +10,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use graft_resolve::{ExecuteOptions, GraphQLError, GraphQLRequest, RequestContext, ResponseKind};
+use graft_resolve::{
+    ExecuteOptions, GraphQLError, GraphQLRequest, Isolation, RequestContext, ResponseKind, TenantId,
+};
+use graft_tenancy::{Rejection, RejectionKind, ResolvedTenant};
 
 use crate::{AppState, Rejected, ftv1};
 
@@ -24,12 +28,14 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// planning, fetching and writing.
 pub(crate) async fn graphql_post(
     State(state): State<AppState>,
+    tenant: Option<Extension<ResolvedTenant>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let media = ResponseMedia::from_accept(&headers);
     let deadline = Instant::now() + state.limits.request_timeout;
-    let answer = post(&state, &headers, media, body, deadline);
+    let tenant = tenant.map(|Extension(tenant)| tenant);
+    let answer = post(&state, tenant.as_ref(), &headers, media, body, deadline);
     match tokio::time::timeout(state.limits.request_timeout, answer).await {
         Ok(response) => response,
         Err(_) => timed_out(&state, media),
@@ -38,6 +44,7 @@ pub(crate) async fn graphql_post(
 
 async fn post(
     state: &AppState,
+    tenant: Option<&ResolvedTenant>,
     headers: &HeaderMap,
     media: ResponseMedia,
     body: Body,
@@ -80,12 +87,13 @@ async fn post(
             );
         }
     };
-    execute(state, headers, media, &bytes, deadline).await
+    execute(state, tenant, headers, media, &bytes, deadline).await
 }
 
 /// `GET /graphql`: runs `?query=` when given, otherwise serves the query page.
 pub(crate) async fn graphql_get(
     State(state): State<AppState>,
+    tenant: Option<Extension<ResolvedTenant>>,
     headers: HeaderMap,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
@@ -113,7 +121,8 @@ pub(crate) async fn graphql_get(
     });
     let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
     let deadline = Instant::now() + state.limits.request_timeout;
-    let answer = execute(&state, &headers, media, &bytes, deadline);
+    let tenant = tenant.map(|Extension(tenant)| tenant);
+    let answer = execute(&state, tenant.as_ref(), &headers, media, &bytes, deadline);
     match tokio::time::timeout(state.limits.request_timeout, answer).await {
         Ok(response) => response,
         Err(_) => timed_out(&state, media),
@@ -134,6 +143,7 @@ fn timed_out(state: &AppState, media: ResponseMedia) -> Response {
 
 async fn execute(
     state: &AppState,
+    tenant: Option<&ResolvedTenant>,
     headers: &HeaderMap,
     media: ResponseMedia,
     body: &[u8],
@@ -154,9 +164,13 @@ async fn execute(
             );
         }
     };
+    let (tenant, isolation) = match tenant {
+        Some(tenant) => (tenant.record.id.clone(), tenant.record.isolation.clone()),
+        None => (TenantId::default_tenant(), Isolation::None),
+    };
     let ctx = RequestContext {
-        tenant: graft_resolve::TenantId::default_tenant(),
-        isolation: graft_resolve::Isolation::None,
+        tenant,
+        isolation,
         request_id: request_id(headers),
         deadline: Some(deadline),
         // Metrics will watch here; the engine adds the request's own statistics.
@@ -215,6 +229,63 @@ pub(crate) async fn admit(
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, media.content_type());
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+/// Tenant resolution in front of the GraphQL routes, after admission: the request goes on as
+/// the tenant the server's [`graft_tenancy::Tenancy`] resolves (a [`ResolvedTenant`] in its
+/// extensions), or is answered with the rejection's status, code and plain message and the
+/// request id; why it was rejected goes to the log only, under that id. Resolution has the
+/// request's time limit.
+pub(crate) async fn resolve_tenant(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(tenancy) = &state.tenancy else {
+        return next.run(request).await;
+    };
+    let resolved = tokio::time::timeout(
+        state.limits.request_timeout,
+        tenancy.resolve(request.headers()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Rejection::new(
+            RejectionKind::StoreUnavailable,
+            "the tenant store did not answer within the request timeout",
+        ))
+    });
+    match resolved {
+        Ok(tenant) => {
+            request.extensions_mut().insert(tenant);
+            next.run(request).await
+        }
+        Err(rejection) => {
+            let request_id = request_id(request.headers());
+            tracing::info!(%request_id, reason = rejection.reason(), code = rejection.code(), "tenant rejected");
+            let media = ResponseMedia::from_accept(request.headers());
+            let error = GraphQLError::new(rejection.code(), rejection.message().to_owned())
+                .with_detail("requestId", request_id);
+            let body = serde_json::json!({ "errors": [error] });
+            let mut response = json_response(
+                rejection.status(),
+                media,
+                serde_json::to_vec(&body).expect("a JSON value serializes"),
+            );
+            if rejection.status() == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"graft\""),
+                );
+            }
+            if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             response
         }
     }

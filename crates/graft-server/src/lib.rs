@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use graft_resolve::Engine;
+use graft_tenancy::Tenancy;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
@@ -29,15 +30,26 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The server-wide limit on GraphQL requests in flight.
     pub admission: Arc<Admission>,
+    /// Which tenant each request is served as; `None` serves one tenant.
+    pub tenancy: Option<Arc<Tenancy>>,
 }
 
 impl AppState {
-    /// The state for `engine` with `limits`, admission included.
+    /// The state for `engine` with `limits`, admission included, serving one tenant.
     pub fn new(engine: Engine, limits: HttpLimits) -> AppState {
         AppState {
             engine: Arc::new(engine),
             admission: Admission::new(limits.admission),
             limits,
+            tenancy: None,
+        }
+    }
+
+    /// The same state, serving each request as the tenant `tenancy` resolves.
+    pub fn with_tenancy(self, tenancy: Tenancy) -> AppState {
+        AppState {
+            tenancy: Some(Arc::new(tenancy)),
+            ..self
         }
     }
 }
@@ -139,15 +151,19 @@ pub async fn serve(
 /// - `GET /graphql`: a query given as `?query=` runs; without one, a page to try queries.
 /// - `GET /health`: `{"status":"ok"}`.
 ///
-/// GraphQL requests pass admission control first ([`Admission`]): past the limit and its
-/// queue they get 503 with `Retry-After`.
+/// GraphQL requests pass two layers, in this order: admission control ([`Admission`]), which
+/// answers 503 with `Retry-After` past the limit and its queue; then, when the server has a
+/// [`Tenancy`], tenant resolution, which answers 401, 403 or 503 when the request cannot be
+/// served as a tenant.
 pub fn app(state: AppState) -> Router {
     let admission = axum::middleware::from_fn_with_state(state.clone(), http::admit);
+    let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);
     Router::new()
         .route(
             "/graphql",
             get(http::graphql_get)
                 .post(http::graphql_post)
+                .route_layer(tenant)
                 .route_layer(admission),
         )
         .route("/health", get(http::health))

@@ -19,8 +19,7 @@ use crate::{ApiKeyHash, StaticTenants, Tenancy, TenancyError, TenantRecord, Tena
 /// ```toml
 /// [tenancy]
 /// resolvers = ["jwt", "api_key", "header"]   # chain order
-/// required = true
-/// # default_tenant = "acme"
+/// # default_tenant = "acme"                  # requests that name no tenant; refused if unset
 ///
 /// [tenancy.jwt]
 /// algorithm = "RS256"
@@ -32,53 +31,28 @@ use crate::{ApiKeyHash, StaticTenants, Tenancy, TenancyError, TenantRecord, Tena
 /// isolation = "schema"                       # schema "tenant_acme"
 /// api_key_sha256 = ["2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"]
 /// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// The server requires a tenant, or allows a default one: a request that names no tenant is
+/// served as `default_tenant` when it is set, and refused (401 `TENANT_REQUIRED`) otherwise.
+/// Every request is served as one of `tenants`, never untenanted. Unknown keys are refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TenancyConfig {
     /// The resolvers to run, in order; the first that names a tenant wins.
-    #[serde(default)]
     pub resolvers: Vec<ResolverKind>,
-    /// Whether a request that names no tenant (and finds no default tenant) is refused (the
-    /// default) or served as [`TenantRecord::untenanted`].
-    #[serde(default = "yes")]
-    pub required: bool,
-    /// The tenant of requests that name none; must be one of `tenants`.
-    #[serde(default)]
+    /// The tenant of requests that name none; must be one of `tenants`. When unset, such
+    /// requests are refused.
     pub default_tenant: Option<String>,
     /// `[tenancy.header]`: the tenant-id header resolver.
-    #[serde(default)]
     pub header: Option<HeaderConfig>,
     /// `[tenancy.jwt]`: the bearer-token resolver.
-    #[serde(default)]
     pub jwt: Option<JwtConfig>,
     /// `[tenancy.api_key]`: the API-key resolver.
-    #[serde(default)]
     pub api_key: Option<ApiKeyConfig>,
     /// `[tenancy.subdomain]`: the host-name resolver.
-    #[serde(default)]
     pub subdomain: Option<SubdomainConfig>,
     /// `[[tenancy.tenants]]`: the tenants served.
-    #[serde(default)]
     pub tenants: Vec<TenantConfig>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Default for TenancyConfig {
-    fn default() -> TenancyConfig {
-        TenancyConfig {
-            resolvers: Vec::new(),
-            required: true,
-            default_tenant: None,
-            header: None,
-            jwt: None,
-            api_key: None,
-            subdomain: None,
-            tenants: Vec::new(),
-        }
-    }
 }
 
 /// A resolver's name in `tenancy.resolvers`.
@@ -295,6 +269,13 @@ impl Tenancy {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Tenancy, TenancyError> {
         let store = StaticTenants::from_config(&config.tenants)?;
+        if store.is_empty() {
+            return Err(TenancyError::config(
+                "tenancy.tenants",
+                "no tenants: every request would be refused",
+            ));
+        }
+        tenants_apart(config, &store)?;
         let default_tenant = match &config.default_tenant {
             None => None,
             Some(id) => {
@@ -309,26 +290,45 @@ impl Tenancy {
                 Some(id)
             }
         };
-        if config.required && default_tenant.is_none() {
-            if config.resolvers.is_empty() {
-                return Err(TenancyError::config(
-                    "tenancy.resolvers",
-                    "no resolvers, no default_tenant and required = true: every request would \
-                     be refused",
-                ));
-            }
-            if store.is_empty() {
-                return Err(TenancyError::config(
-                    "tenancy.tenants",
-                    "no tenants and required = true: every request would be refused",
-                ));
-            }
+        if config.resolvers.is_empty() && default_tenant.is_none() {
+            return Err(TenancyError::config(
+                "tenancy.resolvers",
+                "no resolvers and no default_tenant: every request would be refused",
+            ));
         }
         let resolvers = resolvers(config, &read_file, &env)?;
-        Ok(Tenancy::new(resolvers, Arc::new(store))
-            .required(config.required)
-            .with_default_tenant(default_tenant))
+        Ok(Tenancy::new(resolvers, Arc::new(store)).with_default_tenant(default_tenant))
     }
+}
+
+/// Refuses tenants that would see each other's rows: two tenants with one schema, or a tenant
+/// with `isolation = "none"` (the whole database, unscoped) beside others.
+fn tenants_apart(config: &TenancyConfig, store: &StaticTenants) -> Result<(), TenancyError> {
+    let mut schemas = HashSet::new();
+    for (i, tenant) in config.tenants.iter().enumerate() {
+        let Some(record) = TenantId::new(&tenant.id).ok().and_then(|id| store.get(&id)) else {
+            continue;
+        };
+        match &record.isolation {
+            Isolation::None if config.tenants.len() > 1 => {
+                return Err(TenancyError::config(
+                    &format!("tenancy.tenants[{i}].isolation"),
+                    "\"none\" serves the whole database unscoped, which only a deployment's one \
+                     tenant may have: give every tenant \"schema\" or \"rows\"",
+                ));
+            }
+            Isolation::Schema(schema) if !schemas.insert(schema.clone()) => {
+                return Err(TenancyError::config(
+                    &format!("tenancy.tenants[{i}].schema"),
+                    format!(
+                        "`{schema}` is another tenant's schema too: they would see each other's rows"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The resolver chain `config` describes.
@@ -553,7 +553,6 @@ mod tests {
     const FULL: &str = r#"
         [tenancy]
         resolvers = ["jwt", "api_key", "header", "subdomain"]
-        required = true
 
         [tenancy.header]
         name = "x-org"
@@ -641,7 +640,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(config.required);
+        assert_eq!(config.default_tenant, None);
         assert_eq!(config.tenants[0].status, TenantStatus::Active);
         assert_eq!(config.tenants[0].isolation, IsolationKind::None);
         let tenancy = Tenancy::from_config(&config, fixtures).unwrap();
@@ -649,7 +648,9 @@ mod tests {
             Resolver::Header(header) => assert_eq!(header.header().as_str(), "x-tenant-id"),
             other => panic!("{other:?}"),
         }
-        assert!(TenancyConfig::default().required);
+        let nothing = TenancyConfig::default();
+        assert!(nothing.resolvers.is_empty() && nothing.tenants.is_empty());
+        assert_eq!(nothing.default_tenant, None);
     }
 
     #[tokio::test]
@@ -829,7 +830,10 @@ mod tests {
                 Err(error) => assert!(error.contains(expected), "{error}\n--- for:\n{toml}"),
             }
         };
-        tenants("", "tenancy.tenants: no tenants and required = true");
+        tenants(
+            "",
+            "tenancy.tenants: no tenants: every request would be refused",
+        );
         tenants(
             "[[tenancy.tenants]]\nid = \"bad id\"",
             "tenancy.tenants[0].id: invalid tenant id",
@@ -845,6 +849,15 @@ mod tests {
         tenants(
             "[[tenancy.tenants]]\nid = \"a\"\nisolation = \"rows\"\nschema = \"a\"",
             "tenancy.tenants[0].schema: a schema is set but isolation is not \"schema\"",
+        );
+        tenants(
+            "[[tenancy.tenants]]\nid = \"a\"\nisolation = \"schema\"\n\
+             [[tenancy.tenants]]\nid = \"b\"\nisolation = \"schema\"\nschema = \"tenant_a\"",
+            "tenancy.tenants[1].schema: `tenant_a` is another tenant's schema too",
+        );
+        tenants(
+            "[[tenancy.tenants]]\nid = \"a\"\n[[tenancy.tenants]]\nid = \"b\"\nisolation = \"rows\"",
+            "tenancy.tenants[0].isolation: \"none\" serves the whole database unscoped",
         );
         tenants(
             "[[tenancy.tenants]]\nid = \"a\"\nisolation = \"tables\"",
@@ -867,9 +880,60 @@ mod tests {
     }
 
     #[test]
-    fn a_tenancy_that_is_not_required_may_have_nothing() {
-        let config = parse("[tenancy]\nrequired = false\n").unwrap();
-        let tenancy = Tenancy::from_config(&config, fixtures).unwrap();
+    fn a_tenancy_that_would_refuse_every_request_is_refused() {
+        let nothing = build("[tenancy]\n").unwrap_err();
+        assert!(nothing.contains("tenancy.tenants: no tenants"), "{nothing}");
+        let no_default = build("[tenancy]\n[[tenancy.tenants]]\nid = \"acme\"\n").unwrap_err();
+        assert!(
+            no_default.contains(
+                "tenancy.resolvers: no resolvers and no default_tenant: every request would be \
+                 refused"
+            ),
+            "{no_default}"
+        );
+        let no_tenants = build("[tenancy]\nresolvers = [\"header\"]\ndefault_tenant = \"acme\"\n");
+        assert!(
+            no_tenants
+                .unwrap_err()
+                .contains("tenancy.tenants: no tenants")
+        );
+        let empty = TenancyConfig {
+            resolvers: vec![ResolverKind::Header],
+            ..TenancyConfig::default()
+        };
+        let error = Tenancy::from_config(&empty, fixtures).unwrap_err();
+        assert!(error.to_string().contains("no tenants"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_default_tenant_without_resolvers_serves_every_request() {
+        let tenancy = build(
+            "[tenancy]\ndefault_tenant = \"acme\"\n[[tenancy.tenants]]\nid = \"acme\"\n\
+             isolation = \"rows\"\n",
+        )
+        .unwrap();
         assert!(tenancy.resolvers().is_empty());
+        let resolved = tenancy.resolve(&headers(&[])).await.unwrap();
+        assert_eq!(
+            (
+                resolved.record.id.as_str(),
+                resolved.via,
+                resolved.authenticated
+            ),
+            ("acme", "default", false)
+        );
+        assert_eq!(resolved.record.isolation, Isolation::Rows);
+        // A tenant header is not looked at without a header resolver.
+        let named = headers(&[("x-tenant-id", "globex")]);
+        assert_eq!(
+            tenancy.resolve(&named).await.unwrap().record.id.as_str(),
+            "acme"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = parse("[tenancy]\nrequired = false\n").unwrap_err();
+        assert!(error.contains("unknown field `required`"), "{error}");
     }
 }

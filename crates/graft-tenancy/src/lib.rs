@@ -9,6 +9,10 @@
 //! `graft_resolve::RequestContext`) or a [`Rejection`]. [`TenancyConfig`] is the `[tenancy]`
 //! section of `graft.toml`, and [`Tenancy::from_config`] builds everything from it.
 //!
+//! The server requires a tenant or allows a default one: a request that names no tenant is
+//! served as the configured default tenant (looked up in the store like any other), and
+//! refused with 401 `TENANT_REQUIRED` when there is none. No request is served untenanted.
+//!
 //! **API boundary:** this crate does no I/O of its own: the server reads key files for it
 //! (through the `read_file` it passes to [`Tenancy::from_config`]) and turns a [`Rejection`]
 //! into an HTTP response (its status, code and message; the reason goes to the log only). The

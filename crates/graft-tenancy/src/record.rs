@@ -45,13 +45,6 @@ impl TenantRecord {
             slug: None,
         }
     }
-
-    /// What a request gets when the tenancy is not required and nothing names a tenant: the
-    /// single-tenant default ([`TenantId::default_tenant`], [`Isolation::None`]), as
-    /// `graft_resolve::RequestContext::new` has it.
-    pub fn untenanted() -> TenantRecord {
-        TenantRecord::active(TenantId::default_tenant(), Isolation::None)
-    }
 }
 
 /// The SHA-256 of an API key: what a tenant store keeps and looks keys up by.

@@ -1,5 +1,5 @@
-//! [`Tenancy`]: the resolver chain, the store, and what a request gets when nothing names a
-//! tenant.
+//! [`Tenancy`]: the resolver chain, the store, and the default tenant of requests that name
+//! none.
 
 use std::sync::Arc;
 
@@ -17,8 +17,7 @@ pub struct ResolvedTenant {
     /// The tenant, as the store knows it.
     pub record: TenantRecord,
     /// Which resolver named it (`header`, `jwt`, `api_key`, `subdomain`), or `default` for
-    /// the configured default tenant, or `none` for the untenanted record of a tenancy that is
-    /// not required.
+    /// the configured default tenant.
     pub via: &'static str,
     /// Whether a credential (a verified token, an API key) named the tenant.
     pub authenticated: bool,
@@ -29,10 +28,13 @@ pub struct ResolvedTenant {
 ///
 /// The server builds one at start-up ([`Tenancy::from_config`] or [`Tenancy::new`]) and calls
 /// [`resolve`](Tenancy::resolve) once per request; a [`Rejection`] becomes the HTTP response.
+///
+/// A request is always served as a tenant the store knows, or refused: the server requires a
+/// tenant, or allows a default one ([`with_default_tenant`](Tenancy::with_default_tenant)).
+/// There is no untenanted request.
 pub struct Tenancy {
     resolvers: Vec<Resolver>,
     store: Arc<dyn TenantStore>,
-    required: bool,
     default_tenant: Option<TenantId>,
 }
 
@@ -40,33 +42,25 @@ impl std::fmt::Debug for Tenancy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenancy")
             .field("resolvers", &self.resolvers)
-            .field("required", &self.required)
             .field("default_tenant", &self.default_tenant)
             .finish_non_exhaustive()
     }
 }
 
 impl Tenancy {
-    /// A tenancy that runs `resolvers` in order and looks tenants up in `store`. A tenant is
-    /// required and there is no default tenant, until [`required`](Tenancy::required) or
-    /// [`with_default_tenant`](Tenancy::with_default_tenant) say otherwise.
+    /// A tenancy that runs `resolvers` in order and looks tenants up in `store`. It has no
+    /// default tenant, so a request that names no tenant is refused, until
+    /// [`with_default_tenant`](Tenancy::with_default_tenant) sets one.
     pub fn new(resolvers: Vec<Resolver>, store: Arc<dyn TenantStore>) -> Tenancy {
         Tenancy {
             resolvers,
             store,
-            required: true,
             default_tenant: None,
         }
     }
 
-    /// The same tenancy; when `required` is false, a request that names no tenant (and finds
-    /// no default tenant) is served as [`TenantRecord::untenanted`] instead of refused.
-    pub fn required(self, required: bool) -> Tenancy {
-        Tenancy { required, ..self }
-    }
-
     /// The same tenancy, serving requests that name no tenant as `tenant` (looked up in the
-    /// store like any other).
+    /// store like any other); `None` refuses them (401 `TENANT_REQUIRED`).
     pub fn with_default_tenant(self, tenant: Option<TenantId>) -> Tenancy {
         Tenancy {
             default_tenant: tenant,
@@ -91,12 +85,12 @@ impl Tenancy {
     /// API key), every `header` and `subdomain` resolver of the chain is asked too, and one
     /// that names another tenant refuses the request (403 `TENANT_NOT_GRANTED`): the
     /// credential does not grant that tenant. When nothing names a tenant, the default tenant
-    /// is served if there is one; otherwise a required tenancy refuses the request (401
-    /// `TENANT_REQUIRED`) and one that is not required serves [`TenantRecord::untenanted`].
+    /// is served if there is one, and the request is refused (401 `TENANT_REQUIRED`)
+    /// otherwise.
     ///
-    /// The tenant is then looked up in the store: an unknown tenant is refused exactly as a
-    /// bad credential is (401 `UNAUTHENTICATED`), so tenants cannot be enumerated; a
-    /// suspended one gets 403 `TENANT_SUSPENDED`; a store failure 503
+    /// The tenant, named or default, is then looked up in the store: an unknown tenant is
+    /// refused exactly as a bad credential is (401 `UNAUTHENTICATED`), so tenants cannot be
+    /// enumerated; a suspended one gets 403 `TENANT_SUSPENDED`; a store failure 503
     /// `TENANT_STORE_UNAVAILABLE`.
     pub async fn resolve(&self, headers: &HeaderMap) -> Result<ResolvedTenant, Rejection> {
         let mut winner = None;
@@ -142,17 +136,10 @@ impl Tenancy {
     /// What a request that names no tenant gets.
     async fn unnamed(&self) -> Result<ResolvedTenant, Rejection> {
         let Some(id) = &self.default_tenant else {
-            if self.required {
-                return Err(Rejection::new(
-                    RejectionKind::TenantRequired,
-                    "no resolver found a tenant in the request and there is no default tenant",
-                ));
-            }
-            return Ok(ResolvedTenant {
-                record: TenantRecord::untenanted(),
-                via: "none",
-                authenticated: false,
-            });
+            return Err(Rejection::new(
+                RejectionKind::TenantRequired,
+                "no resolver found a tenant in the request and there is no default tenant",
+            ));
         };
         match self.store.tenant(id).await {
             Ok(Some(record)) => served(record, "default", false),
@@ -398,14 +385,15 @@ mod tests {
         );
         let unknown = tenancy(vec![]).with_default_tenant(Some(id("nobody")));
         assert_eq!(refused(&unknown, &nothing).await.code(), "UNAUTHENTICATED");
-
-        let optional = tenancy(vec![jwt(), header()]).required(false);
-        let resolved = optional.resolve(&nothing).await.unwrap();
-        assert_eq!(resolved.record, TenantRecord::untenanted());
-        assert_eq!(resolved.via, "none");
-        // Not required still checks what is sent.
+        // A default tenant still checks what is sent.
         let bad = headers(&[("x-tenant-id", "bad id")]);
-        assert_eq!(refused(&optional, &bad).await.code(), "UNAUTHENTICATED");
+        assert_eq!(refused(&defaulted, &bad).await.code(), "UNAUTHENTICATED");
+        // Taking the default away refuses again.
+        let undefaulted = defaulted.with_default_tenant(None);
+        assert_eq!(
+            refused(&undefaulted, &nothing).await.code(),
+            "TENANT_REQUIRED"
+        );
     }
 
     #[tokio::test]

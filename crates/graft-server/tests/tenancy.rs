@@ -1,0 +1,316 @@
+//! Tenancy through the real server on PostgreSQL: each request is served as the tenant its
+//! headers name, every kind of request sees that tenant's rows only (under concurrency, over a
+//! pool of two connections), and credentials that name no tenant this server serves are refused
+//! without telling an unknown tenant from a bad credential.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{Reply, post};
+use futures_util::StreamExt as _;
+use graft_testkit::PgSchema;
+use serde_json::{Value, json};
+
+const SECRET: &str = "a test secret of more than thirty-two bytes";
+const SCHEMA_SQL: &str = include_str!("../../../examples/orgs/postgres/schema.sql");
+const SEED_SQL: &str = include_str!("../../../examples/orgs/postgres/seed.sql");
+
+/// The orgs example for tenant `tenant`: every name and status carries `@tenant`.
+async fn tenant_schema(tenant: &str) -> PgSchema {
+    PgSchema::create(&format!(
+        "{SCHEMA_SQL}\n{SEED_SQL}\nUPDATE org_users SET name = name || ' @{tenant}';\n\
+         UPDATE orders SET status = status || ' @{tenant}';"
+    ))
+    .await
+}
+
+/// The schemas a server of tenants `a` and `b` (and the suspended `c`) needs.
+struct Schemas {
+    template: PgSchema,
+    a: PgSchema,
+    b: PgSchema,
+}
+
+async fn schemas() -> Schemas {
+    Schemas {
+        template: PgSchema::create(SCHEMA_SQL).await,
+        a: tenant_schema("a").await,
+        b: tenant_schema("b").await,
+    }
+}
+
+/// graft on the orgs example with a pool of two and tenants `a`, `b` and suspended `c`, each in
+/// its own schema, named by a JWT or the `X-Tenant-ID` header.
+async fn server(schemas: &Schemas) -> SocketAddr {
+    let text = format!(
+        r#"
+[schema]
+path = "schema.graphql"
+[database]
+url = "{url}"
+max_connections = 2
+[tenancy]
+resolvers = ["jwt", "header"]
+[tenancy.jwt]
+algorithm = "HS256"
+secret = "{SECRET}"
+[[tenancy.tenants]]
+id = "a"
+isolation = "schema"
+schema = "{a}"
+[[tenancy.tenants]]
+id = "b"
+isolation = "schema"
+schema = "{b}"
+[[tenancy.tenants]]
+id = "c"
+status = "suspended"
+isolation = "schema"
+schema = "{template}"
+"#,
+        url = schemas.template.url(),
+        template = schemas.template.name(),
+        a = schemas.a.name(),
+        b = schemas.b.name(),
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = graft_server::config::Config::parse(&text, &path).expect("a valid config");
+    let state = graft_server::demo::configured_state(&config)
+        .await
+        .expect("graft starts");
+    common::serve(state).await
+}
+
+async fn as_tenant(address: SocketAddr, headers: &[(&str, &str)], body: Value) -> Reply {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    post(address, &all, body.to_string()).await
+}
+
+fn jwt(tenant: &str, expires_in: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "tenant_id": tenant, "exp": now + expires_in }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("signs")
+}
+
+/// Every string in `value` that carries a tenant mark (`@x`), as the marks.
+fn marks(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            if let Some((_, mark)) = text.rsplit_once(" @") {
+                found.push(mark.to_owned());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| marks(item, found)),
+        Value::Object(fields) => fields.values().for_each(|field| marks(field, found)),
+        _ => {}
+    }
+}
+
+const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+    ... on OrgUser { name orders(first: 2) { status } } } }";
+const LOOKUP: &str =
+    r#"{ orgUser(orgId: "org-3", userId: "u7") { name orders { status user { name } } } }"#;
+const PAGE: &str = "{ orders(first: 3) { nodes { status user { name } } } }";
+
+#[tokio::test]
+async fn every_kind_of_request_sees_its_own_tenants_rows_only() {
+    let schemas = schemas().await;
+    let address = server(&schemas).await;
+    let representations = json!([
+        { "__typename": "OrgUser", "orgId": "org-1", "userId": "u1" },
+        { "__typename": "OrgUser", "orgId": "org-2", "userId": "u5" },
+    ]);
+    let bodies = [
+        json!({ "query": ENTITIES, "variables": { "r": representations } }),
+        json!({ "query": LOOKUP }),
+        json!({ "query": PAGE }),
+    ];
+    let tokens = [jwt("a", 600), jwt("b", 600)];
+    let requests = futures_util::stream::iter(0..600).map(|i| {
+        let tenant = ["a", "b"][i % 2];
+        let body = bodies[(i / 2) % 3].clone();
+        let token = format!("Bearer {}", tokens[i % 2]);
+        async move {
+            // Half name the tenant by header, half by token.
+            let reply = if i % 4 < 2 {
+                as_tenant(address, &[("x-tenant-id", tenant)], body).await
+            } else {
+                as_tenant(address, &[("authorization", &token)], body).await
+            };
+            assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
+            assert!(
+                reply.body.get("errors").is_none(),
+                "request {i}: {}",
+                reply.body
+            );
+            let mut found = Vec::new();
+            marks(&reply.body["data"], &mut found);
+            assert!(found.len() >= 2, "request {i}: {}", reply.body);
+            assert!(
+                found.iter().all(|mark| mark == tenant),
+                "request {i} as {tenant}: {found:?}"
+            );
+        }
+    });
+    requests.buffer_unordered(24).collect::<Vec<()>>().await;
+
+    // A write of tenant a is seen by a only.
+    let create = json!({ "query": r#"mutation { createOrder(input: { orgId: "org-1", userId: "u1", total: 1.5, status: "new @a" }) { id status user { name } } }"# });
+    let created = as_tenant(address, &[("x-tenant-id", "a")], create).await;
+    assert_eq!(
+        created.body["data"]["createOrder"]["user"]["name"], "User 1 of org-1 @a",
+        "{}",
+        created.body
+    );
+    let id = created.body["data"]["createOrder"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let read = |tenant: &'static str| {
+        let query = json!({ "query": format!(r#"{{ order(id: "{id}") {{ status }} }}"#) });
+        async move {
+            as_tenant(address, &[("x-tenant-id", tenant)], query)
+                .await
+                .body
+        }
+    };
+    assert_eq!(read("a").await["data"]["order"]["status"], "new @a");
+    assert_eq!(
+        read("b").await["data"]["order"],
+        Value::Null,
+        "b does not see a's order"
+    );
+}
+
+#[tokio::test]
+async fn credentials_that_name_no_served_tenant_are_refused_alike() {
+    let schemas = schemas().await;
+    let address = server(&schemas).await;
+    let query = json!({ "query": "{ __typename }" });
+    let refused = |headers: Vec<(&'static str, String)>| {
+        let query = query.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("x-request-id", "fixed")];
+            all.extend(headers.iter().map(|(name, value)| (*name, value.as_str())));
+            as_tenant(address, &all, query).await
+        }
+    };
+
+    let none = refused(vec![]).await;
+    assert_eq!(
+        (none.status, common::first_error_code(&none.body)),
+        (401, "TENANT_REQUIRED")
+    );
+
+    // An unknown tenant, a forged, expired or unsigned token, a tenant id that could never be
+    // one: the client cannot tell them apart.
+    let unknown = refused(vec![("x-tenant-id", "zzz".into())]).await;
+    assert_eq!(
+        (unknown.status, common::first_error_code(&unknown.body)),
+        (401, "UNAUTHENTICATED")
+    );
+    assert_eq!(
+        unknown.body["errors"][0]["extensions"]["requestId"],
+        "fixed"
+    );
+    let forged = {
+        let token = jwt("a", 600);
+        let (head, _) = token.rsplit_once('.').expect("three parts");
+        format!("Bearer {head}.c2lnbmF0dXJl")
+    };
+    let unsigned = {
+        use base64::Engine as _;
+        let part =
+            |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "Bearer {}.{}.",
+            part(json!({"alg": "none", "typ": "JWT"})),
+            part(json!({"tenant_id": "a", "exp": 9_999_999_999u64}))
+        )
+    };
+    for headers in [
+        vec![("x-tenant-id", "zzz".to_owned())],
+        vec![("authorization", format!("Bearer {}", jwt("zzz", 600)))],
+        vec![("authorization", forged)],
+        vec![("authorization", format!("Bearer {}", jwt("a", -600)))],
+        vec![("authorization", unsigned)],
+        vec![("x-tenant-id", "a'; DROP TABLE org_users; --".to_owned())],
+        vec![("x-tenant-id", "ä".repeat(10_000))],
+    ] {
+        let reply = refused(headers.clone()).await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (401, &unknown.body),
+            "{headers:?}"
+        );
+    }
+
+    let suspended = refused(vec![("x-tenant-id", "c".into())]).await;
+    assert_eq!(
+        (suspended.status, common::first_error_code(&suspended.body)),
+        (403, "TENANT_SUSPENDED")
+    );
+    let not_granted = refused(vec![
+        ("authorization", format!("Bearer {}", jwt("a", 600))),
+        ("x-tenant-id", "b".into()),
+    ])
+    .await;
+    assert_eq!(
+        (
+            not_granted.status,
+            common::first_error_code(&not_granted.body)
+        ),
+        (403, "TENANT_NOT_GRANTED")
+    );
+}
+
+#[tokio::test]
+async fn graft_refuses_to_start_when_a_source_cannot_keep_tenants_apart() {
+    let text = r#"
+[schema]
+path = "schema.graphql"
+[database]
+url = "sqlite::memory:"
+setup = ["sqlite/schema.sql"]
+[tenancy]
+resolvers = ["header"]
+[[tenancy.tenants]]
+id = "a"
+isolation = "rows"
+"#;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = graft_server::config::Config::parse(text, &path).expect("a valid config");
+    let error = graft_server::demo::configured_state(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        error.to_string().contains("cannot isolate tenants by rows"),
+        "{error}"
+    );
+
+    // Row isolation on PostgreSQL as a superuser, whom row-level security never holds.
+    let shared = PgSchema::create(SCHEMA_SQL).await;
+    let text = format!(
+        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{}\"\n[tenancy]\nresolvers = [\"header\"]\n[[tenancy.tenants]]\nid = \"a\"\nisolation = \"rows\"\n",
+        shared.url()
+    );
+    let config = graft_server::config::Config::parse(&text, &path).expect("a valid config");
+    let error = graft_server::demo::configured_state(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("is a superuser"), "{error}");
+}
