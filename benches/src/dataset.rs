@@ -139,7 +139,7 @@ async fn mysql() -> anyhow::Result<Target> {
     Ok(target)
 }
 
-async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+pub(crate) async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .with_context(|| format!("connecting to {url}"))?;

@@ -17,9 +17,11 @@
 //! - **baseline** (`compare.rs`, with `--baseline <graft binary>`): the same `_entities` against
 //!   another build, interleaved in one run, for what a change costs the hot path;
 //! - **writes** (`writes.rs`, on by default): 100 orders created with one `createOrders` against
-//!   the bare multi-row `INSERT`.
+//!   the bare multi-row `INSERT`;
+//! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
+//!   a tenant in its own schema, and tenants sharing tables under row-level security.
 //!
-//! `--runs main,overload,baseline,writes` picks among them (default: main, overload and writes,
+//! `--runs main,overload,baseline,writes,tenancy` picks among them (default: all but baseline,
 //! plus baseline when `--baseline` is given).
 
 mod bare;
@@ -31,6 +33,7 @@ mod overload;
 mod remote;
 mod report;
 mod server;
+mod tenancy;
 mod writes;
 
 use std::path::PathBuf;
@@ -135,7 +138,12 @@ fn parse_args() -> anyhow::Result<Settings> {
         }
     }
     if settings.runs.is_empty() {
-        settings.runs = vec!["main".into(), "overload".into(), "writes".into()];
+        settings.runs = vec![
+            "main".into(),
+            "overload".into(),
+            "writes".into(),
+            "tenancy".into(),
+        ];
         if settings.baseline.is_some() {
             settings.runs.push("baseline".into());
         }
@@ -156,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
     let mut comparisons = Vec::new();
     let mut overloads = Vec::new();
     let mut writes = Vec::new();
+    let mut isolations = Vec::new();
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
         let target = dataset::ensure(database, &settings).await?;
@@ -179,6 +188,11 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("== {}: overload, 100 keys", database.name());
             let keys = KeySet::new(100, 0x0be7);
             overloads.push((database, overload::run(&settings, &graft, &keys).await?));
+        }
+        if settings.runs("tenancy") && database == Database::Postgres {
+            eprintln!("== {}: tenancy, 100 keys", database.name());
+            let keys = KeySet::new(100, 0x7e4a);
+            isolations = tenancy::run(&settings, &target, &keys).await?;
         }
         if !settings.runs("main") && !settings.runs("writes") {
             continue;
@@ -220,6 +234,10 @@ async fn main() -> anyhow::Result<()> {
     if !writes.is_empty() {
         table.push_str("\n### Writes\n\n");
         table.push_str(&writes::markdown(&writes));
+    }
+    if !isolations.is_empty() {
+        table.push_str("\n### Tenancy (postgres, 100 keys per `_entities`)\n\n");
+        table.push_str(&tenancy::markdown(&isolations));
     }
     for (database, levels) in &overloads {
         table.push_str(&format!(
