@@ -47,10 +47,8 @@ async fn prepare(target: &Target) -> anyhow::Result<()> {
         return Ok(());
     }
     let started = Instant::now();
-    let schema = graft_schema::SubgraphSchema::parse(
-        &std::fs::read_to_string(ORGS_SCHEMA)?,
-        ORGS_SCHEMA,
-    )?;
+    let schema =
+        graft_schema::SubgraphSchema::parse(&std::fs::read_to_string(ORGS_SCHEMA)?, ORGS_SCHEMA)?;
     let mut ddl = String::from(
         "DROP SCHEMA IF EXISTS bench_tenant_a CASCADE; DROP SCHEMA IF EXISTS bench_rows CASCADE;
          CREATE SCHEMA bench_tenant_a;
@@ -64,7 +62,9 @@ async fn prepare(target: &Target) -> anyhow::Result<()> {
          SET search_path TO bench_rows;\n",
     );
     for type_name in ["OrgUser", "Order"] {
-        let mapping = schema.mapping(type_name).context("the orgs schema maps it")?;
+        let mapping = schema
+            .mapping(type_name)
+            .context("the orgs schema maps it")?;
         ddl.push_str(&graft_db::postgres::row_security_ddl(mapping, "tenant_id"));
     }
     ddl.push_str(&format!(
