@@ -194,8 +194,9 @@ pub trait Dialect: Send + Sync + 'static {
     /// ([`Isolation::Schema`]).
     const SCHEMA_ISOLATION: bool;
     /// Whether the dialect and its driver keep tenants' rows apart in shared tables
-    /// ([`Isolation::Rows`]).
-    const ROW_ISOLATION: bool;
+    /// ([`Isolation::Rows`]): with row-level security, or with a tenant column the dialect
+    /// adds to every statement.
+    fn row_isolation(&self) -> bool;
 
     /// The quoted name of `mapping`'s table in `scope`.
     fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String;

@@ -277,7 +277,7 @@ impl<D: Driver> SqlSource<D> {
             Isolation::Schema(_) if !D::Dialect::SCHEMA_ISOLATION => {
                 Err(DbError::Isolation("schema"))
             }
-            Isolation::Rows if !D::Dialect::ROW_ISOLATION => Err(DbError::Isolation("rows")),
+            Isolation::Rows if !self.dialect().row_isolation() => Err(DbError::Isolation("rows")),
             _ => Ok(Scope::of(ctx)),
         }
     }
@@ -295,7 +295,7 @@ impl<D: Driver> EntitySource for SqlSource<D> {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             schema_isolation: D::Dialect::SCHEMA_ISOLATION,
-            row_isolation: D::Dialect::ROW_ISOLATION,
+            row_isolation: self.dialect().row_isolation(),
             ..self.shared.driver.capabilities()
         }
     }

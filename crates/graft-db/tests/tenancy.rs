@@ -13,8 +13,8 @@ use graft_db::postgres::{PostgresConfig, PostgresSource, row_security_ddl};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
 use graft_resolve::{
-    EntitySource, FetchRequest, InsertRequest, Isolation, PageRequest, RequestContext,
-    ResolveError, SchemaName, TenantId, WriteValue,
+    DeleteRequest, EntitySource, FetchRequest, InsertRequest, Isolation, PageRequest,
+    RequestContext, ResolveError, SchemaName, TenantId, UpdateRequest, WriteValue,
 };
 use graft_schema::SubgraphSchema;
 
@@ -122,6 +122,7 @@ async fn keeps_apart(
     schema: &SubgraphSchema,
     a: RequestContext,
     b: RequestContext,
+    unscoped: Unscoped,
 ) {
     use futures_util::StreamExt as _;
     let tasks = futures_util::stream::iter(0..REQUESTS).map(|i| {
@@ -163,12 +164,71 @@ async fn keeps_apart(
         None,
         "b does not see a's write"
     );
-    let unscoped = RequestContext::new("none");
+    // b's update and delete of keys a has too change b's rows only.
+    rename_and_delete(&*source, schema, &b).await;
     assert_eq!(
-        names(&*source, schema, &unscoped).await,
-        vec![None, None, None],
-        "nothing of a tenant's scope stays on a pooled connection"
+        names(&*source, schema, &a).await,
+        vec![
+            Some("a one".into()),
+            Some("a two".into()),
+            Some("a three".into())
+        ]
     );
+    assert_eq!(
+        names(&*source, schema, &b).await,
+        vec![None, Some("b renamed".into()), None]
+    );
+    if unscoped == Unscoped::SeesNothing {
+        let unscoped = RequestContext::new("none");
+        assert_eq!(
+            names(&*source, schema, &unscoped).await,
+            vec![None, None, None],
+            "nothing of a tenant's scope stays on a pooled connection"
+        );
+    }
+}
+
+/// What a request without a tenant sees after the tenants' requests.
+#[derive(Debug, PartialEq, Eq)]
+enum Unscoped {
+    /// Nothing: the tables it reads are the template's, or row-level security hides every row
+    /// unless a tenant is set.
+    SeesNothing,
+    /// Every tenant's rows: shared tables, told apart only by the predicate graft adds.
+    SeesAll,
+}
+
+/// Renames user 2 and deletes user 1 as `ctx`'s tenant, in one unit of work.
+async fn rename_and_delete(
+    source: &dyn EntitySource,
+    schema: &SubgraphSchema,
+    ctx: &RequestContext,
+) {
+    let mapping = schema.mapping("User").expect("mapped");
+    let mut work = source.begin(ctx).await.expect("begins");
+    let (two, one) = (user_key(2), user_key(1));
+    let renamed = work
+        .update(UpdateRequest {
+            mapping,
+            match_columns: &mapping.key_columns[0],
+            key: &two,
+            set: &[(1, WriteValue::Text("b renamed".into()))],
+            returning: &[1],
+        })
+        .await
+        .expect("updates");
+    assert_eq!(renamed.row_count(), 1);
+    let deleted = work
+        .delete(DeleteRequest {
+            mapping,
+            match_columns: &mapping.key_columns[0],
+            key: &one,
+            returning: &[1],
+        })
+        .await
+        .expect("deletes");
+    assert_eq!(deleted.row_count(), 1, "one row deleted: the tenant's own");
+    work.commit().await.expect("commits");
 }
 
 /// Writes a user `id` named `name` for `ctx`'s tenant and commits.
@@ -218,6 +278,7 @@ async fn postgres_schemas_keep_tenants_apart_over_a_shared_pool() {
         &schema,
         in_schema("a", a.name()),
         in_schema("b", b.name()),
+        Unscoped::SeesNothing,
     )
     .await;
 }
@@ -264,6 +325,7 @@ async fn postgres_row_level_security_keeps_tenants_apart_over_a_shared_pool() {
         &schema,
         tenant("a", Isolation::Rows),
         tenant("b", Isolation::Rows),
+        Unscoped::SeesNothing,
     )
     .await;
 }
@@ -329,6 +391,7 @@ async fn mariadb_databases_keep_tenants_apart_over_a_shared_pool() {
         &schema,
         in_schema("a", a.name()),
         in_schema("b", b.name()),
+        Unscoped::SeesNothing,
     )
     .await;
 }
@@ -365,4 +428,57 @@ async fn isolation_a_source_cannot_apply_is_refused_not_ignored() {
             "a unit of work is refused too"
         );
     }
+}
+
+#[tokio::test]
+async fn mariadb_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
+    let schema = schema();
+    let shared = MyDatabase::create(
+        "CREATE TABLE users (tenant_id varchar(63) NOT NULL, id int NOT NULL,
+           name varchar(64) NOT NULL, PRIMARY KEY (tenant_id, id)) ENGINE=InnoDB;
+         INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'), ('b', 1, 'b one'),
+           ('b', 2, 'b two');",
+    )
+    .await;
+    let mut config = MysqlConfig::new(shared.url());
+    config.max_connections = 2;
+    config.tenant_column = Some("tenant_id".to_owned());
+    let source = MysqlSource::connect("mysql", &config, &schema)
+        .await
+        .expect("connects");
+    assert!(source.capabilities().row_isolation);
+    keeps_apart(
+        Arc::new(source),
+        &schema,
+        tenant("a", Isolation::Rows),
+        tenant("b", Isolation::Rows),
+        Unscoped::SeesAll,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn mariadb_tenant_column_must_exist_and_stay_unmapped() {
+    let db = MyDatabase::create(MY_USERS).await;
+    let mut config = MysqlConfig::new(db.url());
+    config.tenant_column = Some("tenant_id".to_owned());
+    let error = MysqlSource::connect("mysql", &config, &schema())
+        .await
+        .expect_err("no tenant column");
+    assert!(
+        error
+            .to_string()
+            .contains("has no tenant column `tenant_id`"),
+        "{error}"
+    );
+    config.tenant_column = Some("name".to_owned());
+    let error = MysqlSource::connect("mysql", &config, &schema())
+        .await
+        .expect_err("a mapped tenant column");
+    assert!(
+        error
+            .to_string()
+            .contains("field User.name maps the tenant column `name`"),
+        "{error}"
+    );
 }

@@ -109,9 +109,12 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         }
     }
     router.check(&schema).map_err(StartError::Capability)?;
-    router
-        .check_isolation(&isolations)
-        .map_err(|error| StartError::Tenancy(error.to_string()))?;
+    router.check_isolation(&isolations).map_err(|error| {
+        StartError::Tenancy(format!(
+            "{error} (PostgreSQL isolates by schema and by rows; MariaDB by schema, and by rows \
+             with [database] tenant_column; SQLite not yet)"
+        ))
+    })?;
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: config.request_timeout(),
@@ -354,6 +357,7 @@ async fn connect(
             MysqlSource::setup_if_empty(&url, scripts, connect_timeout).await?;
         }
         let mut db = MysqlConfig::new(url);
+        db.tenant_column = database.tenant_column.clone();
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;

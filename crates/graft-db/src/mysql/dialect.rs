@@ -30,9 +30,60 @@ use crate::{DbError, mapped_table, quote_backtick};
 #[derive(Debug)]
 pub struct MyDialect {
     pub(crate) tables: HashMap<Name, MyTable>,
+    /// The column naming each row's tenant, where tenants share tables.
+    pub(crate) tenant_column: Option<String>,
+}
+
+/// Checks that `mapping`'s table has the tenant column `column` and that no field maps it:
+/// graft fills it in from the request's tenant, so a client must never set it.
+pub(crate) fn check_tenant_column(
+    tables: &HashMap<Name, MyTable>,
+    mapping: &EntityMapping,
+    column: &str,
+) -> Result<(), DbError> {
+    let table = mapped_table(tables, mapping)?;
+    if table.column(column).is_none() {
+        return Err(DbError::Mapping(format!(
+            "row isolation: table {} (type {}) has no tenant column `{column}`",
+            mapping.table, mapping.type_name
+        )));
+    }
+    if let Some(mapped) = mapping
+        .columns
+        .iter()
+        .find(|c| c.column.eq_ignore_ascii_case(column))
+    {
+        return Err(DbError::Mapping(format!(
+            "row isolation: field {}.{} maps the tenant column `{column}`, which graft fills in \
+             from the request's tenant: no field may map it",
+            mapping.type_name, mapped.field
+        )));
+    }
+    Ok(())
 }
 
 impl MyDialect {
+    /// The tenant column and the tenant's id as its value, when `scope` confines statements to
+    /// one tenant's rows; refused when this dialect has no tenant column to confine them by.
+    fn tenant(&self, scope: &Scope) -> Result<Option<(&str, Value)>, DbError> {
+        match (scope.tenant_rows(), &self.tenant_column) {
+            (None, _) => Ok(None),
+            (Some(tenant), Some(column)) => Ok(Some((
+                column,
+                Value::Bytes(tenant.as_str().as_bytes().to_vec()),
+            ))),
+            (Some(_), None) => Err(DbError::Isolation("rows")),
+        }
+    }
+
+    /// Appends ` AND `tenant` = ?` and its value when `tenant` is set.
+    fn and_tenant(sql: &mut String, params: &mut Vec<Value>, tenant: &Option<(&str, Value)>) {
+        if let Some((column, value)) = tenant {
+            let _ = write!(sql, " AND {} = ?", quote_backtick(column));
+            params.push(value.clone());
+        }
+    }
+
     pub(crate) fn table(&self, mapping: &EntityMapping) -> Result<&MyTable, DbError> {
         mapped_table(&self.tables, mapping)
     }
@@ -90,10 +141,14 @@ impl MyDialect {
 impl Dialect for MyDialect {
     type Params<'k> = Params;
 
-    /// A tenant's schema is its own database. MariaDB has no row-level security; the tenant
-    /// predicate graft would add instead is not written yet.
+    /// A tenant's schema is its own database.
     const SCHEMA_ISOLATION: bool = true;
-    const ROW_ISOLATION: bool = false;
+
+    /// MariaDB has no row-level security: tenants share tables only with a tenant column,
+    /// which every statement is confined by (`AND `tenant` = ?`) and every insert fills in.
+    fn row_isolation(&self) -> bool {
+        self.tenant_column.is_some()
+    }
 
     fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String {
         scope.qualified_name(mapping, quote_backtick)
@@ -105,12 +160,16 @@ impl Dialect for MyDialect {
         request: &FetchRequest<'k>,
     ) -> Result<Option<Statement<Params>>, DbError> {
         let table = self.table(request.mapping)?;
-        let select = batch_select(table, &self.table_name(scope, request.mapping), request)?;
+        let tenant = self.tenant(scope)?;
+        let table_name = self.table_name(scope, request.mapping);
+        let tenant_column = tenant.as_ref().map(|(column, _)| *column);
+        let select = batch_select(table, &table_name, request, tenant_column)?;
         let (keys, sent) = keys_parameter(&select.binds, request.keys);
         if sent.is_empty() {
             return Ok(None);
         }
         let mut params = vec![Value::from(keys)];
+        params.extend(tenant.map(|(_, value)| value));
         let limits = [request.per_key_limit, request.row_limit];
         for limit in limits.into_iter().flatten().filter(|_| request.many) {
             params.push(Value::from(limit));
@@ -134,8 +193,12 @@ impl Dialect for MyDialect {
         request: &PageRequest<'k>,
     ) -> Result<Statement<Params>, DbError> {
         let table = self.table(request.mapping)?;
-        let select = page_select(table, &self.table_name(scope, request.mapping), request)?;
-        let params = page_parameters(table, &select, request).map_err(DbError::Mapping)?;
+        let tenant = self.tenant(scope)?;
+        let table_name = self.table_name(scope, request.mapping);
+        let tenant_column = tenant.as_ref().map(|(column, _)| *column);
+        let select = page_select(table, &table_name, request, tenant_column)?;
+        let mut params: Vec<Value> = tenant.into_iter().map(|(_, value)| value).collect();
+        params.extend(page_parameters(table, &select, request).map_err(DbError::Mapping)?);
         Ok(Statement::numbered(
             select.sql,
             Params::Positional(params),
@@ -159,10 +222,20 @@ impl Dialect for MyDialect {
     ) -> Result<WriteStatements<Params>, DbError> {
         let mapping = request.mapping;
         let table_name = self.table_name(scope, mapping);
+        let tenant = self.tenant(scope)?;
         let mut sql = insert_into(&table_name, mapping, request.columns, quote_backtick)?;
+        let mut params = Vec::with_capacity(2);
+        if let Some((column, value)) = tenant {
+            // The tenant's value comes first: it is selected before the rows' JSON.
+            let _ = write!(sql, ", {}", quote_backtick(column));
+            params.push(value);
+        }
         sql.push_str(") SELECT ");
         for i in 0..request.columns.len() {
             let _ = write!(sql, "{}j.c{i}", if i > 0 { ", " } else { "" });
+        }
+        if !params.is_empty() {
+            sql.push_str(", ?");
         }
         sql.push_str(" FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY");
         for i in 0..request.columns.len() {
@@ -177,7 +250,10 @@ impl Dialect for MyDialect {
             write: Statement::in_order(
                 StatementKind::Insert,
                 sql,
-                Params::Positional(vec![Value::from(rows_json(request, json_value))]),
+                Params::Positional({
+                    params.push(Value::from(rows_json(request, json_value)));
+                    params
+                }),
                 reads,
                 request.rows.len(),
             ),
@@ -195,6 +271,7 @@ impl Dialect for MyDialect {
     ) -> Result<Option<WriteStatements<Params>>, DbError> {
         let mapping = request.mapping;
         let table_name = self.table_name(scope, mapping);
+        let tenant = self.tenant(scope)?;
         let mut sql = format!("UPDATE {table_name} SET ");
         let mut params = Vec::with_capacity(request.set.len() + request.match_columns.len());
         for (i, (index, value)) in request.set.iter().enumerate() {
@@ -214,6 +291,7 @@ impl Dialect for MyDialect {
         )? {
             return Ok(None);
         }
+        Self::and_tenant(&mut sql, &mut params, &tenant);
         // The key after the update: a key column the update sets has its new value.
         let mut new_key = Vec::with_capacity(values.len());
         for (column, value) in request.match_columns.iter().zip(values) {
@@ -249,6 +327,7 @@ impl Dialect for MyDialect {
         )? {
             return Ok(None);
         }
+        Self::and_tenant(&mut read_sql, &mut read_params, &tenant);
         let width = reads.len();
         Ok(Some(WriteStatements {
             write: Statement::in_order(
@@ -275,8 +354,9 @@ impl Dialect for MyDialect {
         request: &DeleteRequest<'k>,
     ) -> Result<Option<WriteStatements<Params>>, DbError> {
         let mapping = request.mapping;
+        let tenant = self.tenant(scope)?;
         let mut sql = format!("DELETE FROM {}", self.table_name(scope, mapping));
-        let mut params = Vec::with_capacity(request.match_columns.len());
+        let mut params = Vec::with_capacity(request.match_columns.len() + 1);
         if !self.by_key(
             &mut sql,
             &mut params,
@@ -286,6 +366,7 @@ impl Dialect for MyDialect {
         )? {
             return Ok(None);
         }
+        Self::and_tenant(&mut sql, &mut params, &tenant);
         let (list, reads) = self.read_list(mapping, request.returning)?;
         if !reads.is_empty() {
             let _ = write!(sql, " RETURNING {list}");

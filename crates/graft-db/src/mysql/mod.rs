@@ -36,6 +36,11 @@ pub struct MysqlConfig {
     pub connect_timeout: Duration,
     /// How long a request waits for a free connection (default 5 s).
     pub acquire_timeout: Duration,
+    /// The column that names each row's tenant where tenants share tables
+    /// ([`graft_resolve::Isolation::Rows`]): graft adds `tenant_column = ?` to every statement
+    /// and fills it in on insert. Every mapped table must have it, and no GraphQL field may
+    /// map it. MariaDB has no row-level security, so without it tenants cannot share tables.
+    pub tenant_column: Option<String>,
 }
 
 impl MysqlConfig {
@@ -46,6 +51,7 @@ impl MysqlConfig {
             max_connections: 8,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            tenant_column: None,
         }
     }
 }
@@ -290,6 +296,11 @@ impl SqlSource<MysqlDriver> {
                 introspect::table(&mut conn, mapping, mariadb).await?,
             );
         }
+        if let Some(column) = &config.tenant_column {
+            for mapping in schema.mappings() {
+                dialect::check_tenant_column(&tables, mapping, column)?;
+            }
+        }
         drop(conn);
         let driver = MysqlDriver {
             pool,
@@ -301,7 +312,11 @@ impl SqlSource<MysqlDriver> {
             in_use: Arc::new(AtomicUsize::new(0)),
             waiters: AtomicUsize::new(0),
         };
-        Ok(SqlSource::new(name.into(), driver, MyDialect { tables }))
+        let dialect = MyDialect {
+            tables,
+            tenant_column: config.tenant_column.clone(),
+        };
+        Ok(SqlSource::new(name.into(), driver, dialect))
     }
 
     /// Describes every base table of the database at `url` (its current database), for
@@ -353,7 +368,7 @@ impl SqlSource<MysqlDriver> {
         let table_name = self
             .dialect()
             .table_name(&Scope::default(), request.mapping);
-        Ok(sql::batch_select(self.table(request.mapping)?, &table_name, &request)?.sql)
+        Ok(sql::batch_select(self.table(request.mapping)?, &table_name, &request, None)?.sql)
     }
 
     /// The server's plan for the statement a fetch would run (`EXPLAIN`), one line per row:
@@ -363,7 +378,7 @@ impl SqlSource<MysqlDriver> {
         let table_name = self
             .dialect()
             .table_name(&Scope::default(), request.mapping);
-        let select = sql::batch_select(table, &table_name, &request)?;
+        let select = sql::batch_select(table, &table_name, &request, None)?;
         let (keys, _) = sql::keys_parameter(&select.binds, request.keys);
         self.explain(&select, Params::from((keys,)), &["table", "type", "key"])
             .await
@@ -374,7 +389,7 @@ impl SqlSource<MysqlDriver> {
         let table_name = self
             .dialect()
             .table_name(&Scope::default(), request.mapping);
-        Ok(sql::page_select(self.table(request.mapping)?, &table_name, &request)?.sql)
+        Ok(sql::page_select(self.table(request.mapping)?, &table_name, &request, None)?.sql)
     }
 
     /// The server's plan for the statement a page would run (`EXPLAIN`), one line per row:
@@ -386,7 +401,7 @@ impl SqlSource<MysqlDriver> {
         let table_name = self
             .dialect()
             .table_name(&Scope::default(), request.mapping);
-        let select = sql::page_select(table, &table_name, &request)?;
+        let select = sql::page_select(table, &table_name, &request, None)?;
         let parameters =
             sql::page_parameters(table, &select, &request).map_err(DbError::Mapping)?;
         self.explain(

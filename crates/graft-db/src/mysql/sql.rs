@@ -69,10 +69,14 @@ pub(super) fn bound_keys<'t>(
 /// of keys, so it is prepared once per connection and stays in the statement cache; `k.ord`
 /// (from 1) places each row. The `JSON_TABLE` columns have the key columns' own types,
 /// character sets and collations, so each key is an `eq_ref` lookup on the index.
+///
+/// With `tenant_column`, only the tenant's rows join: `... AND t.`tenant` = ?`, bound right
+/// after the keys.
 pub(crate) fn batch_select(
     table: &MyTable,
     table_name: &str,
     request: &FetchRequest<'_>,
+    tenant_column: Option<&str>,
 ) -> Result<Select, DbError> {
     let mapping = request.mapping;
     let ranked = request.many && request.per_key_limit.is_some();
@@ -104,7 +108,10 @@ pub(crate) fn batch_select(
         }
         let _ = write!(sql, "t.{} = k.k{i}", quote_backtick(column));
     }
-    // Bound after the keys: the per-key limit, then the row limit.
+    if let Some(column) = tenant_column {
+        let _ = write!(sql, " AND t.{} = ?", quote_backtick(column));
+    }
+    // Bound after the keys (and the tenant): the per-key limit, then the row limit.
     if ranked {
         sql.push_str(") AS w WHERE w.graft_rank <= ? ORDER BY w.graft_pos, w.graft_rank");
     } else if request.many {
@@ -134,10 +141,14 @@ pub(crate) fn batch_select(
 /// is a range of the index, so a page is a range scan on it that stops after `LIMIT` rows, in
 /// index order, without a sort. Each parameter is cast to its column's character set and
 /// collation ([`KeyColumn::parameter`]), so that it compares in the index's order.
+///
+/// With `tenant_column`, only the tenant's rows: `WHERE t.`tenant` = ? AND (<after the
+/// cursor>)`, the tenant bound first.
 pub(crate) fn page_select(
     table: &MyTable,
     table_name: &str,
     request: &PageRequest<'_>,
+    tenant_column: Option<&str>,
 ) -> Result<Select, DbError> {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT 1");
@@ -149,8 +160,15 @@ pub(crate) fn page_select(
         .map(|name| format!("t.{}", quote_backtick(name)))
         .collect();
     let _ = write!(sql, " FROM {table_name} AS t");
+    if let Some(column) = tenant_column {
+        let _ = write!(sql, " WHERE t.{} = ?", quote_backtick(column));
+    }
     if request.after.is_some() {
-        sql.push_str(" WHERE ");
+        sql.push_str(if tenant_column.is_some() {
+            " AND ("
+        } else {
+            " WHERE "
+        });
         for (last, key) in keys.iter().enumerate() {
             if last > 0 {
                 sql.push_str(" OR (");
@@ -162,6 +180,9 @@ pub(crate) fn page_select(
             if last > 0 {
                 sql.push(')');
             }
+        }
+        if tenant_column.is_some() {
+            sql.push(')');
         }
     }
     sql.push_str(" ORDER BY ");
@@ -405,7 +426,7 @@ mod tests {
         ];
         let refs: Vec<&EntityKey> = keys.iter().collect();
         let request = FetchRequest::by_key(mapping, KeyIndex(0), &refs, &[2]);
-        let select = batch_select(&table, &quote_backtick("org`users"), &request).unwrap();
+        let select = batch_select(&table, &quote_backtick("org`users"), &request, None).unwrap();
         assert_eq!(
             select.sql,
             "SELECT k.ord, t.`name` FROM JSON_TABLE(?, '$[*]' COLUMNS(ord FOR ORDINALITY, \
@@ -438,7 +459,7 @@ mod tests {
             limit: 7,
             columns: &[2, 0],
         };
-        let select = page_select(&table, &quote_backtick("org`users"), &first).unwrap();
+        let select = page_select(&table, &quote_backtick("org`users"), &first, None).unwrap();
         assert_eq!(
             select.sql,
             "SELECT 1, t.`name`, t.`org_id` FROM `org``users` AS t \
@@ -453,7 +474,7 @@ mod tests {
             after: Some(&cursor),
             ..first
         };
-        let select = page_select(&table, &quote_backtick("org`users"), &next).unwrap();
+        let select = page_select(&table, &quote_backtick("org`users"), &next, None).unwrap();
         let text = "CAST(? AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin";
         assert_eq!(
             select.sql,
@@ -467,6 +488,22 @@ mod tests {
         assert_eq!(
             page_parameters(&table, &select, &next),
             Ok(vec![org.clone(), org, Value::Int(7), Value::UInt(7)])
+        );
+        // Confined to a tenant's rows: the tenant first, the cursor's range in parentheses.
+        let select = page_select(
+            &table,
+            &quote_backtick("org`users"),
+            &next,
+            Some("tenant_id"),
+        )
+        .unwrap();
+        assert_eq!(
+            select.sql,
+            format!(
+                "SELECT 1, t.`name`, t.`org_id` FROM `org``users` AS t WHERE t.`tenant_id` = ? \
+                 AND (t.`org_id` > {text} OR (t.`org_id` = {text} AND t.`user_id` > ?)) \
+                 ORDER BY t.`org_id`, t.`user_id` LIMIT ?"
+            )
         );
         for forged in [
             key(vec![

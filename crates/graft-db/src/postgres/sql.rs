@@ -118,7 +118,10 @@ impl Dialect for PgDialect {
     /// Row isolation is PostgreSQL's row-level security, with `graft.tenant_id` set in each
     /// transaction by the driver.
     const SCHEMA_ISOLATION: bool = true;
-    const ROW_ISOLATION: bool = true;
+
+    fn row_isolation(&self) -> bool {
+        true
+    }
 
     fn table_name(&self, scope: &Scope, mapping: &EntityMapping) -> String {
         scope.qualified_name(mapping, quote_double)

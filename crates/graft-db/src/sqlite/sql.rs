@@ -41,7 +41,10 @@ impl Dialect for SqliteDialect {
     /// A tenant's schema would be its own file, and shared tables would need a tenant
     /// predicate: neither is written yet, so a tenant's request is refused.
     const SCHEMA_ISOLATION: bool = false;
-    const ROW_ISOLATION: bool = false;
+
+    fn row_isolation(&self) -> bool {
+        false
+    }
 
     fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
         table_name(mapping)
