@@ -482,3 +482,81 @@ async fn mariadb_tenant_column_must_exist_and_stay_unmapped() {
         "{error}"
     );
 }
+
+/// A SQLite file of its own, removed when dropped.
+struct SqliteFile(std::path::PathBuf);
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
+    let schema = schema();
+    let file =
+        SqliteFile(std::env::temp_dir().join(format!("{}.db", common::unique_name("tenancy"))));
+    let mut config = SqliteConfig::new(format!("sqlite://{}", file.0.display()));
+    config.max_connections = 2;
+    config.tenant_column = Some("tenant_id".to_owned());
+    let source = SqliteSource::connect("sqlite", &config)
+        .await
+        .expect("opens");
+    source
+        .run_script(
+            "ddl",
+            "CREATE TABLE users (tenant_id TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
+               PRIMARY KEY (tenant_id, id));
+             INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'), ('b', 1, 'b one'),
+               ('b', 2, 'b two');",
+        )
+        .await
+        .expect("ddl");
+    assert!(source.capabilities().row_isolation);
+    keeps_apart(
+        Arc::new(source),
+        &schema,
+        tenant("a", Isolation::Rows),
+        tenant("b", Isolation::Rows),
+        Unscoped::SeesAll,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_write_that_sets_the_tenant_column_is_refused() {
+    let schema = SubgraphSchema::parse(
+        r#"type User @key(fields: "id") @table(name: "users") { id: ID! name: String! tenant: String @column(name: "tenant_id") }"#,
+        "tenancy.graphql",
+    )
+    .expect("valid schema");
+    let mut config = SqliteConfig::new("sqlite::memory:");
+    config.tenant_column = Some("tenant_id".to_owned());
+    let source = SqliteSource::connect("sqlite", &config)
+        .await
+        .expect("opens");
+    let mapping = schema.mapping("User").expect("mapped");
+    let ctx = tenant("a", Isolation::Rows);
+    let mut work = source.begin(&ctx).await.expect("begins");
+    let rows = vec![vec![WriteValue::Int(1), WriteValue::Text("b".into())]];
+    let error = work
+        .insert(InsertRequest {
+            mapping,
+            columns: &[0, 2],
+            rows: &rows,
+            returning: &[0],
+        })
+        .await
+        .expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("writes the tenant column `tenant_id`"),
+        "{error}"
+    );
+}

@@ -301,9 +301,9 @@ pub struct DatabaseConfig {
     /// SQL scripts run, in order, when the database has no tables yet.
     #[serde(default)]
     pub setup: Vec<PathBuf>,
-    /// Where tenants share tables (`isolation = "rows"`) on MariaDB: the column naming each
-    /// row's tenant, which graft adds to every statement and fills in on insert. PostgreSQL
-    /// uses row-level security instead (ADR 0010).
+    /// Where tenants share tables (`isolation = "rows"`) on MariaDB or SQLite: the column
+    /// naming each row's tenant, which graft adds to every statement and fills in on insert.
+    /// PostgreSQL uses row-level security instead (ADR 0010).
     #[serde(default)]
     pub tenant_column: Option<String>,
 }

@@ -112,7 +112,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     router.check_isolation(&isolations).map_err(|error| {
         StartError::Tenancy(format!(
             "{error} (PostgreSQL isolates by schema and by rows; MariaDB by schema, and by rows \
-             with [database] tenant_column; SQLite not yet)"
+             with [database] tenant_column; SQLite by rows with [database] tenant_column)"
         ))
     })?;
     let limits = HttpLimits {
@@ -326,6 +326,7 @@ async fn connect(
     let url = database.url.as_str();
     if url.starts_with("sqlite:") {
         let mut db = SqliteConfig::new(url);
+        db.tenant_column = database.tenant_column.clone();
         db.max_connections = database.max_connections;
         db.acquire_timeout = acquire_timeout;
         let source = SqliteSource::connect(name, &db).await?;

@@ -29,6 +29,11 @@ pub struct SqliteConfig {
     pub max_connections: u32,
     /// How long a request waits for a connection (default 5 s).
     pub acquire_timeout: Duration,
+    /// The column naming each row's tenant where tenants share tables
+    /// ([`graft_resolve::Isolation::Rows`]): graft adds `tenant_column = ?` to every statement
+    /// and fills it in on insert, and refuses writes that set it. SQLite has no row-level
+    /// security, so without it tenants cannot share tables.
+    pub tenant_column: Option<String>,
 }
 
 impl SqliteConfig {
@@ -38,6 +43,7 @@ impl SqliteConfig {
             url: url.into(),
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),
+            tenant_column: None,
         }
     }
 }
@@ -154,7 +160,10 @@ impl SqlSource<SqliteDriver> {
             pool,
             acquire: AcquireStats::default(),
         };
-        Ok(SqlSource::new(name.into(), driver, SqliteDialect))
+        let dialect = SqliteDialect {
+            tenant_column: config.tenant_column.clone(),
+        };
+        Ok(SqlSource::new(name.into(), driver, dialect))
     }
 
     /// An in-memory database private to this source, kept alive by the pool.
@@ -189,7 +198,7 @@ impl SqlSource<SqliteDriver> {
 
     /// The SQL text a fetch runs: the same for any number of keys. Benchmarks time it bare.
     pub fn statement_sql(&self, request: FetchRequest<'_>) -> String {
-        sql::batch_select(&request)
+        sql::batch_select(&request, None)
     }
 
     fn pool(&self) -> &SqlitePool {
@@ -199,7 +208,7 @@ impl SqlSource<SqliteDriver> {
     /// SQLite's query plan (`EXPLAIN QUERY PLAN`) for the statement a fetch would run, one line
     /// per plan step: shows that each key is a primary-key search, not a scan.
     pub async fn query_plan(&self, request: FetchRequest<'_>) -> Result<Vec<String>, DbError> {
-        let sql = format!("EXPLAIN QUERY PLAN {}", sql::batch_select(&request));
+        let sql = format!("EXPLAIN QUERY PLAN {}", sql::batch_select(&request, None));
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
             .bind(sql::keys_parameter(request.keys))
             .fetch_all(self.pool())

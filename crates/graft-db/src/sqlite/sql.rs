@@ -32,18 +32,67 @@ pub enum SqliteBind<'k> {
 
 /// SQLite's SQL: keys as one JSON array joined through `json_each`, written rows read back
 /// with `RETURNING`. SQLite needs no catalog: it reads each value as its storage class says.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SqliteDialect;
+#[derive(Debug, Clone, Default)]
+pub struct SqliteDialect {
+    /// The column naming each row's tenant, where tenants share tables.
+    pub(crate) tenant_column: Option<String>,
+}
+
+impl SqliteDialect {
+    /// The tenant column and the tenant's id as its value, when `scope` confines statements to
+    /// one tenant's rows; refused when there is no tenant column to confine them by.
+    fn tenant(&self, scope: &Scope) -> Result<Option<(&str, SqliteBind<'static>)>, DbError> {
+        match (scope.tenant_rows(), &self.tenant_column) {
+            (None, _) => Ok(None),
+            (Some(tenant), Some(column)) => Ok(Some((
+                column,
+                SqliteBind::Text(Cow::Owned(tenant.as_str().to_owned())),
+            ))),
+            (Some(_), None) => Err(DbError::Isolation("rows")),
+        }
+    }
+
+    /// Refuses a write that sets the tenant column: graft fills it in from the request's
+    /// tenant, and a client that set it could move a row to another tenant.
+    fn check_written(&self, mapping: &EntityMapping, columns: &[usize]) -> Result<(), DbError> {
+        let Some(tenant_column) = &self.tenant_column else {
+            return Ok(());
+        };
+        for &index in columns {
+            if column_name(mapping, index)?.eq_ignore_ascii_case(tenant_column) {
+                return Err(DbError::Mapping(format!(
+                    "row isolation: type {} writes the tenant column `{tenant_column}`, which \
+                     graft fills in from the request's tenant",
+                    mapping.type_name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends ` AND "tenant" = ?n` and binds the tenant's id, when there is one.
+fn and_tenant<'k>(
+    sql: &mut String,
+    params: &mut Vec<SqliteBind<'k>>,
+    tenant: Option<(&str, SqliteBind<'k>)>,
+) {
+    if let Some((column, value)) = tenant {
+        params.push(value);
+        let _ = write!(sql, " AND {} = ?{}", quote_double(column), params.len());
+    }
+}
 
 impl Dialect for SqliteDialect {
     type Params<'k> = Vec<SqliteBind<'k>>;
 
-    /// A tenant's schema would be its own file, and shared tables would need a tenant
-    /// predicate: neither is written yet, so a tenant's request is refused.
+    /// A tenant's schema would be its own file: not written yet, so such a request is refused.
     const SCHEMA_ISOLATION: bool = false;
 
+    /// SQLite has no row-level security: tenants share tables only with a tenant column,
+    /// which every statement is confined by and every insert fills in.
     fn row_isolation(&self) -> bool {
-        false
+        self.tenant_column.is_some()
     }
 
     fn table_name(&self, _scope: &Scope, mapping: &EntityMapping) -> String {
@@ -52,14 +101,18 @@ impl Dialect for SqliteDialect {
 
     fn fetch<'k>(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         request: &FetchRequest<'k>,
     ) -> Result<Option<Statement<Self::Params<'k>>>, DbError> {
+        let tenant = self.tenant(scope)?;
+        let tenant_column = tenant.as_ref().map(|(column, _)| *column);
+        let sql = batch_select(request, tenant_column);
         let mut params = vec![SqliteBind::Text(keys_parameter(request.keys).into())];
+        params.extend(tenant.map(|(_, value)| value));
         params.extend(per_key_limit(request).map(SqliteBind::Int));
         params.extend(row_limit(request).map(SqliteBind::Int));
         Ok(Some(Statement::numbered(
-            batch_select(request),
+            sql,
             params,
             vec![ReadAs::Dynamic; request.columns.len()],
             0,
@@ -70,9 +123,11 @@ impl Dialect for SqliteDialect {
 
     fn page<'k>(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         request: &PageRequest<'k>,
     ) -> Result<Statement<Self::Params<'k>>, DbError> {
+        let tenant = self.tenant(scope)?;
+        let sql = page_select(request, tenant.as_ref().map(|(column, _)| *column));
         let mut params: Vec<SqliteBind<'k>> = request
             .after
             .map(|key| key.values())
@@ -80,11 +135,12 @@ impl Dialect for SqliteDialect {
             .iter()
             .map(key_bind)
             .collect();
+        params.extend(tenant.map(|(_, value)| value));
         params.push(SqliteBind::Int(
             i64::try_from(request.limit).unwrap_or(i64::MAX),
         ));
         Ok(Statement::numbered(
-            page_select(request),
+            sql,
             params,
             vec![ReadAs::Dynamic; request.columns.len()],
             0,
@@ -99,11 +155,16 @@ impl Dialect for SqliteDialect {
     /// number of rows and no limit on bound variables.
     fn insert<'k>(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         request: &InsertRequest<'k>,
     ) -> Result<WriteStatements<Self::Params<'k>>, DbError> {
         let mapping = request.mapping;
+        self.check_written(mapping, request.columns)?;
+        let tenant = self.tenant(scope)?;
         let mut sql = insert_into(&table_name(mapping), mapping, request.columns, quote_double)?;
+        if let Some((column, _)) = &tenant {
+            let _ = write!(sql, ", {}", quote_double(column));
+        }
         sql.push_str(") SELECT ");
         for i in 0..request.columns.len() {
             if i > 0 {
@@ -111,13 +172,18 @@ impl Dialect for SqliteDialect {
             }
             let _ = write!(sql, "v.value ->> {i}");
         }
+        if tenant.is_some() {
+            sql.push_str(", ?2");
+        }
         sql.push_str(" FROM json_each(?1) AS v ORDER BY v.key");
         returning(&mut sql, mapping, request.returning)?;
+        let mut params = vec![SqliteBind::Text(rows_json(request, json_value).into())];
+        params.extend(tenant.map(|(_, value)| value));
         Ok(WriteStatements {
             write: Statement::in_order(
                 StatementKind::Insert,
                 sql,
-                vec![SqliteBind::Text(rows_json(request, json_value).into())],
+                params,
                 vec![ReadAs::Dynamic; request.returning.len()],
                 request.rows.len(),
             ),
@@ -128,10 +194,13 @@ impl Dialect for SqliteDialect {
     /// `UPDATE "t" SET "a" = ?1 WHERE "k" = ?2 RETURNING ...`.
     fn update<'k>(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         request: &UpdateRequest<'k>,
     ) -> Result<Option<WriteStatements<Self::Params<'k>>>, DbError> {
         let mapping = request.mapping;
+        let set: Vec<usize> = request.set.iter().map(|(index, _)| *index).collect();
+        self.check_written(mapping, &set)?;
+        let tenant = self.tenant(scope)?;
         let mut sql = format!("UPDATE {} SET ", table_name(mapping));
         let mut params = Vec::with_capacity(request.set.len() + request.match_columns.len());
         for (i, (column, value)) in request.set.iter().enumerate() {
@@ -147,6 +216,7 @@ impl Dialect for SqliteDialect {
             params.push(write_bind(value));
         }
         by_key(&mut sql, &mut params, request.match_columns, request.key);
+        and_tenant(&mut sql, &mut params, tenant);
         returning(&mut sql, mapping, request.returning)?;
         Ok(Some(one_row(
             StatementKind::Update,
@@ -159,13 +229,15 @@ impl Dialect for SqliteDialect {
     /// `DELETE FROM "t" WHERE "k" = ?1 RETURNING ...`.
     fn delete<'k>(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         request: &DeleteRequest<'k>,
     ) -> Result<Option<WriteStatements<Self::Params<'k>>>, DbError> {
         let mapping = request.mapping;
+        let tenant = self.tenant(scope)?;
         let mut sql = format!("DELETE FROM {}", table_name(mapping));
-        let mut params = Vec::with_capacity(request.match_columns.len());
+        let mut params = Vec::with_capacity(request.match_columns.len() + 1);
         by_key(&mut sql, &mut params, request.match_columns, request.key);
+        and_tenant(&mut sql, &mut params, tenant);
         returning(&mut sql, mapping, request.returning)?;
         Ok(Some(one_row(
             StatementKind::Delete,
@@ -269,7 +341,10 @@ fn table_name(mapping: &EntityMapping) -> String {
 /// table's first key and only the first ones are kept: `SELECT * FROM (SELECT j.key AS graft_pos,
 /// ..., ROW_NUMBER() OVER (PARTITION BY j.key ORDER BY t."k") AS graft_rank ...) AS w WHERE
 /// w.graft_rank <= ?2`. The rank comes last, after the columns the rows are read from.
-pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
+///
+/// With `tenant_column`, only the tenant's rows join: `... AND t."tenant" = ?2`, the limits
+/// numbered after it.
+pub(crate) fn batch_select(request: &FetchRequest<'_>, tenant_column: Option<&str>) -> String {
     let mapping = request.mapping;
     let ranked = ranked(request);
     let mut sql = String::from(if ranked {
@@ -294,6 +369,10 @@ pub(crate) fn batch_select(request: &FetchRequest<'_>) -> String {
         let _ = write!(sql, "t.{} = j.value ->> {i}", quote_double(column));
     }
     let mut next = 2;
+    if let Some(column) = tenant_column {
+        let _ = write!(sql, " AND t.{} = ?{next}", quote_double(column));
+        next += 1;
+    }
     if ranked {
         let _ = write!(
             sql,
@@ -337,7 +416,10 @@ fn row_limit(request: &FetchRequest<'_>) -> Option<i64> {
 /// `SELECT 0, t."c1", ... FROM "table" AS t WHERE (t."k1", t."k2") > (?1, ?2) ORDER BY t."k1",
 /// t."k2" LIMIT ?3`: one page in key order, served by the key's index without sorting. The
 /// leading `0` places every row under key position 0.
-pub(crate) fn page_select(request: &PageRequest<'_>) -> String {
+///
+/// With `tenant_column`, only the tenant's rows: `t."tenant" = ?n` joins the condition, bound
+/// after the cursor's values and before the limit.
+pub(crate) fn page_select(request: &PageRequest<'_>, tenant_column: Option<&str>) -> String {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT 0");
     let table = select_list(&mut sql, mapping, request.columns);
@@ -348,15 +430,18 @@ pub(crate) fn page_select(request: &PageRequest<'_>) -> String {
         .map(|c| format!("t.{}", quote_double(c)))
         .collect();
     let mut next = 1;
+    let mut conditions = Vec::new();
     if request.after.is_some() {
         let markers: Vec<String> = (1..=keys.len()).map(|i| format!("?{i}")).collect();
-        let _ = write!(
-            sql,
-            " WHERE ({}) > ({})",
-            keys.join(", "),
-            markers.join(", ")
-        );
+        conditions.push(format!("({}) > ({})", keys.join(", "), markers.join(", ")));
         next += keys.len();
+    }
+    if let Some(column) = tenant_column {
+        conditions.push(format!("t.{} = ?{next}", quote_double(column)));
+        next += 1;
+    }
+    if !conditions.is_empty() {
+        let _ = write!(sql, " WHERE {}", conditions.join(" AND "));
     }
     let _ = write!(sql, " ORDER BY {} LIMIT ?{next}", keys.join(", "));
     sql
@@ -427,12 +512,28 @@ mod tests {
         let keys = [&key];
         let request = FetchRequest::by_key(mapping, KeyIndex(0), &keys, &[2]);
         assert_eq!(
-            batch_select(&request),
+            batch_select(&request, None),
             r#"SELECT j.key, t."name" FROM json_each(?1) AS j JOIN "org""users" AS t ON t."org_id" = j.value ->> 0 AND t."user_id" = j.value ->> 1"#
         );
         assert_eq!(
             keys_parameter(&[&key, &key]),
             r#"[["o\"1","u"],["o\"1","u"]]"#
+        );
+        // Confined to a tenant's rows: the tenant bound after the keys.
+        assert_eq!(
+            batch_select(&request, Some("tenant_id")),
+            r#"SELECT j.key, t."name" FROM json_each(?1) AS j JOIN "org""users" AS t ON t."org_id" = j.value ->> 0 AND t."user_id" = j.value ->> 1 AND t."tenant_id" = ?2"#
+        );
+        let page = PageRequest {
+            mapping,
+            key_columns: &mapping.key_columns[0],
+            after: Some(&key),
+            limit: 10,
+            columns: &[2],
+        };
+        assert_eq!(
+            page_select(&page, Some("tenant_id")),
+            r#"SELECT 0, t."name" FROM "org""users" AS t WHERE (t."org_id", t."user_id") > (?1, ?2) AND t."tenant_id" = ?3 ORDER BY t."org_id", t."user_id" LIMIT ?4"#
         );
     }
 }
