@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{MyDatabase, PgRole, PgSchema, Seen, key, seen};
+use common::{MyDatabase, PgRole, PgSchema, Seen, SqliteFile, key, seen};
 use graft_db::mysql::{MysqlConfig, MysqlSource};
 use graft_db::postgres::{PostgresConfig, PostgresSource, row_security_ddl};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
@@ -188,6 +188,17 @@ async fn keeps_apart(
     }
 }
 
+/// Two tenants' rows in one table with a tenant column, for `rows` isolation.
+const SHARED_ROWS: &str = "INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'),
+    ('b', 1, 'b one'), ('b', 2, 'b two');";
+
+/// [`keeps_apart`] for tenants `a` and `b` sharing a table told apart by a tenant column only:
+/// a request without a tenant sees all of it.
+async fn keeps_shared_rows_apart(source: Arc<dyn EntitySource>, schema: &SubgraphSchema) {
+    let (a, b) = (tenant("a", Isolation::Rows), tenant("b", Isolation::Rows));
+    keeps_apart(source, schema, a, b, Unscoped::SeesAll).await;
+}
+
 /// What a request without a tenant sees after the tenants' requests.
 #[derive(Debug, PartialEq, Eq)]
 enum Unscoped {
@@ -286,12 +297,10 @@ async fn postgres_schemas_keep_tenants_apart_over_a_shared_pool() {
 #[tokio::test]
 async fn postgres_row_level_security_keeps_tenants_apart_over_a_shared_pool() {
     let schema = schema();
-    let shared = PgSchema::create(
+    let shared = PgSchema::create(&format!(
         "CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL,
-           PRIMARY KEY (tenant_id, id));
-         INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'), ('b', 1, 'b one'),
-           ('b', 2, 'b two');",
-    )
+               PRIMARY KEY (tenant_id, id)); {SHARED_ROWS}"
+    ))
     .await;
     let admin = common::pg_admin().await;
     let mapping = schema.mapping("User").expect("mapped");
@@ -433,12 +442,10 @@ async fn isolation_a_source_cannot_apply_is_refused_not_ignored() {
 #[tokio::test]
 async fn mariadb_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
     let schema = schema();
-    let shared = MyDatabase::create(
+    let shared = MyDatabase::create(&format!(
         "CREATE TABLE users (tenant_id varchar(63) NOT NULL, id int NOT NULL,
-           name varchar(64) NOT NULL, PRIMARY KEY (tenant_id, id)) ENGINE=InnoDB;
-         INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'), ('b', 1, 'b one'),
-           ('b', 2, 'b two');",
-    )
+           name varchar(64) NOT NULL, PRIMARY KEY (tenant_id, id)) ENGINE=InnoDB; {SHARED_ROWS}"
+    ))
     .await;
     let mut config = MysqlConfig::new(shared.url());
     config.max_connections = 2;
@@ -447,14 +454,7 @@ async fn mariadb_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
         .await
         .expect("connects");
     assert!(source.capabilities().row_isolation);
-    keeps_apart(
-        Arc::new(source),
-        &schema,
-        tenant("a", Isolation::Rows),
-        tenant("b", Isolation::Rows),
-        Unscoped::SeesAll,
-    )
-    .await;
+    keeps_shared_rows_apart(Arc::new(source), &schema).await;
 }
 
 #[tokio::test]
@@ -483,19 +483,6 @@ async fn mariadb_tenant_column_must_exist_and_stay_unmapped() {
     );
 }
 
-/// A SQLite file of its own, removed when dropped.
-struct SqliteFile(std::path::PathBuf);
-
-impl Drop for SqliteFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 #[tokio::test]
 async fn sqlite_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
     let schema = schema();
@@ -510,22 +497,15 @@ async fn sqlite_tenant_column_keeps_tenants_apart_over_a_shared_pool() {
     source
         .run_script(
             "ddl",
-            "CREATE TABLE users (tenant_id TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
-               PRIMARY KEY (tenant_id, id));
-             INSERT INTO users VALUES ('a', 1, 'a one'), ('a', 2, 'a two'), ('b', 1, 'b one'),
-               ('b', 2, 'b two');",
+            &format!(
+                "CREATE TABLE users (tenant_id TEXT NOT NULL, id INTEGER NOT NULL,
+                   name TEXT NOT NULL, PRIMARY KEY (tenant_id, id)); {SHARED_ROWS}"
+            ),
         )
         .await
         .expect("ddl");
     assert!(source.capabilities().row_isolation);
-    keeps_apart(
-        Arc::new(source),
-        &schema,
-        tenant("a", Isolation::Rows),
-        tenant("b", Isolation::Rows),
-        Unscoped::SeesAll,
-    )
-    .await;
+    keeps_shared_rows_apart(Arc::new(source), &schema).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{MyDatabase, PgSchema, Seen, key, seen, unique_name};
+use common::{MyDatabase, PgSchema, Seen, SqliteFile, key, seen, unique_name};
 use graft_db::mysql::{MysqlConfig, MysqlSource};
 use graft_db::postgres::{PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteSource};
@@ -57,19 +57,6 @@ enum Guard {
     Sqlite(SqliteFile),
     Postgres(PgSchema),
     Mysql(MyDatabase),
-}
-
-/// A SQLite file of its own, removed when dropped.
-struct SqliteFile(std::path::PathBuf);
-
-impl Drop for SqliteFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 struct Fixture {

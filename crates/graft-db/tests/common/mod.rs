@@ -53,6 +53,19 @@ pub fn seen_row(rows: &RowSet, row: u32) -> Vec<Seen> {
         .collect()
 }
 
+/// A SQLite file of its own, removed when dropped.
+pub struct SqliteFile(pub std::path::PathBuf);
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// A request context whose sources' statements are counted.
 pub fn counted() -> (RequestContext, Arc<RequestStats>) {
     let stats = Arc::new(RequestStats::default());
