@@ -7,6 +7,12 @@ pub enum ResolveError {
     /// A tenant id that is not a valid identifier.
     #[error("invalid tenant id {0:?}: use 1-63 letters, digits, `_` or `-`")]
     InvalidTenant(String),
+    /// An API key hash that is not 64 hex digits.
+    #[error("an API key hash is the SHA-256 of the key as 64 hex digits")]
+    InvalidApiKeyHash,
+    /// The tenant store could not answer.
+    #[error("tenant store: {0}")]
+    TenantStore(String),
     /// A tenant schema name that is not a valid identifier.
     #[error("invalid schema name {0:?}: use 1-63 letters, digits, `_` or `-`")]
     InvalidSchemaName(String),

@@ -18,6 +18,7 @@ mod request;
 mod route;
 mod router;
 mod source;
+mod tenant;
 mod unit_of_work;
 mod variables;
 mod write;
@@ -39,6 +40,7 @@ pub use source::{
     BoxFuture, Capabilities, Cell, EntitySource, FetchRequest, PageRequest, PoolStatus, RowSet,
     RowWriter,
 };
+pub use tenant::{ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
 pub use unit_of_work::{
     DeleteRequest, InsertRequest, Savepoint, UnitOfWork, UpdateRequest, WriteValue,
 };

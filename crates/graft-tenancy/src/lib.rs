@@ -35,8 +35,9 @@ pub use config::{
     TenancyConfig, TenantConfig,
 };
 pub use error::TenancyError;
+pub use graft_resolve::{ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
 pub use jwt::{JwtAlgorithm, JwtResolver};
-pub use record::{ApiKeyHash, StaticTenants, TenantRecord, TenantStatus, TenantStore};
+pub use record::StaticTenants;
 pub use rejection::{Rejection, RejectionKind};
 pub use resolve::{ResolvedTenant, Tenancy};
 pub use resolver::{ApiKeyResolver, Claim, HeaderResolver, Resolver, SubdomainResolver};

@@ -212,7 +212,6 @@ mod tests {
     use crate::test_support::*;
     use crate::{
         ApiKeyHash, ApiKeyResolver, HeaderResolver, JwtResolver, StaticTenants, SubdomainResolver,
-        TenancyError,
     };
 
     fn id(s: &str) -> TenantId {
@@ -503,15 +502,23 @@ mod tests {
         fn tenant<'a>(
             &'a self,
             _: &'a TenantId,
-        ) -> BoxFuture<'a, Result<Option<TenantRecord>, TenancyError>> {
-            Box::pin(async { Err(TenancyError::Store("connection refused".to_owned())) })
+        ) -> BoxFuture<'a, Result<Option<TenantRecord>, graft_resolve::ResolveError>> {
+            Box::pin(async {
+                Err(graft_resolve::ResolveError::TenantStore(
+                    "connection refused".to_owned(),
+                ))
+            })
         }
 
         fn tenant_by_api_key<'a>(
             &'a self,
             _: &'a ApiKeyHash,
-        ) -> BoxFuture<'a, Result<Option<TenantRecord>, TenancyError>> {
-            Box::pin(async { Err(TenancyError::Store("connection refused".to_owned())) })
+        ) -> BoxFuture<'a, Result<Option<TenantRecord>, graft_resolve::ResolveError>> {
+            Box::pin(async {
+                Err(graft_resolve::ResolveError::TenantStore(
+                    "connection refused".to_owned(),
+                ))
+            })
         }
     }
 
