@@ -33,14 +33,15 @@ const USAGE: &str = "\
 usage: cargo xtask <subcommand> [args]
 
 subcommands:
-  test [args...]  make sure PostgreSQL, MariaDB and Redis are up, then run
+  test [args...]  make sure PostgreSQL, MariaDB, Redis and PgBouncer are up, then run
                   `cargo nextest run --workspace --all-targets --no-fail-fast [args...]`
                   (falls back to `cargo test` when cargo-nextest is not installed),
                   then, when no args are given, the same as `e2e`
   ci              `cargo fmt --all -- --check`, `cargo clippy --workspace --all-targets
                   -- -D warnings`, then the same as `test`
-  services        only make sure PostgreSQL (5432), MariaDB (3306) and Redis (6379)
-                  are listening on 127.0.0.1
+  services        only make sure PostgreSQL (5432), MariaDB (3306), Redis (6379) and
+                  PgBouncer (6432, transaction pooling in front of PostgreSQL, configured
+                  in target/xtask/pgbouncer/) are listening on 127.0.0.1
   e2e [filters]   federation end to end: graft subgraphs composed and queried under a
                   real Apollo gateway (needs Node.js 20+ and npm; packages go to
                   target/e2e/); filters select checks by name

@@ -1,5 +1,5 @@
 //! The local services the test suite talks to: PostgreSQL on 5432, MariaDB
-//! on 3306 and Redis on 6379, all on 127.0.0.1.
+//! on 3306, Redis on 6379 and PgBouncer on 6432, all on 127.0.0.1.
 //!
 //! A service counts as up when a TCP connection to its port succeeds. Services
 //! that are down are started (and, when `CI` is set and the binaries are
@@ -7,6 +7,14 @@
 //! The output of every start or install command goes to a log file under
 //! `target/xtask/`, never to xtask's own stdout, so that a daemon cannot keep
 //! the caller's pipe open.
+//!
+//! PgBouncer is the exception to "anything listening will do": it pools in
+//! transaction mode in front of PostgreSQL, so that tests can check that no
+//! tenant state leaks through pooled server connections, and only an instance
+//! xtask started with its own configuration (`target/xtask/pgbouncer/`, see
+//! [`pgbouncer_config`]) is known to do that. Another listener on 6432 (the
+//! pgbouncer package's own service, say) is stopped on CI and an error
+//! elsewhere.
 
 use std::fs::{self, File};
 use std::io::Read as _;
@@ -28,6 +36,11 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const POSTGRES_ETC: &str = "/etc/postgresql";
 /// The MariaDB server binary.
 const MARIADBD: &str = "/usr/sbin/mariadbd";
+/// The PgBouncer binary.
+const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+/// The OS user PgBouncer runs as when xtask runs as root (PgBouncer refuses to
+/// run as root); the PostgreSQL packages create it.
+const PGBOUNCER_USER: &str = "postgres";
 
 /// One service the test suite needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +51,20 @@ enum Service {
     MariaDb,
     /// Redis, without persistence.
     Redis,
+    /// PgBouncer in transaction-pooling mode in front of PostgreSQL: an
+    /// instance of xtask's own, configured under `target/xtask/pgbouncer/`.
+    PgBouncer,
 }
 
 impl Service {
-    /// Every service, in the order they are checked and started.
-    const ALL: [Service; 3] = [Service::Postgres, Service::MariaDb, Service::Redis];
+    /// Every service, in the order they are checked and started (PgBouncer
+    /// after the PostgreSQL it pools for).
+    const ALL: [Service; 4] = [
+        Service::Postgres,
+        Service::MariaDb,
+        Service::Redis,
+        Service::PgBouncer,
+    ];
 
     /// The name printed in status lines.
     fn name(self) -> &'static str {
@@ -50,6 +72,7 @@ impl Service {
             Service::Postgres => "postgres",
             Service::MariaDb => "mariadb",
             Service::Redis => "redis",
+            Service::PgBouncer => "pgbouncer",
         }
     }
 
@@ -59,6 +82,7 @@ impl Service {
             Service::Postgres => 5432,
             Service::MariaDb => 3306,
             Service::Redis => 6379,
+            Service::PgBouncer => 6432,
         }
     }
 
@@ -68,6 +92,7 @@ impl Service {
             Service::Postgres => "postgresql",
             Service::MariaDb => "mariadb-server",
             Service::Redis => "redis-server",
+            Service::PgBouncer => "pgbouncer",
         }
     }
 
@@ -77,6 +102,7 @@ impl Service {
             Service::Postgres => "`pg_ctlcluster` and a cluster under /etc/postgresql",
             Service::MariaDb => "/usr/sbin/mariadbd",
             Service::Redis => "`redis-server`",
+            Service::PgBouncer => PGBOUNCER,
         }
     }
 
@@ -89,6 +115,7 @@ impl Service {
             }
             Service::MariaDb => Path::new(MARIADBD).is_file(),
             Service::Redis => find_on_path("redis-server").is_some(),
+            Service::PgBouncer => Path::new(PGBOUNCER).is_file(),
         }
     }
 
@@ -98,11 +125,31 @@ impl Service {
         TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_ok()
     }
 
+    /// Whether what listens on the service's port will do: anything does,
+    /// except for PgBouncer, where only xtask's own instance does (see
+    /// [`check_pgbouncer`], which stops another one on CI). False when nothing
+    /// listens (any more).
+    fn is_usable(self, log_dir: &Path) -> anyhow::Result<bool> {
+        if !self.is_up() {
+            return Ok(false);
+        }
+        match self {
+            Service::PgBouncer => check_pgbouncer(log_dir),
+            Service::Postgres | Service::MariaDb | Service::Redis => Ok(true),
+        }
+    }
+
     /// Waits until the port accepts connections or [`START_TIMEOUT`] passes.
     fn wait_until_up(self) -> bool {
+        self.wait_until(true)
+    }
+
+    /// Waits until the port accepts connections (`up`) or refuses them (not
+    /// `up`), or [`START_TIMEOUT`] passes; returns whether it does.
+    fn wait_until(self, up: bool) -> bool {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if self.is_up() {
+            if self.is_up() == up {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -112,8 +159,8 @@ impl Service {
         }
     }
 
-    /// Runs the start command(s) of the service, logging to `log`.
-    fn start(self, log: &Path) -> anyhow::Result<()> {
+    /// Runs the start command(s) of the service, logging to `log` in `log_dir`.
+    fn start(self, log_dir: &Path, log: &Path) -> anyhow::Result<()> {
         match self {
             Service::Postgres => {
                 let versions = postgres_versions()?;
@@ -163,6 +210,26 @@ impl Service {
                 command.args(["--save", "", "--appendonly", "no"]);
                 run_logged(command, log)
             }
+            Service::PgBouncer => {
+                let (ini, _) = write_pgbouncer_config(log_dir)?;
+                let dir = pgbouncer_dir(log_dir);
+                // pgbouncer refuses to start while the process its pid file
+                // names lives; after a reboot that may be any process.
+                if pgbouncer_pid(&ini).is_none() {
+                    let _ = fs::remove_file(dir.join("pgbouncer.pid"));
+                }
+                let mut command = Command::new(PGBOUNCER);
+                command.arg("-d");
+                if is_root() {
+                    // It writes its pid file and its log as that user.
+                    let mut chown = Command::new("chown");
+                    chown.args(["-R", PGBOUNCER_USER]).arg(&dir).arg(log);
+                    run_logged(chown, log)?;
+                    command.args(["-u", PGBOUNCER_USER]);
+                }
+                command.arg(ini);
+                run_logged(command, log)
+            }
         }
     }
 }
@@ -181,22 +248,19 @@ pub(crate) fn ensure_databases_up(root: &Path) -> anyhow::Result<()> {
 
 /// Makes sure `services` are listening, starting (and on CI installing) what is missing.
 fn ensure(root: &Path, services: &[Service]) -> anyhow::Result<()> {
-    let down: Vec<Service> = services
-        .iter()
-        .copied()
-        .filter(|&service| {
-            let up = service.is_up();
-            if up {
-                println!("{}: up (already running)", service.name());
-            }
-            !up
-        })
-        .collect();
+    let log_dir = root.join("target").join("xtask");
+
+    let mut down = Vec::new();
+    for &service in services {
+        if service.is_usable(&log_dir)? {
+            println!("{}: up (already running)", service.name());
+        } else {
+            down.push(service);
+        }
+    }
     if down.is_empty() {
         return Ok(());
     }
-
-    let log_dir = root.join("target").join("xtask");
 
     let missing: Vec<Service> = down
         .iter()
@@ -217,12 +281,12 @@ fn ensure(root: &Path, services: &[Service]) -> anyhow::Result<()> {
             "started"
         };
         // Installing a package may already have started its service.
-        if service.is_up() {
+        if service.is_usable(&log_dir)? {
             println!("{}: up ({how} by its package)", service.name());
             continue;
         }
         let log = fresh_log(&log_dir, service.name())?;
-        if let Err(err) = service.start(&log) {
+        if let Err(err) = service.start(&log_dir, &log) {
             bail!(
                 "{}: could not be started: {err:#}\n{}",
                 service.name(),
@@ -308,9 +372,14 @@ fn install(missing: &[Service], log: &Path) -> anyhow::Result<()> {
 /// Creates (or empties) `<dir>/<name>.log` and returns its path.
 fn fresh_log(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let log = dir.join(format!("{name}.log"));
+    let log = log_path(dir, name);
     File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
     Ok(log)
+}
+
+/// `<dir>/<name>.log`, the log of the service or step `name`.
+fn log_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
 }
 
 /// Runs `command` to completion with stdin from /dev/null and stdout and
@@ -402,5 +471,245 @@ fn log_hint(log: &Path) -> String {
             log.display(),
             tail.join("\n    ")
         )
+    }
+}
+
+/// Where xtask's PgBouncer keeps its configuration, auth file and pid file:
+/// `target/xtask/pgbouncer/`. Its log is the service log,
+/// `target/xtask/pgbouncer.log`, like the start output of every service.
+fn pgbouncer_dir(log_dir: &Path) -> PathBuf {
+    log_dir.join(Service::PgBouncer.name())
+}
+
+/// The configuration of xtask's PgBouncer, whose files live in `dir` and whose
+/// log is `log`.
+///
+/// - Transaction pooling, at most two server connections per database and
+///   user, so that consecutive transactions of one client, and those of
+///   different clients, share server connections. `server_reset_query` is
+///   empty: transaction pooling never runs it, so nothing cleans a server
+///   connection between clients, which is what the tests need to see.
+/// - Every database name is passed on to PostgreSQL on 127.0.0.1:5432 (`*`),
+///   and a client reaches PostgreSQL as the role it connected as.
+/// - No password: `auth_type = trust` only accepts users listed in the
+///   `auth_file`, which lists `postgres`; any other role (the tests'
+///   throwaway `graft_role_*`) is looked up in `pg_authid` through
+///   `auth_user = postgres` (it must exist and have `LOGIN`). `auth_type =
+///   any` would not do: it needs a fixed server user for every database.
+/// - PgBouncer 1.18 (Debian 12) cannot keep named prepared statements
+///   apart: a statement prepared in one transaction may be missing in the
+///   next, or left on a connection for another client to collide with.
+///   (1.21 and later can, with `max_prepared_statements`; 1.18 refuses to
+///   start with that key, so it is not set, and a newer PgBouncer may keep
+///   prepared statements by default.)
+/// - The `options` startup parameter (`?options=-c search_path=...` in a
+///   URL) is accepted but dropped: PgBouncer 1.18 cannot pass it on.
+///   `extra_float_digits`, which some drivers send, is dropped too.
+///   `application_name` needs no entry, PgBouncer passes it on itself.
+/// - Idle server connections close after 10 s, so that the pools of many
+///   throwaway roles cannot hold PostgreSQL's 100 connections for long.
+/// - TCP on 127.0.0.1:6432 only (no Unix socket); `postgres` may use the
+///   admin console (`SHOW POOLS` in the database `pgbouncer`).
+fn pgbouncer_config(dir: &Path, log: &Path) -> String {
+    let port = Service::PgBouncer.port();
+    let postgres = Service::Postgres.port();
+    let dir = dir.display();
+    let log = log.display();
+    format!(
+        "\
+;; Written by `cargo xtask` (xtask/src/services.rs) each time it runs;
+;; edit that file, not this one.
+
+[databases]
+* = host=127.0.0.1 port={postgres}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 500
+server_reset_query =
+server_idle_timeout = 10
+auth_type = trust
+auth_file = {dir}/userlist.txt
+auth_user = {PGBOUNCER_USER}
+admin_users = {PGBOUNCER_USER}
+ignore_startup_parameters = extra_float_digits,options
+pidfile = {dir}/pgbouncer.pid
+logfile = {log}
+log_connections = 0
+log_disconnections = 0
+"
+    )
+}
+
+/// Writes the configuration and auth file of xtask's PgBouncer (see
+/// [`pgbouncer_config`]) where they differ from what is there; returns the
+/// configuration's path and whether anything changed.
+fn write_pgbouncer_config(log_dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
+    let dir = pgbouncer_dir(log_dir);
+    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let log = log_path(log_dir, Service::PgBouncer.name());
+    let ini = dir.join("pgbouncer.ini");
+    let mut changed = false;
+    for (path, text) in [
+        (
+            dir.join("userlist.txt"),
+            format!("\"{PGBOUNCER_USER}\" \"\"\n"),
+        ),
+        (ini.clone(), pgbouncer_config(&dir, &log)),
+    ] {
+        if fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            continue;
+        }
+        fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
+        changed = true;
+    }
+    Ok((ini, changed))
+}
+
+/// The pgbouncer processes that run, as their pid and command line.
+fn pgbouncer_processes() -> Vec<(u32, Vec<String>)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let command = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            if command.trim() != "pgbouncer" {
+                return None;
+            }
+            let line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = line
+                .split(|&byte| byte == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            // A zombie, which has exited, has no command line.
+            (!args.is_empty()).then_some((pid, args))
+        })
+        .collect()
+}
+
+/// The pid of xtask's PgBouncer for this checkout, if it runs: the pgbouncer
+/// process started with `ini`. Found by its command line rather than its pid
+/// file, so that it is found even after `cargo clean` removed its files.
+fn pgbouncer_pid(ini: &Path) -> Option<u32> {
+    let ini = ini.to_string_lossy();
+    pgbouncer_processes()
+        .into_iter()
+        .find(|(_, args)| args.iter().any(|arg| *arg == ini))
+        .map(|(pid, _)| pid)
+}
+
+/// What listens on PgBouncer's port: xtask's own instance is usable (true)
+/// unless its files changed or disappeared since it started; then it is shut
+/// down to be started again (false). Anything else is stopped on CI, taken to
+/// be the pgbouncer package's service (false, the port is free again), and is
+/// an error elsewhere.
+fn check_pgbouncer(log_dir: &Path) -> anyhow::Result<bool> {
+    let service = Service::PgBouncer;
+    let dir = pgbouncer_dir(log_dir);
+    let ini = dir.join("pgbouncer.ini");
+    if let Some(pid) = pgbouncer_pid(&ini) {
+        let pid_file = dir.join("pgbouncer.pid");
+        let had_pid_file = pid_file.is_file();
+        let (_, changed) = write_pgbouncer_config(log_dir)?;
+        if had_pid_file && !changed {
+            return Ok(true);
+        }
+        println!(
+            "pgbouncer: {} changed or was removed since it started; restarting it",
+            ini.display()
+        );
+        // An immediate shutdown: a safe one (SIGINT) waits for every client.
+        let log = log_path(log_dir, service.name());
+        let mut stop = Command::new("kill");
+        stop.args(["-TERM", &pid.to_string()]);
+        run_logged(stop, &log).context("pgbouncer: could not stop it")?;
+        if !service.wait_until(false) {
+            bail!(
+                "pgbouncer: still listening on 127.0.0.1:{} after `kill -TERM {pid}`",
+                service.port()
+            );
+        }
+        return Ok(false);
+    }
+
+    let mut what = format!(
+        "something other than xtask's PgBouncer (`pgbouncer {}`) listens on 127.0.0.1:{}",
+        ini.display(),
+        service.port(),
+    );
+    for (pid, args) in pgbouncer_processes() {
+        what.push_str(&format!("; pgbouncer {pid} runs `{}`", args.join(" ")));
+    }
+    if !is_ci() {
+        bail!(
+            "pgbouncer: {what}. The tests need xtask's own instance, which pools in transaction \
+             mode: stop the other one (the pgbouncer package's service with `sudo systemctl \
+             disable --now pgbouncer`) and run xtask again"
+        );
+    }
+    println!("pgbouncer: {what}; stopping the pgbouncer package's service");
+    let log = fresh_log(log_dir, "pgbouncer-package")?;
+    let mut stop = privileged("service");
+    stop.args(["pgbouncer", "stop"]);
+    if let Err(err) = run_logged(stop, &log) {
+        bail!(
+            "pgbouncer: could not stop the package's service: {err:#}\n{}",
+            log_hint(&log)
+        );
+    }
+    if !service.wait_until(false) {
+        bail!(
+            "pgbouncer: {what}, and it still does after `service pgbouncer stop`\n{}",
+            log_hint(&log)
+        );
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgbouncer_pools_transactions_in_front_of_postgres() {
+        let dir = Path::new("/repo/target/xtask/pgbouncer");
+        let config = pgbouncer_config(dir, Path::new("/repo/target/xtask/pgbouncer.log"));
+        let settings: Vec<&str> = config
+            .lines()
+            .filter(|line| !line.starts_with(';'))
+            .collect();
+        for expected in [
+            "* = host=127.0.0.1 port=5432",
+            "listen_addr = 127.0.0.1",
+            "listen_port = 6432",
+            "unix_socket_dir =",
+            "pool_mode = transaction",
+            "default_pool_size = 2",
+            "max_client_conn = 500",
+            "server_reset_query =",
+            "auth_type = trust",
+            "auth_file = /repo/target/xtask/pgbouncer/userlist.txt",
+            "auth_user = postgres",
+            "pidfile = /repo/target/xtask/pgbouncer/pgbouncer.pid",
+            "logfile = /repo/target/xtask/pgbouncer.log",
+        ] {
+            assert!(
+                settings.contains(&expected),
+                "`{expected}` missing from\n{config}"
+            );
+        }
+    }
+
+    #[test]
+    fn pgbouncer_starts_after_postgres() {
+        let position = |wanted| Service::ALL.iter().position(|&s| s == wanted);
+        assert!(position(Service::Postgres) < position(Service::PgBouncer));
     }
 }

@@ -1,8 +1,9 @@
 //! Throwaway databases for graft's tests.
 //!
 //! Each test gets a PostgreSQL schema or a MariaDB database with a unique name, created on demand
-//! and dropped when the guard is dropped, so tests run in parallel and leave nothing behind. Used
-//! only as a dev-dependency.
+//! and dropped when the guard is dropped, so tests run in parallel and leave nothing behind.
+//! [`pgbouncer_url`] reaches the same PostgreSQL through the transaction-pooling PgBouncer that
+//! `cargo xtask test` starts. Used only as a dev-dependency.
 
 use std::future::Future;
 
@@ -10,6 +11,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// PostgreSQL as the machine runs it: trust auth on 127.0.0.1.
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A URL that connects to `database` as the role `user` through PgBouncer on 127.0.0.1:6432,
+/// which `cargo xtask test` (and `cargo xtask services`) starts in front of the PostgreSQL above
+/// in transaction-pooling mode (configured in `xtask/src/services.rs`).
+///
+/// No password is asked, every database name is passed on, and PgBouncer reaches PostgreSQL as
+/// `user`, which must be a role with `LOGIN` (a [`PgRole`], say). What a test on it sees:
+///
+/// - Each transaction (each statement outside one) runs on whichever server connection is free;
+///   a pool has at most two per database and user, shared by all clients connected as that user.
+/// - Nothing is reset between clients: session state one client leaves on a server connection
+///   (`SET`, `set_config(.., false)`, temporary tables, prepared statements) is seen by the next.
+/// - Named prepared statements do not survive PgBouncer 1.18 (Debian 12): tokio-postgres
+///   prepares (`prepare`, or `query` with a `&str`) in one round trip and executes in another,
+///   which may reach another server connection ("prepared statement \"s0\" does not exist") or
+///   one where a statement of that name is left ("already exists"). `query_typed` and
+///   `simple_query` do not prepare named statements.
+/// - A database that does not exist is not refused at once: the connection waits for PgBouncer's
+///   `query_wait_timeout` (120 s), because the role is looked up in that database.
+/// - An `options` parameter in a URL (`?options=-c search_path=...`, as [`PgRole::url`]
+///   writes it) is accepted and dropped: the connection keeps the role's default `search_path`.
+pub fn pgbouncer_url(user: &str, database: &str) -> String {
+    format!("postgres://{user}@127.0.0.1:6432/{database}")
+}
 
 /// A name no other test uses at the same time: `prefix_<pid>_<counter>_<nanos>`.
 pub fn unique_name(prefix: &str) -> String {
