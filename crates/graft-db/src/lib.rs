@@ -33,6 +33,7 @@ pub mod postgres;
 mod source;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod tenants;
 
 pub use dialect::{Dialect, Scope, Statement, WriteStatements};
 pub use driver::Driver;

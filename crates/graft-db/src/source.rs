@@ -146,6 +146,18 @@ impl<D: Driver> SqlSource<D> {
         }
     }
 
+    /// Runs the read `statement` in `scope` as [`SqlSource::read`] does (the tenant store's
+    /// queries).
+    pub(crate) async fn read_statement<'k>(
+        &self,
+        ctx: &RequestContext,
+        scope: &Scope,
+        statement: Statement<<D::Dialect as Dialect>::Params<'k>>,
+    ) -> Result<RowSet, DbError> {
+        let (slots, width) = (statement.slots, statement.reads.len());
+        self.read(ctx, scope, Some(statement), slots, width).await
+    }
+
     /// One try of [`SqlSource::read`].
     async fn attempt<'k>(
         &self,

@@ -388,6 +388,50 @@ impl Dialect for MyDialect {
     }
 }
 
+impl crate::tenants::TenantSql for MyDialect {
+    fn text_parameter(&self, _n: usize) -> String {
+        "?".to_owned()
+    }
+
+    fn text_params<'k>(&self, values: Vec<Option<String>>) -> Self::Params<'k> {
+        Params::Positional(
+            values
+                .into_iter()
+                .map(|value| value.map_or(Value::NULL, |text| Value::Bytes(text.into_bytes())))
+                .collect(),
+        )
+    }
+
+    fn quote(&self, identifier: &str) -> String {
+        quote_backtick(identifier)
+    }
+
+    /// A tenant's schema is a database of its own.
+    fn create_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!(
+            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4",
+            quote_backtick(schema.as_str())
+        ))
+    }
+
+    fn drop_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!(
+            "DROP DATABASE IF EXISTS {}",
+            quote_backtick(schema.as_str())
+        ))
+    }
+
+    fn use_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!("USE {}", quote_backtick(schema.as_str())))
+    }
+
+    /// A named lock on the target (a validated schema name, or empty for the database's own),
+    /// waited for up to ten minutes and released when the connection closes.
+    fn lock_target(&self, target: &str) -> Option<String> {
+        Some(format!("SELECT GET_LOCK('graft_migrate:{target}', 600)"))
+    }
+}
+
 /// A key value as the parameter of its column, or `None` when it cannot be a value of it.
 fn key_value(bind: KeyBind, value: &KeyValue) -> Option<Value> {
     if !fits(bind, value) {

@@ -79,7 +79,7 @@ pub(crate) fn read_row(
             (ReadAs::Float, Value::Bytes(b)) => {
                 Cell::Float(text(b, index)?.parse().map_err(|_| mismatch())?)
             }
-            (ReadAs::Text, Value::Bytes(b)) => {
+            (ReadAs::Text | ReadAs::Dynamic, Value::Bytes(b)) => {
                 writer.push_text(text(b, index)?);
                 continue;
             }

@@ -536,3 +536,53 @@ fn as_text(value: &KeyValue) -> Cow<'_, str> {
         KeyValue::Boolean(b) => Cow::Owned(b.to_string()),
     }
 }
+
+impl crate::tenants::TenantSql for PgDialect {
+    fn text_parameter(&self, n: usize) -> String {
+        format!("${n}::text")
+    }
+
+    fn text_params<'k>(&self, values: Vec<Option<String>>) -> PgParams<'k> {
+        values
+            .into_iter()
+            .map(|value| Box::new(value) as Box<dyn ToSql + Sync + Send>)
+            .collect()
+    }
+
+    fn position_zero(&self) -> &'static str {
+        "0::int8"
+    }
+
+    fn quote(&self, identifier: &str) -> String {
+        quote_double(identifier)
+    }
+
+    fn create_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_double(schema.as_str())
+        ))
+    }
+
+    fn drop_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote_double(schema.as_str())
+        ))
+    }
+
+    fn use_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
+        Some(format!(
+            "SET search_path TO {}",
+            quote_double(schema.as_str())
+        ))
+    }
+
+    /// A session advisory lock on the target's name (a validated schema name, or empty for
+    /// the database's own schema), released when the connection closes.
+    fn lock_target(&self, target: &str) -> Option<String> {
+        Some(format!(
+            "SELECT pg_advisory_lock(hashtext('graft_migrate:{target}'))"
+        ))
+    }
+}

@@ -254,6 +254,45 @@ impl Dialect for SqliteDialect {
     }
 }
 
+/// SQLite has one schema per file: tenants isolated by `schema` are not served yet. A
+/// migration run holds the write lock (`BEGIN IMMEDIATE`) from start to end.
+impl crate::tenants::TenantSql for SqliteDialect {
+    fn text_parameter(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+
+    fn text_params<'k>(&self, values: Vec<Option<String>>) -> Vec<SqliteBind<'k>> {
+        values
+            .into_iter()
+            .map(|value| value.map_or(SqliteBind::Null, |text| SqliteBind::Text(Cow::Owned(text))))
+            .collect()
+    }
+
+    fn quote(&self, identifier: &str) -> String {
+        quote_double(identifier)
+    }
+
+    fn create_schema(&self, _schema: &graft_resolve::SchemaName) -> Option<String> {
+        None
+    }
+
+    fn drop_schema(&self, _schema: &graft_resolve::SchemaName) -> Option<String> {
+        None
+    }
+
+    fn use_schema(&self, _schema: &graft_resolve::SchemaName) -> Option<String> {
+        None
+    }
+
+    fn lock_target(&self, _target: &str) -> Option<String> {
+        Some("BEGIN IMMEDIATE".to_owned())
+    }
+
+    fn lock_is_transaction(&self) -> bool {
+        true
+    }
+}
+
 /// A write of one row by key, read back with `RETURNING`.
 fn one_row<'k>(
     kind: StatementKind,

@@ -1,0 +1,395 @@
+//! The tenant store and tenant lifecycle against the real databases: tenants created with their
+//! schema migrated, found by id and by API key, suspended, destroyed with every other tenant's
+//! rows counted before and after; migrations resumed after a failure, dry runs, and two runs
+//! on one target at once.
+
+mod common;
+
+use common::{MyDatabase, PgSchema, SqliteFile, unique_name};
+use graft_db::mysql::{MysqlConfig, MysqlDriver, MysqlSource};
+use graft_db::postgres::{PgDriver, PostgresConfig, PostgresSource};
+use graft_db::sqlite::{SqliteConfig, SqliteDriver, SqliteSource};
+use graft_db::tenants::{Migration, SqlTenantStore};
+use graft_resolve::{
+    ApiKeyHash, Isolation, SchemaName, TenantId, TenantRecord, TenantStatus, TenantStore,
+};
+use graft_schema::SubgraphSchema;
+
+const SDL: &str = r#"
+type User @key(fields: "id") @table(name: "users") { id: ID! name: String! }
+type Order @key(fields: "id") @table(name: "orders") { id: ID! userId: Int! user: User @belongsTo(fields: "userId") }
+"#;
+
+fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::new(
+            "0001_users.sql",
+            "CREATE TABLE users (tenant_id VARCHAR(63) NOT NULL DEFAULT '', id INT NOT NULL,
+               name VARCHAR(64) NOT NULL, PRIMARY KEY (tenant_id, id));"
+                .into(),
+        )
+        .expect("valid"),
+        Migration::new(
+            "0002_orders.sql",
+            "CREATE TABLE orders (tenant_id VARCHAR(63) NOT NULL DEFAULT '', id INT NOT NULL,
+               user_id INT NOT NULL, PRIMARY KEY (tenant_id, id),
+               FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id));"
+                .into(),
+        )
+        .expect("valid"),
+    ]
+}
+
+fn schema() -> SubgraphSchema {
+    SubgraphSchema::parse(SDL, "store.graphql").expect("valid schema")
+}
+
+fn id(s: &str) -> TenantId {
+    TenantId::new(s).expect("valid")
+}
+
+/// Runs SQL and counts rows in one backend, outside graft.
+trait Admin {
+    async fn exec(&self, sql: &str);
+    async fn count(&self, sql: &str) -> i64;
+}
+
+struct Pg(String);
+
+impl Admin for Pg {
+    async fn exec(&self, sql: &str) {
+        let client = common::pg_admin().await;
+        client
+            .batch_execute(&format!("SET search_path TO \"{}\"; {sql}", self.0))
+            .await
+            .expect("runs");
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let client = common::pg_admin().await;
+        client
+            .batch_execute(&format!("SET search_path TO \"{}\"", self.0))
+            .await
+            .expect("sets the path");
+        client.query_one(sql, &[]).await.expect("counts").get(0)
+    }
+}
+
+struct My(String);
+
+impl Admin for My {
+    async fn exec(&self, sql: &str) {
+        use mysql_async::prelude::Queryable;
+        let mut conn = common::mysql_admin().await;
+        conn.query_drop(format!("USE `{}`; {sql}", self.0))
+            .await
+            .expect("runs");
+        let _ = conn.disconnect().await;
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        use mysql_async::prelude::Queryable;
+        let mut conn = common::mysql_admin().await;
+        conn.query_drop(format!("USE `{}`", self.0))
+            .await
+            .expect("uses");
+        let count: Option<i64> = conn.query_first(sql).await.expect("counts");
+        let _ = conn.disconnect().await;
+        count.expect("a row")
+    }
+}
+
+struct Lite(sqlx::SqlitePool);
+
+impl Admin for Lite {
+    async fn exec(&self, sql: &str) {
+        sqlx::raw_sql(sql).execute(&self.0).await.expect("runs");
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.0)
+            .await
+            .expect("counts")
+    }
+}
+
+/// The lifecycle on one backend: tenants `a` and `b` share the database's own tables; with
+/// `schemas`, tenant `s` has a schema of its own, called `schema_name`.
+async fn lifecycle<D: graft_db::Driver>(
+    store: &SqlTenantStore<D>,
+    shared: &impl Admin,
+    schema_tenant: Option<(SchemaName, &impl Admin)>,
+) where
+    D::Dialect: graft_db::tenants::TenantSql,
+{
+    store.install().await.expect("installs");
+    store.install().await.expect("installs again, harmlessly");
+    let migrated = store
+        .migrate(None, &migrations(), false)
+        .await
+        .expect("migrates the shared tables");
+    assert_eq!(migrated.applied, ["0001_users", "0002_orders"]);
+
+    for tenant in ["a", "b"] {
+        let mut record = TenantRecord::active(id(tenant), Isolation::Rows);
+        record.slug = Some(format!("Tenant {tenant}"));
+        store.create(&record, &migrations()).await.expect("creates");
+        shared
+            .exec(&format!(
+                "INSERT INTO users VALUES ('{tenant}', 1, '{tenant} one'), ('{tenant}', 2, '{tenant} two');
+                 INSERT INTO orders VALUES ('{tenant}', 1, 1), ('{tenant}', 2, 1);"
+            ))
+            .await;
+    }
+    let duplicate = store
+        .create(
+            &TenantRecord::active(id("a"), Isolation::Rows),
+            &migrations(),
+        )
+        .await;
+    assert!(
+        duplicate
+            .expect_err("exists")
+            .to_string()
+            .contains("exists")
+    );
+    store
+        .add_api_key(&id("b"), &ApiKeyHash::of("b's key"))
+        .await
+        .expect("adds a key");
+
+    if let Some((schema_name, own)) = &schema_tenant {
+        let record = TenantRecord::active(id("s"), Isolation::Schema(schema_name.clone()));
+        let migrated = store.create(&record, &migrations()).await.expect("creates");
+        assert_eq!(migrated.applied.len(), 2, "its schema is migrated");
+        own.exec("INSERT INTO users VALUES ('', 1, 's one');").await;
+        let taken = TenantRecord::active(id("t"), Isolation::Schema(schema_name.clone()));
+        let refused = store.create(&taken, &migrations()).await;
+        assert!(
+            refused
+                .expect_err("taken")
+                .to_string()
+                .contains("belongs to another tenant"),
+            "a schema is one tenant's"
+        );
+    }
+
+    // Found by id and by key, through the trait the server uses.
+    let b = store.tenant(&id("b")).await.expect("answers").expect("b");
+    assert_eq!(
+        (b.slug.as_deref(), b.isolation),
+        (Some("Tenant b"), Isolation::Rows)
+    );
+    let by_key = store
+        .tenant_by_api_key(&ApiKeyHash::of("b's key"))
+        .await
+        .expect("answers");
+    assert_eq!(by_key.map(|r| r.id), Some(id("b")));
+    assert_eq!(store.tenant(&id("zzz")).await.expect("answers"), None);
+    assert!(
+        store
+            .set_status(&id("b"), TenantStatus::Suspended)
+            .await
+            .expect("sets")
+    );
+    assert_eq!(
+        store
+            .tenant(&id("b"))
+            .await
+            .expect("answers")
+            .map(|r| r.status),
+        Some(TenantStatus::Suspended)
+    );
+    assert!(
+        !store
+            .set_status(&id("zzz"), TenantStatus::Active)
+            .await
+            .expect("answers")
+    );
+    let listed: Vec<String> = store
+        .list()
+        .await
+        .expect("lists")
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    let expected: &[&str] = if schema_tenant.is_some() {
+        &["a", "b", "s"]
+    } else {
+        &["a", "b"]
+    };
+    assert_eq!(listed, expected);
+
+    // Destroying a removes a's rows, children first, and nothing else.
+    let others = "SELECT (SELECT count(*) FROM users WHERE tenant_id <> 'a') \
+                  + (SELECT count(*) FROM orders WHERE tenant_id <> 'a')";
+    let before = shared.count(others).await;
+    assert_eq!(before, 4);
+    assert!(store.destroy(&id("a"), &schema()).await.expect("destroys"));
+    assert_eq!(shared.count(others).await, before, "b's rows are untouched");
+    assert_eq!(
+        shared
+            .count("SELECT (SELECT count(*) FROM users WHERE tenant_id = 'a') + (SELECT count(*) FROM orders WHERE tenant_id = 'a')")
+            .await,
+        0
+    );
+    assert_eq!(store.tenant(&id("a")).await.expect("answers"), None);
+    assert!(!store.destroy(&id("a"), &schema()).await.expect("answers"));
+    if schema_tenant.is_some() {
+        assert!(store.destroy(&id("s"), &schema()).await.expect("destroys"));
+        assert_eq!(
+            shared.count(others).await,
+            before,
+            "a schema's drop touches no shared row"
+        );
+    }
+    // The key went with its tenant only.
+    assert!(store.destroy(&id("b"), &schema()).await.expect("destroys"));
+    assert_eq!(
+        store
+            .tenant_by_api_key(&ApiKeyHash::of("b's key"))
+            .await
+            .expect("answers"),
+        None
+    );
+}
+
+/// Migrations resume after a failure, a dry run changes nothing, and two runs at once apply
+/// each migration once.
+async fn migrations_resume<D: graft_db::Driver>(
+    store: &SqlTenantStore<D>,
+    target: Option<&SchemaName>,
+) where
+    D::Dialect: graft_db::tenants::TenantSql,
+{
+    let mut broken = migrations();
+    broken.push(
+        Migration::new("0003_broken.sql", "CREATE TABLE no_such_syntax (".into()).expect("valid"),
+    );
+    broken.push(
+        Migration::new(
+            "0004_later.sql",
+            "CREATE TABLE later (id INT PRIMARY KEY);".into(),
+        )
+        .expect("valid"),
+    );
+    let dry = store
+        .migrate(target, &broken, true)
+        .await
+        .expect("a dry run");
+    assert!(
+        dry.applied
+            .ends_with(&["0003_broken".to_owned(), "0004_later".to_owned()])
+    );
+    let dry_again = store
+        .migrate(target, &broken, true)
+        .await
+        .expect("a dry run");
+    assert_eq!(dry_again, dry, "a dry run applies nothing");
+    let error = store
+        .migrate(target, &broken, false)
+        .await
+        .expect_err("0003 fails");
+    assert!(error.to_string().contains("0003_broken"), "{error}");
+    let mut fixed = migrations();
+    fixed.push(
+        Migration::new(
+            "0003_broken.sql",
+            "CREATE TABLE fixed (id INT PRIMARY KEY);".into(),
+        )
+        .expect("valid"),
+    );
+    fixed.push(
+        Migration::new(
+            "0004_later.sql",
+            "CREATE TABLE later (id INT PRIMARY KEY);".into(),
+        )
+        .expect("valid"),
+    );
+    let (one, two) = futures_util::future::join(
+        store.migrate(target, &fixed, false),
+        store.migrate(target, &fixed, false),
+    )
+    .await;
+    let (one, two) = (one.expect("migrates"), two.expect("migrates"));
+    let mut applied = [one.applied, two.applied].concat();
+    applied.sort();
+    applied.retain(|name| name.as_str() > "0002");
+    assert_eq!(
+        applied,
+        ["0003_broken", "0004_later"],
+        "each applied once, by one run"
+    );
+    let again = store
+        .migrate(target, &fixed, false)
+        .await
+        .expect("migrates");
+    assert_eq!((again.applied.len(), again.up_to_date), (0, 4));
+}
+
+#[tokio::test]
+async fn postgres_tenants_live_and_die_alone() {
+    let control = PgSchema::create("").await;
+    let source = PostgresSource::connect(
+        "pg",
+        &PostgresConfig::new(control.url()),
+        &schema().with_mappings(|_| false),
+    )
+    .await
+    .expect("connects");
+    let store: SqlTenantStore<PgDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
+    let own = unique_name("graft_test");
+    lifecycle(
+        &store,
+        &Pg(control.name().to_owned()),
+        Some((SchemaName::new(&own).expect("valid"), &Pg(own.clone()))),
+    )
+    .await;
+    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
+    common::pg_admin()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
+        .await
+        .expect("creates");
+    migrations_resume(&store, Some(&target)).await;
+    common::pg_admin()
+        .await
+        .batch_execute(&format!("DROP SCHEMA \"{target}\" CASCADE"))
+        .await
+        .expect("drops");
+}
+
+#[tokio::test]
+async fn mariadb_tenants_live_and_die_alone() {
+    let control = MyDatabase::create("").await;
+    let source = MysqlSource::connect(
+        "mysql",
+        &MysqlConfig::new(control.url()),
+        &schema().with_mappings(|_| false),
+    )
+    .await
+    .expect("connects");
+    let store: SqlTenantStore<MysqlDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
+    let own = unique_name("graft_test");
+    lifecycle(
+        &store,
+        &My(control.name().to_owned()),
+        Some((SchemaName::new(&own).expect("valid"), &My(own.clone()))),
+    )
+    .await;
+    migrations_resume(&store, None).await;
+}
+
+#[tokio::test]
+async fn sqlite_tenants_live_and_die_alone() {
+    let file = SqliteFile(std::env::temp_dir().join(format!("{}.db", unique_name("store"))));
+    let url = format!("sqlite://{}", file.0.display());
+    let source = SqliteSource::connect("sqlite", &SqliteConfig::new(url.clone()))
+        .await
+        .expect("opens");
+    let store: SqlTenantStore<SqliteDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
+    let admin = Lite(sqlx::SqlitePool::connect(&url).await.expect("opens"));
+    lifecycle(&store, &admin, None::<(SchemaName, &Lite)>).await;
+    migrations_resume(&store, None).await;
+}
