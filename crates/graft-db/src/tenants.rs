@@ -678,3 +678,104 @@ fn records(rows: &RowSet) -> Result<Vec<TenantRecord>, DbError> {
         })
         .collect()
 }
+
+/// What the command line and the admin API do with tenants, whatever the database:
+/// [`SqlTenantStore`] behind one object-safe trait.
+pub trait TenantAdmin: TenantStore {
+    /// What the store's database can do, tenant isolations included: a tenant the data
+    /// source could not keep apart must not be created.
+    fn capabilities(&self) -> graft_resolve::Capabilities;
+    /// Creates the store's tables where they are missing.
+    fn install(&self) -> BoxFuture<'_, Result<(), DbError>>;
+    /// Every tenant, by id.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, DbError>>;
+    /// Creates a tenant, its schema migrated first ([`SqlTenantStore::create`]).
+    fn create<'a>(
+        &'a self,
+        record: &'a TenantRecord,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Migrated, DbError>>;
+    /// Sets a tenant's status; `false` when there is no such tenant.
+    fn set_status<'a>(
+        &'a self,
+        id: &'a TenantId,
+        status: TenantStatus,
+    ) -> BoxFuture<'a, Result<bool, DbError>>;
+    /// Adds an API key, by its hash, to a tenant.
+    fn add_api_key<'a>(
+        &'a self,
+        id: &'a TenantId,
+        hash: &'a ApiKeyHash,
+    ) -> BoxFuture<'a, Result<(), DbError>>;
+    /// Destroys a tenant and its data ([`SqlTenantStore::destroy`]).
+    fn destroy<'a>(
+        &'a self,
+        id: &'a TenantId,
+        schema: &'a SubgraphSchema,
+    ) -> BoxFuture<'a, Result<bool, DbError>>;
+    /// Migrates one target ([`SqlTenantStore::migrate`]).
+    fn migrate<'a>(
+        &'a self,
+        target: Option<&'a SchemaName>,
+        migrations: &'a [Migration],
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Migrated, DbError>>;
+}
+
+impl<D: Driver> TenantAdmin for SqlTenantStore<D>
+where
+    D::Dialect: TenantSql,
+{
+    fn capabilities(&self) -> graft_resolve::Capabilities {
+        graft_resolve::EntitySource::capabilities(&self.source)
+    }
+
+    fn install(&self) -> BoxFuture<'_, Result<(), DbError>> {
+        Box::pin(SqlTenantStore::install(self))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, DbError>> {
+        Box::pin(SqlTenantStore::list(self))
+    }
+
+    fn create<'a>(
+        &'a self,
+        record: &'a TenantRecord,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Migrated, DbError>> {
+        Box::pin(SqlTenantStore::create(self, record, migrations))
+    }
+
+    fn set_status<'a>(
+        &'a self,
+        id: &'a TenantId,
+        status: TenantStatus,
+    ) -> BoxFuture<'a, Result<bool, DbError>> {
+        Box::pin(SqlTenantStore::set_status(self, id, status))
+    }
+
+    fn add_api_key<'a>(
+        &'a self,
+        id: &'a TenantId,
+        hash: &'a ApiKeyHash,
+    ) -> BoxFuture<'a, Result<(), DbError>> {
+        Box::pin(SqlTenantStore::add_api_key(self, id, hash))
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        id: &'a TenantId,
+        schema: &'a SubgraphSchema,
+    ) -> BoxFuture<'a, Result<bool, DbError>> {
+        Box::pin(SqlTenantStore::destroy(self, id, schema))
+    }
+
+    fn migrate<'a>(
+        &'a self,
+        target: Option<&'a SchemaName>,
+        migrations: &'a [Migration],
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Migrated, DbError>> {
+        Box::pin(SqlTenantStore::migrate(self, target, migrations, dry_run))
+    }
+}

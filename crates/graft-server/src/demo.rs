@@ -14,10 +14,11 @@ use graft_resolve::{
     RemoteDbSource, ResolveError, SourceErrorKind, SourceRouter, TenantId,
 };
 use graft_schema::{SchemaError, SubgraphSchema};
-use graft_tenancy::{StaticTenants, Tenancy, TenancyConfig};
+use graft_tenancy::{CachedStore, StaticTenants, StoreKind, Tenancy, TenancyConfig};
 use std::time::Duration;
 
 use crate::config::{Config, DatabaseConfig, RemoteConfig};
+use crate::tenants::TenantControl;
 use crate::{AppState, HttpLimits};
 
 /// The orgs example, compiled into the binary.
@@ -72,12 +73,7 @@ pub async fn demo_state(limits: HttpLimits, config: EngineConfig) -> Result<AppS
 
 /// The state for a config file.
 pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
-    let schema_path = config.resolve(&config.schema.path);
-    let sdl = read(&schema_path)?;
-    let schema = Arc::new(SubgraphSchema::parse(&sdl, &schema_path)?);
-    let remote_types = remote_types(config, &schema)?;
-    // This subgraph's database holds its own types only.
-    let local_schema = schema.with_mappings(|name| !remote_types.contains(name));
+    let (schema, local_schema) = schemas(config)?;
     let scripts = config
         .database
         .setup
@@ -87,9 +83,19 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
             Ok((path.display().to_string(), read(&path)?))
         })
         .collect::<Result<Vec<_>, StartError>>()?;
-    let isolations = match &config.tenancy {
-        Some(tenancy) => isolations(tenancy)?,
-        None => Vec::new(),
+    let (isolations, control) = match &config.tenancy {
+        Some(tenancy) if tenancy.store == StoreKind::Database => {
+            let control = TenantControl::open(config, local_schema.clone()).await?;
+            let mut isolations: Vec<Isolation> = Vec::new();
+            for tenant in control.list().await? {
+                if !isolations.contains(&tenant.isolation) {
+                    isolations.push(tenant.isolation);
+                }
+            }
+            (isolations, Some(control))
+        }
+        Some(tenancy) => (isolations(tenancy)?, None),
+        None => (Vec::new(), None),
     };
     let row_security = isolations.contains(&Isolation::Rows);
     let source = connect(
@@ -132,15 +138,37 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         ..EngineConfig::default()
     };
     let state = AppState::new(Engine::new(schema, router, engine), limits);
-    Ok(match &config.tenancy {
-        Some(tenancy) => {
-            let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
+    let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
+    Ok(match (&config.tenancy, control) {
+        (Some(tenancy), Some(control)) => {
+            // Tenants in the database, looked up through a cache that this instance's own
+            // changes (the admin API) invalidate at once.
+            let ttl = Duration::from_secs(tenancy.cache_ttl_seconds.unwrap_or(30));
+            let capacity = tenancy.cache_capacity.unwrap_or(10_000);
+            let cache = Arc::new(CachedStore::new(control.store(), ttl, capacity));
+            let control = control.invalidating(Arc::clone(&cache));
+            let tenancy = Tenancy::from_config_with_store(tenancy, cache, read_file)
+                .map_err(|error| StartError::Tenancy(error.to_string()))?;
+            state.with_tenancy(tenancy).with_tenant_control(control)
+        }
+        (Some(tenancy), None) => {
             let tenancy = Tenancy::from_config(tenancy, read_file)
                 .map_err(|error| StartError::Tenancy(error.to_string()))?;
             state.with_tenancy(tenancy)
         }
-        None => state,
+        (None, _) => state,
     })
+}
+
+/// The config's schema, and the same with only the types its own database holds (not those
+/// `[[remote]]` sections give to other subgraphs).
+pub fn schemas(config: &Config) -> Result<(Arc<SubgraphSchema>, SubgraphSchema), StartError> {
+    let schema_path = config.resolve(&config.schema.path);
+    let sdl = read(&schema_path)?;
+    let schema = Arc::new(SubgraphSchema::parse(&sdl, &schema_path)?);
+    let remote_types = remote_types(config, &schema)?;
+    let local_schema = schema.with_mappings(|name| !remote_types.contains(name));
+    Ok((schema, local_schema))
 }
 
 /// The isolations the configured tenants have, each once.
@@ -369,7 +397,7 @@ async fn connect(
 }
 
 /// `mariadb://` is accepted as a synonym of `mysql://`, which the driver expects.
-fn mysql_url(url: &str) -> String {
+pub(crate) fn mysql_url(url: &str) -> String {
     match url.strip_prefix("mariadb:") {
         Some(rest) => format!("mysql:{rest}"),
         None => url.to_owned(),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 mod ftv1;
 mod http;
+pub mod tenants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Which tenant each request is served as; `None` serves one tenant.
     pub tenancy: Option<Arc<Tenancy>>,
+    /// The tenants kept in the database, for the admin API.
+    pub tenant_control: Option<Arc<tenants::TenantControl>>,
 }
 
 impl AppState {
@@ -42,6 +45,15 @@ impl AppState {
             admission: Admission::new(limits.admission),
             limits,
             tenancy: None,
+            tenant_control: None,
+        }
+    }
+
+    /// The same state, managing the tenants of `control` (the admin API).
+    pub fn with_tenant_control(self, control: tenants::TenantControl) -> AppState {
+        AppState {
+            tenant_control: Some(Arc::new(control)),
+            ..self
         }
     }
 

@@ -61,6 +61,66 @@ enum Command {
         #[arg(required = true)]
         schemas: Vec<PathBuf>,
     },
+    /// Manage the tenants kept in the database (`[tenancy] store = "database"`).
+    Tenant {
+        /// The graft.toml of the subgraph.
+        #[arg(long, default_value = "graft.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// List every tenant.
+    List,
+    /// Create a tenant: its schema, migrated, then its record.
+    Create {
+        /// The tenant's id: 1 to 63 letters, digits, `_` or `-`.
+        id: String,
+        /// `schema` (a schema, or MariaDB database, of its own) or `rows` (shared tables).
+        #[arg(long, default_value = "schema")]
+        isolation: String,
+        /// The schema's name (default `tenant_<id>`).
+        #[arg(long)]
+        schema: Option<String>,
+        /// A human-readable name.
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// Refuse the tenant's requests (403) until it is resumed.
+    Suspend {
+        /// The tenant's id.
+        id: String,
+    },
+    /// Serve a suspended tenant again.
+    Resume {
+        /// The tenant's id.
+        id: String,
+    },
+    /// Delete the tenant and all its data: its schema, or its rows of every mapped table.
+    Destroy {
+        /// The tenant's id.
+        id: String,
+        /// Confirm: the data cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Apply the pending migrations to the shared tables and to every tenant's schema.
+    Migrate {
+        /// Only say what would be applied.
+        #[arg(long)]
+        dry_run: bool,
+        /// How many schemas to migrate at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Make a new API key for a tenant; it is printed once and only its hash is kept.
+    ApiKey {
+        /// The tenant's id.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +135,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Check { schemas } => check(&schemas),
+        Command::Tenant { config, command } => tenant(&config, command),
         Command::Init {
             database,
             output,
@@ -133,6 +194,120 @@ fn serve(
         .await
         .context("serving")?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `graft tenant ...`.
+fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<ExitCode> {
+    use graft_resolve::TenantStatus;
+    use graft_server::tenants::TenantControl;
+    let config = Config::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (_, local_schema) = demo::schemas(&config)?;
+        let control = TenantControl::open(&config, local_schema).await?;
+        match command {
+            TenantCommand::List => {
+                for tenant in control.list().await? {
+                    let isolation = match &tenant.isolation {
+                        graft_resolve::Isolation::Schema(schema) => format!("schema {schema}"),
+                        graft_resolve::Isolation::Rows => "rows".to_owned(),
+                        graft_resolve::Isolation::None => "none".to_owned(),
+                    };
+                    println!(
+                        "{}\t{:?}\t{isolation}\t{}",
+                        tenant.id,
+                        tenant.status,
+                        tenant.slug.unwrap_or_default()
+                    );
+                }
+            }
+            TenantCommand::Create {
+                id,
+                isolation,
+                schema,
+                slug,
+            } => {
+                let migrated = control
+                    .create(&id, &isolation, schema.as_deref(), slug)
+                    .await?;
+                println!(
+                    "created tenant {id} ({} migrations applied)",
+                    migrated.applied.len()
+                );
+            }
+            TenantCommand::Suspend { id } => {
+                anyhow::ensure!(
+                    control.set_status(&id, TenantStatus::Suspended).await?,
+                    "no tenant {id}"
+                );
+                println!("suspended tenant {id}");
+            }
+            TenantCommand::Resume { id } => {
+                anyhow::ensure!(
+                    control.set_status(&id, TenantStatus::Active).await?,
+                    "no tenant {id}"
+                );
+                println!("resumed tenant {id}");
+            }
+            TenantCommand::Destroy { id, yes } => {
+                anyhow::ensure!(
+                    yes,
+                    "destroying tenant {id} deletes all its data: add --yes"
+                );
+                anyhow::ensure!(control.destroy(&id).await?, "no tenant {id}");
+                println!("destroyed tenant {id}");
+            }
+            TenantCommand::ApiKey { id } => {
+                let key = control.new_api_key(&id).await?;
+                println!("{key}");
+                eprintln!("the key is shown once: only its SHA-256 is kept");
+            }
+            TenantCommand::Migrate {
+                dry_run,
+                concurrency,
+            } => return migrate(&control, dry_run, concurrency).await,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `graft tenant migrate`: a line per schema as it finishes, then the totals; fails when one
+/// schema did.
+async fn migrate(
+    control: &graft_server::tenants::TenantControl,
+    dry_run: bool,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let verb = if dry_run { "would apply" } else { "applied" };
+    let reports = control
+        .migrate_all(dry_run, concurrency, |done, total, report| {
+            let outcome = match &report.outcome {
+                Ok(migrated) if migrated.applied.is_empty() => "up to date".to_owned(),
+                Ok(migrated) => format!("{verb} {}", migrated.applied.join(", ")),
+                Err(error) => format!("FAILED: {error}"),
+            };
+            eprintln!(
+                "[{done}/{total}] {}: {outcome} ({} ms)",
+                report.target,
+                report.took.as_millis()
+            );
+        })
+        .await?;
+    let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
+    let changed = reports
+        .iter()
+        .filter(|r| r.outcome.as_ref().is_ok_and(|m| !m.applied.is_empty()))
+        .count();
+    println!(
+        "{} schemas: {changed} {verb} migrations, {} up to date, {failed} failed",
+        reports.len(),
+        reports.len() - changed - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

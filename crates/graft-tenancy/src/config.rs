@@ -51,8 +51,30 @@ pub struct TenancyConfig {
     pub api_key: Option<ApiKeyConfig>,
     /// `[tenancy.subdomain]`: the host-name resolver.
     pub subdomain: Option<SubdomainConfig>,
-    /// `[[tenancy.tenants]]`: the tenants served.
+    /// `[[tenancy.tenants]]`: the tenants served, when `store = "config"`.
     pub tenants: Vec<TenantConfig>,
+    /// Where tenants are kept: `config` (the default: `tenants` here) or `database` (the
+    /// `graft_tenants` table of the configured database, managed with `graft tenant`).
+    pub store: StoreKind,
+    /// How long an instance keeps what the database store answered, in seconds (default
+    /// 30): a tenant suspended elsewhere is refused here within this time.
+    pub cache_ttl_seconds: Option<u64>,
+    /// How many answers of the database store an instance keeps (default 10,000).
+    pub cache_capacity: Option<usize>,
+    /// The directory of versioned migrations (`0001_name.sql`, ...) that `graft tenant
+    /// create` and `graft tenant migrate` apply to every tenant's schema.
+    pub migrations: Option<std::path::PathBuf>,
+}
+
+/// `tenancy.store`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The `[[tenancy.tenants]]` of the configuration.
+    #[default]
+    Config,
+    /// The database's `graft_tenants` table.
+    Database,
 }
 
 /// A resolver's name in `tenancy.resolvers`.
@@ -262,12 +284,49 @@ impl Tenancy {
         Tenancy::from_config_with_env(config, read_file, |name| std::env::var(name).ok())
     }
 
+    /// Builds the tenancy `config` describes over `store` (`store = "database"`: tenants are
+    /// looked up there, through a [`crate::CachedStore`] the caller builds), which must then
+    /// have no `[[tenancy.tenants]]`.
+    pub fn from_config_with_store(
+        config: &TenancyConfig,
+        store: Arc<dyn graft_resolve::TenantStore>,
+        read_file: impl Fn(&Path) -> io::Result<String>,
+    ) -> Result<Tenancy, TenancyError> {
+        if !config.tenants.is_empty() {
+            return Err(TenancyError::config(
+                "tenancy.tenants",
+                "with store = \"database\", tenants live in the database (graft tenant create), \
+                 not in the configuration",
+            ));
+        }
+        let default_tenant = config
+            .default_tenant
+            .as_deref()
+            .map(TenantId::new)
+            .transpose()
+            .map_err(|e| TenancyError::config("tenancy.default_tenant", e))?;
+        if config.resolvers.is_empty() && default_tenant.is_none() {
+            return Err(TenancyError::config(
+                "tenancy.resolvers",
+                "no resolvers and no default_tenant: every request would be refused",
+            ));
+        }
+        let resolvers = resolvers(config, &read_file, &|name: &str| std::env::var(name).ok())?;
+        Ok(Tenancy::new(resolvers, store).with_default_tenant(default_tenant))
+    }
+
     /// [`from_config`](Tenancy::from_config), reading environment variables with `env`.
     pub fn from_config_with_env(
         config: &TenancyConfig,
         read_file: impl Fn(&Path) -> io::Result<String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Tenancy, TenancyError> {
+        if config.store == StoreKind::Database {
+            return Err(TenancyError::config(
+                "tenancy.store",
+                "\"database\": build the tenancy over the database's store",
+            ));
+        }
         let store = StaticTenants::from_config(&config.tenants)?;
         if store.is_empty() {
             return Err(TenancyError::config(

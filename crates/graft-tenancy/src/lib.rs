@@ -20,6 +20,7 @@
 //! memory. It does not fetch JWKS documents over the network, nor apply a tenant's isolation
 //! to SQL: the sources do that from the `RequestContext`.
 
+mod cache;
 mod config;
 mod error;
 mod jwt;
@@ -30,9 +31,10 @@ mod resolver;
 #[cfg(test)]
 mod test_support;
 
+pub use cache::CachedStore;
 pub use config::{
-    ApiKeyConfig, HeaderConfig, IsolationKind, JwtConfig, ResolverKind, Secret, SubdomainConfig,
-    TenancyConfig, TenantConfig,
+    ApiKeyConfig, HeaderConfig, IsolationKind, JwtConfig, ResolverKind, Secret, StoreKind,
+    SubdomainConfig, TenancyConfig, TenantConfig,
 };
 pub use error::TenancyError;
 pub use graft_resolve::{ApiKeyHash, TenantRecord, TenantStatus, TenantStore};

@@ -1,0 +1,314 @@
+//! [`TenantControl`]: the tenant lifecycle as `graft tenant` and the admin API run it, over the
+//! configured database's tenant store (`[tenancy] store = "database"`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use graft_db::mysql::{MysqlConfig, MysqlSource};
+use graft_db::postgres::{PostgresConfig, PostgresSource};
+use graft_db::sqlite::{SqliteConfig, SqliteSource};
+use graft_db::tenants::{Migrated, Migration, SqlTenantStore, TenantAdmin};
+use graft_resolve::{ApiKeyHash, Isolation, SchemaName, TenantId, TenantRecord, TenantStatus};
+use graft_schema::SubgraphSchema;
+use graft_tenancy::{StoreKind, TenancyConfig};
+
+use crate::config::{Config, DatabaseConfig};
+use crate::demo::StartError;
+
+/// The tenants of a configured database, and what is done with them.
+pub struct TenantControl {
+    admin: Arc<dyn TenantAdmin>,
+    database: DatabaseConfig,
+    migrations: Vec<Migration>,
+    /// The subgraph's own schema: the tables a tenant that shares them has rows in.
+    schema: SubgraphSchema,
+    /// Told of every change, so that this instance serves it at once.
+    on_change: Option<Arc<graft_tenancy::CachedStore>>,
+}
+
+impl std::fmt::Debug for TenantControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantControl")
+            .field("migrations", &self.migrations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one target fared in a migration run.
+#[derive(Debug)]
+pub struct TargetReport {
+    /// `shared tables` or `tenant <id> (schema <name>)`.
+    pub target: String,
+    /// What was applied, or why it failed.
+    pub outcome: Result<Migrated, String>,
+    /// How long it took.
+    pub took: Duration,
+}
+
+impl TenantControl {
+    /// The tenant store of `config`'s database, its tables created where missing, with the
+    /// migrations of `[tenancy] migrations`.
+    pub async fn open(
+        config: &Config,
+        schema: SubgraphSchema,
+    ) -> Result<TenantControl, StartError> {
+        let tenancy = tenancy_with_store(config)?;
+        // The store reads no mapped table: it works on a database whose tables a migration
+        // has yet to create.
+        let admin = admin_for(&config.database, &schema.with_mappings(|_| false)).await?;
+        admin.install().await?;
+        let migrations = match &tenancy.migrations {
+            Some(dir) => read_migrations(&config.resolve(dir))?,
+            None => Vec::new(),
+        };
+        Ok(TenantControl {
+            admin,
+            database: config.database.clone(),
+            migrations,
+            schema,
+            on_change: None,
+        })
+    }
+
+    /// The same control, telling `cache` of every change it makes.
+    pub fn invalidating(self, cache: Arc<graft_tenancy::CachedStore>) -> TenantControl {
+        TenantControl {
+            on_change: Some(cache),
+            ..self
+        }
+    }
+
+    /// The store, as the server's tenancy looks tenants up in it.
+    pub fn store(&self) -> Arc<dyn graft_resolve::TenantStore> {
+        Arc::clone(&self.admin) as Arc<dyn graft_resolve::TenantStore>
+    }
+
+    fn changed(&self, id: &TenantId) {
+        if let Some(cache) = &self.on_change {
+            cache.invalidate(id);
+        }
+    }
+
+    /// Every tenant.
+    pub async fn list(&self) -> Result<Vec<TenantRecord>, StartError> {
+        Ok(self.admin.list().await?)
+    }
+
+    /// Creates tenant `id` with `isolation` (`schema`: in `schema`, `tenant_<id>` by default),
+    /// its schema migrated first. Refused when the database cannot keep it apart.
+    pub async fn create(
+        &self,
+        id: &str,
+        isolation: &str,
+        schema: Option<&str>,
+        slug: Option<String>,
+    ) -> Result<Migrated, StartError> {
+        let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        let isolation = match (isolation, schema) {
+            ("schema", schema) => {
+                let name = schema.map_or_else(|| format!("tenant_{id}"), str::to_owned);
+                Isolation::Schema(
+                    SchemaName::new(&name).map_err(|e| StartError::Tenancy(e.to_string()))?,
+                )
+            }
+            ("rows", None) => Isolation::Rows,
+            ("rows", Some(_)) => {
+                return Err(StartError::Tenancy(
+                    "a schema is given, but isolation is rows".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(StartError::Tenancy(format!(
+                    "isolation {other:?}: use \"schema\" or \"rows\""
+                )));
+            }
+        };
+        if !self.admin.capabilities().isolates(&isolation) {
+            return Err(StartError::Tenancy(format!(
+                "the database cannot keep a tenant apart by {} (MariaDB and SQLite share tables \
+                 only with [database] tenant_column; SQLite has no schemas)",
+                if matches!(isolation, Isolation::Rows) {
+                    "rows"
+                } else {
+                    "schema"
+                }
+            )));
+        }
+        if isolation == Isolation::Rows && self.admin.capabilities().row_isolation {
+            self.check_row_security().await?;
+        }
+        let mut record = TenantRecord::active(id, isolation);
+        record.slug = slug;
+        let migrated = self.admin.create(&record, &self.migrations).await?;
+        self.changed(&record.id);
+        Ok(migrated)
+    }
+
+    /// On PostgreSQL, where tenants sharing tables are kept apart by row-level security
+    /// alone, checks that it holds for graft's role on every mapped table
+    /// ([`PostgresSource::check_row_security`]) before a tenant shares them.
+    async fn check_row_security(&self) -> Result<(), StartError> {
+        let url = self.database.url.as_str();
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Ok(());
+        }
+        let mut db = PostgresConfig::new(url);
+        db.max_connections = 1;
+        let source = PostgresSource::connect("row-security-check", &db, &self.schema).await?;
+        source
+            .check_row_security(&self.schema)
+            .await
+            .map_err(|error| StartError::Tenancy(error.to_string()))
+    }
+
+    /// Suspends or resumes tenant `id`; `false` when there is none.
+    pub async fn set_status(&self, id: &str, status: TenantStatus) -> Result<bool, StartError> {
+        let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        let found = self.admin.set_status(&id, status).await?;
+        self.changed(&id);
+        Ok(found)
+    }
+
+    /// Destroys tenant `id` and its data; `false` when there is none.
+    pub async fn destroy(&self, id: &str) -> Result<bool, StartError> {
+        let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        let found = self.admin.destroy(&id, &self.schema).await?;
+        self.changed(&id);
+        Ok(found)
+    }
+
+    /// Makes a new API key for tenant `id` and keeps its hash: the key is returned once and
+    /// stored nowhere.
+    pub async fn new_api_key(&self, id: &str) -> Result<String, StartError> {
+        let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        if self.admin.list().await?.iter().all(|t| t.id != id) {
+            return Err(StartError::Tenancy(format!("no tenant `{id}`")));
+        }
+        let key = random_key()?;
+        self.admin.add_api_key(&id, &ApiKeyHash::of(&key)).await?;
+        Ok(key)
+    }
+
+    /// Applies the pending migrations to the shared tables and then to every tenant's schema,
+    /// `concurrency` targets at a time, telling `progress` of each as it finishes.
+    pub async fn migrate_all(
+        &self,
+        dry_run: bool,
+        concurrency: usize,
+        progress: impl Fn(usize, usize, &TargetReport),
+    ) -> Result<Vec<TargetReport>, StartError> {
+        let mut targets: Vec<(String, Option<SchemaName>)> = vec![("shared tables".into(), None)];
+        for tenant in self.admin.list().await? {
+            if let Isolation::Schema(schema) = &tenant.isolation {
+                targets.push((
+                    format!("tenant {} (schema {schema})", tenant.id),
+                    Some(schema.clone()),
+                ));
+            }
+        }
+        let total = targets.len();
+        let runs = futures_util::stream::iter(targets).map(|(target, schema)| async move {
+            let started = Instant::now();
+            let outcome = self
+                .admin
+                .migrate(schema.as_ref(), &self.migrations, dry_run)
+                .await
+                .map_err(|e| e.to_string());
+            TargetReport {
+                target,
+                outcome,
+                took: started.elapsed(),
+            }
+        });
+        let mut reports = Vec::with_capacity(total);
+        let mut runs = std::pin::pin!(runs.buffer_unordered(concurrency.max(1)));
+        while let Some(report) = runs.next().await {
+            progress(reports.len() + 1, total, &report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
+
+/// `[tenancy]`, checked to keep tenants in the database.
+fn tenancy_with_store(config: &Config) -> Result<&TenancyConfig, StartError> {
+    match &config.tenancy {
+        Some(tenancy) if tenancy.store == StoreKind::Database => Ok(tenancy),
+        _ => Err(StartError::Tenancy(
+            "tenants are kept in the database only with [tenancy] store = \"database\"".into(),
+        )),
+    }
+}
+
+/// The tenant store of `database`, on a small pool of its own.
+async fn admin_for(
+    database: &DatabaseConfig,
+    none: &SubgraphSchema,
+) -> Result<Arc<dyn TenantAdmin>, StartError> {
+    let url = database.url.as_str();
+    let column = database.tenant_column.clone();
+    let admin: Arc<dyn TenantAdmin> = if url.starts_with("sqlite:") {
+        let mut db = SqliteConfig::new(url);
+        db.max_connections = 2;
+        db.tenant_column = column.clone();
+        Arc::new(SqlTenantStore::new(
+            SqliteSource::connect("tenant-store", &db).await?,
+            column,
+        ))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let mut db = PostgresConfig::new(url);
+        db.max_connections = 2;
+        let source = PostgresSource::connect("tenant-store", &db, none).await?;
+        Arc::new(SqlTenantStore::new(source, column))
+    } else {
+        let mut db = MysqlConfig::new(crate::demo::mysql_url(url));
+        db.max_connections = 2;
+        db.tenant_column = column.clone();
+        let source = MysqlSource::connect("tenant-store", &db, none).await?;
+        Arc::new(SqlTenantStore::new(source, column))
+    };
+    Ok(admin)
+}
+
+/// The `*.sql` migrations of `dir`, in version order.
+fn read_migrations(dir: &Path) -> Result<Vec<Migration>, StartError> {
+    let read_error = |source| StartError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut migrations = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let path = entry.map_err(read_error)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".sql") {
+            continue;
+        }
+        let sql = std::fs::read_to_string(&path).map_err(|source| StartError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        migrations.push(Migration::new(name, sql)?);
+    }
+    Ok(Migration::ordered(migrations)?)
+}
+
+/// A new API key: `graft_` and 32 random bytes in hex, from the operating system.
+fn random_key() -> Result<String, StartError> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(|source| StartError::Read {
+            path: "/dev/urandom".into(),
+            source,
+        })?;
+    let mut key = String::from("graft_");
+    for byte in bytes {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    Ok(key)
+}

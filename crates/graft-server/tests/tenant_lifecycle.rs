@@ -1,0 +1,201 @@
+//! Tenants kept in the database, on PostgreSQL: `graft tenant` migrates the shared tables and
+//! creates tenants in schemas of their own; the server then serves each tenant its rows,
+//! refuses a tenant suspended by another process once its cache expires, and forgets a
+//! destroyed one, while the other tenant's rows stay untouched.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::post;
+use graft_resolve::TenantStatus;
+use graft_server::config::Config;
+use graft_server::tenants::TenantControl;
+use graft_testkit::PgSchema;
+use serde_json::{Value, json};
+
+const SCHEMA_SQL: &str = include_str!("../../../examples/orgs/postgres/schema.sql");
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A graft.toml on the orgs example over `control`'s schema, tenants in the database, and a
+/// migrations directory with the example's tables.
+fn config_dir(control: &PgSchema) -> TempDir {
+    let dir = TempDir(std::env::temp_dir().join(graft_testkit::unique_name("lifecycle")));
+    std::fs::create_dir_all(dir.0.join("migrations")).expect("creates");
+    std::fs::write(dir.0.join("migrations/0001_orgs.sql"), SCHEMA_SQL).expect("writes");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/schema.graphql");
+    let text = format!(
+        "[schema]\npath = {schema:?}\n[database]\nurl = \"{}\"\nmax_connections = 2\n\
+         [tenancy]\nstore = \"database\"\nmigrations = \"migrations\"\ncache_ttl_seconds = 1\n\
+         resolvers = [\"header\"]\n",
+        control.url()
+    );
+    std::fs::write(dir.0.join("graft.toml"), text).expect("writes");
+    dir
+}
+
+async fn name_of(address: std::net::SocketAddr, tenant: &str) -> (u16, Value) {
+    let query = json!({ "query": r#"{ orgUser(orgId: "org-1", userId: "u1") { name } }"# });
+    let reply = post(
+        address,
+        &[
+            ("content-type", "application/json"),
+            ("x-tenant-id", tenant),
+        ],
+        query.to_string(),
+    )
+    .await;
+    (reply.status, reply.body)
+}
+
+#[tokio::test]
+async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
+    let control_schema = PgSchema::create("").await;
+    let dir = config_dir(&control_schema);
+    let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
+    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
+    let control = TenantControl::open(&config, local)
+        .await
+        .expect("opens the store");
+
+    let reports = control
+        .migrate_all(false, 2, |_, _, _| {})
+        .await
+        .expect("migrates");
+    assert_eq!(reports.len(), 1, "the shared tables only");
+    assert_eq!(
+        reports[0].outcome.as_ref().expect("applied").applied,
+        ["0001_orgs"]
+    );
+    let mut schemas = Vec::new();
+    for tenant in ["a", "b"] {
+        let schema = graft_testkit::unique_name("graft_test");
+        let migrated = control
+            .create(tenant, "schema", Some(&schema), None)
+            .await
+            .expect("creates");
+        assert_eq!(migrated.applied, ["0001_orgs"], "its schema is migrated");
+        common_admin(&format!(
+            "SET search_path TO \"{schema}\"; INSERT INTO org_users (org_id, user_id, name) \
+             VALUES ('org-1', 'u1', 'User 1 of {tenant}')"
+        ))
+        .await;
+        schemas.push(schema);
+    }
+    let refused = control.create("c", "rows", None, None).await;
+    assert!(
+        refused
+            .expect_err("no row-level security")
+            .to_string()
+            .contains("row-level security"),
+        "sharing tables needs row-level security on PostgreSQL"
+    );
+
+    // The command line sees them.
+    let listed = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["tenant", "--config"])
+        .arg(dir.0.join("graft.toml"))
+        .arg("list")
+        .output()
+        .expect("runs graft");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("a\tActive\tschema") && listed.contains("b\tActive\tschema"),
+        "{listed}"
+    );
+    let dry = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["tenant", "--config"])
+        .arg(dir.0.join("graft.toml"))
+        .args(["migrate", "--dry-run"])
+        .output()
+        .expect("runs graft");
+    assert!(dry.status.success());
+    assert!(
+        String::from_utf8_lossy(&dry.stdout)
+            .contains("3 schemas: 0 would apply migrations, 3 up to date, 0 failed")
+    );
+
+    let state = graft_server::demo::configured_state(&config)
+        .await
+        .expect("graft starts");
+    let address = common::serve(state).await;
+    for tenant in ["a", "b"] {
+        let (status, body) = name_of(address, tenant).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["data"]["orgUser"]["name"],
+            format!("User 1 of {tenant}"),
+            "{body}"
+        );
+    }
+    assert_eq!(name_of(address, "zzz").await.0, 401);
+
+    // Suspended by another process (this test's own control, like `graft tenant suspend`):
+    // refused once the server's cache (1 s) has expired.
+    assert!(
+        control
+            .set_status("b", TenantStatus::Suspended)
+            .await
+            .expect("suspends")
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, body) = name_of(address, "b").await;
+    assert_eq!(
+        (status, common::first_error_code(&body)),
+        (403, "TENANT_SUSPENDED")
+    );
+
+    assert!(control.destroy("a").await.expect("destroys"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        name_of(address, "a").await.0,
+        401,
+        "a destroyed tenant is unknown"
+    );
+    assert!(
+        control
+            .set_status("b", TenantStatus::Active)
+            .await
+            .expect("resumes")
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (_, body) = name_of(address, "b").await;
+    assert_eq!(
+        body["data"]["orgUser"]["name"], "User 1 of b",
+        "b's rows are untouched"
+    );
+    let gone = common_admin_count(&format!(
+        "SELECT count(*) FROM pg_namespace WHERE nspname = '{}'",
+        schemas[0]
+    ))
+    .await;
+    assert_eq!(gone, 0, "a's schema is dropped");
+    assert!(control.destroy("b").await.expect("destroys"));
+}
+
+async fn common_admin(sql: &str) {
+    graft_testkit::pg_admin()
+        .await
+        .batch_execute(sql)
+        .await
+        .expect("runs");
+}
+
+async fn common_admin_count(sql: &str) -> i64 {
+    graft_testkit::pg_admin()
+        .await
+        .query_one(sql, &[])
+        .await
+        .expect("counts")
+        .get(0)
+}
