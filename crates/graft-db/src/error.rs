@@ -50,6 +50,9 @@ pub enum DbError {
     /// rather than answered from other tenants' data.
     #[error("this source cannot isolate tenants by {0}")]
     Isolation(&'static str),
+    /// What was to be created exists (a tenant, or a schema another tenant has).
+    #[error("{0}")]
+    Exists(String),
     /// A setup script failed.
     #[error("running {script}: {message}")]
     Script {
@@ -136,9 +139,10 @@ impl DbError {
             DbError::Timeout | DbError::AcquireTimeout(_) => SourceErrorKind::Timeout,
             DbError::PoolBusy(_) => SourceErrorKind::Busy,
             DbError::Decode(_) => SourceErrorKind::Decode,
-            DbError::Mapping(_) | DbError::Script { .. } | DbError::Isolation(_) => {
-                SourceErrorKind::Query
-            }
+            DbError::Mapping(_)
+            | DbError::Script { .. }
+            | DbError::Isolation(_)
+            | DbError::Exists(_) => SourceErrorKind::Query,
         }
     }
 

@@ -297,12 +297,12 @@ where
         migrations: &[Migration],
     ) -> Result<Migrated, DbError> {
         if self.get(&record.id).await?.is_some() {
-            return Err(DbError::Mapping(format!("tenant `{}` exists", record.id)));
+            return Err(DbError::Exists(format!("tenant `{}` exists", record.id)));
         }
         let mut migrated = Migrated::default();
         if let Isolation::Schema(schema) = &record.isolation {
             if self.tenant_with_schema(schema).await?.is_some() {
-                return Err(DbError::Mapping(format!(
+                return Err(DbError::Exists(format!(
                     "schema `{schema}` belongs to another tenant"
                 )));
             }

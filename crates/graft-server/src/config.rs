@@ -102,6 +102,9 @@ pub struct Config {
     /// Without it, graft serves one tenant.
     #[serde(default)]
     pub tenancy: Option<graft_tenancy::TenancyConfig>,
+    /// `[admin]`: the admin API's credential.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -280,6 +283,15 @@ impl LimitsConfig {
 pub struct SchemaConfig {
     /// The subgraph SDL with graft's mapping.
     pub path: PathBuf,
+}
+
+/// `[admin]`: the admin API (tenants kept in the database, managed over HTTP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The SHA-256 of the admin bearer token, as 64 hex digits (`printf %s "$TOKEN" |
+    /// sha256sum`): the token itself is never stored. Never a tenant's credential.
+    pub token_sha256: String,
 }
 
 /// `[database]`.

@@ -149,7 +149,21 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
             let control = control.invalidating(Arc::clone(&cache));
             let tenancy = Tenancy::from_config_with_store(tenancy, cache, read_file)
                 .map_err(|error| StartError::Tenancy(error.to_string()))?;
-            state.with_tenancy(tenancy).with_tenant_control(control)
+            let admin_token = config
+                .admin
+                .as_ref()
+                .map(|admin| admin.token_sha256.parse())
+                .transpose()
+                .map_err(|error| StartError::Tenancy(format!("admin.token_sha256: {error}")))?;
+            state
+                .with_tenancy(tenancy)
+                .with_tenant_control(control, admin_token)
+        }
+        _ if config.admin.is_some() => {
+            return Err(StartError::Tenancy(
+                "[admin] manages tenants kept in the database: set [tenancy] store = \"database\""
+                    .into(),
+            ));
         }
         (Some(tenancy), None) => {
             let tenancy = Tenancy::from_config(tenancy, read_file)

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line; everything a test needs to drive the real server is
 //! here: [`config::Config`], [`demo::demo_state`], and [`app`], which builds the router.
 
+mod admin;
 mod admission;
 pub mod config;
 pub mod demo;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub tenancy: Option<Arc<Tenancy>>,
     /// The tenants kept in the database, for the admin API.
     pub tenant_control: Option<Arc<tenants::TenantControl>>,
+    /// The SHA-256 of the admin API's bearer token; without it there is no admin API.
+    pub admin_token: Option<graft_resolve::ApiKeyHash>,
 }
 
 impl AppState {
@@ -46,13 +49,20 @@ impl AppState {
             limits,
             tenancy: None,
             tenant_control: None,
+            admin_token: None,
         }
     }
 
-    /// The same state, managing the tenants of `control` (the admin API).
-    pub fn with_tenant_control(self, control: tenants::TenantControl) -> AppState {
+    /// The same state, managing the tenants of `control` over the admin API for callers with
+    /// the token whose SHA-256 is `admin_token` (no admin API without one).
+    pub fn with_tenant_control(
+        self,
+        control: tenants::TenantControl,
+        admin_token: Option<graft_resolve::ApiKeyHash>,
+    ) -> AppState {
         AppState {
             tenant_control: Some(Arc::new(control)),
+            admin_token,
             ..self
         }
     }
@@ -162,6 +172,8 @@ pub async fn serve(
 /// - `POST /graphql`: GraphQL over HTTP (`application/json` bodies).
 /// - `GET /graphql`: a query given as `?query=` runs; without one, a page to try queries.
 /// - `GET /health`: `{"status":"ok"}`.
+/// - `/admin/tenants...`: the admin API (`admin.rs`), with tenants in the database and an
+///   `[admin]` token.
 ///
 /// GraphQL requests pass two layers, in this order: admission control ([`Admission`]), which
 /// answers 503 with `Retry-After` past the limit and its queue; then, when the server has a
@@ -170,7 +182,13 @@ pub async fn serve(
 pub fn app(state: AppState) -> Router {
     let admission = axum::middleware::from_fn_with_state(state.clone(), http::admit);
     let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);
+    let admin = if state.tenant_control.is_some() && state.admin_token.is_some() {
+        admin::routes(state.clone())
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(admin)
         .route(
             "/graphql",
             get(http::graphql_get)

@@ -29,7 +29,7 @@ impl Drop for TempDir {
 
 /// A graft.toml on the orgs example over `control`'s schema, tenants in the database, and a
 /// migrations directory with the example's tables.
-fn config_dir(control: &PgSchema) -> TempDir {
+fn config_dir(control: &PgSchema, extra: &str) -> TempDir {
     let dir = TempDir(std::env::temp_dir().join(graft_testkit::unique_name("lifecycle")));
     std::fs::create_dir_all(dir.0.join("migrations")).expect("creates");
     std::fs::write(dir.0.join("migrations/0001_orgs.sql"), SCHEMA_SQL).expect("writes");
@@ -37,7 +37,7 @@ fn config_dir(control: &PgSchema) -> TempDir {
     let text = format!(
         "[schema]\npath = {schema:?}\n[database]\nurl = \"{}\"\nmax_connections = 2\n\
          [tenancy]\nstore = \"database\"\nmigrations = \"migrations\"\ncache_ttl_seconds = 1\n\
-         resolvers = [\"header\"]\n",
+         resolvers = [\"header\", \"api_key\"]\n{extra}",
         control.url()
     );
     std::fs::write(dir.0.join("graft.toml"), text).expect("writes");
@@ -61,7 +61,7 @@ async fn name_of(address: std::net::SocketAddr, tenant: &str) -> (u16, Value) {
 #[tokio::test]
 async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
     let control_schema = PgSchema::create("").await;
-    let dir = config_dir(&control_schema);
+    let dir = config_dir(&control_schema, "");
     let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
     let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
     let control = TenantControl::open(&config, local)
@@ -198,4 +198,99 @@ async fn common_admin_count(sql: &str) -> i64 {
         .await
         .expect("counts")
         .get(0)
+}
+
+const ADMIN_TOKEN: &str = "the admin token of this test";
+
+async fn admin(
+    address: std::net::SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://{address}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_admin_api_manages_tenants_behind_its_own_token() {
+    let control_schema = PgSchema::create("").await;
+    let hash = graft_resolve::ApiKeyHash::of(ADMIN_TOKEN);
+    let dir = config_dir(
+        &control_schema,
+        &format!("[admin]\ntoken_sha256 = \"{hash}\"\n"),
+    );
+    let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
+    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
+    let control = TenantControl::open(&config, local)
+        .await
+        .expect("opens the store");
+    control
+        .migrate_all(false, 1, |_, _, _| {})
+        .await
+        .expect("migrates");
+    let state = graft_server::demo::configured_state(&config)
+        .await
+        .expect("graft starts");
+    let address = common::serve(state).await;
+    use reqwest::Method;
+    let as_admin =
+        |method, path: &'static str, body| admin(address, method, path, body, ADMIN_TOKEN);
+
+    let (status, _) = admin(
+        address,
+        Method::GET,
+        "/admin/tenants",
+        None,
+        "a tenant's key",
+    )
+    .await;
+    assert_eq!(status, 401, "another credential is refused");
+    let schema = graft_testkit::unique_name("graft_test");
+    let new = json!({ "id": "acme", "isolation": "schema", "schema": schema });
+    let (status, body) = as_admin(Method::POST, "/admin/tenants", Some(new.clone())).await;
+    assert_eq!(
+        (status, &body["migrationsApplied"]),
+        (201, &json!(["0001_orgs"])),
+        "{body}"
+    );
+    let (status, _) = as_admin(Method::POST, "/admin/tenants", Some(new)).await;
+    assert_eq!(status, 409, "it exists");
+    let (status, body) = as_admin(Method::POST, "/admin/tenants", Some(json!({ "id": "x" }))).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, body) = as_admin(Method::GET, "/admin/tenants", None).await;
+    assert_eq!(body["tenants"][0]["id"], "acme");
+    assert_eq!(body["tenants"][0]["schema"], schema.as_str());
+
+    assert_eq!(name_of(address, "acme").await.0, 200);
+    let (status, body) = as_admin(Method::POST, "/admin/tenants/acme/api-keys", None).await;
+    assert_eq!(status, 201);
+    let key = body["apiKey"].as_str().expect("a key").to_owned();
+    let query = json!({ "query": "{ __typename }" }).to_string();
+    let by_key = post(
+        address,
+        &[("content-type", "application/json"), ("x-api-key", &key)],
+        query,
+    )
+    .await;
+    assert_eq!(by_key.status, 200, "the new key names the tenant");
+
+    // Changes through this instance take effect at once, without waiting for the cache.
+    as_admin(Method::POST, "/admin/tenants/acme/suspend", None).await;
+    assert_eq!(name_of(address, "acme").await.0, 403);
+    as_admin(Method::POST, "/admin/tenants/acme/resume", None).await;
+    assert_eq!(name_of(address, "acme").await.0, 200);
+    let (status, _) = as_admin(Method::DELETE, "/admin/tenants/acme", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(name_of(address, "acme").await.0, 401);
+    let (status, _) = as_admin(Method::DELETE, "/admin/tenants/acme", None).await;
+    assert_eq!(status, 404);
 }

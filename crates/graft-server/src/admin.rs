@@ -1,0 +1,212 @@
+//! The admin API: the tenants kept in the database, managed over HTTP behind a credential of
+//! its own (`[admin] token_sha256`), never a tenant's.
+//!
+//! - `GET /admin/tenants`: every tenant.
+//! - `POST /admin/tenants` `{"id", "isolation": "schema" | "rows", "schema"?, "slug"?}`: creates
+//!   one (its schema migrated first); 201.
+//! - `POST /admin/tenants/{id}/suspend`, `.../resume`: 200, or 404.
+//! - `POST /admin/tenants/{id}/api-keys`: a new API key, shown once; 201.
+//! - `DELETE /admin/tenants/{id}`: destroys the tenant and its data; 200, or 404.
+//!
+//! Every change takes effect at once on this instance (its tenant cache forgets the tenant)
+//! and within `[tenancy] cache_ttl_seconds` on the others. Failures answer
+//! `{"error": {"code", "message"}}`; the store's own errors are logged, not sent.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use graft_resolve::{ApiKeyHash, Isolation, TenantRecord, TenantStatus};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::demo::StartError;
+
+/// The admin routes, for a state with tenants in the database and an admin credential.
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
+    let authorized = axum::middleware::from_fn_with_state(state, authorize);
+    Router::new()
+        .route("/admin/tenants", get(list).post(create))
+        .route("/admin/tenants/{id}/suspend", post(suspend))
+        .route("/admin/tenants/{id}/resume", post(resume))
+        .route("/admin/tenants/{id}/api-keys", post(api_key))
+        .route("/admin/tenants/{id}", delete(destroy))
+        .route_layer(authorized)
+}
+
+/// Lets a request through when its bearer token hashes to the configured admin hash.
+async fn authorize(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let granted = state.admin_token.is_some_and(|expected| {
+        bearer(request.headers()).is_some_and(|token| ApiKeyHash::of(token) == expected)
+    });
+    if granted {
+        return next.run(request).await;
+    }
+    let mut response = failure(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        "the admin API needs the admin token as a bearer token",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"graft-admin\""),
+    );
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn failure(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A lifecycle failure as an answer: what the caller got wrong as 4xx with its message, the
+/// store's own failure as 500 without it.
+fn failed(error: StartError) -> Response {
+    match error {
+        StartError::Database(graft_db::DbError::Exists(message)) => {
+            failure(StatusCode::CONFLICT, "CONFLICT", &message)
+        }
+        StartError::Tenancy(message)
+        | StartError::Database(graft_db::DbError::Mapping(message)) => {
+            failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message)
+        }
+        other => {
+            tracing::error!(error = %other, "admin: the tenant store failed");
+            failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "TENANT_STORE_FAILED",
+                "the tenant store failed; see graft's log",
+            )
+        }
+    }
+}
+
+fn tenant_json(tenant: &TenantRecord) -> Value {
+    let (isolation, schema) = match &tenant.isolation {
+        Isolation::None => ("none", None),
+        Isolation::Schema(schema) => ("schema", Some(schema.to_string())),
+        Isolation::Rows => ("rows", None),
+    };
+    json!({
+        "id": tenant.id.as_str(),
+        "status": match tenant.status {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        },
+        "isolation": isolation,
+        "schema": schema,
+        "slug": tenant.slug,
+    })
+}
+
+fn control(state: &AppState) -> &crate::tenants::TenantControl {
+    state
+        .tenant_control
+        .as_deref()
+        .expect("the admin routes exist only with tenants in the database")
+}
+
+async fn list(State(state): State<AppState>) -> Response {
+    match control(&state).list().await {
+        Ok(tenants) => {
+            let tenants: Vec<Value> = tenants.iter().map(tenant_json).collect();
+            axum::Json(json!({ "tenants": tenants })).into_response()
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// `POST /admin/tenants`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    id: String,
+    isolation: String,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+async fn create(State(state): State<AppState>, body: Bytes) -> Response {
+    let new: NewTenant = match serde_json::from_slice(&body) {
+        Ok(new) => new,
+        Err(error) => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the body is not a tenant (id, isolation, schema, slug): {error}"),
+            );
+        }
+    };
+    let control = control(&state);
+    match control
+        .create(&new.id, &new.isolation, new.schema.as_deref(), new.slug)
+        .await
+    {
+        Ok(migrated) => {
+            tracing::info!(tenant = %new.id, "admin: tenant created");
+            let body = json!({ "id": new.id, "migrationsApplied": migrated.applied });
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+        Err(error) => failed(error),
+    }
+}
+
+async fn set_status(state: &AppState, id: &str, status: TenantStatus) -> Response {
+    match control(state).set_status(id, status).await {
+        Ok(true) => {
+            tracing::info!(tenant = %id, ?status, "admin: tenant status set");
+            axum::Json(json!({ "id": id })).into_response()
+        }
+        Ok(false) => failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant"),
+        Err(error) => failed(error),
+    }
+}
+
+async fn suspend(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    set_status(&state, &id, TenantStatus::Suspended).await
+}
+
+async fn resume(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    set_status(&state, &id, TenantStatus::Active).await
+}
+
+async fn api_key(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match control(&state).new_api_key(&id).await {
+        Ok(key) => (
+            StatusCode::CREATED,
+            axum::Json(json!({ "id": id, "apiKey": key })),
+        )
+            .into_response(),
+        Err(StartError::Tenancy(message)) if message.starts_with("no tenant") => {
+            failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant")
+        }
+        Err(error) => failed(error),
+    }
+}
+
+async fn destroy(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match control(&state).destroy(&id).await {
+        Ok(true) => {
+            tracing::info!(tenant = %id, "admin: tenant destroyed");
+            axum::Json(json!({ "id": id })).into_response()
+        }
+        Ok(false) => failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant"),
+        Err(error) => failed(error),
+    }
+}
