@@ -199,6 +199,17 @@ async fn keeps_shared_rows_apart(source: Arc<dyn EntitySource>, schema: &Subgrap
     keeps_apart(source, schema, a, b, Unscoped::SeesAll).await;
 }
 
+/// [`keeps_apart`] for tenants `a` and `b` in schemas of their own.
+async fn keeps_schemas_apart(
+    source: Arc<dyn EntitySource>,
+    schema: &SubgraphSchema,
+    a: &str,
+    b: &str,
+) {
+    let (a, b) = (in_schema("a", a), in_schema("b", b));
+    keeps_apart(source, schema, a, b, Unscoped::SeesNothing).await;
+}
+
 /// What a request without a tenant sees after the tenants' requests.
 #[derive(Debug, PartialEq, Eq)]
 enum Unscoped {
@@ -284,59 +295,43 @@ async fn postgres_schemas_keep_tenants_apart_over_a_shared_pool() {
             .await
             .expect("connects"),
     );
-    keeps_apart(
-        source,
-        &schema,
-        in_schema("a", a.name()),
-        in_schema("b", b.name()),
-        Unscoped::SeesNothing,
-    )
-    .await;
+    keeps_schemas_apart(source, &schema, a.name(), b.name()).await;
 }
 
 #[tokio::test]
 async fn postgres_row_level_security_keeps_tenants_apart_over_a_shared_pool() {
     let schema = schema();
-    let shared = PgSchema::create(&format!(
-        "CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL,
-               PRIMARY KEY (tenant_id, id)); {SHARED_ROWS}"
-    ))
-    .await;
-    let admin = common::pg_admin().await;
-    let mapping = schema.mapping("User").expect("mapped");
-    admin
-        .batch_execute(&format!(
-            "SET search_path TO \"{}\"; {}",
-            shared.name(),
-            row_security_ddl(mapping, "tenant_id")
-        ))
-        .await
-        .expect("row-level security set up");
-    let role = PgRole::create(&format!(
-        "GRANT USAGE ON SCHEMA \"{0}\" TO {{role}}; \
-         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{0}\" TO {{role}};",
-        shared.name()
-    ))
-    .await;
+    let role = PgRole::create("").await;
+    let shared = PgSchema::create(&rls_users(&schema)).await;
+    grant(&role, &[shared.name()]).await;
     let mut config = PostgresConfig::new(role.url(shared.name()));
     config.max_connections = 2;
     let source = PostgresSource::connect("pg", &config, &schema)
         .await
         .expect("connects");
+    keeps_rows_apart_by_row_level_security(source, &schema).await;
+}
+
+/// The users of tenants `a` and `b` in one table under row-level security on `tenant_id`.
+fn rls_users(schema: &SubgraphSchema) -> String {
+    let mapping = schema.mapping("User").expect("mapped");
+    format!(
+        "CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL,
+           PRIMARY KEY (tenant_id, id)); {SHARED_ROWS} {}",
+        row_security_ddl(mapping, "tenant_id")
+    )
+}
+
+/// Checks that row-level security holds for `source`'s role, then [`keeps_apart`] for tenants
+/// `a` and `b` sharing its table. Writes leave the tenant column out: the database fills it
+/// from graft.tenant_id.
+async fn keeps_rows_apart_by_row_level_security(source: PostgresSource, schema: &SubgraphSchema) {
     source
-        .check_row_security(&schema)
+        .check_row_security(schema)
         .await
         .expect("the role is held to row-level security");
-    let source: Arc<dyn EntitySource> = Arc::new(source);
-    // Writes leave the tenant column out: the database fills it from graft.tenant_id.
-    keeps_apart(
-        source,
-        &schema,
-        tenant("a", Isolation::Rows),
-        tenant("b", Isolation::Rows),
-        Unscoped::SeesNothing,
-    )
-    .await;
+    let (a, b) = (tenant("a", Isolation::Rows), tenant("b", Isolation::Rows));
+    keeps_apart(Arc::new(source), schema, a, b, Unscoped::SeesNothing).await;
 }
 
 #[tokio::test]
@@ -395,14 +390,7 @@ async fn mariadb_databases_keep_tenants_apart_over_a_shared_pool() {
             .await
             .expect("connects"),
     );
-    keeps_apart(
-        source,
-        &schema,
-        in_schema("a", a.name()),
-        in_schema("b", b.name()),
-        Unscoped::SeesNothing,
-    )
-    .await;
+    keeps_schemas_apart(source, &schema, a.name(), b.name()).await;
 }
 
 #[tokio::test]
@@ -539,4 +527,56 @@ async fn a_write_that_sets_the_tenant_column_is_refused() {
             .contains("writes the tenant column `tenant_id`"),
         "{error}"
     );
+}
+
+/// A source as `role` through PgBouncer in transaction mode (started by `cargo xtask test`),
+/// over a pool of two, statements sent unnamed.
+async fn through_pgbouncer(role: &PgRole, schema: &SubgraphSchema) -> PostgresSource {
+    let mut config = PostgresConfig::new(common::pgbouncer_url(role.name(), "postgres"));
+    config.max_connections = 2;
+    config.prepared_statements = false;
+    PostgresSource::connect("pgbouncer", &config, schema)
+        .await
+        .expect("connects through PgBouncer")
+}
+
+/// Grants `role` the use of `schemas` and their tables.
+async fn grant(role: &PgRole, schemas: &[&str]) {
+    let mut sql = String::new();
+    for schema in schemas {
+        sql.push_str(&format!(
+            "GRANT USAGE ON SCHEMA \"{schema}\" TO \"{0}\";
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{0}\";",
+            role.name()
+        ));
+    }
+    common::pg_admin()
+        .await
+        .batch_execute(&sql)
+        .await
+        .expect("grants");
+}
+
+#[tokio::test]
+async fn postgres_schemas_keep_tenants_apart_behind_pgbouncer() {
+    let schema = schema();
+    let role = PgRole::create("").await;
+    // The template, named as the role: PgBouncer drops `options`, and `"$user"` leads the
+    // default search_path.
+    let template = PgSchema::create_named(role.name(), PG_USERS).await;
+    let a = PgSchema::create(&pg_tenant_ddl("a")).await;
+    let b = PgSchema::create(&pg_tenant_ddl("b")).await;
+    grant(&role, &[template.name(), a.name(), b.name()]).await;
+    let source = through_pgbouncer(&role, &schema).await;
+    keeps_schemas_apart(Arc::new(source), &schema, a.name(), b.name()).await;
+}
+
+#[tokio::test]
+async fn postgres_row_level_security_keeps_tenants_apart_behind_pgbouncer() {
+    let schema = schema();
+    let role = PgRole::create("").await;
+    let shared = PgSchema::create_named(role.name(), &rls_users(&schema)).await;
+    grant(&role, &[shared.name()]).await;
+    let source = through_pgbouncer(&role, &schema).await;
+    keeps_rows_apart_by_row_level_security(source, &schema).await;
 }

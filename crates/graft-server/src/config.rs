@@ -318,6 +318,15 @@ pub struct DatabaseConfig {
     /// PostgreSQL uses row-level security instead (ADR 0010).
     #[serde(default)]
     pub tenant_column: Option<String>,
+    /// PostgreSQL: whether statements are prepared once per connection (default true). Set
+    /// it to false behind PgBouncer before 1.21 in transaction mode: statements are then sent
+    /// unnamed, their parameter types with them.
+    #[serde(default = "default_true")]
+    pub prepared_statements: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// How a remote subgraph's entities are reached.

@@ -383,6 +383,7 @@ async fn connect(
             PostgresSource::setup_if_empty(url, scripts, connect_timeout).await?;
         }
         let mut db = PostgresConfig::new(url);
+        db.prepared_statements = database.prepared_statements;
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;

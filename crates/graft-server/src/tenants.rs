@@ -260,6 +260,7 @@ async fn admin_for(
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let mut db = PostgresConfig::new(url);
         db.max_connections = 2;
+        db.prepared_statements = database.prepared_statements;
         let source = PostgresSource::connect("tenant-store", &db, none).await?;
         Arc::new(SqlTenantStore::new(source, column))
     } else {

@@ -59,7 +59,14 @@ pub struct PgSchema {
 impl PgSchema {
     /// Creates the schema and runs `ddl` in it.
     pub async fn create(ddl: &str) -> PgSchema {
-        let name = unique_name("graft_test");
+        PgSchema::create_named(&unique_name("graft_test"), ddl).await
+    }
+
+    /// Creates the schema called `name` (say, a [`PgRole`]'s name, which a connection as that
+    /// role searches first: `"$user"` leads PostgreSQL's default `search_path`) and runs `ddl`
+    /// in it.
+    pub async fn create_named(name: &str, ddl: &str) -> PgSchema {
+        let name = name.to_owned();
         let client = pg_admin().await;
         client
             .batch_execute(&format!(

@@ -47,8 +47,15 @@ pub(crate) async fn table(
     client: &tokio_postgres::Client,
     mapping: &EntityMapping,
 ) -> Result<PgTable, DbError> {
+    // Unnamed (`query_typed`): introspection works behind PgBouncer in transaction mode too.
     let rows = client
-        .query(COLUMNS, &[&mapping.table.name, &mapping.table.schema])
+        .query_typed(
+            COLUMNS,
+            &[
+                (&mapping.table.name, tokio_postgres::types::Type::TEXT),
+                (&mapping.table.schema, tokio_postgres::types::Type::TEXT),
+            ],
+        )
         .await?;
     if rows.is_empty() {
         return Err(DbError::Mapping(format!(

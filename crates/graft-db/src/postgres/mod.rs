@@ -13,7 +13,7 @@ use futures_util::TryStreamExt as _;
 use graft_resolve::{FetchRequest, PoolStatus, RowSet};
 use graft_schema::SubgraphSchema;
 use tokio_postgres::NoTls;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::dialect::{Dialect, Scope, Statement};
 use crate::driver::Driver;
@@ -34,6 +34,11 @@ pub struct PostgresConfig {
     pub connect_timeout: Duration,
     /// How long a request waits for a free connection (default 5 s).
     pub acquire_timeout: Duration,
+    /// Whether statements are prepared once per connection (the default, and the fastest).
+    /// Without, each is sent unnamed, its parameter types with it, in one round trip: what
+    /// PgBouncer before 1.21 needs in transaction mode, where a server connection may change
+    /// between two transactions and a statement prepared on one is unknown to the next.
+    pub prepared_statements: bool,
 }
 
 impl PostgresConfig {
@@ -44,6 +49,7 @@ impl PostgresConfig {
             max_connections: 8,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            prepared_statements: true,
         }
     }
 }
@@ -55,6 +61,8 @@ pub type PostgresSource = SqlSource<PgDriver>;
 pub struct PgDriver {
     pool: Pool,
     acquire: AcquireStats,
+    /// Whether statements are prepared per connection, or sent unnamed.
+    prepared: bool,
 }
 
 impl std::fmt::Debug for PgDriver {
@@ -90,8 +98,8 @@ impl Driver for PgDriver {
         statement: &'a Statement<PgParams<'k>>,
         rows: &'a mut RowSet,
     ) -> Result<(), DbError> {
-        let prepared = prepare(client, &statement.sql).await?;
-        read_rows(client, &prepared, statement, rows).await
+        let prepared = self.prepare(client, &statement.sql).await?;
+        read_rows(client, prepared.as_ref(), statement, rows).await
     }
 
     /// Where tenants share tables, the read runs in a transaction that first sets
@@ -109,13 +117,13 @@ impl Driver for PgDriver {
         let Some(tenant) = scope.tenant_rows() else {
             return self.query(client, statement, rows).await;
         };
-        let set_tenant = prepare(client, SET_TENANT).await?;
-        let prepared = prepare(client, &statement.sql).await?;
+        let set_tenant = self.prepare(client, SET_TENANT).await?;
+        let prepared = self.prepare(client, &statement.sql).await?;
         let client: &tokio_postgres::Client = client;
         let (begun, set, read, committed) = futures_util::future::join4(
             client.batch_execute("BEGIN"),
-            client.query(&set_tenant, &[&tenant.as_str()]),
-            read_rows(client, &prepared, statement, rows),
+            set_tenant_in(client, set_tenant.as_ref(), tenant.as_str()),
+            read_rows(client, prepared.as_ref(), statement, rows),
             client.batch_execute("COMMIT"),
         )
         .await;
@@ -137,11 +145,11 @@ impl Driver for PgDriver {
         let Some(tenant) = scope.tenant_rows() else {
             return Ok(client.batch_execute(begin).await?);
         };
-        let set_tenant = prepare(client, SET_TENANT).await?;
+        let set_tenant = self.prepare(client, SET_TENANT).await?;
         let client: &tokio_postgres::Client = client;
         let (begun, set) = futures_util::future::join(
             client.batch_execute(begin),
-            client.query(&set_tenant, &[&tenant.as_str()]),
+            set_tenant_in(client, set_tenant.as_ref(), tenant.as_str()),
         )
         .await;
         begun?;
@@ -220,30 +228,67 @@ pub fn row_security_ddl(mapping: &graft_schema::EntityMapping, tenant_column: &s
 /// (`is_local`), so it cannot outlive the transaction on a pooled connection.
 const SET_TENANT: &str = "SELECT set_config('graft.tenant_id', $1, true)";
 
-/// `sql`, prepared on `client` once. Statements are prepared once per connection, but the
-/// texts an operation can produce are many (a statement per type, key, column set and tenant
-/// schema): past the bound, the connection starts afresh, and dropping the statements closes
-/// them on the server.
-async fn prepare(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
-    if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
-        client.statement_cache.clear();
+impl PgDriver {
+    /// `sql`, prepared on `client` once, or `None` when statements are sent unnamed.
+    /// Statements are prepared once per connection, but the texts an operation can produce
+    /// are many (a statement per type, key, column set and tenant schema): past the bound,
+    /// the connection starts afresh, and dropping the statements closes them on the server.
+    async fn prepare(
+        &self,
+        client: &Object,
+        sql: &str,
+    ) -> Result<Option<tokio_postgres::Statement>, DbError> {
+        if !self.prepared {
+            return Ok(None);
+        }
+        if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+            client.statement_cache.clear();
+        }
+        Ok(Some(client.prepare_cached(sql).await?))
     }
-    Ok(client.prepare_cached(sql).await?)
 }
 
-/// Runs `prepared` with `statement`'s parameters and places its rows, streamed into the row
-/// set as they arrive: a large `many` fetch is held once, not twice (driver rows, then cells).
+/// Sets `graft.tenant_id` to `tenant` for the current transaction, with the prepared
+/// [`SET_TENANT`] or unnamed.
+async fn set_tenant_in(
+    client: &tokio_postgres::Client,
+    prepared: Option<&tokio_postgres::Statement>,
+    tenant: &str,
+) -> Result<(), tokio_postgres::Error> {
+    match prepared {
+        Some(statement) => client.query(statement, &[&tenant]).await.map(drop),
+        None => client
+            .query_typed(SET_TENANT, &[(&tenant, Type::TEXT)])
+            .await
+            .map(drop),
+    }
+}
+
+/// Runs `statement` (`prepared`, or its text unnamed) and places its rows, streamed into the
+/// row set as they arrive: a large `many` fetch is held once, not twice (driver rows, then
+/// cells).
 async fn read_rows(
     client: &tokio_postgres::Client,
-    prepared: &tokio_postgres::Statement,
+    prepared: Option<&tokio_postgres::Statement>,
     statement: &Statement<PgParams<'_>>,
     rows: &mut RowSet,
 ) -> Result<(), DbError> {
-    let params = statement
-        .params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync));
-    let stream = client.query_raw(prepared, params).await?;
+    let stream = match prepared {
+        Some(prepared) => {
+            let params = statement
+                .params
+                .iter()
+                .map(|(p, _)| p.as_ref() as &(dyn ToSql + Sync));
+            client.query_raw(prepared, params).await?
+        }
+        None => {
+            let params = statement
+                .params
+                .iter()
+                .map(|(p, ty)| (p.as_ref() as &(dyn ToSql + Sync), ty.clone()));
+            client.query_typed_raw(&statement.sql, params).await?
+        }
+    };
     let mut stream = std::pin::pin!(stream);
     while let Some(row) = stream.try_next().await? {
         rows::read_row(&row, &statement.reads, &statement.place, rows)?;
@@ -293,6 +338,7 @@ impl SqlSource<PgDriver> {
         let driver = PgDriver {
             pool,
             acquire: AcquireStats::default(),
+            prepared: config.prepared_statements,
         };
         Ok(SqlSource::new(name.into(), driver, PgDialect { tables }))
     }
@@ -303,13 +349,19 @@ impl SqlSource<PgDriver> {
     /// security enabled, and forced where the role owns it. Each failure says which and why.
     pub async fn check_row_security(&self, schema: &SubgraphSchema) -> Result<(), DbError> {
         let client = self.driver().pool.get().await?;
+        // Unnamed statements (`query_typed`), which work behind PgBouncer in transaction mode.
         let role = client
-            .query_one(
+            .query_typed(
                 "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_catalog.pg_roles \
                  WHERE rolname = current_user",
                 &[],
             )
-            .await?;
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                DbError::Mapping("row isolation: graft's role is not in pg_roles".into())
+            })?;
         let (name, superuser, bypass): (String, bool, bool) =
             (role.get(0), role.get(1), role.get(2));
         if superuser {
@@ -327,13 +379,15 @@ impl SqlSource<PgDriver> {
         for mapping in schema.mappings() {
             let table = self.dialect().table_name(&Scope::default(), mapping);
             let row = client
-                .query_opt(
+                .query_typed(
                     "SELECT c.relrowsecurity, c.relforcerowsecurity, \
                      pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER') \
                      FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
-                    &[&table],
+                    &[(&table, Type::TEXT)],
                 )
                 .await?
+                .into_iter()
+                .next()
                 .ok_or_else(|| DbError::Mapping(format!("row isolation: no table {table}")))?;
             let (enabled, forced, owned): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
             if !enabled {
@@ -436,9 +490,9 @@ impl SqlSource<PgDriver> {
     }
 }
 
-fn borrow<'p>(params: &'p [Box<dyn ToSql + Sync + Send + '_>]) -> Vec<&'p (dyn ToSql + Sync)> {
+fn borrow<'p>(params: &'p PgParams<'_>) -> Vec<&'p (dyn ToSql + Sync)> {
     params
         .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .map(|(p, _)| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
 }

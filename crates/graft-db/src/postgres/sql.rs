@@ -12,15 +12,16 @@ use graft_resolve::{
     WriteValue,
 };
 use graft_schema::EntityMapping;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::introspect::{KeyBind, PgTable};
 use crate::column::ReadAs;
 use crate::dialect::{Dialect, Scope, Statement, WriteStatements, column_name};
 use crate::{DbError, first_key_order, mapped_table, quote_double};
 
-/// The parameters of one PostgreSQL statement.
-pub type PgParams<'k> = Vec<Box<dyn ToSql + Sync + Send + 'k>>;
+/// The parameters of one PostgreSQL statement, each with the type it is sent as: a prepared
+/// statement learns the types from the server, an unnamed one (behind PgBouncer) sends them.
+pub type PgParams<'k> = Vec<(Box<dyn ToSql + Sync + Send + 'k>, Type)>;
 
 /// PostgreSQL's SQL: keys as one array per key column through `unnest ... WITH ORDINALITY`,
 /// values cast to each column's type as the catalog gave it at start-up, written rows read
@@ -82,7 +83,7 @@ impl PgDialect {
                     let Some(int) = as_int(value) else {
                         return Ok(None);
                     };
-                    params.push(Box::new(int));
+                    params.push((Box::new(int), Type::INT8));
                     let _ = write!(sql, "t.{} = ${n}::int8", quote_double(column));
                 }
                 KeyBind::Text { cast } => {
@@ -91,7 +92,7 @@ impl PgDialect {
                         return Ok(None);
                     }
                     let cast = cast.map(|c| format!("::{c}")).unwrap_or_default();
-                    params.push(Box::new(text));
+                    params.push((Box::new(text), Type::TEXT));
                     let _ = write!(sql, "t.{} = ${n}::text{cast}", quote_double(column));
                 }
             }
@@ -140,7 +141,10 @@ impl Dialect for PgDialect {
         }
         let limits = [request.per_key_limit, request.row_limit];
         for limit in limits.into_iter().flatten().filter(|_| request.many) {
-            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+            params.push((
+                Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+                Type::INT8,
+            ));
         }
         Ok(Some(Statement::numbered(
             select.sql,
@@ -211,7 +215,7 @@ impl Dialect for PgDialect {
                 .iter()
                 .map(|row| row.get(column).and_then(as_write_text))
                 .collect();
-            params.push(Box::new(values));
+            params.push((Box::new(values), Type::TEXT_ARRAY));
         }
         Ok(WriteStatements {
             write: Statement::in_order(
@@ -242,7 +246,7 @@ impl Dialect for PgDialect {
             }
             let cast = quote_double(&table.column(mapping, name)?.type_name);
             let _ = write!(sql, "{} = ${}::text::{cast}", quote_double(name), i + 1);
-            params.push(Box::new(as_write_text(value)));
+            params.push((Box::new(as_write_text(value)), Type::TEXT));
         }
         self.by_key(
             StatementKind::Update,
@@ -390,7 +394,7 @@ pub(crate) fn page_select<'r>(
     table: &PgTable,
     table_name: &str,
     request: &PageRequest<'r>,
-) -> Result<(BatchSelect, Vec<Box<dyn ToSql + Sync + Send + 'r>>), DbError> {
+) -> Result<(BatchSelect, PgParams<'r>), DbError> {
     let mapping = request.mapping;
     let mut sql = String::from("SELECT 1::int8");
     let mut reads = Vec::with_capacity(request.columns.len());
@@ -412,7 +416,7 @@ pub(crate) fn page_select<'r>(
         .iter()
         .map(|c| format!("t.{}", quote_double(c)))
         .collect();
-    let mut params: Vec<Box<dyn ToSql + Sync + Send + 'r>> = Vec::new();
+    let mut params: PgParams<'r> = Vec::new();
     if let Some(after) = request.after {
         let mut markers = Vec::new();
         for (bind, value) in binds.iter().zip(after.values()) {
@@ -422,11 +426,11 @@ pub(crate) fn page_select<'r>(
                     let int = as_int(value).ok_or_else(|| {
                         DbError::Mapping(format!("cursor value {value} is not an integer"))
                     })?;
-                    params.push(Box::new(int));
+                    params.push((Box::new(int), Type::INT8));
                     markers.push(format!("${n}::int8"));
                 }
                 KeyBind::Text { cast } => {
-                    params.push(Box::new(as_text(value)));
+                    params.push((Box::new(as_text(value)), Type::TEXT));
                     markers.push(format!(
                         "${n}::text{}",
                         cast.as_ref().map(|c| format!("::{c}")).unwrap_or_default()
@@ -441,7 +445,10 @@ pub(crate) fn page_select<'r>(
             markers.join(", ")
         );
     }
-    params.push(Box::new(i64::try_from(request.limit).unwrap_or(i64::MAX)));
+    params.push((
+        Box::new(i64::try_from(request.limit).unwrap_or(i64::MAX)),
+        Type::INT8,
+    ));
     let _ = write!(sql, " ORDER BY {} LIMIT ${}", keys.join(", "), params.len());
     Ok((BatchSelect { sql, reads, binds }, params))
 }
@@ -452,7 +459,7 @@ pub(crate) fn page_select<'r>(
 pub(crate) fn key_arrays<'k>(
     binds: &[KeyBind],
     keys: &[&'k EntityKey],
-) -> (Vec<Box<dyn ToSql + Sync + Send + 'k>>, Vec<usize>) {
+) -> (PgParams<'k>, Vec<usize>) {
     let mut ints: Vec<Vec<i64>> = vec![Vec::new(); binds.len()];
     // String key values are bound as they are, without a copy.
     let mut texts: Vec<Vec<Cow<'k, str>>> = vec![Vec::new(); binds.len()];
@@ -481,10 +488,10 @@ pub(crate) fn key_arrays<'k>(
         .iter()
         .zip(ints.into_iter().zip(texts))
         .map(
-            |(bind, (ints, texts))| -> Box<dyn ToSql + Sync + Send + 'k> {
+            |(bind, (ints, texts))| -> (Box<dyn ToSql + Sync + Send + 'k>, Type) {
                 match bind {
-                    KeyBind::Int => Box::new(ints),
-                    KeyBind::Text { .. } => Box::new(texts),
+                    KeyBind::Int => (Box::new(ints), Type::INT8_ARRAY),
+                    KeyBind::Text { .. } => (Box::new(texts), Type::TEXT_ARRAY),
                 }
             },
         )
@@ -545,7 +552,7 @@ impl crate::tenants::TenantSql for PgDialect {
     fn text_params<'k>(&self, values: Vec<Option<String>>) -> PgParams<'k> {
         values
             .into_iter()
-            .map(|value| Box::new(value) as Box<dyn ToSql + Sync + Send>)
+            .map(|value| (Box::new(value) as Box<dyn ToSql + Sync + Send>, Type::TEXT))
             .collect()
     }
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use graft_resolve::{Cell, RequestContext, RequestStats, RowSet};
 
-pub use graft_testkit::{MyDatabase, PgRole, PgSchema, mysql_admin, pg_admin, unique_name};
+pub use graft_testkit::{
+    MyDatabase, PgRole, PgSchema, mysql_admin, pg_admin, pgbouncer_url, unique_name,
+};
 
 pub mod mysql;
 
