@@ -108,3 +108,136 @@ pub fn first_error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or("<none>")
 }
+
+/// Every string in `value` that carries a tenant mark (`... @x`), as the marks.
+pub fn tenant_marks(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            if let Some((_, mark)) = text.rsplit_once(" @") {
+                found.push(mark.to_owned());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| tenant_marks(item, found)),
+        Value::Object(fields) => fields.values().for_each(|field| tenant_marks(field, found)),
+        _ => {}
+    }
+}
+
+/// Checks that a graft at `address` serving tenants `a` and `b` of the orgs example (every
+/// name and status marked ` @a` or ` @b`, users `u1`..`u10` of `org-1`..`org-3` in each) keeps
+/// them apart: `requests` requests, 24 at a time, alternating tenants, through `_entities`
+/// with relations, a root lookup with relations both ways, and a page with a relation, each
+/// named as `headers(i, tenant)` says; every mark in every answer is the asking tenant's.
+/// Then tenant `a` creates order 9001, which `a` reads back and `b` does not see.
+pub async fn each_tenant_sees_its_own_rows(
+    address: SocketAddr,
+    requests: usize,
+    headers: impl Fn(usize, &str) -> Vec<(&'static str, String)>,
+) {
+    use futures_util::StreamExt as _;
+    const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+        ... on OrgUser { name orders(first: 2) { status } } } }";
+    const LOOKUP: &str =
+        r#"{ orgUser(orgId: "org-3", userId: "u7") { name orders { status user { name } } } }"#;
+    const PAGE: &str = "{ orders(first: 3) { nodes { status user { name } } } }";
+    let representations = json!([
+        { "__typename": "OrgUser", "orgId": "org-1", "userId": "u1" },
+        { "__typename": "OrgUser", "orgId": "org-2", "userId": "u5" },
+    ]);
+    let bodies = [
+        json!({ "query": ENTITIES, "variables": { "r": representations } }),
+        json!({ "query": LOOKUP }),
+        json!({ "query": PAGE }),
+    ];
+    let send = |extra: Vec<(&'static str, String)>, body: Value| {
+        let mut all: Vec<(&str, String)> = vec![("content-type", "application/json".into())];
+        all.extend(extra);
+        async move {
+            let borrowed: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            post(address, &borrowed, body.to_string()).await
+        }
+    };
+    let checks = futures_util::stream::iter(0..requests).map(|i| {
+        let tenant = ["a", "b"][i % 2];
+        let reply = send(headers(i, tenant), bodies[(i / 2) % 3].clone());
+        async move {
+            let reply = reply.await;
+            assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
+            assert!(
+                reply.body.get("errors").is_none(),
+                "request {i}: {}",
+                reply.body
+            );
+            let mut found = Vec::new();
+            tenant_marks(&reply.body["data"], &mut found);
+            assert!(found.len() >= 2, "request {i}: {}", reply.body);
+            assert!(
+                found.iter().all(|mark| mark == tenant),
+                "request {i} as {tenant}: {found:?}"
+            );
+        }
+    });
+    checks.buffer_unordered(24).collect::<Vec<()>>().await;
+
+    // A write of tenant a is seen by a only.
+    let create = json!({ "query": r#"mutation { createOrder(input: { id: "9001", orgId: "org-1", userId: "u1", total: 1.5, status: "new @a" }) { id status user { name } } }"# });
+    let created = send(headers(0, "a"), create).await;
+    assert_eq!(
+        created.body["data"]["createOrder"]["user"]["name"], "User 1 of org-1 @a",
+        "{}",
+        created.body
+    );
+    let read = |tenant: &'static str| {
+        let query = json!({ "query": r#"{ order(id: "9001") { status } }"# });
+        let reply = send(headers(0, tenant), query);
+        async move { reply.await.body }
+    };
+    assert_eq!(read("a").await["data"]["order"]["status"], "new @a");
+    assert_eq!(
+        read("b").await["data"]["order"],
+        Value::Null,
+        "b does not see a's order"
+    );
+}
+
+/// The orgs example's rows for `tenant`: users `u1`..`u10` of `org-1`..`org-3`, two orders
+/// each (ids 1..60), every name and status marked ` @tenant`; with `tenant_column`, each row
+/// names its tenant in a first column `tenant_id`.
+pub fn orgs_rows(tenant: &str, tenant_column: bool) -> String {
+    let lead = |values: String| {
+        if tenant_column {
+            format!("('{tenant}', {values})")
+        } else {
+            format!("({values})")
+        }
+    };
+    let columns = |list: &str| {
+        if tenant_column {
+            format!("(tenant_id, {list})")
+        } else {
+            format!("({list})")
+        }
+    };
+    let mut users = Vec::new();
+    let mut orders = Vec::new();
+    for org in 1..=3 {
+        for user in 1..=10 {
+            users.push(lead(format!(
+                "'org-{org}', 'u{user}', 'User {user} of org-{org} @{tenant}', TRUE"
+            )));
+            for k in 0..2 {
+                let id = ((org - 1) * 10 + (user - 1)) * 2 + k + 1;
+                orders.push(lead(format!(
+                    "{id}, 'org-{org}', 'u{user}', {id}.5, 'paid @{tenant}'"
+                )));
+            }
+        }
+    }
+    format!(
+        "INSERT INTO org_users {} VALUES {};\nINSERT INTO orders {} VALUES {};",
+        columns("org_id, user_id, name, active"),
+        users.join(", "),
+        columns("id, org_id, user_id, total, status"),
+        orders.join(", ")
+    )
+}
