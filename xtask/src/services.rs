@@ -639,6 +639,35 @@ fn check_pgbouncer(log_dir: &Path) -> anyhow::Result<bool> {
         return Ok(false);
     }
 
+    // xtask's instance of another checkout (a clean clone's CI run, a second worktree): a
+    // test fixture like this one, but its files are not this checkout's; replace it.
+    let others: Vec<u32> = pgbouncer_processes()
+        .into_iter()
+        .filter(|(_, args)| {
+            args.iter()
+                .any(|arg| arg.ends_with("target/xtask/pgbouncer/pgbouncer.ini"))
+        })
+        .map(|(pid, _)| pid)
+        .collect();
+    if !others.is_empty() {
+        println!(
+            "pgbouncer: stopping another checkout's instance ({others:?}) to start this one's"
+        );
+        let log = log_path(log_dir, service.name());
+        for pid in &others {
+            let mut stop = Command::new("kill");
+            stop.args(["-TERM", &pid.to_string()]);
+            run_logged(stop, &log).context("pgbouncer: could not stop it")?;
+        }
+        if !service.wait_until(false) {
+            bail!(
+                "pgbouncer: still listening on 127.0.0.1:{} after stopping {others:?}",
+                service.port()
+            );
+        }
+        return Ok(false);
+    }
+
     let mut what = format!(
         "something other than xtask's PgBouncer (`pgbouncer {}`) listens on 127.0.0.1:{}",
         ini.display(),
