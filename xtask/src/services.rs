@@ -653,7 +653,7 @@ fn check_pgbouncer(log_dir: &Path) -> anyhow::Result<bool> {
         println!(
             "pgbouncer: stopping another checkout's instance ({others:?}) to start this one's"
         );
-        let log = log_path(log_dir, service.name());
+        let log = fresh_log(log_dir, "pgbouncer-replace")?;
         for pid in &others {
             let mut stop = Command::new("kill");
             stop.args(["-TERM", &pid.to_string()]);
