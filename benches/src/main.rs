@@ -19,10 +19,13 @@
 //! - **writes** (`writes.rs`, on by default): 100 orders created with one `createOrders` against
 //!   the bare multi-row `INSERT`;
 //! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
-//!   a tenant in its own schema, and tenants sharing tables under row-level security.
+//!   a tenant in its own schema, and tenants sharing tables under row-level security;
+//! - **tenants** (`tenants.rs`, PostgreSQL, only when asked: it takes minutes): `--tenants N`
+//!   tenant schemas (default 10,000) created and migrated, timed, and `_entities` for tenants
+//!   drawn from 10 and from all N.
 //!
-//! `--runs main,overload,baseline,writes,tenancy` picks among them (default: all but baseline,
-//! plus baseline when `--baseline` is given).
+//! `--runs main,overload,baseline,writes,tenancy,tenants` picks among them (default: main,
+//! overload, writes and tenancy, plus baseline when `--baseline` is given).
 
 mod bare;
 mod compare;
@@ -34,6 +37,7 @@ mod remote;
 mod report;
 mod server;
 mod tenancy;
+mod tenants;
 mod writes;
 
 use std::path::PathBuf;
@@ -60,8 +64,10 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     /// Another graft binary to compare with (`--baseline`).
     pub(crate) baseline: Option<PathBuf>,
-    /// Which runs: `main`, `overload`, `baseline`.
+    /// Which runs: `main`, `overload`, `baseline`, `writes`, `tenancy`, `tenants`.
     pub(crate) runs: Vec<String>,
+    /// How many tenant schemas the `tenants` run creates.
+    pub(crate) tenants: usize,
 }
 
 impl Settings {
@@ -101,6 +107,7 @@ fn parse_args() -> anyhow::Result<Settings> {
         concurrency: 8,
         baseline: None,
         runs: Vec::new(),
+        tenants: 10_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -134,6 +141,9 @@ fn parse_args() -> anyhow::Result<Settings> {
             }
             "--baseline" => settings.baseline = Some(PathBuf::from(value()?)),
             "--runs" => settings.runs = value()?.split(',').map(str::to_owned).collect(),
+            "--tenants" => {
+                settings.tenants = value()?.parse().context("--tenants takes a number")?
+            }
             other => bail!("unknown argument {other:?}; see benches/src/main.rs"),
         }
     }
@@ -165,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
     let mut overloads = Vec::new();
     let mut writes = Vec::new();
     let mut isolations = Vec::new();
+    let mut scale = None;
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
         let target = dataset::ensure(database, &settings).await?;
@@ -193,6 +204,14 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("== {}: tenancy, 100 keys", database.name());
             let keys = KeySet::new(100, 0x7e4a);
             isolations = tenancy::run(&settings, &target, &keys).await?;
+        }
+        if settings.runs("tenants") && database == Database::Postgres {
+            eprintln!(
+                "== {}: {} tenant schemas",
+                database.name(),
+                settings.tenants
+            );
+            scale = Some(tenants::run(&settings, settings.tenants).await?);
         }
         if !settings.runs("main") && !settings.runs("writes") {
             continue;
@@ -234,6 +253,10 @@ async fn main() -> anyhow::Result<()> {
     if !writes.is_empty() {
         table.push_str("\n### Writes\n\n");
         table.push_str(&writes::markdown(&writes));
+    }
+    if let Some(scale) = &scale {
+        table.push_str("\n### Tenant schemas (postgres, 100 keys per `_entities`)\n\n");
+        table.push_str(&tenants::markdown(scale));
     }
     if !isolations.is_empty() {
         table.push_str("\n### Tenancy (postgres, 100 keys per `_entities`)\n\n");

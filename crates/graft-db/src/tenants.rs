@@ -381,37 +381,134 @@ where
         Ok(true)
     }
 
+    /// The column each row of a shared table names its tenant in; `doing` says what needs it.
+    fn tenant_column(&self, record: &TenantRecord, doing: &str) -> Result<&str, DbError> {
+        self.tenant_column.as_deref().ok_or_else(|| {
+            DbError::Mapping(format!(
+                "tenant `{}` shares tables: {doing} it needs [database] tenant_column, the \
+                 column its rows are found by",
+                record.id
+            ))
+        })
+    }
+
+    /// `DELETE FROM <shared table> WHERE <tenant column> = {1}` for every mapped table,
+    /// children first.
+    fn deletes(&self, column: &str, schema: &SubgraphSchema) -> Vec<String> {
+        purge_order(schema)
+            .into_iter()
+            .map(|mapping| {
+                format!(
+                    "DELETE FROM {} WHERE {} = {{1}}",
+                    self.sql().table_name(&Scope::default(), mapping),
+                    self.sql().quote(column)
+                )
+            })
+            .collect()
+    }
+
     /// Deletes `record`'s rows from every mapped table, in one transaction of its scope.
     async fn delete_rows(
         &self,
         record: &TenantRecord,
         schema: &SubgraphSchema,
     ) -> Result<(), DbError> {
-        let column = self.tenant_column.as_deref().ok_or_else(|| {
-            DbError::Mapping(format!(
-                "tenant `{}` shares tables: destroying it needs [database] tenant_column, the \
-                 column its rows are deleted by",
-                record.id
-            ))
-        })?;
+        let column = self.tenant_column(record, "destroying")?;
+        let id = Some(record.id.to_string());
+        let deletes = self
+            .deletes(column, schema)
+            .into_iter()
+            .map(|sql| (sql, vec![id.clone()]))
+            .collect::<Vec<_>>();
+        self.in_shared_scope(record, &deletes).await
+    }
+
+    /// Promotes tenant `id`, which shares tables, to a schema of its own (`hybrid`: say, a
+    /// tenant that grew): `schema` is made and migrated, then, in one transaction of the
+    /// tenant's scope, its rows are copied there (parents first), its record switches to the
+    /// schema, and its shared rows are deleted (children first). The new schema's tables must
+    /// have the shared tables' columns in their order (the same migrations made both). Other
+    /// tenants are not touched; the tenant itself should be suspended meanwhile (and for as
+    /// long as instances cache its record), so that no write lands in the shared tables after
+    /// its rows were copied.
+    pub async fn promote(
+        &self,
+        id: &TenantId,
+        schema_name: &SchemaName,
+        schema: &SubgraphSchema,
+        migrations: &[Migration],
+    ) -> Result<Migrated, DbError> {
+        let record = self
+            .get(id)
+            .await?
+            .ok_or_else(|| DbError::Mapping(format!("no tenant `{id}`")))?;
+        if record.isolation != Isolation::Rows {
+            return Err(DbError::Mapping(format!(
+                "tenant `{id}` does not share tables: only a tenant isolated by rows is promoted"
+            )));
+        }
+        let column = self.tenant_column(&record, "promoting")?;
+        if self.tenant_with_schema(schema_name).await?.is_some() {
+            return Err(DbError::Exists(format!(
+                "schema `{schema_name}` belongs to another tenant"
+            )));
+        }
+        let create = self
+            .sql()
+            .create_schema(schema_name)
+            .ok_or(DbError::Isolation("schema"))?;
+        self.execute(&create).await?;
+        let migrated = self.migrate(Some(schema_name), migrations, false).await?;
+        let own = Scope::of(
+            &RequestContext::new("tenant-promote")
+                .for_tenant(id.clone(), Isolation::Schema(schema_name.clone())),
+        );
+        let tenant = Some(id.to_string());
+        let mut statements: Vec<(String, Vec<Option<String>>)> = purge_order(schema)
+            .into_iter()
+            .rev()
+            .map(|mapping| {
+                let copy = format!(
+                    "INSERT INTO {} SELECT * FROM {} WHERE {} = {{1}}",
+                    self.sql().table_name(&own, mapping),
+                    self.sql().table_name(&Scope::default(), mapping),
+                    self.sql().quote(column)
+                );
+                (copy, vec![tenant.clone()])
+            })
+            .collect();
+        statements.push((
+            "UPDATE graft_tenants SET isolation = 'schema', schema_name = {1} WHERE id = {2}"
+                .to_owned(),
+            vec![Some(schema_name.to_string()), tenant.clone()],
+        ));
+        for delete in self.deletes(column, schema) {
+            statements.push((delete, vec![tenant.clone()]));
+        }
+        self.in_shared_scope(&record, &statements).await?;
+        Ok(migrated)
+    }
+
+    /// Runs `statements` (each a template whose `{n}` take its values) in order, in one
+    /// transaction of `record`'s scope in the shared tables, so that row-level security lets
+    /// them see the tenant's rows (and only those).
+    async fn in_shared_scope(
+        &self,
+        record: &TenantRecord,
+        statements: &[(String, Vec<Option<String>>)],
+    ) -> Result<(), DbError> {
         let ctx =
-            RequestContext::new("tenant-destroy").for_tenant(record.id.clone(), Isolation::Rows);
+            RequestContext::new("tenant-lifecycle").for_tenant(record.id.clone(), Isolation::Rows);
         let scope = Scope::of(&ctx);
         let driver = self.source.driver();
         let mut conn = driver.acquire(false).await?;
         let outcome = async {
             driver.begin(&mut conn, &scope, self.sql().begin()).await?;
-            for mapping in purge_order(schema) {
-                let sql = format!(
-                    "DELETE FROM {} WHERE {} = {}",
-                    self.sql().table_name(&Scope::default(), mapping),
-                    self.sql().quote(column),
-                    self.sql().text_parameter(1)
-                );
+            for (template, values) in statements {
                 let statement = Statement::in_order(
                     StatementKind::Delete,
-                    sql,
-                    self.sql().text_params(vec![Some(record.id.to_string())]),
+                    self.statement_text(template, values.len()),
+                    self.sql().text_params(values.clone()),
                     Vec::new(),
                     0,
                 );
@@ -713,6 +810,15 @@ pub trait TenantAdmin: TenantStore {
         id: &'a TenantId,
         schema: &'a SubgraphSchema,
     ) -> BoxFuture<'a, Result<bool, DbError>>;
+    /// Promotes a tenant that shares tables to a schema of its own
+    /// ([`SqlTenantStore::promote`]).
+    fn promote<'a>(
+        &'a self,
+        id: &'a TenantId,
+        schema_name: &'a SchemaName,
+        schema: &'a SubgraphSchema,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Migrated, DbError>>;
     /// Migrates one target ([`SqlTenantStore::migrate`]).
     fn migrate<'a>(
         &'a self,
@@ -768,6 +874,22 @@ where
         schema: &'a SubgraphSchema,
     ) -> BoxFuture<'a, Result<bool, DbError>> {
         Box::pin(SqlTenantStore::destroy(self, id, schema))
+    }
+
+    fn promote<'a>(
+        &'a self,
+        id: &'a TenantId,
+        schema_name: &'a SchemaName,
+        schema: &'a SubgraphSchema,
+        migrations: &'a [Migration],
+    ) -> BoxFuture<'a, Result<Migrated, DbError>> {
+        Box::pin(SqlTenantStore::promote(
+            self,
+            id,
+            schema_name,
+            schema,
+            migrations,
+        ))
     }
 
     fn migrate<'a>(

@@ -236,12 +236,30 @@ async fn lifecycle<D: graft_db::Driver>(
     );
     assert_eq!(store.tenant(&id("a")).await.expect("answers"), None);
     assert!(!store.destroy(&id("a"), &schema()).await.expect("answers"));
-    if schema_tenant.is_some() {
+    if let Some((schema_name, own)) = &schema_tenant {
         assert!(store.destroy(&id("s"), &schema()).await.expect("destroys"));
         assert_eq!(
             shared.count(others).await,
             before,
             "a schema's drop touches no shared row"
+        );
+
+        // b grows: promoted to a schema of its own (the one s had), its rows moved.
+        store
+            .promote(&id("b"), schema_name, &schema(), &migrations())
+            .await
+            .expect("promotes");
+        let b_rows = "SELECT (SELECT count(*) FROM users WHERE tenant_id = 'b') \
+                      + (SELECT count(*) FROM orders WHERE tenant_id = 'b')";
+        assert_eq!(shared.count(b_rows).await, 0, "no row of b is left shared");
+        assert_eq!(own.count(b_rows).await, 4, "b's rows are in its schema");
+        assert_eq!(
+            store
+                .tenant(&id("b"))
+                .await
+                .expect("answers")
+                .map(|r| r.isolation),
+            Some(Isolation::Schema(schema_name.clone()))
         );
     }
     // The key went with its tenant only.

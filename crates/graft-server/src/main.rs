@@ -116,6 +116,15 @@ enum TenantCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Move a tenant that shares tables to a schema of its own (hybrid tenancy): it is
+    /// suspended while its rows move, other tenants are served throughout.
+    Promote {
+        /// The tenant's id.
+        id: String,
+        /// The schema's name (default `tenant_<id>`).
+        #[arg(long)]
+        schema: Option<String>,
+    },
     /// Make a new API key for a tenant; it is printed once and only its hash is kept.
     ApiKey {
         /// The tenant's id.
@@ -257,6 +266,26 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
                 );
                 anyhow::ensure!(control.destroy(&id).await?, "no tenant {id}");
                 println!("destroyed tenant {id}");
+            }
+            TenantCommand::Promote { id, schema } => {
+                // Running instances cache the tenant's record: it stays suspended that long.
+                let ttl = config
+                    .tenancy
+                    .as_ref()
+                    .and_then(|t| t.cache_ttl_seconds)
+                    .unwrap_or(30);
+                eprintln!("suspending tenant {id} for {ttl} s while instances forget it");
+                let migrated = control
+                    .promote(
+                        &id,
+                        schema.as_deref(),
+                        std::time::Duration::from_secs(ttl + 1),
+                    )
+                    .await?;
+                println!(
+                    "promoted tenant {id} to a schema of its own ({} migrations applied)",
+                    migrated.applied.len()
+                );
             }
             TenantCommand::ApiKey { id } => {
                 let key = control.new_api_key(&id).await?;

@@ -179,6 +179,39 @@ impl TenantControl {
         Ok(found)
     }
 
+    /// Promotes tenant `id`, which shares tables, to a schema of its own (`tenant_<id>` by
+    /// default), its rows moved ([`SqlTenantStore::promote`]). So that no write lands in the
+    /// shared tables after its rows were copied, the tenant is suspended first, for as long as
+    /// instances cache its record (`wait`), and resumed afterwards; other tenants are served
+    /// throughout.
+    pub async fn promote(
+        &self,
+        id: &str,
+        schema: Option<&str>,
+        wait: Duration,
+    ) -> Result<Migrated, StartError> {
+        let tenant = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        let name = schema.map_or_else(|| format!("tenant_{tenant}"), str::to_owned);
+        let name = SchemaName::new(&name).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        if !self
+            .admin
+            .set_status(&tenant, TenantStatus::Suspended)
+            .await?
+        {
+            return Err(StartError::Tenancy(format!("no tenant `{tenant}`")));
+        }
+        self.changed(&tenant);
+        tokio::time::sleep(wait).await;
+        let promoted = self
+            .admin
+            .promote(&tenant, &name, &self.schema, &self.migrations)
+            .await;
+        // Served again whatever happened: a failed promotion left its rows where they were.
+        self.admin.set_status(&tenant, TenantStatus::Active).await?;
+        self.changed(&tenant);
+        Ok(promoted?)
+    }
+
     /// Makes a new API key for tenant `id` and keeps its hash: the key is returned once and
     /// stored nowhere.
     pub async fn new_api_key(&self, id: &str) -> Result<String, StartError> {
