@@ -395,3 +395,29 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     let (user, system) = (ticks(11)?, ticks(12)?);
     Some(Duration::from_millis((user + system) * 10))
 }
+
+/// Posts `body` to graft at `url` as `tenant` (when given) and checks that the answer is a
+/// success without GraphQL errors.
+pub(crate) async fn post_checked(
+    http: &reqwest::Client,
+    url: &str,
+    body: bytes::Bytes,
+    tenant: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(tenant) = tenant {
+        request = request.header("x-tenant-id", tenant);
+    }
+    let response = request.send().await?;
+    anyhow::ensure!(response.status().is_success(), "{}", response.status());
+    let answer = response.bytes().await?;
+    anyhow::ensure!(
+        !answer.windows(9).any(|w| w == b"\"errors\":"),
+        "an error: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::dataset::Target;
-use crate::measure::{KeySet, percentiles};
+use crate::measure::{KeySet, percentiles, post_checked};
 use crate::server::{Graft, ORGS_SCHEMA};
 use crate::{Settings, dataset};
 
@@ -124,23 +124,7 @@ pub(crate) async fn run(
     let body = bytes::Bytes::from(keys.body.clone());
     let once = |url: String| {
         let (http, body) = (http.clone(), body.clone());
-        async move {
-            let response = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-tenant-id", "a")
-                .body(body)
-                .send()
-                .await?;
-            anyhow::ensure!(response.status().is_success(), "{}", response.status());
-            let answer = response.bytes().await?;
-            anyhow::ensure!(
-                !answer.windows(9).any(|w| w == b"\"errors\":"),
-                "an error: {}",
-                String::from_utf8_lossy(&answer)
-            );
-            anyhow::Ok(())
-        }
+        async move { post_checked(&http, &url, body, Some("a")).await }
     };
     let iterations = 600;
     let mut samples = vec![Vec::new(); servers.len()];

@@ -301,17 +301,7 @@ where
         }
         let mut migrated = Migrated::default();
         if let Isolation::Schema(schema) = &record.isolation {
-            if self.tenant_with_schema(schema).await?.is_some() {
-                return Err(DbError::Exists(format!(
-                    "schema `{schema}` belongs to another tenant"
-                )));
-            }
-            let create = self
-                .sql()
-                .create_schema(schema)
-                .ok_or(DbError::Isolation("schema"))?;
-            self.execute(&create).await?;
-            migrated = self.migrate(Some(schema), migrations, false).await?;
+            migrated = self.make_schema(schema, migrations).await?;
         }
         let (isolation, schema) = isolation_columns(&record.isolation);
         self.query(
@@ -328,6 +318,25 @@ where
         )
         .await?;
         Ok(migrated)
+    }
+
+    /// Makes `schema` for a tenant and migrates it; refused when another tenant has it.
+    async fn make_schema(
+        &self,
+        schema: &SchemaName,
+        migrations: &[Migration],
+    ) -> Result<Migrated, DbError> {
+        if self.tenant_with_schema(schema).await?.is_some() {
+            return Err(DbError::Exists(format!(
+                "schema `{schema}` belongs to another tenant"
+            )));
+        }
+        let create = self
+            .sql()
+            .create_schema(schema)
+            .ok_or(DbError::Isolation("schema"))?;
+        self.execute(&create).await?;
+        self.migrate(Some(schema), migrations, false).await
     }
 
     async fn tenant_with_schema(&self, schema: &SchemaName) -> Result<Option<String>, DbError> {
@@ -448,17 +457,7 @@ where
             )));
         }
         let column = self.tenant_column(&record, "promoting")?;
-        if self.tenant_with_schema(schema_name).await?.is_some() {
-            return Err(DbError::Exists(format!(
-                "schema `{schema_name}` belongs to another tenant"
-            )));
-        }
-        let create = self
-            .sql()
-            .create_schema(schema_name)
-            .ok_or(DbError::Isolation("schema"))?;
-        self.execute(&create).await?;
-        let migrated = self.migrate(Some(schema_name), migrations, false).await?;
+        let migrated = self.make_schema(schema_name, migrations).await?;
         let own = Scope::of(
             &RequestContext::new("tenant-promote")
                 .for_tenant(id.clone(), Isolation::Schema(schema_name.clone())),

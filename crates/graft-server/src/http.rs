@@ -19,6 +19,7 @@ use graft_resolve::{
     ExecuteOptions, GraphQLError, GraphQLRequest, Isolation, RequestContext, ResponseKind, TenantId,
 };
 use graft_tenancy::{Rejection, RejectionKind, ResolvedTenant};
+use tracing::Instrument as _;
 
 use crate::{AppState, Rejected, ftv1};
 
@@ -182,7 +183,13 @@ async fn execute(
                 .get("graft-debug")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
     };
-    let (response, stats) = state.engine.execute(&ctx, &request, options).await;
+    // Every line logged while the request runs names its tenant and request id.
+    let span = tracing::info_span!("graphql", tenant = %ctx.tenant, request_id = %ctx.request_id);
+    let (response, stats) = state
+        .engine
+        .execute(&ctx, &request, options)
+        .instrument(span)
+        .await;
     if stats.representations > 0 {
         tracing::debug!(
             request_id = %ctx.request_id,

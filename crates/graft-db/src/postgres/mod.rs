@@ -63,6 +63,10 @@ pub struct PgDriver {
     acquire: AcquireStats,
     /// Whether statements are prepared per connection, or sent unnamed.
     prepared: bool,
+    /// The statement texts run again and again, which are worth preparing: a text enters on
+    /// its first run and stays while it keeps being run (quick_cache's admission keeps texts
+    /// run once from pushing out the ones run often).
+    hot: quick_cache::sync::Cache<Box<str>, ()>,
 }
 
 impl std::fmt::Debug for PgDriver {
@@ -229,16 +233,26 @@ pub fn row_security_ddl(mapping: &graft_schema::EntityMapping, tenant_column: &s
 const SET_TENANT: &str = "SELECT set_config('graft.tenant_id', $1, true)";
 
 impl PgDriver {
-    /// `sql`, prepared on `client` once, or `None` when statements are sent unnamed.
-    /// Statements are prepared once per connection, but the texts an operation can produce
-    /// are many (a statement per type, key, column set and tenant schema): past the bound,
-    /// the connection starts afresh, and dropping the statements closes them on the server.
+    /// `sql`, prepared on `client` once, or `None` to send it unnamed (parsed and planned
+    /// with its run, in the same round trip).
+    ///
+    /// A text is prepared only once it is hot, run again while still among the
+    /// [`MAX_PREPARED_PER_CONNECTION`] texts run most: the texts an operation can produce are
+    /// many (a statement per type, key, column set and tenant schema), and with thousands of
+    /// tenants in schemas of their own most are run rarely. Preparing those would cost a
+    /// round trip more than sending them unnamed, for a statement the connection's bounded
+    /// cache drops before its next run. Past the bound, a connection's cache starts afresh,
+    /// and dropping the statements closes them on the server.
     async fn prepare(
         &self,
         client: &Object,
         sql: &str,
     ) -> Result<Option<tokio_postgres::Statement>, DbError> {
         if !self.prepared {
+            return Ok(None);
+        }
+        if self.hot.get(sql).is_none() {
+            self.hot.insert(sql.into(), ());
             return Ok(None);
         }
         if client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
@@ -339,6 +353,7 @@ impl SqlSource<PgDriver> {
             pool,
             acquire: AcquireStats::default(),
             prepared: config.prepared_statements,
+            hot: quick_cache::sync::Cache::new(MAX_PREPARED_PER_CONNECTION),
         };
         Ok(SqlSource::new(name.into(), driver, PgDialect { tables }))
     }
