@@ -29,6 +29,14 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The scope of statements on tenant schema `schema` (its lifecycle: migrations).
+    pub(crate) fn in_schema(schema: SchemaName) -> Scope {
+        Scope {
+            schema: Some(schema),
+            tenant_rows: None,
+        }
+    }
+
     /// The scope of a request in `ctx`.
     pub fn of(ctx: &RequestContext) -> Scope {
         match &ctx.isolation {
@@ -190,9 +198,9 @@ pub trait Dialect: Send + Sync + 'static {
     /// the request's key values (`'k`).
     type Params<'k>: Send + Sync;
 
-    /// Whether the dialect qualifies table names with a tenant's schema
-    /// ([`Isolation::Schema`]).
-    const SCHEMA_ISOLATION: bool;
+    /// Whether statements reach a tenant's own schema ([`Isolation::Schema`]): table names
+    /// qualified with it, or (SQLite) the tenant's own file.
+    fn schema_isolation(&self) -> bool;
     /// Whether the dialect and its driver keep tenants' rows apart in shared tables
     /// ([`Isolation::Rows`]): with row-level security, or with a tenant column the dialect
     /// adds to every statement.

@@ -21,10 +21,25 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// A short name of the backend, for logs: `"sqlite"`, `"postgres"`, `"mysql"`.
     const BACKEND: &'static str;
 
-    /// Takes a connection from the pool. Fails at once with [`DbError::PoolBusy`] when too many
-    /// fetches already wait for one. With `verified`, the connection is known to be alive
-    /// (after a connection error, the pool may still hold connections the server closed).
-    fn acquire(&self, verified: bool) -> impl Future<Output = Result<Self::Conn, DbError>> + Send;
+    /// Takes a connection for statements in `scope` from the pool (SQLite: the pool of the
+    /// scope's tenant file). Fails at once with [`DbError::PoolBusy`] when too many fetches
+    /// already wait for one. With `verified`, the connection is known to be alive (after a
+    /// connection error, the pool may still hold connections the server closed).
+    fn acquire(
+        &self,
+        scope: &Scope,
+        verified: bool,
+    ) -> impl Future<Output = Result<Self::Conn, DbError>> + Send;
+
+    /// Removes what holds tenant schema `schema` outside the database's SQL (SQLite: the
+    /// tenant's file), after its tables were dropped; nothing for most databases.
+    fn drop_schema_storage<'a>(
+        &'a self,
+        schema: &'a graft_resolve::SchemaName,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a {
+        let _ = schema;
+        std::future::ready(Ok(()))
+    }
 
     /// Runs `statement` on `conn` and places its rows in `rows`, each at the key position its
     /// statement says.

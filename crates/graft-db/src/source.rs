@@ -168,7 +168,7 @@ impl<D: Driver> SqlSource<D> {
     ) -> Result<RowSet, DbError> {
         let driver = &self.shared.driver;
         let waiting = Instant::now();
-        let mut conn = driver.acquire(verified).await?;
+        let mut conn = driver.acquire(scope, verified).await?;
         let pool_wait = waiting.elapsed();
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
         let started = Instant::now();
@@ -247,7 +247,7 @@ impl<D: Driver> SqlSource<D> {
     ) -> Result<SqlUnitOfWork<D>, DbError> {
         let driver = &self.shared.driver;
         let waiting = Instant::now();
-        let mut conn = driver.acquire(verified).await?;
+        let mut conn = driver.acquire(scope, verified).await?;
         let pool_wait = waiting.elapsed();
         let started = Instant::now();
         let work = driver.begin(&mut conn, scope, self.dialect().begin());
@@ -286,7 +286,7 @@ impl<D: Driver> SqlSource<D> {
     /// never answered unscoped.
     fn scope(&self, ctx: &RequestContext) -> Result<Scope, DbError> {
         match &ctx.isolation {
-            Isolation::Schema(_) if !D::Dialect::SCHEMA_ISOLATION => {
+            Isolation::Schema(_) if !self.dialect().schema_isolation() => {
                 Err(DbError::Isolation("schema"))
             }
             Isolation::Rows if !self.dialect().row_isolation() => Err(DbError::Isolation("rows")),
@@ -306,7 +306,7 @@ impl<D: Driver> EntitySource for SqlSource<D> {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            schema_isolation: D::Dialect::SCHEMA_ISOLATION,
+            schema_isolation: self.dialect().schema_isolation(),
             row_isolation: self.dialect().row_isolation(),
             ..self.shared.driver.capabilities()
         }

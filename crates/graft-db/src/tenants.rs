@@ -56,6 +56,11 @@ pub trait TenantSql: Dialect {
     /// The statement taking the lock that keeps two migration runs off the target called
     /// `target`, held until the connection closes.
     fn lock_target(&self, target: &str) -> Option<String>;
+    /// Whether one connection reaches every tenant's schema, as promoting a tenant (copying
+    /// its rows from the shared tables to its schema) needs: not SQLite's files.
+    fn schemas_share_a_connection(&self) -> bool {
+        true
+    }
     /// Whether the lock is a transaction held for the whole run (SQLite's `BEGIN IMMEDIATE`,
     /// its only lock): each migration then runs in a savepoint of it, and the run commits at
     /// its end.
@@ -179,7 +184,7 @@ where
     /// Runs a statement without rows or parameters on a pooled connection.
     async fn execute(&self, sql: &str) -> Result<(), DbError> {
         let driver = self.source.driver();
-        let mut conn = driver.acquire(false).await?;
+        let mut conn = driver.acquire(&Scope::default(), false).await?;
         match tokio::time::timeout(STORE_TIMEOUT, driver.execute(&mut conn, sql)).await {
             Ok(outcome) => outcome,
             Err(_) => {
@@ -331,11 +336,13 @@ where
                 "schema `{schema}` belongs to another tenant"
             )));
         }
-        let create = self
-            .sql()
-            .create_schema(schema)
-            .ok_or(DbError::Isolation("schema"))?;
-        self.execute(&create).await?;
+        if !self.sql().schema_isolation() {
+            return Err(DbError::Isolation("schema"));
+        }
+        // SQLite's schema is a file, created by the migration's first connection.
+        if let Some(create) = self.sql().create_schema(schema) {
+            self.execute(&create).await?;
+        }
         self.migrate(Some(schema), migrations, false).await
     }
 
@@ -361,11 +368,10 @@ where
         };
         match &record.isolation {
             Isolation::Schema(name) => {
-                let drop = self
-                    .sql()
-                    .drop_schema(name)
-                    .ok_or(DbError::Isolation("schema"))?;
-                self.execute(&drop).await?;
+                if let Some(drop) = self.sql().drop_schema(name) {
+                    self.execute(&drop).await?;
+                }
+                self.source.driver().drop_schema_storage(name).await?;
             }
             Isolation::Rows => self.delete_rows(&record, schema).await?,
             Isolation::None => {
@@ -457,6 +463,12 @@ where
             )));
         }
         let column = self.tenant_column(&record, "promoting")?;
+        if !self.sql().schemas_share_a_connection() {
+            return Err(DbError::Mapping(format!(
+                "tenant `{id}` cannot be promoted here: a tenant's schema is a file of its own, \
+                 which the shared tables' connection cannot write"
+            )));
+        }
         let migrated = self.make_schema(schema_name, migrations).await?;
         let own = Scope::of(
             &RequestContext::new("tenant-promote")
@@ -500,7 +512,7 @@ where
             RequestContext::new("tenant-lifecycle").for_tenant(record.id.clone(), Isolation::Rows);
         let scope = Scope::of(&ctx);
         let driver = self.source.driver();
-        let mut conn = driver.acquire(false).await?;
+        let mut conn = driver.acquire(&scope, false).await?;
         let outcome = async {
             driver.begin(&mut conn, &scope, self.sql().begin()).await?;
             for (template, values) in statements {
@@ -536,7 +548,8 @@ where
         dry_run: bool,
     ) -> Result<Migrated, DbError> {
         let driver = self.source.driver();
-        let mut conn = driver.acquire(true).await?;
+        let scope = target.map_or_else(Scope::default, |schema| Scope::in_schema(schema.clone()));
+        let mut conn = driver.acquire(&scope, true).await?;
         let outcome = self
             .migrate_on(&mut conn, target, migrations, dry_run)
             .await;
@@ -566,8 +579,8 @@ where
             driver.execute(conn, &lock).await?;
         }
         let held = sql.lock_is_transaction();
-        if let Some(schema) = target {
-            let use_schema = sql.use_schema(schema).ok_or(DbError::Isolation("schema"))?;
+        // The connection reached the target's schema by its scope (SQLite's file) or here.
+        if let Some(use_schema) = target.and_then(|schema| sql.use_schema(schema)) {
             driver.execute(conn, &use_schema).await?;
         }
         driver

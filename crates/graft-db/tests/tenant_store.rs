@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{MyDatabase, PgSchema, SqliteFile, unique_name};
+use common::{MyDatabase, PgSchema, unique_name};
 use graft_db::mysql::{MysqlConfig, MysqlDriver, MysqlSource};
 use graft_db::postgres::{PgDriver, PostgresConfig, PostgresSource};
 use graft_db::sqlite::{SqliteConfig, SqliteDriver, SqliteSource};
@@ -99,18 +99,37 @@ impl Admin for My {
     }
 }
 
-struct Lite(sqlx::SqlitePool);
+/// A SQLite file, by URL: opened afresh for each call, since a tenant's file may be removed
+/// and made again at the same path.
+struct Lite(String);
+
+impl Lite {
+    async fn pool(&self) -> sqlx::SqlitePool {
+        use std::str::FromStr as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.0)
+            .expect("a URL")
+            .create_if_missing(true);
+        sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("opens")
+    }
+}
 
 impl Admin for Lite {
     async fn exec(&self, sql: &str) {
-        sqlx::raw_sql(sql).execute(&self.0).await.expect("runs");
+        let pool = self.pool().await;
+        sqlx::raw_sql(sql).execute(&pool).await.expect("runs");
+        pool.close().await;
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.0)
+        let pool = self.pool().await;
+        let count = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
             .await
-            .expect("counts")
+            .expect("counts");
+        pool.close().await;
+        count
     }
 }
 
@@ -120,6 +139,7 @@ async fn lifecycle<D: graft_db::Driver>(
     store: &SqlTenantStore<D>,
     shared: &impl Admin,
     schema_tenant: Option<(SchemaName, &impl Admin)>,
+    promotes: bool,
 ) where
     D::Dialect: graft_db::tenants::TenantSql,
 {
@@ -244,23 +264,32 @@ async fn lifecycle<D: graft_db::Driver>(
             "a schema's drop touches no shared row"
         );
 
-        // b grows: promoted to a schema of its own (the one s had), its rows moved.
-        store
+        // b grows: promoted to a schema of its own (the one s had), its rows moved; where
+        // schemas are files (SQLite), refused.
+        let promoted = store
             .promote(&id("b"), schema_name, &schema(), &migrations())
-            .await
-            .expect("promotes");
-        let b_rows = "SELECT (SELECT count(*) FROM users WHERE tenant_id = 'b') \
-                      + (SELECT count(*) FROM orders WHERE tenant_id = 'b')";
-        assert_eq!(shared.count(b_rows).await, 0, "no row of b is left shared");
-        assert_eq!(own.count(b_rows).await, 4, "b's rows are in its schema");
-        assert_eq!(
-            store
-                .tenant(&id("b"))
-                .await
-                .expect("answers")
-                .map(|r| r.isolation),
-            Some(Isolation::Schema(schema_name.clone()))
-        );
+            .await;
+        if !promotes {
+            let error = promoted.expect_err("no promotion between files");
+            assert!(
+                error.to_string().contains("cannot be promoted here"),
+                "{error}"
+            );
+        } else {
+            promoted.expect("promotes");
+            let b_rows = "SELECT (SELECT count(*) FROM users WHERE tenant_id = 'b') \
+                          + (SELECT count(*) FROM orders WHERE tenant_id = 'b')";
+            assert_eq!(shared.count(b_rows).await, 0, "no row of b is left shared");
+            assert_eq!(own.count(b_rows).await, 4, "b's rows are in its schema");
+            assert_eq!(
+                store
+                    .tenant(&id("b"))
+                    .await
+                    .expect("answers")
+                    .map(|r| r.isolation),
+                Some(Isolation::Schema(schema_name.clone()))
+            );
+        }
     }
     // The key went with its tenant only.
     assert!(store.destroy(&id("b"), &schema()).await.expect("destroys"));
@@ -362,6 +391,7 @@ async fn postgres_tenants_live_and_die_alone() {
         &store,
         &Pg(control.name().to_owned()),
         Some((SchemaName::new(&own).expect("valid"), &Pg(own.clone()))),
+        true,
     )
     .await;
     let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
@@ -394,6 +424,7 @@ async fn mariadb_tenants_live_and_die_alone() {
         &store,
         &My(control.name().to_owned()),
         Some((SchemaName::new(&own).expect("valid"), &My(own.clone()))),
+        true,
     )
     .await;
     migrations_resume(&store, None).await;
@@ -401,13 +432,25 @@ async fn mariadb_tenants_live_and_die_alone() {
 
 #[tokio::test]
 async fn sqlite_tenants_live_and_die_alone() {
-    let file = SqliteFile(std::env::temp_dir().join(format!("{}.db", unique_name("store"))));
-    let url = format!("sqlite://{}", file.0.display());
-    let source = SqliteSource::connect("sqlite", &SqliteConfig::new(url.clone()))
+    let dir = std::env::temp_dir().join(unique_name("store"));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let url = format!("sqlite://{}/main.db", dir.display());
+    let mut config = SqliteConfig::new(url.clone());
+    config.tenant_files = Some(format!("sqlite://{}/{{schema}}.db", dir.display()));
+    let source = SqliteSource::connect("sqlite", &config)
         .await
         .expect("opens");
     let store: SqlTenantStore<SqliteDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
-    let admin = Lite(sqlx::SqlitePool::connect(&url).await.expect("opens"));
-    lifecycle(&store, &admin, None::<(SchemaName, &Lite)>).await;
+    // The tenant's file, which graft creates and removes.
+    let own = unique_name("graft_test");
+    let own_file = Lite(format!("sqlite://{}/{own}.db", dir.display()));
+    lifecycle(
+        &store,
+        &Lite(url),
+        Some((SchemaName::new(&own).expect("valid"), &own_file)),
+        false,
+    )
+    .await;
     migrations_resume(&store, None).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

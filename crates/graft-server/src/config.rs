@@ -323,6 +323,11 @@ pub struct DatabaseConfig {
     /// unnamed, their parameter types with them.
     #[serde(default = "default_true")]
     pub prepared_statements: bool,
+    /// SQLite: where a tenant isolated by `schema` keeps its data, a URL with `{schema}` for
+    /// its schema name (`sqlite://tenants/{schema}.db`): a file of its own, created on first
+    /// use. Without it, SQLite has no schemas for tenants.
+    #[serde(default)]
+    pub tenant_files: Option<String>,
 }
 
 fn default_true() -> bool {

@@ -118,7 +118,8 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     router.check_isolation(&isolations).map_err(|error| {
         StartError::Tenancy(format!(
             "{error} (PostgreSQL isolates by schema and by rows; MariaDB by schema, and by rows \
-             with [database] tenant_column; SQLite by rows with [database] tenant_column)"
+             with [database] tenant_column; SQLite by rows with [database] tenant_column, and by schema \
+             with [database] tenant_files)"
         ))
     })?;
     let limits = HttpLimits {
@@ -369,6 +370,7 @@ async fn connect(
     if url.starts_with("sqlite:") {
         let mut db = SqliteConfig::new(url);
         db.tenant_column = database.tenant_column.clone();
+        db.tenant_files = database.tenant_files.clone();
         db.max_connections = database.max_connections;
         db.acquire_timeout = acquire_timeout;
         let source = SqliteSource::connect(name, &db).await?;

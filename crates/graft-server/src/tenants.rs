@@ -286,6 +286,7 @@ async fn admin_for(
         let mut db = SqliteConfig::new(url);
         db.max_connections = 2;
         db.tenant_column = column.clone();
+        db.tenant_files = database.tenant_files.clone();
         Arc::new(SqlTenantStore::new(
             SqliteSource::connect("tenant-store", &db).await?,
             column,

@@ -158,3 +158,35 @@ async fn sqlite_tenant_column() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+const SQLITE_TABLES: &str = include_str!("../../../examples/orgs/sqlite/schema.sql");
+
+#[tokio::test]
+async fn sqlite_files() {
+    let dir = std::env::temp_dir().join(graft_testkit::unique_name("leaks"));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    for tenant in ["a", "b"] {
+        let url = format!("sqlite://{}/tenant_{tenant}.db", dir.display());
+        let source = graft_db::sqlite::SqliteSource::connect(
+            "setup",
+            &graft_db::sqlite::SqliteConfig::new(url),
+        )
+        .await
+        .expect("opens");
+        source
+            .run_script(
+                "tables",
+                &format!("{SQLITE_TABLES}\n{}", orgs_rows(tenant, false)),
+            )
+            .await
+            .expect("creates");
+    }
+    let url = format!("sqlite://{}/main.db", dir.display());
+    let files = format!(
+        "tenant_files = \"sqlite://{}/{{schema}}.db\"",
+        dir.display()
+    );
+    let address = serve(&url, &files, "schema", ["tenant_a", "tenant_b"]).await;
+    each_sees_its_own(address).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -142,7 +142,9 @@ impl Dialect for MyDialect {
     type Params<'k> = Params;
 
     /// A tenant's schema is its own database.
-    const SCHEMA_ISOLATION: bool = true;
+    fn schema_isolation(&self) -> bool {
+        true
+    }
 
     /// MariaDB has no row-level security: tenants share tables only with a tenant column,
     /// which every statement is confined by (`AND `tenant` = ?`) and every insert fills in.

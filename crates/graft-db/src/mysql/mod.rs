@@ -173,7 +173,7 @@ impl Driver for MysqlDriver {
 
     const BACKEND: &'static str = "mysql";
 
-    async fn acquire(&self, verified: bool) -> Result<Lease, DbError> {
+    async fn acquire(&self, _scope: &Scope, verified: bool) -> Result<Lease, DbError> {
         self.lease(verified).await
     }
 

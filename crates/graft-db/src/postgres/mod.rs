@@ -85,7 +85,7 @@ impl Driver for PgDriver {
 
     /// A pooled connection. After a connection error the pool was emptied
     /// ([`Driver::connection_lost`]), so every connection it hands out is fresh.
-    async fn acquire(&self, _verified: bool) -> Result<Object, DbError> {
+    async fn acquire(&self, _scope: &Scope, _verified: bool) -> Result<Object, DbError> {
         let started = Instant::now();
         let status = self.pool.status();
         if status.waiting >= status.max_size * WAITERS_PER_CONNECTION {

@@ -118,7 +118,9 @@ impl Dialect for PgDialect {
 
     /// Row isolation is PostgreSQL's row-level security, with `graft.tenant_id` set in each
     /// transaction by the driver.
-    const SCHEMA_ISOLATION: bool = true;
+    fn schema_isolation(&self) -> bool {
+        true
+    }
 
     fn row_isolation(&self) -> bool {
         true

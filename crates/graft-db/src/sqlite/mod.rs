@@ -9,12 +9,12 @@ use std::time::Duration;
 use std::time::Instant;
 
 use futures_util::TryStreamExt;
-use graft_resolve::{FetchRequest, PoolStatus, RowSet};
+use graft_resolve::{FetchRequest, PoolStatus, RowSet, SchemaName};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Executor, Sqlite};
 
-use crate::dialect::Statement;
+use crate::dialect::{Scope, Statement};
 use crate::driver::Driver;
 use crate::pool::AcquireStats;
 use crate::{DbError, SqlSource};
@@ -34,6 +34,13 @@ pub struct SqliteConfig {
     /// and fills it in on insert, and refuses writes that set it. SQLite has no row-level
     /// security, so without it tenants cannot share tables.
     pub tenant_column: Option<String>,
+    /// Where a tenant isolated by `schema` keeps its data: a URL with `{schema}` standing for
+    /// the tenant's schema name (`sqlite://tenants/{schema}.db`), a file of its own, created on
+    /// first use. Without it, SQLite has no schemas for tenants.
+    pub tenant_files: Option<String>,
+    /// The most tenant files open at once (default 64); the one used longest ago is closed to
+    /// open another.
+    pub max_tenant_files: usize,
 }
 
 impl SqliteConfig {
@@ -44,6 +51,8 @@ impl SqliteConfig {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),
             tenant_column: None,
+            tenant_files: None,
+            max_tenant_files: 64,
         }
     }
 }
@@ -56,6 +65,52 @@ pub type SqliteSource = SqlSource<SqliteDriver>;
 pub struct SqliteDriver {
     pool: SqlitePool,
     acquire: AcquireStats,
+    /// The tenants' own files, when tenants are isolated by `schema`.
+    tenant_files: Option<TenantFiles>,
+}
+
+/// The open files of tenants isolated by `schema`, a pool each, at most `max` of them: a pool
+/// pushed out closes its connections once they are given back.
+struct TenantFiles {
+    /// The files' URL, with `{schema}` for the schema name.
+    template: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    pools: quick_cache::sync::Cache<SchemaName, SqlitePool>,
+}
+
+impl std::fmt::Debug for TenantFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantFiles")
+            .field("template", &self.template)
+            .field("open", &self.pools.len())
+            .finish()
+    }
+}
+
+impl TenantFiles {
+    /// The URL of `schema`'s file. Schema names are letters, digits, `_` and `-` only
+    /// ([`SchemaName`]), so no name can leave the template's directory.
+    fn url(&self, schema: &SchemaName) -> String {
+        self.template.replace("{schema}", schema.as_str())
+    }
+
+    /// The pool of `schema`'s file, opened (and the file created) on first use.
+    async fn pool(&self, schema: &SchemaName) -> Result<SqlitePool, DbError> {
+        self.pools
+            .get_or_insert_async(schema, async {
+                let url = self.url(schema);
+                let options = SqliteConnectOptions::from_str(&url)
+                    .map_err(|e| DbError::Url(format!("{url}: {e}")))?
+                    .create_if_missing(true);
+                Ok(SqlitePoolOptions::new()
+                    .max_connections(self.max_connections.max(1))
+                    .acquire_timeout(self.acquire_timeout)
+                    .connect_with(options)
+                    .await?)
+            })
+            .await
+    }
 }
 
 impl Driver for SqliteDriver {
@@ -64,11 +119,44 @@ impl Driver for SqliteDriver {
 
     const BACKEND: &'static str = "sqlite";
 
-    async fn acquire(&self, _verified: bool) -> Result<Self::Conn, DbError> {
+    async fn acquire(&self, scope: &Scope, _verified: bool) -> Result<Self::Conn, DbError> {
         let started = Instant::now();
-        let conn = self.pool.acquire().await?;
+        let conn = match (scope.schema(), &self.tenant_files) {
+            (None, _) => self.pool.acquire().await?,
+            (Some(schema), Some(files)) => files.pool(schema).await?.acquire().await?,
+            (Some(_), None) => return Err(DbError::Isolation("schema")),
+        };
         self.acquire.record(started);
         Ok(conn)
+    }
+
+    /// Closes the tenant's file and removes it, with its journal.
+    async fn drop_schema_storage<'a>(&'a self, schema: &'a SchemaName) -> Result<(), DbError> {
+        let files = self
+            .tenant_files
+            .as_ref()
+            .ok_or(DbError::Isolation("schema"))?;
+        if let Some((_, pool)) = files.pools.remove(schema) {
+            pool.close().await;
+        }
+        let options = SqliteConnectOptions::from_str(&files.url(schema))
+            .map_err(|e| DbError::Url(e.to_string()))?;
+        let path = options.get_filename().to_owned();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(DbError::Url(format!(
+                        "removing {}: {error}",
+                        std::path::Path::new(&file).display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn query<'a, 'k: 'a>(
@@ -156,12 +244,20 @@ impl SqlSource<SqliteDriver> {
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await?;
+        let tenant_files = config.tenant_files.as_ref().map(|template| TenantFiles {
+            template: template.clone(),
+            max_connections: config.max_connections,
+            acquire_timeout: config.acquire_timeout,
+            pools: quick_cache::sync::Cache::new(config.max_tenant_files.max(1)),
+        });
         let driver = SqliteDriver {
             pool,
             acquire: AcquireStats::default(),
+            tenant_files,
         };
         let dialect = SqliteDialect {
             tenant_column: config.tenant_column.clone(),
+            tenant_files: config.tenant_files.is_some(),
         };
         Ok(SqlSource::new(name.into(), driver, dialect))
     }

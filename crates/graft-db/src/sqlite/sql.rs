@@ -36,6 +36,8 @@ pub enum SqliteBind<'k> {
 pub struct SqliteDialect {
     /// The column naming each row's tenant, where tenants share tables.
     pub(crate) tenant_column: Option<String>,
+    /// Whether tenants isolated by `schema` have files of their own.
+    pub(crate) tenant_files: bool,
 }
 
 impl SqliteDialect {
@@ -86,8 +88,11 @@ fn and_tenant<'k>(
 impl Dialect for SqliteDialect {
     type Params<'k> = Vec<SqliteBind<'k>>;
 
-    /// A tenant's schema would be its own file: not written yet, so such a request is refused.
-    const SCHEMA_ISOLATION: bool = false;
+    /// A tenant's schema is a file of its own, which the driver picks by the request's scope:
+    /// table names stay unqualified.
+    fn schema_isolation(&self) -> bool {
+        self.tenant_files
+    }
 
     /// SQLite has no row-level security: tenants share tables only with a tenant column,
     /// which every statement is confined by and every insert fills in.
@@ -254,8 +259,10 @@ impl Dialect for SqliteDialect {
     }
 }
 
-/// SQLite has one schema per file: tenants isolated by `schema` are not served yet. A
-/// migration run holds the write lock (`BEGIN IMMEDIATE`) from start to end.
+/// SQLite has one schema per file: a tenant's schema is a file of its own, which the driver
+/// opens (creating it) for a connection in that scope, and removes when it is dropped; so no
+/// SQL creates, drops or enters it. A migration run holds the write lock (`BEGIN IMMEDIATE`)
+/// from start to end.
 impl crate::tenants::TenantSql for SqliteDialect {
     fn text_parameter(&self, n: usize) -> String {
         format!("?{n}")
@@ -290,6 +297,10 @@ impl crate::tenants::TenantSql for SqliteDialect {
 
     fn lock_is_transaction(&self) -> bool {
         true
+    }
+
+    fn schemas_share_a_connection(&self) -> bool {
+        false
     }
 }
 
