@@ -181,21 +181,20 @@ pub async fn serve(
 /// served as a tenant.
 pub fn app(state: AppState) -> Router {
     let admission = axum::middleware::from_fn_with_state(state.clone(), http::admit);
-    let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);
     let admin = if state.tenant_control.is_some() && state.admin_token.is_some() {
         admin::routes(state.clone())
     } else {
         Router::new()
     };
+    let mut graphql = get(http::graphql_get).post(http::graphql_post);
+    // A server of one tenant has no tenant layer at all, not one that passes requests on.
+    if state.tenancy.is_some() {
+        let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);
+        graphql = graphql.route_layer(tenant);
+    }
     Router::new()
         .merge(admin)
-        .route(
-            "/graphql",
-            get(http::graphql_get)
-                .post(http::graphql_post)
-                .route_layer(tenant)
-                .route_layer(admission),
-        )
+        .route("/graphql", graphql.route_layer(admission))
         .route("/health", get(http::health))
         .fallback(http::not_found)
         .with_state(state)
