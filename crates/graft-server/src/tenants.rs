@@ -13,6 +13,7 @@ use graft_db::tenants::{Migrated, Migration, SqlTenantStore, TenantAdmin};
 use graft_resolve::{ApiKeyHash, Isolation, SchemaName, TenantId, TenantRecord, TenantStatus};
 use graft_schema::SubgraphSchema;
 use graft_tenancy::{StoreKind, TenancyConfig};
+use tracing::Instrument as _;
 
 use crate::config::{Config, DatabaseConfig};
 use crate::demo::StartError;
@@ -141,7 +142,12 @@ impl TenantControl {
         }
         let mut record = TenantRecord::active(id, isolation);
         record.slug = slug;
-        let migrated = self.admin.create(&record, &self.migrations).await?;
+        let span = tracing::info_span!("create", tenant = %record.id);
+        let migrated = self
+            .admin
+            .create(&record, &self.migrations)
+            .instrument(span)
+            .await?;
         self.changed(&record.id);
         Ok(migrated)
     }
@@ -174,7 +180,12 @@ impl TenantControl {
     /// Destroys tenant `id` and its data; `false` when there is none.
     pub async fn destroy(&self, id: &str) -> Result<bool, StartError> {
         let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
-        let found = self.admin.destroy(&id, &self.schema).await?;
+        let span = tracing::info_span!("destroy", tenant = %id);
+        let found = self
+            .admin
+            .destroy(&id, &self.schema)
+            .instrument(span)
+            .await?;
         self.changed(&id);
         Ok(found)
     }
@@ -205,6 +216,7 @@ impl TenantControl {
         let promoted = self
             .admin
             .promote(&tenant, &name, &self.schema, &self.migrations)
+            .instrument(tracing::info_span!("promote", tenant = %tenant))
             .await;
         // Served again whatever happened: a failed promotion left its rows where they were.
         self.admin.set_status(&tenant, TenantStatus::Active).await?;
@@ -244,9 +256,12 @@ impl TenantControl {
         let total = targets.len();
         let runs = futures_util::stream::iter(targets).map(|(target, schema)| async move {
             let started = Instant::now();
+            // What the run logs names the schema it migrates.
+            let span = tracing::info_span!("migrate", target = %target);
             let outcome = self
                 .admin
                 .migrate(schema.as_ref(), &self.migrations, dry_run)
+                .instrument(span)
                 .await
                 .map_err(|e| e.to_string());
             TargetReport {
