@@ -75,6 +75,13 @@ enum Command {
 enum TenantCommand {
     /// List every tenant.
     List,
+    /// Print (or, with --apply, run) the PostgreSQL statements that put every mapped table
+    /// under row-level security on `[database] tenant_column`, for tenants sharing tables.
+    RowSecurity {
+        /// Run them, as the configured role (the tables' owner).
+        #[arg(long)]
+        apply: bool,
+    },
     /// Create a tenant: its schema, migrated, then its record.
     Create {
         /// The tenant's id: 1 to 63 letters, digits, `_` or `-`.
@@ -216,6 +223,13 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
         let (_, local_schema) = demo::schemas(&config)?;
         let control = TenantControl::open(&config, local_schema).await?;
         match command {
+            TenantCommand::RowSecurity { apply: false } => {
+                print!("{}", control.row_security_ddl()?)
+            }
+            TenantCommand::RowSecurity { apply: true } => {
+                control.apply_row_security().await?;
+                println!("every mapped table is under row-level security");
+            }
             TenantCommand::List => {
                 for tenant in control.list().await? {
                     let isolation = match &tenant.isolation {

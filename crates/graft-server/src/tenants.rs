@@ -169,6 +169,45 @@ impl TenantControl {
             .map_err(|error| StartError::Tenancy(error.to_string()))
     }
 
+    /// The statements that put every mapped table of a PostgreSQL database under row-level
+    /// security on `[database] tenant_column`, for tenants isolated by `rows`
+    /// ([`graft_db::postgres::row_security_ddl`]), each table once.
+    pub fn row_security_ddl(&self) -> Result<String, StartError> {
+        let url = self.database.url.as_str();
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StartError::Tenancy(
+                "row-level security is PostgreSQL's; MariaDB and SQLite keep shared rows apart by \
+                 [database] tenant_column alone"
+                    .into(),
+            ));
+        }
+        let column = self.database.tenant_column.as_deref().ok_or_else(|| {
+            StartError::Tenancy(
+                "set [database] tenant_column, the column the policies compare".into(),
+            )
+        })?;
+        let mut ddl = String::new();
+        let mut tables = Vec::new();
+        for mapping in self.schema.mappings() {
+            if !tables.contains(&&mapping.table) {
+                tables.push(&mapping.table);
+                ddl.push_str(&graft_db::postgres::row_security_ddl(mapping, column));
+            }
+        }
+        Ok(ddl)
+    }
+
+    /// Runs [`TenantControl::row_security_ddl`] on the database, as the configured role (which
+    /// must own the tables: an owner's role, not the one graft serves with).
+    pub async fn apply_row_security(&self) -> Result<(), StartError> {
+        let ddl = self.row_security_ddl()?;
+        let mut db = PostgresConfig::new(&self.database.url);
+        db.max_connections = 1;
+        let none = self.schema.with_mappings(|_| false);
+        let source = PostgresSource::connect("row-security", &db, &none).await?;
+        Ok(source.run_script("row-security", &ddl).await?)
+    }
+
     /// Suspends or resumes tenant `id`; `false` when there is none.
     pub async fn set_status(&self, id: &str, status: TenantStatus) -> Result<bool, StartError> {
         let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;

@@ -294,3 +294,58 @@ async fn the_admin_api_manages_tenants_behind_its_own_token() {
     let (status, _) = as_admin(Method::DELETE, "/admin/tenants/acme", None).await;
     assert_eq!(status, 404);
 }
+
+const SHARED_TABLES: &str = "
+CREATE TABLE org_users (tenant_id text NOT NULL, org_id varchar(64) NOT NULL,
+  user_id varchar(64) NOT NULL, name varchar(200) NOT NULL, email varchar(200),
+  active boolean NOT NULL DEFAULT true, created_at timestamptz,
+  PRIMARY KEY (tenant_id, org_id, user_id));
+CREATE TABLE orders (tenant_id text NOT NULL, id bigint NOT NULL, org_id varchar(64) NOT NULL,
+  user_id varchar(64) NOT NULL, total numeric(10,2) NOT NULL, status varchar(16) NOT NULL,
+  PRIMARY KEY (tenant_id, id));";
+
+#[tokio::test]
+async fn graft_writes_and_applies_the_row_level_security_of_every_mapped_table() {
+    let control_schema = PgSchema::create("").await;
+    let dir = config_dir(&control_schema, "");
+    std::fs::write(dir.0.join("migrations/0001_orgs.sql"), SHARED_TABLES).expect("writes");
+    let toml = dir.0.join("graft.toml");
+    let text = std::fs::read_to_string(&toml).expect("reads").replace(
+        "max_connections = 2\n",
+        "max_connections = 2\ntenant_column = \"tenant_id\"\n",
+    );
+    std::fs::write(&toml, text).expect("writes");
+    let config = Config::load(&toml).expect("a valid config");
+    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
+    let control = TenantControl::open(&config, local)
+        .await
+        .expect("opens the store");
+    control
+        .migrate_all(false, 1, |_, _, _| {})
+        .await
+        .expect("migrates");
+
+    let printed = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["tenant", "--config"])
+        .arg(&toml)
+        .arg("row-security")
+        .output()
+        .expect("runs graft");
+    let ddl = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.status.success(), "{ddl}");
+    // org_users is mapped twice (OrgUser, Membership) and written once.
+    assert_eq!(ddl.matches("FORCE ROW LEVEL SECURITY").count(), 2, "{ddl}");
+    assert!(
+        ddl.contains("current_setting('graft.tenant_id', true)"),
+        "{ddl}"
+    );
+
+    control.apply_row_security().await.expect("applies");
+    let forced = common_admin_count(&format!(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{}' AND c.relforcerowsecurity",
+        control_schema.name()
+    ))
+    .await;
+    assert_eq!(forced, 2, "both tables are under row-level security");
+}
