@@ -48,16 +48,6 @@ async fn each_sees_its_own(address: SocketAddr) {
 const PG_TABLES: &str = include_str!("../../../examples/orgs/postgres/schema.sql");
 const MY_TABLES: &str = include_str!("../../../examples/orgs/mysql/schema.sql");
 
-const PG_SHARED: &str = "
-CREATE TABLE org_users (tenant_id text NOT NULL, org_id varchar(64) NOT NULL,
-  user_id varchar(64) NOT NULL, name varchar(200) NOT NULL, email varchar(200),
-  active boolean NOT NULL DEFAULT true, created_at timestamptz,
-  PRIMARY KEY (tenant_id, org_id, user_id));
-CREATE TABLE orders (tenant_id text NOT NULL, id bigint NOT NULL, org_id varchar(64) NOT NULL,
-  user_id varchar(64) NOT NULL, total numeric(10,2) NOT NULL, status varchar(16) NOT NULL,
-  PRIMARY KEY (tenant_id, id),
-  FOREIGN KEY (tenant_id, org_id, user_id) REFERENCES org_users (tenant_id, org_id, user_id));";
-
 const MY_SHARED: &str = "
 CREATE TABLE org_users (tenant_id varchar(63) NOT NULL, org_id varchar(64) NOT NULL,
   user_id varchar(64) NOT NULL, name varchar(200) NOT NULL, email varchar(200),
@@ -102,7 +92,7 @@ async fn postgres_row_level_security() {
         "schema.graphql",
     )
     .expect("valid");
-    let mut ddl = format!("{PG_SHARED}\n{}", shared_rows());
+    let mut ddl = format!("{}\n{}", common::PG_SHARED_ORGS, shared_rows());
     for type_name in ["OrgUser", "Order"] {
         let mapping = schema.mapping(type_name).expect("mapped");
         ddl.push_str(&graft_db::postgres::row_security_ddl(mapping, "tenant_id"));

@@ -27,21 +27,40 @@ impl Drop for TempDir {
     }
 }
 
-/// A graft.toml on the orgs example over `control`'s schema, tenants in the database, and a
-/// migrations directory with the example's tables.
-fn config_dir(control: &PgSchema, extra: &str) -> TempDir {
+/// A subgraph on the orgs example with its tenants in the database of a schema of its own.
+struct Setup {
+    control_schema: PgSchema,
+    dir: TempDir,
+    config: Config,
+    control: TenantControl,
+}
+
+/// The graft.toml of [`Setup`] (`database` added to `[database]`, `extra` at its end), its
+/// migrations directory holding `migration` as `0001_orgs.sql`, and the tenant store opened.
+async fn setup(database: &str, extra: &str, migration: &str) -> Setup {
+    let control_schema = PgSchema::create("").await;
     let dir = TempDir(std::env::temp_dir().join(graft_testkit::unique_name("lifecycle")));
     std::fs::create_dir_all(dir.0.join("migrations")).expect("creates");
-    std::fs::write(dir.0.join("migrations/0001_orgs.sql"), SCHEMA_SQL).expect("writes");
+    std::fs::write(dir.0.join("migrations/0001_orgs.sql"), migration).expect("writes");
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/schema.graphql");
     let text = format!(
-        "[schema]\npath = {schema:?}\n[database]\nurl = \"{}\"\nmax_connections = 2\n\
+        "[schema]\npath = {schema:?}\n[database]\nurl = \"{}\"\nmax_connections = 2\n{database}\n\
          [tenancy]\nstore = \"database\"\nmigrations = \"migrations\"\ncache_ttl_seconds = 1\n\
          resolvers = [\"header\", \"api_key\"]\n{extra}",
-        control.url()
+        control_schema.url()
     );
     std::fs::write(dir.0.join("graft.toml"), text).expect("writes");
-    dir
+    let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
+    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
+    let control = TenantControl::open(&config, local)
+        .await
+        .expect("opens the store");
+    Setup {
+        control_schema,
+        dir,
+        config,
+        control,
+    }
 }
 
 async fn name_of(address: std::net::SocketAddr, tenant: &str) -> (u16, Value) {
@@ -60,13 +79,13 @@ async fn name_of(address: std::net::SocketAddr, tenant: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
-    let control_schema = PgSchema::create("").await;
-    let dir = config_dir(&control_schema, "");
-    let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
-    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
-    let control = TenantControl::open(&config, local)
-        .await
-        .expect("opens the store");
+    // Every field bound: the schema and the directory live as long as the test.
+    let Setup {
+        control_schema: _control_schema,
+        dir,
+        config,
+        control,
+    } = setup("", "", SCHEMA_SQL).await;
 
     let reports = control
         .migrate_all(false, 2, |_, _, _| {})
@@ -222,17 +241,14 @@ async fn admin(
 
 #[tokio::test]
 async fn the_admin_api_manages_tenants_behind_its_own_token() {
-    let control_schema = PgSchema::create("").await;
     let hash = graft_resolve::ApiKeyHash::of(ADMIN_TOKEN);
-    let dir = config_dir(
-        &control_schema,
-        &format!("[admin]\ntoken_sha256 = \"{hash}\"\n"),
-    );
-    let config = Config::load(&dir.0.join("graft.toml")).expect("a valid config");
-    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
-    let control = TenantControl::open(&config, local)
-        .await
-        .expect("opens the store");
+    let admin_token = format!("[admin]\ntoken_sha256 = \"{hash}\"\n");
+    let Setup {
+        control_schema: _control_schema,
+        dir: _dir,
+        config,
+        control,
+    } = setup("", &admin_token, SCHEMA_SQL).await;
     control
         .migrate_all(false, 1, |_, _, _| {})
         .await
@@ -295,31 +311,15 @@ async fn the_admin_api_manages_tenants_behind_its_own_token() {
     assert_eq!(status, 404);
 }
 
-const SHARED_TABLES: &str = "
-CREATE TABLE org_users (tenant_id text NOT NULL, org_id varchar(64) NOT NULL,
-  user_id varchar(64) NOT NULL, name varchar(200) NOT NULL, email varchar(200),
-  active boolean NOT NULL DEFAULT true, created_at timestamptz,
-  PRIMARY KEY (tenant_id, org_id, user_id));
-CREATE TABLE orders (tenant_id text NOT NULL, id bigint NOT NULL, org_id varchar(64) NOT NULL,
-  user_id varchar(64) NOT NULL, total numeric(10,2) NOT NULL, status varchar(16) NOT NULL,
-  PRIMARY KEY (tenant_id, id));";
-
 #[tokio::test]
 async fn graft_writes_and_applies_the_row_level_security_of_every_mapped_table() {
-    let control_schema = PgSchema::create("").await;
-    let dir = config_dir(&control_schema, "");
-    std::fs::write(dir.0.join("migrations/0001_orgs.sql"), SHARED_TABLES).expect("writes");
+    let Setup {
+        control_schema,
+        dir,
+        control,
+        config: _,
+    } = setup("tenant_column = \"tenant_id\"", "", common::PG_SHARED_ORGS).await;
     let toml = dir.0.join("graft.toml");
-    let text = std::fs::read_to_string(&toml).expect("reads").replace(
-        "max_connections = 2\n",
-        "max_connections = 2\ntenant_column = \"tenant_id\"\n",
-    );
-    std::fs::write(&toml, text).expect("writes");
-    let config = Config::load(&toml).expect("a valid config");
-    let (_, local) = graft_server::demo::schemas(&config).expect("schemas");
-    let control = TenantControl::open(&config, local)
-        .await
-        .expect("opens the store");
     control
         .migrate_all(false, 1, |_, _, _| {})
         .await

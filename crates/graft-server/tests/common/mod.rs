@@ -241,3 +241,15 @@ pub fn orgs_rows(tenant: &str, tenant_column: bool) -> String {
         orders.join(", ")
     )
 }
+
+/// The orgs example's tables for PostgreSQL with a first column `tenant_id`, for tenants that
+/// share them (`isolation = "rows"`).
+pub const PG_SHARED_ORGS: &str = "
+CREATE TABLE org_users (tenant_id text NOT NULL, org_id varchar(64) NOT NULL,
+  user_id varchar(64) NOT NULL, name varchar(200) NOT NULL, email varchar(200),
+  active boolean NOT NULL DEFAULT true, created_at timestamptz,
+  PRIMARY KEY (tenant_id, org_id, user_id));
+CREATE TABLE orders (tenant_id text NOT NULL, id bigint NOT NULL, org_id varchar(64) NOT NULL,
+  user_id varchar(64) NOT NULL, total numeric(10,2) NOT NULL, status varchar(16) NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, org_id, user_id) REFERENCES org_users (tenant_id, org_id, user_id));";
