@@ -145,7 +145,7 @@ impl<D: Driver> std::fmt::Debug for SqlTenantStore<D> {
     }
 }
 
-const COLUMNS: &str = "id, slug, status, isolation, schema_name";
+const COLUMNS: &str = "id, slug, status, isolation, schema_name, tier, metadata";
 
 impl<D: Driver> SqlTenantStore<D>
 where
@@ -172,7 +172,9 @@ where
                slug VARCHAR(200),
                status VARCHAR(16) NOT NULL,
                isolation VARCHAR(16) NOT NULL,
-               schema_name VARCHAR(63) UNIQUE);
+               schema_name VARCHAR(63) UNIQUE,
+               tier VARCHAR(32),
+               metadata TEXT);
              CREATE TABLE IF NOT EXISTS graft_tenant_api_keys (
                hash CHAR(64) NOT NULL PRIMARY KEY,
                tenant_id VARCHAR(63) NOT NULL,
@@ -236,7 +238,7 @@ where
             .query(
                 &format!("SELECT {{position}}, {COLUMNS} FROM graft_tenants ORDER BY id"),
                 vec![],
-                5,
+                7,
             )
             .await?;
         records(&rows)
@@ -248,7 +250,7 @@ where
             .query(
                 &format!("SELECT {{position}}, {COLUMNS} FROM graft_tenants WHERE id = {{1}}"),
                 vec![Some(id.to_string())],
-                5,
+                7,
             )
             .await?;
         Ok(records(&rows)?.into_iter().next())
@@ -258,11 +260,11 @@ where
     pub async fn get_by_api_key(&self, hash: &ApiKeyHash) -> Result<Option<TenantRecord>, DbError> {
         let rows = self
             .query(
-                "SELECT {position}, t.id, t.slug, t.status, t.isolation, t.schema_name \
-                 FROM graft_tenant_api_keys k JOIN graft_tenants t ON t.id = k.tenant_id \
+                "SELECT {position}, t.id, t.slug, t.status, t.isolation, t.schema_name, t.tier, \
+                 t.metadata FROM graft_tenant_api_keys k JOIN graft_tenants t ON t.id = k.tenant_id \
                  WHERE k.hash = {1}",
                 vec![Some(hash.to_string())],
-                5,
+                7,
             )
             .await?;
         Ok(records(&rows)?.into_iter().next())
@@ -310,14 +312,16 @@ where
         }
         let (isolation, schema) = isolation_columns(&record.isolation);
         self.query(
-            "INSERT INTO graft_tenants (id, slug, status, isolation, schema_name) \
-             VALUES ({1}, {2}, {3}, {4}, {5})",
+            "INSERT INTO graft_tenants (id, slug, status, isolation, schema_name, tier, metadata) \
+             VALUES ({1}, {2}, {3}, {4}, {5}, {6}, {7})",
             vec![
                 Some(record.id.to_string()),
                 record.slug.clone(),
                 Some(status_name(record.status).to_owned()),
                 Some(isolation.to_owned()),
                 schema,
+                record.tier.clone(),
+                record.metadata.clone(),
             ],
             0,
         )
@@ -748,8 +752,8 @@ fn text(rows: &RowSet, row: u32, column: usize) -> String {
     }
 }
 
-/// The tenants in `rows` (id, slug, status, isolation, schema_name); a row the store could not
-/// have written is an error, never a tenant served some other way.
+/// The tenants in `rows` (id, slug, status, isolation, schema_name, tier, metadata); a row the
+/// store could not have written is an error, never a tenant served some other way.
 fn records(rows: &RowSet) -> Result<Vec<TenantRecord>, DbError> {
     rows.rows_of(0)
         .map(|row| {
@@ -783,6 +787,8 @@ fn records(rows: &RowSet) -> Result<Vec<TenantRecord>, DbError> {
                 status,
                 isolation,
                 slug,
+                tier: Some(field(5)).filter(|s| !s.is_empty()),
+                metadata: Some(field(6)).filter(|s| !s.is_empty()),
             })
         })
         .collect()

@@ -33,6 +33,11 @@ pub struct TenantRecord {
     pub isolation: Isolation,
     /// A human-readable short name, for logs and admin tools; never used to resolve a tenant.
     pub slug: Option<String>,
+    /// The tenant's tier (say, `premium`): what decided its isolation when it was created,
+    /// kept for admin tools and promotion.
+    pub tier: Option<String>,
+    /// Whatever the operator keeps about the tenant, as JSON text; graft does not read it.
+    pub metadata: Option<String>,
 }
 
 impl TenantRecord {
@@ -43,6 +48,8 @@ impl TenantRecord {
             status: TenantStatus::Active,
             isolation,
             slug: None,
+            tier: None,
+            metadata: None,
         }
     }
 }

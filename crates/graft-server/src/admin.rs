@@ -2,8 +2,9 @@
 //! its own (`[admin] token_sha256`), never a tenant's.
 //!
 //! - `GET /admin/tenants`: every tenant.
-//! - `POST /admin/tenants` `{"id", "isolation": "schema" | "rows", "schema"?, "slug"?}`: creates
-//!   one (its schema migrated first); 201.
+//! - `POST /admin/tenants` `{"id", "isolation"?: "schema" | "rows", "schema"?, "slug"?,
+//!   "tier"?, "metadata"?}`: creates one (its schema migrated first; its isolation its tier's
+//!   when not given); 201.
 //! - `POST /admin/tenants/{id}/suspend`, `.../resume`: 200, or 404.
 //! - `POST /admin/tenants/{id}/api-keys`: a new API key, shown once; 201.
 //! - `DELETE /admin/tenants/{id}`: destroys the tenant and its data; 200, or 404.
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::demo::StartError;
+use crate::tenants::NewTenant;
 
 /// The admin routes, for a state with tenants in the database and an admin credential.
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
@@ -110,6 +112,11 @@ fn tenant_json(tenant: &TenantRecord) -> Value {
         "isolation": isolation,
         "schema": schema,
         "slug": tenant.slug,
+        "tier": tenant.tier,
+        "metadata": tenant
+            .metadata
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok()),
     })
 }
 
@@ -130,18 +137,6 @@ async fn list(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `POST /admin/tenants`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTenant {
-    id: String,
-    isolation: String,
-    #[serde(default)]
-    schema: Option<String>,
-    #[serde(default)]
-    slug: Option<String>,
-}
-
 async fn create(State(state): State<AppState>, body: Bytes) -> Response {
     let new: NewTenant = match serde_json::from_slice(&body) {
         Ok(new) => new,
@@ -149,18 +144,18 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Response {
             return failure(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
-                &format!("the body is not a tenant (id, isolation, schema, slug): {error}"),
+                &format!(
+                    "the body is not a tenant (id, isolation, schema, slug, tier, metadata): \
+                     {error}"
+                ),
             );
         }
     };
-    let control = control(&state);
-    match control
-        .create(&new.id, &new.isolation, new.schema.as_deref(), new.slug)
-        .await
-    {
+    let id = new.id.clone();
+    match control(&state).create(new).await {
         Ok(migrated) => {
-            tracing::info!(tenant = %new.id, "admin: tenant created");
-            let body = json!({ "id": new.id, "migrationsApplied": migrated.applied });
+            tracing::info!(tenant = %id, "admin: tenant created");
+            let body = json!({ "id": id, "migrationsApplied": migrated.applied });
             (StatusCode::CREATED, axum::Json(body)).into_response()
         }
         Err(error) => failed(error),

@@ -86,9 +86,13 @@ enum TenantCommand {
     Create {
         /// The tenant's id: 1 to 63 letters, digits, `_` or `-`.
         id: String,
-        /// `schema` (a schema, or MariaDB database, of its own) or `rows` (shared tables).
-        #[arg(long, default_value = "schema")]
-        isolation: String,
+        /// `schema` (a schema, MariaDB database or SQLite file of its own) or `rows` (shared
+        /// tables); by default its tier's isolation (`[tenancy.tiers]`), else `schema`.
+        #[arg(long)]
+        isolation: Option<String>,
+        /// Its tier, say `premium` or `standard`.
+        #[arg(long)]
+        tier: Option<String>,
         /// The schema's name (default `tenant_<id>`).
         #[arg(long)]
         schema: Option<String>,
@@ -248,11 +252,19 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
             TenantCommand::Create {
                 id,
                 isolation,
+                tier,
                 schema,
                 slug,
             } => {
                 let migrated = control
-                    .create(&id, &isolation, schema.as_deref(), slug)
+                    .create(graft_server::tenants::NewTenant {
+                        id: id.clone(),
+                        isolation,
+                        schema,
+                        slug,
+                        tier,
+                        metadata: None,
+                    })
                     .await?;
                 println!(
                     "created tenant {id} ({} migrations applied)",

@@ -22,6 +22,8 @@ use crate::demo::StartError;
 pub struct TenantControl {
     admin: Arc<dyn TenantAdmin>,
     database: DatabaseConfig,
+    /// `[tenancy.tiers]`: the isolation of each tier.
+    tiers: std::collections::HashMap<String, graft_tenancy::IsolationKind>,
     migrations: Vec<Migration>,
     /// The subgraph's own schema: the tables a tenant that shares them has rows in.
     schema: SubgraphSchema,
@@ -35,6 +37,29 @@ impl std::fmt::Debug for TenantControl {
             .field("migrations", &self.migrations.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A tenant to create (`graft tenant create`, `POST /admin/tenants`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Its id: 1 to 63 letters, digits, `_` or `-`.
+    pub id: String,
+    /// `schema` or `rows`; its tier's isolation when not given, else `schema`.
+    #[serde(default)]
+    pub isolation: Option<String>,
+    /// Its schema's name when isolated by schema (default `tenant_<id>`).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// A human-readable name.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Its tier (`[tenancy.tiers]`).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Anything the operator keeps about it, as JSON.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// How one target fared in a migration run.
@@ -67,6 +92,7 @@ impl TenantControl {
         Ok(TenantControl {
             admin,
             database: config.database.clone(),
+            tiers: tenancy.tiers.clone(),
             migrations,
             schema,
             on_change: None,
@@ -97,16 +123,19 @@ impl TenantControl {
         Ok(self.admin.list().await?)
     }
 
-    /// Creates tenant `id` with `isolation` (`schema`: in `schema`, `tenant_<id>` by default),
-    /// its schema migrated first. Refused when the database cannot keep it apart.
-    pub async fn create(
-        &self,
-        id: &str,
-        isolation: &str,
-        schema: Option<&str>,
-        slug: Option<String>,
-    ) -> Result<Migrated, StartError> {
-        let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+    /// Creates tenant `new`, its schema migrated first. Its isolation is the one given, or
+    /// its tier's (`[tenancy.tiers]`), or `schema`. Refused when the database cannot keep it
+    /// apart.
+    pub async fn create(&self, new: NewTenant) -> Result<Migrated, StartError> {
+        let id = TenantId::new(&new.id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        let tier_isolation = new.tier.as_ref().and_then(|tier| self.tiers.get(tier));
+        let isolation = match (new.isolation.as_deref(), tier_isolation) {
+            (Some(isolation), _) => isolation,
+            (None, Some(graft_tenancy::IsolationKind::Rows)) => "rows",
+            (None, Some(graft_tenancy::IsolationKind::None)) => "none",
+            (None, _) => "schema",
+        };
+        let schema = new.schema.as_deref();
         let isolation = match (isolation, schema) {
             ("schema", schema) => {
                 let name = schema.map_or_else(|| format!("tenant_{id}"), str::to_owned);
@@ -141,7 +170,9 @@ impl TenantControl {
             self.check_row_security().await?;
         }
         let mut record = TenantRecord::active(id, isolation);
-        record.slug = slug;
+        record.slug = new.slug;
+        record.tier = new.tier;
+        record.metadata = new.metadata.map(|metadata| metadata.to_string());
         let span = tracing::info_span!("create", tenant = %record.id);
         let migrated = self
             .admin

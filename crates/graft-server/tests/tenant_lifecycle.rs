@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::post;
 use graft_resolve::TenantStatus;
 use graft_server::config::Config;
-use graft_server::tenants::TenantControl;
+use graft_server::tenants::{NewTenant, TenantControl};
 use graft_testkit::PgSchema;
 use serde_json::{Value, json};
 
@@ -85,7 +85,12 @@ async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
         dir,
         config,
         control,
-    } = setup("", "", SCHEMA_SQL).await;
+    } = setup(
+        "",
+        "[tenancy.tiers]\npremium = \"schema\"\nstandard = \"rows\"\n",
+        SCHEMA_SQL,
+    )
+    .await;
 
     let reports = control
         .migrate_all(false, 2, |_, _, _| {})
@@ -99,10 +104,16 @@ async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
     let mut schemas = Vec::new();
     for tenant in ["a", "b"] {
         let schema = graft_testkit::unique_name("graft_test");
-        let migrated = control
-            .create(tenant, "schema", Some(&schema), None)
-            .await
-            .expect("creates");
+        // a by its tier's isolation, b by its own.
+        let new = NewTenant {
+            id: tenant.into(),
+            schema: Some(schema.clone()),
+            tier: (tenant == "a").then(|| "premium".into()),
+            isolation: (tenant == "b").then(|| "schema".into()),
+            metadata: Some(json!({ "plan": tenant })),
+            ..NewTenant::default()
+        };
+        let migrated = control.create(new).await.expect("creates");
         assert_eq!(migrated.applied, ["0001_orgs"], "its schema is migrated");
         common_admin(&format!(
             "SET search_path TO \"{schema}\"; INSERT INTO org_users (org_id, user_id, name) \
@@ -111,7 +122,13 @@ async fn tenants_in_the_database_are_created_served_suspended_and_destroyed() {
         .await;
         schemas.push(schema);
     }
-    let refused = control.create("c", "rows", None, None).await;
+    // The standard tier shares tables: refused without row-level security.
+    let standard = NewTenant {
+        id: "c".into(),
+        tier: Some("standard".into()),
+        ..NewTenant::default()
+    };
+    let refused = control.create(standard).await;
     assert!(
         refused
             .expect_err("no row-level security")
@@ -280,7 +297,12 @@ async fn the_admin_api_manages_tenants_behind_its_own_token() {
     );
     let (status, _) = as_admin(Method::POST, "/admin/tenants", Some(new)).await;
     assert_eq!(status, 409, "it exists");
-    let (status, body) = as_admin(Method::POST, "/admin/tenants", Some(json!({ "id": "x" }))).await;
+    let (status, body) = as_admin(
+        Method::POST,
+        "/admin/tenants",
+        Some(json!({ "id": "x", "colour": "red" })),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     let (_, body) = as_admin(Method::GET, "/admin/tenants", None).await;
     assert_eq!(body["tenants"][0]["id"], "acme");

@@ -64,6 +64,9 @@ pub struct TenancyConfig {
     /// The directory of versioned migrations (`0001_name.sql`, ...) that `graft tenant
     /// create` and `graft tenant migrate` apply to every tenant's schema.
     pub migrations: Option<std::path::PathBuf>,
+    /// `[tenancy.tiers]`: the isolation a tenant created in each tier gets when none is given
+    /// (`premium = "schema"`, `standard = "rows"`: hybrid tenancy).
+    pub tiers: std::collections::HashMap<String, IsolationKind>,
 }
 
 /// `tenancy.store`.
@@ -208,6 +211,9 @@ pub struct TenantConfig {
     /// A human-readable short name.
     #[serde(default)]
     pub slug: Option<String>,
+    /// The tenant's tier, for admin tools.
+    #[serde(default)]
+    pub tier: Option<String>,
     /// The SHA-256 of each of the tenant's API keys, as 64 hex digits (`sha256sum`).
     #[serde(default)]
     pub api_key_sha256: Vec<String>,
@@ -266,6 +272,8 @@ impl StaticTenants {
                 status: tenant.status,
                 isolation,
                 slug: tenant.slug.clone(),
+                tier: tenant.tier.clone(),
+                metadata: None,
             };
             entries.push((record, keys));
         }
