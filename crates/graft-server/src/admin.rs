@@ -8,6 +8,11 @@
 //! - `POST /admin/tenants/{id}/suspend`, `.../resume`: 200, or 404.
 //! - `POST /admin/tenants/{id}/api-keys`: a new API key, shown once; 201.
 //! - `DELETE /admin/tenants/{id}`: destroys the tenant and its data; 200, or 404.
+//! - `POST /admin/tenants/{id}/promote` `{"schema"?}`: moves a tenant that shares tables to a
+//!   schema of its own, suspending it meanwhile; 200 once it is served from there.
+//! - `POST /admin/migrations` `{"dryRun"?, "concurrency"?}`: migrates the shared tables and
+//!   every tenant's schema; a report per schema (a failure's error goes to the log), 500 when
+//!   one failed.
 //!
 //! Every change takes effect at once on this instance (its tenant cache forgets the tenant)
 //! and within `[tenancy] cache_ttl_seconds` on the others. Failures answer
@@ -35,6 +40,8 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/tenants/{id}/resume", post(resume))
         .route("/admin/tenants/{id}/api-keys", post(api_key))
         .route("/admin/tenants/{id}", delete(destroy))
+        .route("/admin/tenants/{id}/promote", post(promote))
+        .route("/admin/migrations", post(migrate))
         .route_layer(authorized)
 }
 
@@ -204,4 +211,104 @@ async fn destroy(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         Ok(false) => failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant"),
         Err(error) => failed(error),
     }
+}
+
+/// `POST /admin/tenants/{id}/promote`.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Promotion {
+    #[serde(default)]
+    schema: Option<String>,
+}
+
+/// Moves a tenant that shares tables to a schema of its own; answers once it is served from
+/// there (after it was suspended for the tenant cache's lifetime).
+async fn promote(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let promotion: Promotion = match parse_or_default(&body) {
+        Ok(promotion) => promotion,
+        Err(error) => {
+            let message = format!("the body is not a promotion ({{\"schema\"?}}): {error}");
+            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+        }
+    };
+    match control(&state)
+        .promote(&id, promotion.schema.as_deref())
+        .await
+    {
+        Ok(migrated) => {
+            tracing::info!(tenant = %id, "admin: tenant promoted");
+            axum::Json(json!({ "id": id, "migrationsApplied": migrated.applied })).into_response()
+        }
+        Err(StartError::Tenancy(message)) if message.starts_with("no tenant") => {
+            failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant")
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// `body` as JSON, or the default when it is empty.
+fn parse_or_default<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, serde_json::Error> {
+    if body.is_empty() {
+        Ok(T::default())
+    } else {
+        serde_json::from_slice(body)
+    }
+}
+
+/// `POST /admin/migrations`.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MigrationRun {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    concurrency: Option<usize>,
+}
+
+/// Applies the pending migrations to the shared tables and every tenant's schema (or, with
+/// `dryRun`, says what would be applied): a report per schema, and 500 when one failed.
+async fn migrate(State(state): State<AppState>, body: Bytes) -> Response {
+    let run: MigrationRun = match parse_or_default(&body) {
+        Ok(run) => run,
+        Err(error) => {
+            let message = format!("the body is not a migration run (dryRun, concurrency): {error}");
+            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+        }
+    };
+    let concurrency = run.concurrency.unwrap_or(4).clamp(1, 64);
+    let reports = match control(&state)
+        .migrate_all(run.dry_run, concurrency, |_, _, _| {})
+        .await
+    {
+        Ok(reports) => reports,
+        Err(error) => return failed(error),
+    };
+    let failed_count = reports.iter().filter(|r| r.outcome.is_err()).count();
+    let targets: Vec<Value> = reports
+        .iter()
+        .map(|report| {
+            let ms = u64::try_from(report.took.as_millis()).unwrap_or(u64::MAX);
+            match &report.outcome {
+                Ok(migrated) => json!({
+                    "target": report.target,
+                    "applied": migrated.applied,
+                    "upToDate": migrated.up_to_date,
+                    "ms": ms,
+                }),
+                Err(error) => {
+                    tracing::error!(target = %report.target, %error, "admin: a migration failed");
+                    json!({ "target": report.target, "failed": true, "ms": ms })
+                }
+            }
+        })
+        .collect();
+    let status = if failed_count == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let body = json!({ "dryRun": run.dry_run, "failed": failed_count, "targets": targets });
+    (status, axum::Json(body)).into_response()
 }

@@ -301,13 +301,7 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
                     .and_then(|t| t.cache_ttl_seconds)
                     .unwrap_or(30);
                 eprintln!("suspending tenant {id} for {ttl} s while instances forget it");
-                let migrated = control
-                    .promote(
-                        &id,
-                        schema.as_deref(),
-                        std::time::Duration::from_secs(ttl + 1),
-                    )
-                    .await?;
+                let migrated = control.promote(&id, schema.as_deref()).await?;
                 println!(
                     "promoted tenant {id} to a schema of its own ({} migrations applied)",
                     migrated.applied.len()

@@ -24,6 +24,8 @@ pub struct TenantControl {
     database: DatabaseConfig,
     /// `[tenancy.tiers]`: the isolation of each tier.
     tiers: std::collections::HashMap<String, graft_tenancy::IsolationKind>,
+    /// How long instances keep a tenant's record (`[tenancy] cache_ttl_seconds`).
+    cache_ttl: Duration,
     migrations: Vec<Migration>,
     /// The subgraph's own schema: the tables a tenant that shares them has rows in.
     schema: SubgraphSchema,
@@ -93,6 +95,7 @@ impl TenantControl {
             admin,
             database: config.database.clone(),
             tiers: tenancy.tiers.clone(),
+            cache_ttl: Duration::from_secs(tenancy.cache_ttl_seconds.unwrap_or(30)),
             migrations,
             schema,
             on_change: None,
@@ -263,24 +266,33 @@ impl TenantControl {
     /// Promotes tenant `id`, which shares tables, to a schema of its own (`tenant_<id>` by
     /// default), its rows moved ([`SqlTenantStore::promote`]). So that no write lands in the
     /// shared tables after its rows were copied, the tenant is suspended first, for as long as
-    /// instances cache its record (`wait`), and resumed afterwards; other tenants are served
-    /// throughout.
-    pub async fn promote(
-        &self,
-        id: &str,
-        schema: Option<&str>,
-        wait: Duration,
-    ) -> Result<Migrated, StartError> {
+    /// instances cache its record (`[tenancy] cache_ttl_seconds`, and a second), and resumed
+    /// afterwards; other tenants are served throughout.
+    pub async fn promote(&self, id: &str, schema: Option<&str>) -> Result<Migrated, StartError> {
+        let wait = self.cache_ttl + Duration::from_secs(1);
         let tenant = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
         let name = schema.map_or_else(|| format!("tenant_{tenant}"), str::to_owned);
         let name = SchemaName::new(&name).map_err(|e| StartError::Tenancy(e.to_string()))?;
-        if !self
+        match self
             .admin
-            .set_status(&tenant, TenantStatus::Suspended)
+            .list()
             .await?
+            .into_iter()
+            .find(|t| t.id == tenant)
         {
-            return Err(StartError::Tenancy(format!("no tenant `{tenant}`")));
+            None => return Err(StartError::Tenancy(format!("no tenant `{tenant}`"))),
+            Some(record) if record.isolation != Isolation::Rows => {
+                return Err(StartError::Tenancy(format!(
+                    "tenant `{tenant}` does not share tables: only a tenant isolated by rows is \
+                     promoted"
+                )));
+            }
+            Some(_) => {}
         }
+        tracing::info!(tenant = %tenant, seconds = wait.as_secs(), "suspended while promoted");
+        self.admin
+            .set_status(&tenant, TenantStatus::Suspended)
+            .await?;
         self.changed(&tenant);
         tokio::time::sleep(wait).await;
         let promoted = self

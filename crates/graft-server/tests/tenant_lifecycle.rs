@@ -321,6 +321,21 @@ async fn the_admin_api_manages_tenants_behind_its_own_token() {
     .await;
     assert_eq!(by_key.status, 200, "the new key names the tenant");
 
+    // Migrations of every schema, a dry run: both up to date.
+    let (status, body) = as_admin(
+        Method::POST,
+        "/admin/migrations",
+        Some(json!({ "dryRun": true })),
+    )
+    .await;
+    assert_eq!((status, &body["failed"]), (200, &json!(0)), "{body}");
+    assert_eq!(body["targets"].as_array().map(Vec::len), Some(2), "{body}");
+    // Only a tenant sharing tables is promoted.
+    let (status, body) = as_admin(Method::POST, "/admin/tenants/acme/promote", None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = as_admin(Method::POST, "/admin/tenants/nobody/promote", None).await;
+    assert_eq!(status, 404);
+
     // Changes through this instance take effect at once, without waiting for the cache.
     as_admin(Method::POST, "/admin/tenants/acme/suspend", None).await;
     assert_eq!(name_of(address, "acme").await.0, 403);
