@@ -10,12 +10,17 @@
 //! **Architecture invariant:** this crate does no I/O and knows nothing of SQL or HTTP. Problems
 //! come back as values ([`PlanError`]), never as panics.
 
+mod batch;
 mod cost;
 mod error;
 mod fetch;
 mod operation;
 mod page;
 
+pub use batch::{
+    BatchAction, BatchLimits, BatchOperation, BatchOptions, BatchPlan, BatchProblem, Param,
+    PathStep, Piece, Reference, plan_batch,
+};
 pub use cost::{CompileOptions, CostModel, PLANNING_CEILING, Shape};
 pub use error::PlanError;
 pub use fetch::{
