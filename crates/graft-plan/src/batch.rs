@@ -159,6 +159,84 @@ pub struct BatchPlan {
     pub options: BatchOptions,
 }
 
+impl Param {
+    /// The value, its references taken from `results` (each operation's result, by position;
+    /// `None` for one that has not run): a whole reference keeps the referenced value's type,
+    /// a string with references gets each value's text (a string as it is, anything else as
+    /// JSON). A path the result does not have is an error naming the keys (or the length) it
+    /// does have.
+    pub fn resolve(&self, results: &[Option<Value>]) -> Result<Value, String> {
+        match self {
+            Param::Value(value) => Ok(value.clone()),
+            Param::Ref(reference) => reference.resolve(results).cloned(),
+            Param::Template(pieces) => {
+                let mut text = String::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(literal) => text.push_str(literal),
+                        Piece::Ref(reference) => match reference.resolve(results)? {
+                            Value::String(s) => text.push_str(s),
+                            other => text.push_str(&other.to_string()),
+                        },
+                    }
+                }
+                Ok(Value::String(text))
+            }
+        }
+    }
+}
+
+impl Reference {
+    /// The referenced value in `results`.
+    pub fn resolve<'r>(&self, results: &'r [Option<Value>]) -> Result<&'r Value, String> {
+        let mut value = results
+            .get(self.operation)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| format!("operation #{} has no result", self.operation))?;
+        for (depth, step) in self.path.iter().enumerate() {
+            let at = || {
+                let steps: Vec<String> = self.path[..depth]
+                    .iter()
+                    .map(|step| match step {
+                        PathStep::Key(key) => key.clone(),
+                        PathStep::Index(index) => index.to_string(),
+                    })
+                    .collect();
+                if steps.is_empty() {
+                    "the result".to_owned()
+                } else {
+                    format!("`{}`", steps.join("."))
+                }
+            };
+            value =
+                match (step, value) {
+                    (PathStep::Key(key), Value::Object(object)) => {
+                        object.get(key).ok_or_else(|| {
+                            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+                            format!("{} has no `{key}`; it has {}", at(), keys.join(", "))
+                        })?
+                    }
+                    (PathStep::Index(index), Value::Array(items)) => {
+                        items.get(*index).ok_or_else(|| {
+                            format!("{} has {} items, no item {index}", at(), items.len())
+                        })?
+                    }
+                    // An index into an object is a key that happens to be digits.
+                    (PathStep::Index(index), Value::Object(object)) => object
+                        .get(&index.to_string())
+                        .ok_or_else(|| format!("{} is an object without a key `{index}`", at()))?,
+                    (PathStep::Key(key), other) => {
+                        return Err(format!("{} is {other}, which has no key `{key}`", at()));
+                    }
+                    (PathStep::Index(index), other) => {
+                        return Err(format!("{} is {other}, which has no item {index}", at()));
+                    }
+                };
+        }
+        Ok(value)
+    }
+}
+
 impl BatchPlan {
     /// The operations' ids in the order they run.
     pub fn execution_order(&self) -> Vec<&str> {
@@ -870,7 +948,114 @@ type Invoice @key(fields: "id") @table(name: "invoices") { id: ID! customerId: I
         );
     }
 
+    #[test]
+    fn references_resolve_with_their_types_or_say_what_the_result_has() {
+        let results = vec![
+            Some(json!({ "id": 7, "name": "Ada", "items": [{ "id": "x1" }], "0": "zero" })),
+            None,
+        ];
+        let reference = |path: Vec<PathStep>| Reference { operation: 0, path };
+        let key = |k: &str| PathStep::Key(k.into());
+        assert_eq!(
+            Param::Ref(reference(vec![key("id")])).resolve(&results),
+            Ok(json!(7))
+        );
+        let nested = reference(vec![key("items"), PathStep::Index(0), key("id")]);
+        assert_eq!(nested.resolve(&results), Ok(&json!("x1")));
+        let template = Param::Template(vec![
+            Piece::Text("#".into()),
+            Piece::Ref(reference(vec![key("id")])),
+            Piece::Text(" for ".into()),
+            Piece::Ref(reference(vec![key("name")])),
+        ]);
+        assert_eq!(template.resolve(&results), Ok(json!("#7 for Ada")));
+        assert_eq!(
+            reference(vec![PathStep::Index(0)]).resolve(&results),
+            Ok(&json!("zero"))
+        );
+        assert_eq!(
+            reference(vec![key("nope")]).resolve(&results),
+            Err("the result has no `nope`; it has 0, id, items, name".to_owned())
+        );
+        assert_eq!(
+            reference(vec![key("items"), PathStep::Index(3)]).resolve(&results),
+            Err("`items` has 1 items, no item 3".to_owned())
+        );
+        assert_eq!(
+            reference(vec![key("id"), key("x")]).resolve(&results),
+            Err("`id` is 7, which has no key `x`".to_owned())
+        );
+        let unrun = Reference {
+            operation: 1,
+            path: vec![],
+        };
+        assert_eq!(
+            unrun.resolve(&results),
+            Err("operation #1 has no result".to_owned())
+        );
+    }
+
+    /// The words a batch request is made of, and a few more: what generated requests use as
+    /// keys and strings, so that they reach past the first check.
+    const WORDS: [&str; 16] = [
+        "operations",
+        "options",
+        "id",
+        "entity",
+        "action",
+        "store_params",
+        "query_params",
+        "depends_on",
+        "Customer",
+        "create",
+        "read",
+        "name",
+        "customerId",
+        "atomic",
+        "a",
+        "0",
+    ];
+
+    /// Any JSON value, nested a few levels.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let word = proptest::sample::select(WORDS.to_vec()).prop_map(str::to_owned);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "(\\$\\$?ref:|\\{\\$ref:|[a-z0-9_.}{-]){0,12}".prop_map(Value::String),
+            word.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(word.clone(), inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
+        #[test]
+        fn no_request_and_no_result_makes_planning_or_resolving_panic(
+            body in any_json(),
+            result in any_json(),
+            path in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z0-9]{1,3}".prop_map(PathStep::Key),
+                    (0usize..4).prop_map(PathStep::Index),
+                ],
+                0..4,
+            ),
+        ) {
+            let _ = plan(body);
+            let _ = Reference { operation: 0, path }.resolve(&[Some(result)]);
+        }
+
         #[test]
         fn random_dags_respect_every_edge_and_back_edges_are_cycles(
             edges in proptest::collection::vec((0usize..20, 0usize..20), 0..60),
