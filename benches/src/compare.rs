@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::dataset::Target;
-use crate::measure::{KeySet, percentiles};
+use crate::measure::{KeySet, clients_rps, percentiles};
 use crate::server::Graft;
 use crate::{Database, Settings};
 
@@ -73,24 +73,7 @@ pub(crate) async fn run(
     }
     let throughput = |url: String| {
         let once = &once;
-        async move {
-            let deadline = Instant::now() + settings.throughput_time;
-            let started = Instant::now();
-            let done: Vec<usize> =
-                futures_util::future::try_join_all((0..settings.concurrency).map(|_| {
-                    let url = url.clone();
-                    async move {
-                        let mut n = 0;
-                        while Instant::now() < deadline {
-                            once(url.clone()).await?;
-                            n += 1;
-                        }
-                        anyhow::Ok(n)
-                    }
-                }))
-                .await?;
-            anyhow::Ok(done.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
-        }
+        async move { clients_rps(settings, |_, _| once(url.clone())).await }
     };
     // Throughput phases alternate too: current, baseline, current, baseline; each the mean.
     let mut rps = [0.0, 0.0];

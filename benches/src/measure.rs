@@ -421,3 +421,28 @@ pub(crate) async fn post_checked(
     );
     Ok(())
 }
+
+/// Requests per second of `settings.concurrency` clients, each running `request(client,
+/// n)` (its `n`th request) back to back for `settings.throughput_time`.
+pub(crate) async fn clients_rps<F, Fut>(settings: &Settings, request: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let deadline = Instant::now() + settings.throughput_time;
+    let started = Instant::now();
+    let done: Vec<usize> =
+        futures_util::future::try_join_all((0..settings.concurrency).map(|client| {
+            let request = &request;
+            async move {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    request(client, n).await?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            }
+        }))
+        .await?;
+    Ok(done.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
+}

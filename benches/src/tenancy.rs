@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::dataset::Target;
-use crate::measure::{KeySet, percentiles, post_checked};
+use crate::measure::{KeySet, clients_rps, percentiles, post_checked};
 use crate::server::{Graft, ORGS_SCHEMA};
 use crate::{Settings, dataset};
 
@@ -141,24 +141,7 @@ pub(crate) async fn run(
     }
     let throughput = |url: String| {
         let once = &once;
-        async move {
-            let deadline = Instant::now() + settings.throughput_time;
-            let started = Instant::now();
-            let done: Vec<usize> =
-                futures_util::future::try_join_all((0..settings.concurrency).map(|_| {
-                    let url = url.clone();
-                    async move {
-                        let mut n = 0;
-                        while Instant::now() < deadline {
-                            once(url.clone()).await?;
-                            n += 1;
-                        }
-                        anyhow::Ok(n)
-                    }
-                }))
-                .await?;
-            anyhow::Ok(done.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
-        }
+        async move { clients_rps(settings, |_, _| once(url.clone())).await }
     };
     let mut rps = vec![0.0; servers.len()];
     for _ in 0..2 {

@@ -19,7 +19,7 @@ use graft_resolve::{Isolation, SchemaName, TenantId, TenantRecord};
 
 use crate::Settings;
 use crate::dataset::{Target, pg_connect};
-use crate::measure::{percentiles, post_checked};
+use crate::measure::{clients_rps, percentiles, post_checked};
 use crate::server::{Graft, ORGS_SCHEMA};
 
 const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -209,27 +209,15 @@ pub(crate) async fn run(settings: &Settings, tenants: usize) -> anyhow::Result<S
     }
     let mut latency = Vec::new();
     for (within, samples) in pools.iter().zip(samples) {
-        let deadline = Instant::now() + settings.throughput_time;
-        let started = Instant::now();
-        let counts: Vec<usize> =
-            futures_util::future::try_join_all((0..settings.concurrency).map(|c| {
-                let once = &once;
-                let within = *within;
-                async move {
-                    let mut n = 0;
-                    let mut state = 0x5eed_u64 + c as u64;
-                    while Instant::now() < deadline {
-                        state = state
-                            .wrapping_mul(6_364_136_223_846_793_005)
-                            .wrapping_add(1);
-                        once(tenant_id(((state >> 33) % within as u64) as usize)).await?;
-                        n += 1;
-                    }
-                    anyhow::Ok(n)
-                }
-            }))
-            .await?;
-        let rps = counts.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64();
+        // Each client's `n`th request goes to a tenant drawn from `within` by a hash of both.
+        let rps = clients_rps(settings, |client, n| {
+            let drawn = (client as u64 + 1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(n as u64)
+                .wrapping_mul(6_364_136_223_846_793_005);
+            once(tenant_id(((drawn >> 33) % *within as u64) as usize))
+        })
+        .await?;
         let timing = percentiles(samples);
         latency.push((*within, timing.p50, timing.p99, rps));
     }
