@@ -273,13 +273,7 @@ impl TenantControl {
         let tenant = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
         let name = schema.map_or_else(|| format!("tenant_{tenant}"), str::to_owned);
         let name = SchemaName::new(&name).map_err(|e| StartError::Tenancy(e.to_string()))?;
-        match self
-            .admin
-            .list()
-            .await?
-            .into_iter()
-            .find(|t| t.id == tenant)
-        {
+        match self.admin.get(&tenant).await? {
             None => return Err(StartError::Tenancy(format!("no tenant `{tenant}`"))),
             Some(record) if record.isolation != Isolation::Rows => {
                 return Err(StartError::Tenancy(format!(
@@ -310,7 +304,7 @@ impl TenantControl {
     /// stored nowhere.
     pub async fn new_api_key(&self, id: &str) -> Result<String, StartError> {
         let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
-        if self.admin.list().await?.iter().all(|t| t.id != id) {
+        if self.admin.get(&id).await?.is_none() {
             return Err(StartError::Tenancy(format!("no tenant `{id}`")));
         }
         let key = random_key()?;

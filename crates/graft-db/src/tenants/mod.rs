@@ -358,6 +358,8 @@ pub trait TenantAdmin: TenantStore {
     fn install(&self) -> BoxFuture<'_, Result<(), DbError>>;
     /// Every tenant, by id.
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, DbError>>;
+    /// The tenant `id`, if the store has it.
+    fn get<'a>(&'a self, id: &'a TenantId) -> BoxFuture<'a, Result<Option<TenantRecord>, DbError>>;
     /// Creates a tenant, its schema migrated first ([`SqlTenantStore::create`]).
     fn create<'a>(
         &'a self,
@@ -414,6 +416,10 @@ where
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, DbError>> {
         Box::pin(SqlTenantStore::list(self))
+    }
+
+    fn get<'a>(&'a self, id: &'a TenantId) -> BoxFuture<'a, Result<Option<TenantRecord>, DbError>> {
+        Box::pin(SqlTenantStore::get(self, id))
     }
 
     fn create<'a>(
