@@ -41,6 +41,7 @@
 //!   `Query._entities` and `Query._service` added as the federation spec prescribes;
 //! - the [`EntityMapping`] of each table-backed entity and the [`RootField`]s of `Query`.
 
+mod entity_map;
 mod error;
 mod expression;
 mod mapping;

@@ -6,7 +6,8 @@ use apollo_compiler::collections::HashMap;
 use apollo_compiler::schema::ObjectType;
 use graft_keys::EntityTypes;
 
-use crate::parse::{MappingError, flat_key, output_scalar, string_argument};
+use crate::entity_map::{flat_key, output_scalar};
+use crate::parse::{MappingError, string_argument};
 use crate::{ColumnMapping, ColumnRole, EntityMapping, FieldType, RelationMapping};
 
 /// Reads the `@belongsTo` and `@hasMany` fields of a mapped type. A `@belongsTo(columns:)`
