@@ -8,13 +8,16 @@ use crate::{ResolveError, SourceEvent, SourceObserver};
 
 /// A validated tenant identifier: 1 to 63 ASCII letters, digits, `_` or `-`, starting with a
 /// letter or digit. Safe to log and to use as a cache-key part; never formatted into SQL.
+/// Cloned with every request context and statement scope, so shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(Box<str>);
+pub struct TenantId(Arc<str>);
 
 impl TenantId {
     /// The tenant used while a deployment has only one.
     pub fn default_tenant() -> TenantId {
-        TenantId("default".into())
+        static DEFAULT: std::sync::LazyLock<TenantId> =
+            std::sync::LazyLock::new(|| TenantId("default".into()));
+        DEFAULT.clone()
     }
 
     /// Validates `id`.

@@ -260,23 +260,20 @@ where
         &'a self,
         id: &'a TenantId,
     ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
-        Box::pin(async move {
-            self.get(id)
-                .await
-                .map_err(|e| ResolveError::TenantStore(e.to_string()))
-        })
+        Box::pin(async move { self.get(id).await.map_err(store_failed) })
     }
 
     fn tenant_by_api_key<'a>(
         &'a self,
         hash: &'a ApiKeyHash,
     ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
-        Box::pin(async move {
-            self.get_by_api_key(hash)
-                .await
-                .map_err(|e| ResolveError::TenantStore(e.to_string()))
-        })
+        Box::pin(async move { self.get_by_api_key(hash).await.map_err(store_failed) })
     }
+}
+
+/// A store failure as the resolver sees it: the store could not answer.
+fn store_failed(error: DbError) -> ResolveError {
+    ResolveError::TenantStore(error.to_string())
 }
 
 fn status_name(status: TenantStatus) -> &'static str {
