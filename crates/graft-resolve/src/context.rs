@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{ResolveError, SourceEvent, SourceObserver};
+use crate::{Permissions, ResolveError, SourceEvent, SourceObserver};
 
 /// A validated tenant identifier: 1 to 63 ASCII letters, digits, `_` or `-`, starting with a
 /// letter or digit. Safe to log and to use as a cache-key part; never formatted into SQL.
@@ -110,6 +110,8 @@ pub struct RequestContext {
     pub deadline: Option<Instant>,
     /// Told every statement, HTTP request and fallback the request's sources make.
     pub observer: Option<Arc<dyn SourceObserver>>,
+    /// What the caller's credential lets it do: checked before every write.
+    pub permissions: Permissions,
 }
 
 impl fmt::Debug for RequestContext {
@@ -120,6 +122,7 @@ impl fmt::Debug for RequestContext {
             .field("request_id", &self.request_id)
             .field("deadline", &self.deadline)
             .field("observed", &self.observer.is_some())
+            .field("permissions", &self.permissions)
             .finish()
     }
 }
@@ -133,6 +136,7 @@ impl RequestContext {
             request_id: request_id.into(),
             deadline: None,
             observer: None,
+            permissions: Permissions::all(),
         }
     }
 

@@ -7,12 +7,14 @@
 //! [`RemoteDbSource`] reads another subgraph's database through that subgraph's mapping, and
 //! [`FallbackSource`] falls back from a database route to HTTP.
 
+mod change;
 mod context;
 mod engine;
 mod error;
 mod limits;
 mod loader;
 mod observe;
+mod permissions;
 mod related;
 mod request;
 mod route;
@@ -30,6 +32,7 @@ pub use graft_plan::{BatchStats, CostModel};
 pub use limits::{Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
 pub use observe::{RequestStats, SourceEvent, SourceObserver, StatementKind};
+pub use permissions::{Action, Permissions};
 pub use request::{
     ErrorExtensions, GraphQLError, GraphQLRequest, GraphQLResponse, Location, PathSegment,
     ResponseKind, Variables,

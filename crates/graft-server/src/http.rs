@@ -16,7 +16,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use graft_resolve::{
-    ExecuteOptions, GraphQLError, GraphQLRequest, Isolation, RequestContext, ResponseKind, TenantId,
+    ExecuteOptions, GraphQLError, GraphQLRequest, Isolation, Permissions, RequestContext,
+    ResponseKind, TenantId,
 };
 use graft_tenancy::{Rejection, RejectionKind, ResolvedTenant};
 use tracing::Instrument as _;
@@ -130,6 +131,36 @@ pub(crate) async fn graphql_get(
     }
 }
 
+/// The context of a request served as `tenant` (the default tenant without tenancy), with
+/// the caller's permissions.
+pub(crate) fn request_context(
+    tenant: Option<&ResolvedTenant>,
+    headers: &HeaderMap,
+    deadline: Instant,
+) -> RequestContext {
+    let (tenant, isolation, permissions) = match tenant {
+        Some(tenant) => (
+            tenant.record.id.clone(),
+            tenant.record.isolation.clone(),
+            tenant.permissions.clone(),
+        ),
+        None => (
+            TenantId::default_tenant(),
+            Isolation::None,
+            Permissions::all(),
+        ),
+    };
+    RequestContext {
+        tenant,
+        isolation,
+        request_id: request_id(headers),
+        deadline: Some(deadline),
+        // Metrics will watch here; the engine adds the request's own statistics.
+        observer: None,
+        permissions,
+    }
+}
+
 fn timed_out(state: &AppState, media: ResponseMedia) -> Response {
     transport_error(
         media,
@@ -165,18 +196,7 @@ async fn execute(
             );
         }
     };
-    let (tenant, isolation) = match tenant {
-        Some(tenant) => (tenant.record.id.clone(), tenant.record.isolation.clone()),
-        None => (TenantId::default_tenant(), Isolation::None),
-    };
-    let ctx = RequestContext {
-        tenant,
-        isolation,
-        request_id: request_id(headers),
-        deadline: Some(deadline),
-        // Metrics will watch here; the engine adds the request's own statistics.
-        observer: None,
-    };
+    let ctx = request_context(tenant, headers, deadline);
     let options = ExecuteOptions {
         debug: state.limits.debug_header
             && headers

@@ -67,6 +67,22 @@ pub struct TenancyConfig {
     /// `[tenancy.tiers]`: the isolation a tenant created in each tier gets when none is given
     /// (`premium = "schema"`, `standard = "rows"`: hybrid tenancy).
     pub tiers: std::collections::HashMap<String, IsolationKind>,
+    /// The scopes (`Type:action`, `*`) of callers whose credential names none: a tenant named
+    /// by a header or a host, the default tenant, an API key, a token without a `scope`
+    /// claim. Unset: everything (`["*"]`); `[]` makes every write need a scoped token.
+    pub default_scopes: Option<Vec<String>>,
+}
+
+impl TenancyConfig {
+    /// The permissions of callers whose credential names no scopes.
+    pub fn default_permissions(&self) -> graft_resolve::Permissions {
+        match &self.default_scopes {
+            None => graft_resolve::Permissions::all(),
+            Some(scopes) => {
+                graft_resolve::Permissions::from_scopes(scopes.iter().map(String::as_str))
+            }
+        }
+    }
 }
 
 /// `tenancy.store`.
@@ -320,7 +336,9 @@ impl Tenancy {
             ));
         }
         let resolvers = resolvers(config, &read_file, &|name: &str| std::env::var(name).ok())?;
-        Ok(Tenancy::new(resolvers, store).with_default_tenant(default_tenant))
+        Ok(Tenancy::new(resolvers, store)
+            .with_default_tenant(default_tenant)
+            .with_default_permissions(config.default_permissions()))
     }
 
     /// [`from_config`](Tenancy::from_config), reading environment variables with `env`.
@@ -364,7 +382,9 @@ impl Tenancy {
             ));
         }
         let resolvers = resolvers(config, &read_file, &env)?;
-        Ok(Tenancy::new(resolvers, Arc::new(store)).with_default_tenant(default_tenant))
+        Ok(Tenancy::new(resolvers, Arc::new(store))
+            .with_default_tenant(default_tenant)
+            .with_default_permissions(config.default_permissions()))
     }
 }
 

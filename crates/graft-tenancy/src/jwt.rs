@@ -15,7 +15,7 @@ use graft_resolve::TenantId;
 
 use crate::TenancyError;
 use crate::rejection::{Rejection, excerpt};
-use crate::resolver::{Claim, unauthenticated};
+use crate::resolver::{Claim, Credential, unauthenticated};
 
 /// The signature algorithms a [`JwtResolver`] verifies. One is pinned per resolver by its key:
 /// a token whose header names another (`none` included) is refused.
@@ -313,7 +313,7 @@ impl JwtResolver {
             }
         };
         match TenantId::new(tenant) {
-            Ok(id) => Ok(Some(Claim::Verified(id))),
+            Ok(id) => Ok(Some(Claim::Verified(id, credential(&claims)?))),
             Err(_) => Err(unauthenticated(format!(
                 "jwt: claim `{claim}` is not a tenant id: {}",
                 excerpt(tenant.as_bytes())
@@ -414,3 +414,38 @@ fn json_type(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// Who a verified token names (`sub`) and the scopes it grants: `scope`, a space-separated
+/// string (RFC 8693), or `scp`, a list of strings or one string. A claim of another shape is
+/// refused rather than read as no scopes.
+fn credential(claims: &serde_json::Map<String, Value>) -> Result<Credential, Rejection> {
+    let subject = match claims.get("sub") {
+        None => None,
+        Some(Value::String(sub)) if sub.len() <= 255 => Some(sub.clone()),
+        Some(other) => {
+            return Err(unauthenticated(format!(
+                "jwt: claim `sub` is a {} or over 255 bytes, not a subject",
+                json_type(other)
+            )));
+        }
+    };
+    let words = |text: &str| text.split_ascii_whitespace().map(str::to_owned).collect();
+    let scopes = match (claims.get("scope"), claims.get("scp")) {
+        (None, None) => None,
+        (Some(Value::String(scope)), _) | (None, Some(Value::String(scope))) => Some(words(scope)),
+        (None, Some(Value::Array(items))) => Some(
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| unauthenticated("jwt: claim `scp` holds a non-string".to_owned()))?,
+        ),
+        (Some(other), _) | (None, Some(other)) => {
+            return Err(unauthenticated(format!(
+                "jwt: the scope claim is a {}, not a string or a list of strings",
+                json_type(other)
+            )));
+        }
+    };
+    Ok(Credential { subject, scopes })
+}

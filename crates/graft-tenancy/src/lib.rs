@@ -42,4 +42,6 @@ pub use jwt::{JwtAlgorithm, JwtResolver};
 pub use record::StaticTenants;
 pub use rejection::{Rejection, RejectionKind};
 pub use resolve::{ResolvedTenant, Tenancy};
-pub use resolver::{ApiKeyResolver, Claim, HeaderResolver, Resolver, SubdomainResolver};
+pub use resolver::{
+    ApiKeyResolver, Claim, Credential, HeaderResolver, Resolver, SubdomainResolver,
+};

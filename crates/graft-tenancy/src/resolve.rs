@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
-use graft_resolve::TenantId;
+use graft_resolve::{Permissions, TenantId};
 
 use crate::rejection::{Rejection, RejectionKind};
 use crate::resolver::{Claim, Resolver};
@@ -21,6 +21,12 @@ pub struct ResolvedTenant {
     pub via: &'static str,
     /// Whether a credential (a verified token, an API key) named the tenant.
     pub authenticated: bool,
+    /// Who is calling, for what is kept per caller (idempotency keys): `jwt:<sub>`,
+    /// `api_key:<hash>`, or `anonymous` when no credential names the caller.
+    pub caller: String,
+    /// What the caller may do: the scopes its token grants, or the tenancy's default scopes
+    /// when its credential carries none.
+    pub permissions: Permissions,
 }
 
 /// Resolves the tenant of each request: runs the resolver chain over the request's headers,
@@ -36,6 +42,7 @@ pub struct Tenancy {
     resolvers: Vec<Resolver>,
     store: Arc<dyn TenantStore>,
     default_tenant: Option<TenantId>,
+    default_permissions: Permissions,
 }
 
 impl std::fmt::Debug for Tenancy {
@@ -56,6 +63,7 @@ impl Tenancy {
             resolvers,
             store,
             default_tenant: None,
+            default_permissions: Permissions::all(),
         }
     }
 
@@ -64,6 +72,16 @@ impl Tenancy {
     pub fn with_default_tenant(self, tenant: Option<TenantId>) -> Tenancy {
         Tenancy {
             default_tenant: tenant,
+            ..self
+        }
+    }
+
+    /// The same tenancy, granting `permissions` to callers whose credential names no scopes
+    /// (a tenant named by a header or a host, the default tenant, an API key, a token
+    /// without a scope claim). Everything unless set.
+    pub fn with_default_permissions(self, permissions: Permissions) -> Tenancy {
+        Tenancy {
+            default_permissions: permissions,
             ..self
         }
     }
@@ -105,14 +123,14 @@ impl Tenancy {
         };
         let authenticated = claim.is_authenticated();
         let looked_up = match &claim {
-            Claim::Named(id) | Claim::Verified(id) => self.store.tenant(id).await,
+            Claim::Named(id) | Claim::Verified(id, _) => self.store.tenant(id).await,
             Claim::ApiKey(hash) => self.store.tenant_by_api_key(hash).await,
         };
         let record = match looked_up {
             Ok(Some(record)) => record,
             Ok(None) => {
                 let what = match &claim {
-                    Claim::Named(id) | Claim::Verified(id) => format!("tenant `{id}`"),
+                    Claim::Named(id) | Claim::Verified(id, _) => format!("tenant `{id}`"),
                     Claim::ApiKey(_) => "the API key".to_owned(),
                 };
                 return Err(Rejection::new(
@@ -130,7 +148,25 @@ impl Tenancy {
         if authenticated {
             self.check_unauthenticated_agree(index, via, &record.id, headers)?;
         }
-        served(record, via, authenticated)
+        let (caller, permissions) = match claim {
+            Claim::Named(_) => ("anonymous".to_owned(), self.default_permissions.clone()),
+            Claim::Verified(_, credential) => (
+                match credential.subject {
+                    Some(subject) => format!("jwt:{subject}"),
+                    None => "jwt".to_owned(),
+                },
+                match credential.scopes {
+                    Some(scopes) => Permissions::from_scopes(scopes.iter().map(String::as_str)),
+                    None => self.default_permissions.clone(),
+                },
+            ),
+            Claim::ApiKey(hash) => (format!("api_key:{hash}"), self.default_permissions.clone()),
+        };
+        served(record, via, authenticated).map(|tenant| ResolvedTenant {
+            caller,
+            permissions,
+            ..tenant
+        })
     }
 
     /// What a request that names no tenant gets.
@@ -142,7 +178,10 @@ impl Tenancy {
             ));
         };
         match self.store.tenant(id).await {
-            Ok(Some(record)) => served(record, "default", false),
+            Ok(Some(record)) => served(record, "default", false).map(|tenant| ResolvedTenant {
+                permissions: self.default_permissions.clone(),
+                ..tenant
+            }),
             Ok(None) => Err(Rejection::new(
                 RejectionKind::Unauthenticated,
                 format!("default: the store does not know the default tenant `{id}`"),
@@ -195,6 +234,8 @@ fn served(
             record,
             via,
             authenticated,
+            caller: "anonymous".to_owned(),
+            permissions: Permissions::all(),
         }),
         TenantStatus::Suspended => Err(Rejection::new(
             RejectionKind::TenantSuspended,

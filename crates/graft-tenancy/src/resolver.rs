@@ -16,10 +16,20 @@ pub enum Claim {
     /// A tenant id named by input anyone can send (a header, the host name). Only as
     /// trustworthy as whatever sets that input (a gateway in front of the server).
     Named(TenantId),
-    /// A tenant id taken from a verified credential (a signed token).
-    Verified(TenantId),
+    /// A tenant id taken from a verified credential (a signed token), with who it names and
+    /// what it grants.
+    Verified(TenantId, Credential),
     /// An API key, by hash: the store says which tenant it belongs to.
     ApiKey(ApiKeyHash),
+}
+
+/// What a verified token says of its bearer, besides the tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credential {
+    /// The token's subject (`sub`), if it has one.
+    pub subject: Option<String>,
+    /// The scopes it grants (`scope`, space-separated, or `scp`, a list), if it names any.
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Claim {

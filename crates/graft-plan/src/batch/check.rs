@@ -2,7 +2,7 @@
 //! actions, fields and values, and their dependencies.
 
 use apollo_compiler::Name;
-use graft_schema::{EntityMapping, OutputScalar, SubgraphSchema};
+use graft_schema::{EntityMapping, MutationKind, OutputScalar, SubgraphSchema};
 use serde_json::{Map, Value};
 
 use super::reference::param;
@@ -194,6 +194,18 @@ pub(super) fn operation(
     };
     let store = fields("store_params", wants_store);
     let query = fields("query_params", wants_query);
+    let keys = |key: &str| -> Vec<&str> {
+        object
+            .get(key)
+            .and_then(Value::as_object)
+            .map(|params| params.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    };
+    let given = Given {
+        store: keys("store_params"),
+        query: keys("query_params"),
+    };
+    shape(&name, action, mapping, schema, &given, &query, problems);
     if problems.0.len() > before {
         return None;
     }
@@ -205,6 +217,133 @@ pub(super) fn operation(
         query,
         depends_on,
     })
+}
+
+/// The fields an operation names, whether or not their values passed.
+struct Given<'a> {
+    store: Vec<&'a str>,
+    query: Vec<&'a str>,
+}
+
+/// Checks the fields an operation gives against what its action takes: a write's fields
+/// are those of the type's derived mutations (so a type without `@mutations` takes no
+/// writes), a create gives every required field, an update or a delete names its row by the
+/// mutation's key and no more, and a read filters on values, never on null.
+fn shape(
+    name: &str,
+    action: BatchAction,
+    mapping: &EntityMapping,
+    schema: &SubgraphSchema,
+    given: &Given<'_>,
+    query: &[(Name, Param)],
+    problems: &mut Problems,
+) {
+    let type_name = &mapping.type_name;
+    let store = &given.store;
+    let list = |names: &mut dyn Iterator<Item = &Name>| {
+        names.map(Name::as_str).collect::<Vec<_>>().join(", ")
+    };
+    if action == BatchAction::Read {
+        for (field, param) in query {
+            if matches!(param, Param::Value(serde_json::Value::Null)) {
+                problems.at(
+                    name,
+                    format!("query_params.{field}: a read filters on values; null matches no row"),
+                );
+            }
+        }
+        return;
+    }
+    let kinds: Vec<&MutationKind> = schema
+        .mutation_fields()
+        .iter()
+        .filter(|m| &m.type_name == type_name)
+        .map(|m| &m.kind)
+        .collect();
+    if kinds.is_empty() {
+        problems.at(
+            name,
+            format!("{type_name} takes no writes: its type has no @mutations"),
+        );
+        return;
+    }
+    let key_arguments = |kind: &&MutationKind| match kind {
+        MutationKind::Update { arguments, .. } | MutationKind::Delete { arguments, .. } => {
+            Some(arguments.clone())
+        }
+        _ => None,
+    };
+    match action {
+        BatchAction::Create => {
+            let Some(MutationKind::Create { inputs }) = kinds
+                .iter()
+                .find(|k| matches!(k, MutationKind::Create { .. }))
+            else {
+                return;
+            };
+            for field in store {
+                if mapping.column(field).is_some() && !inputs.iter().any(|i| i.field == *field) {
+                    problems.at(
+                        name,
+                        format!(
+                            "store_params.{field}: a create of {type_name} sets {}",
+                            list(&mut inputs.iter().map(|i| &i.field))
+                        ),
+                    );
+                }
+            }
+            for input in inputs.iter().filter(|i| i.required) {
+                if !store.contains(&input.field.as_str()) {
+                    problems.at(
+                        name,
+                        format!(
+                            "store_params.{}: required to create {type_name}",
+                            input.field
+                        ),
+                    );
+                }
+            }
+        }
+        BatchAction::Update | BatchAction::Delete => {
+            if let (BatchAction::Update, Some(MutationKind::Update { patch, .. })) = (
+                action,
+                kinds
+                    .iter()
+                    .find(|k| matches!(k, MutationKind::Update { .. })),
+            ) {
+                if store.is_empty() {
+                    problems.at(name, "store_params: an update sets at least one field");
+                }
+                for field in store {
+                    if mapping.column(field).is_some() && !patch.iter().any(|i| i.field == *field) {
+                        problems.at(
+                            name,
+                            format!(
+                                "store_params.{field}: an update of {type_name} sets {} (keys do \
+                                 not change)",
+                                list(&mut patch.iter().map(|i| &i.field))
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(arguments) = kinds.iter().find_map(key_arguments) {
+                let names_the_key = given.query.len() == arguments.len()
+                    && arguments.iter().all(|a| given.query.contains(&a.as_str()));
+                if !names_the_key {
+                    problems.at(
+                        name,
+                        format!(
+                            "query_params: {} names its row by the key of {type_name}: {}",
+                            action.as_str(),
+                            list(&mut arguments.iter())
+                        ),
+                    );
+                }
+            }
+        }
+        BatchAction::Read => {}
+    }
 }
 
 pub(super) fn position_of(ids: &[Option<String>], id: &str) -> Option<usize> {

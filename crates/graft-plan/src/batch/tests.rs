@@ -7,8 +7,9 @@ use serde_json::json;
 use super::*;
 
 const SDL: &str = r#"
-type Customer @key(fields: "id") @table(name: "customers") { id: ID! name: String! vip: Boolean }
-type Invoice @key(fields: "id") @table(name: "invoices") { id: ID! customerId: Int! note: String total: Float }
+type Customer @key(fields: "id") @table(name: "customers") @mutations { id: ID! name: String! vip: Boolean }
+type Audit @key(fields: "id") @table(name: "audits") { id: ID! text: String }
+type Invoice @key(fields: "id") @table(name: "invoices") @mutations { id: ID! customerId: Int! note: String total: Float }
 "#;
 
 fn schema() -> SubgraphSchema {
@@ -305,4 +306,26 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn writes_take_the_fields_of_the_types_mutations_and_name_rows_by_key() {
+    check(
+        json!({ "operations": [
+            { "id": "a", "entity": "Audit", "action": "create", "store_params": { "text": "x" } },
+            { "id": "b", "entity": "Invoice", "action": "update", "query_params": { "note": "x" },
+              "store_params": { "id": "9" } },
+            { "id": "c", "entity": "Invoice", "action": "update", "query_params": { "id": "1" },
+              "store_params": {} },
+            { "id": "d", "entity": "Invoice", "action": "read", "query_params": { "note": null } },
+            { "id": "e", "entity": "Audit", "action": "read", "query_params": { "text": "x" } }
+        ]}),
+        expect![[r#"
+            operation a: Audit takes no writes: its type has no @mutations
+            operation b: store_params.id: an update of Invoice sets customerId, note, total (keys do not change)
+            operation b: query_params: update names its row by the key of Invoice: id
+            operation c: store_params: an update sets at least one field
+            operation d: query_params.note: a read filters on values; null matches no row
+        "#]],
+    );
 }

@@ -7,43 +7,14 @@ use std::collections::HashMap;
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex};
 use graft_plan::MutationPlan;
-use graft_schema::{EntityMapping, InputField, MutationKind};
+use graft_schema::{EntityMapping, MutationKind};
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use super::Execution;
+use crate::change::Change;
 use crate::variables::literal_to_json;
-use crate::{
-    DeleteRequest, EntitySource, GraphQLError, InsertRequest, PathSegment, ResolveError, RowSet,
-    UpdateRequest, WriteValue,
-};
-
-/// A mutation's write, read from its arguments before any SQL.
-enum Write {
-    /// Rows to insert, `count` of them, in groups of rows that give the same fields.
-    Insert {
-        groups: Vec<InsertGroup>,
-        count: usize,
-    },
-    /// Columns to set on the row with a key.
-    Update {
-        key: EntityKey,
-        set: Vec<(usize, WriteValue)>,
-    },
-    /// The row with a key to delete.
-    Delete { key: EntityKey },
-}
-
-/// Rows of an insert that give the same fields: one statement, so that a field a row leaves
-/// out takes the table's default rather than a NULL another row's shape would force on it.
-struct InsertGroup {
-    /// The columns written: the fields the rows give, in input-type order.
-    columns: Vec<usize>,
-    /// Each row's values.
-    rows: Vec<Vec<WriteValue>>,
-    /// Each row's position among the mutation's inputs.
-    positions: Vec<usize>,
-}
+use crate::{Action, GraphQLError, PathSegment, ResolveError, RowSet};
 
 impl Execution<'_, '_> {
     /// Runs one derived mutation and writes its answer: the written entity (a list for
@@ -60,6 +31,17 @@ impl Execution<'_, '_> {
             out.extend_from_slice(b"null");
             return;
         };
+        let action = match plan.field.kind {
+            MutationKind::Create { .. } | MutationKind::CreateMany { .. } => Action::Create,
+            MutationKind::Update { .. } => Action::Update,
+            MutationKind::Delete { .. } => Action::Delete,
+        };
+        if !self.ctx.permissions.allows(type_name, action) {
+            out.extend_from_slice(b"null");
+            self.errors
+                .push(forbidden(response_key, type_name, action).at(path));
+            return;
+        }
         let write = match self.read_write(mapping, plan) {
             Ok(write) => write,
             Err(error) => {
@@ -68,7 +50,7 @@ impl Execution<'_, '_> {
                 return;
             }
         };
-        if let Write::Insert { count: 0, .. } = &write {
+        if let Change::Insert { count: 0, .. } = &write {
             out.extend_from_slice(b"[]");
             return;
         }
@@ -86,10 +68,7 @@ impl Execution<'_, '_> {
         };
         let fetched = self.resolver().resolve(&plan.selection, rows).await;
         let placeholder = EntityKey::new(type_name.clone(), KeyIndex(0), Vec::new());
-        let key = || match &write {
-            Write::Update { key, .. } | Write::Delete { key } => key,
-            Write::Insert { .. } => &placeholder,
-        };
+        let key = || write.key().unwrap_or(&placeholder);
         if matches!(plan.field.kind, MutationKind::CreateMany { .. }) {
             out.push(b'[');
             for position in 0..fetched.rows.len() {
@@ -114,7 +93,7 @@ impl Execution<'_, '_> {
         &self,
         mapping: &EntityMapping,
         plan: &MutationPlan,
-    ) -> Result<Write, GraphQLError> {
+    ) -> Result<Change, GraphQLError> {
         let arguments: HashMap<&str, Json> = plan
             .arguments
             .iter()
@@ -126,7 +105,7 @@ impl Execution<'_, '_> {
         match &plan.field.kind {
             MutationKind::Create { inputs } => {
                 let input = arguments.get("input").unwrap_or(&Json::Null);
-                insert(inputs, std::slice::from_ref(input)).map_err(bad)
+                Change::insert(inputs, std::slice::from_ref(input)).map_err(bad)
             }
             MutationKind::CreateMany { inputs } => {
                 let rows = match arguments.get("inputs") {
@@ -146,7 +125,7 @@ impl Execution<'_, '_> {
                     .with_detail("found", rows.len())
                     .with_detail("max", max));
                 }
-                insert(inputs, rows).map_err(bad)
+                Change::insert(inputs, rows).map_err(bad)
             }
             MutationKind::Update {
                 key,
@@ -160,26 +139,18 @@ impl Execution<'_, '_> {
                     Some(Json::Object(given)) => given,
                     _ => return Err(bad("`patch` must be an object".to_owned())),
                 };
-                let mut set = Vec::new();
-                for input in patch {
-                    let Some(value) = given.get(input.field.as_str()) else {
-                        continue;
-                    };
-                    let column = &mapping.columns[input.column];
-                    if value.is_null() && !column.ty.nullable {
-                        return Err(bad(format!("patch.{}: may not be null", input.field)));
-                    }
-                    set.push((input.column, write_value(value)));
-                }
-                if set.is_empty() {
-                    return Err(bad("the patch sets no field".to_owned()));
-                }
-                Ok(Write::Update { key, set })
+                Change::update(mapping, key, patch, given).map_err(|message| {
+                    bad(if message.starts_with("the patch") {
+                        message
+                    } else {
+                        format!("patch.{message}")
+                    })
+                })
             }
             MutationKind::Delete {
                 key,
                 arguments: key_arguments,
-            } => Ok(Write::Delete {
+            } => Ok(Change::Delete {
                 key: self
                     .key(mapping, *key, key_arguments, &arguments)
                     .map_err(bad)?,
@@ -212,7 +183,7 @@ impl Execution<'_, '_> {
         &self,
         mapping: &EntityMapping,
         returning: &[usize],
-        write: &Write,
+        write: &Change,
     ) -> Result<RowSet, ResolveError> {
         let source = self
             .engine
@@ -220,8 +191,9 @@ impl Execution<'_, '_> {
             .source_for(&mapping.type_name)
             .ok_or_else(|| ResolveError::NoSource(mapping.type_name.to_string()))?;
         let turn = self.budget.statement().await?;
-        let rows =
-            write_in_unit_of_work(source.as_ref(), self.ctx, mapping, returning, write).await?;
+        let rows = write
+            .apply_alone(source.as_ref(), self.ctx, mapping, returning)
+            .await?;
         drop(turn);
         self.budget.spent(rows.row_count())?;
         Ok(rows)
@@ -310,150 +282,12 @@ pub(super) fn entities_written(
     u64::try_from(items).unwrap_or(u64::MAX).max(1)
 }
 
-/// Runs `write` in a unit of work of its own on `source`: begin, write, commit; on a failed
-/// write, an explicit rollback (a dropped unit of work rolls back too, but may cost its
-/// connection).
-async fn write_in_unit_of_work(
-    source: &dyn EntitySource,
-    ctx: &crate::RequestContext,
-    mapping: &EntityMapping,
-    returning: &[usize],
-    write: &Write,
-) -> Result<RowSet, ResolveError> {
-    let mut work = source.begin(ctx).await?;
-    let written = match write {
-        Write::Insert { groups, count } => {
-            insert_groups(work.as_mut(), mapping, returning, groups, *count).await
-        }
-        Write::Update { key, set } => {
-            work.update(UpdateRequest {
-                mapping,
-                match_columns: mapping.key_columns(key.key_index()),
-                key,
-                set,
-                returning,
-            })
-            .await
-        }
-        Write::Delete { key } => {
-            work.delete(DeleteRequest {
-                mapping,
-                match_columns: mapping.key_columns(key.key_index()),
-                key,
-                returning,
-            })
-            .await
-        }
-    };
-    match written {
-        Ok(rows) => {
-            work.commit().await?;
-            Ok(rows)
-        }
-        Err(error) => {
-            if let Err(rollback) = work.rollback().await {
-                tracing::debug!(%rollback, "rolling back a failed write");
-            }
-            Err(error)
-        }
-    }
-}
-
-/// Inserts each group in one statement, in the order of their first rows, and answers the
-/// written rows in input order.
-async fn insert_groups(
-    work: &mut dyn crate::UnitOfWork,
-    mapping: &EntityMapping,
-    returning: &[usize],
-    groups: &[InsertGroup],
-    count: usize,
-) -> Result<RowSet, ResolveError> {
-    let mut written = Vec::with_capacity(groups.len());
-    for group in groups {
-        let rows = work
-            .insert(InsertRequest {
-                mapping,
-                columns: &group.columns,
-                rows: &group.rows,
-                returning,
-            })
-            .await?;
-        written.push(rows);
-    }
-    // One group of every input, the usual case: its rows are already in input order.
-    if let [only] = groups
-        && only.rows.len() == count
-    {
-        return Ok(written.pop().expect("one group, one row set"));
-    }
-    let mut merged = RowSet::new(count, returning.len());
-    for (group, rows) in groups.iter().zip(&written) {
-        for (i, &position) in group.positions.iter().enumerate() {
-            for row in rows.rows_of(i) {
-                let mut writer = merged.row(position);
-                for cell in rows.cells(row) {
-                    match *cell {
-                        crate::Cell::Text { start, len } => writer.push_text(rows.text(start, len)),
-                        crate::Cell::Json { start, len } => writer.push_json(rows.text(start, len)),
-                        other => writer.push(other),
-                    }
-                }
-            }
-        }
-    }
-    Ok(merged)
-}
-
-/// The rows of an insert, grouped by the fields they give (see [`InsertGroup`]).
-fn insert(inputs: &[InputField], given: &[Json]) -> Result<Write, String> {
-    let mut groups: Vec<InsertGroup> = Vec::new();
-    for (position, object) in given.iter().enumerate() {
-        let Json::Object(object) = object else {
-            return Err(format!("input {position} must be an object"));
-        };
-        let fields: Vec<&InputField> = inputs
-            .iter()
-            .filter(|input| object.contains_key(input.field.as_str()))
-            .collect();
-        if fields.is_empty() {
-            return Err(format!("input {position} gives no field to write"));
-        }
-        let columns: Vec<usize> = fields.iter().map(|input| input.column).collect();
-        let row = fields
-            .iter()
-            .map(|input| write_value(&object[input.field.as_str()]))
-            .collect();
-        match groups.iter_mut().find(|group| group.columns == columns) {
-            Some(group) => {
-                group.rows.push(row);
-                group.positions.push(position);
-            }
-            None => groups.push(InsertGroup {
-                columns,
-                rows: vec![row],
-                positions: vec![position],
-            }),
-        }
-    }
-    Ok(Write::Insert {
-        groups,
-        count: given.len(),
-    })
-}
-
-/// A coerced input value as the value written into its column: each database converts it
-/// to the column's type as an assignment does.
-fn write_value(value: &Json) -> WriteValue {
-    match value {
-        Json::Null => WriteValue::Null,
-        Json::Bool(b) => WriteValue::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => WriteValue::Int(i),
-            // serde_json's numbers are finite.
-            None => WriteValue::Float(n.as_f64().unwrap_or_default()),
-        },
-        Json::String(s) => WriteValue::Text(s.clone()),
-        // Objects and lists are custom scalars' values (JSON columns).
-        Json::Array(_) | Json::Object(_) => WriteValue::Json(value.to_string()),
-    }
+/// The error of a write the caller's credential does not grant.
+pub(crate) fn forbidden(at: &str, type_name: &str, action: Action) -> GraphQLError {
+    GraphQLError::new(
+        "FORBIDDEN",
+        format!("{at}: the caller's credential does not grant {action} on {type_name}"),
+    )
+    .with_detail("entity", type_name.to_owned())
+    .with_detail("action", action.as_str())
 }

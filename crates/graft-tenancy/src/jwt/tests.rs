@@ -6,8 +6,22 @@ use super::*;
 use crate::RejectionKind;
 use crate::test_support::*;
 
+fn verified_without_subject(id: &str) -> Option<Claim> {
+    Some(Claim::Verified(
+        TenantId::new(id).unwrap(),
+        Credential::default(),
+    ))
+}
+
 fn verified(id: &str) -> Option<Claim> {
-    Some(Claim::Verified(TenantId::new(id).unwrap()))
+    // `claims` names the subject `user-1`, and no scopes.
+    Some(Claim::Verified(
+        TenantId::new(id).unwrap(),
+        Credential {
+            subject: Some("user-1".to_owned()),
+            scopes: None,
+        },
+    ))
 }
 
 /// The reason `resolver` refuses `token`, checking it is a plain 401.
@@ -175,14 +189,14 @@ fn exp_is_required_and_checked_with_leeway() {
     // Within the default 30 s of leeway.
     assert_eq!(
         hs().resolve(&bearer(&hs256(&at(now() - 10)))),
-        Ok(verified("acme"))
+        Ok(verified_without_subject("acme"))
     );
     let strict = hs().with_leeway_seconds(0);
     assert!(refused(&strict, &hs256(&at(now() - 10))).contains("ExpiredSignature"));
     let lenient = hs().with_leeway_seconds(600);
     assert_eq!(
         lenient.resolve(&bearer(&hs256(&at(now() - 120)))),
-        Ok(verified("acme"))
+        Ok(verified_without_subject("acme"))
     );
     let no_exp = refused(&hs(), &hs256(&json!({ "tenant_id": "acme" })));
     assert!(no_exp.contains("MissingRequiredClaim"), "{no_exp}");
@@ -192,7 +206,7 @@ fn exp_is_required_and_checked_with_leeway() {
     let huge = hs().with_leeway_seconds(u64::MAX);
     assert_eq!(
         huge.resolve(&bearer(&hs256(&at(now() - 10)))),
-        Ok(verified("acme"))
+        Ok(verified_without_subject("acme"))
     );
 }
 
@@ -203,11 +217,11 @@ fn nbf_is_checked() {
     assert!(early.contains("ImmatureSignature"), "{early}");
     assert_eq!(
         hs().resolve(&bearer(&hs256(&not_before(now() + 5)))),
-        Ok(verified("acme"))
+        Ok(verified_without_subject("acme"))
     );
     assert_eq!(
         hs().resolve(&bearer(&hs256(&not_before(now() - 5)))),
-        Ok(verified("acme"))
+        Ok(verified_without_subject("acme"))
     );
 }
 
@@ -267,7 +281,10 @@ fn the_tenant_claim_must_be_a_valid_tenant_id_string() {
     }
     let custom = hs().with_claim("https://example.com/org");
     let token = hs256(&json!({ "exp": exp, "https://example.com/org": "globex" }));
-    assert_eq!(custom.resolve(&bearer(&token)), Ok(verified("globex")));
+    assert_eq!(
+        custom.resolve(&bearer(&token)),
+        Ok(verified_without_subject("globex"))
+    );
     assert!(refused(&custom, &hs256(&claims("acme"))).contains("no `https://example.com/org`"));
 }
 
@@ -335,4 +352,40 @@ fn debug_output_holds_no_secret() {
         "{debug}"
     );
     assert!(!debug.contains("test-secret"), "{debug}");
+}
+
+#[test]
+fn the_subject_and_scopes_of_a_token_come_with_its_tenant() {
+    let credential = |extra: Value| {
+        let mut claims = claims("acme");
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        match hs().resolve(&bearer(&hs256(&claims))) {
+            Ok(Some(Claim::Verified(_, credential))) => Ok(credential.scopes),
+            Ok(other) => panic!("{other:?}"),
+            Err(rejection) => Err(rejection.reason().to_owned()),
+        }
+    };
+    let words = |list: &[&str]| Some(list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        credential(json!({ "scope": "openid Order:create *:read" })),
+        Ok(words(&["openid", "Order:create", "*:read"]))
+    );
+    assert_eq!(
+        credential(json!({ "scp": ["Order:write"] })),
+        Ok(words(&["Order:write"]))
+    );
+    assert_eq!(credential(json!({})), Ok(None));
+    assert!(
+        credential(json!({ "scope": 7 }))
+            .unwrap_err()
+            .contains("scope claim")
+    );
+    assert!(
+        credential(json!({ "scp": [1] }))
+            .unwrap_err()
+            .contains("non-string")
+    );
 }
