@@ -13,8 +13,9 @@ use crate::dialect::{Dialect, Place, Scope, Statement};
 /// A driver does one thing at a time on a connection it is handed; acquiring, the deadline,
 /// retrying and transactions are [`crate::SqlSource`]'s, written once for every driver.
 pub trait Driver: Send + Sync + Sized + 'static {
-    /// The SQL this driver's database speaks.
-    type Dialect: Dialect;
+    /// The SQL this driver's database speaks, graft's own bookkeeping (tenants, idempotency
+    /// keys) included.
+    type Dialect: crate::tenants::TenantSql;
     /// A connection taken from the pool; dropping it gives it back.
     type Conn: Send + 'static;
 

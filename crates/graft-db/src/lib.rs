@@ -25,6 +25,7 @@ mod column;
 mod dialect;
 mod driver;
 mod error;
+mod ledger;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 mod pool;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use graft_resolve::{
     BoxFuture, Capabilities, DeleteRequest, EntitySource, FetchRequest, InsertRequest, Isolation,
-    PageRequest, PoolStatus, RequestContext, ResolveError, RowSet, Savepoint, SourceErrorKind,
-    SourceEvent, SourceObserver, StatementKind, UnitOfWork, UpdateRequest,
+    KeyClaim, LedgerEntry, LedgerKey, PageRequest, PoolStatus, RequestContext, ResolveError,
+    RowSet, Savepoint, SourceErrorKind, SourceEvent, SourceObserver, StatementKind, UnitOfWork,
+    UpdateRequest,
 };
 
 use crate::DbError;
@@ -23,13 +24,15 @@ use crate::driver::Driver;
 /// and write in a transaction. [`crate::SqliteSource`], [`crate::PostgresSource`] and
 /// [`crate::MysqlSource`] are this type over each driver.
 pub struct SqlSource<D: Driver> {
-    shared: Arc<Shared<D>>,
+    pub(crate) shared: Arc<Shared<D>>,
 }
 
-struct Shared<D: Driver> {
-    name: String,
+pub(crate) struct Shared<D: Driver> {
+    pub(crate) name: String,
     driver: D,
     dialect: D::Dialect,
+    /// Set once the idempotency-key table is known to exist (see `ledger.rs`).
+    pub(crate) ledger_ready: tokio::sync::OnceCell<()>,
 }
 
 impl<D: Driver> Clone for SqlSource<D> {
@@ -102,6 +105,7 @@ impl<D: Driver> SqlSource<D> {
                 name,
                 driver,
                 dialect,
+                ledger_ready: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -346,7 +350,7 @@ impl<D: Driver> EntitySource for SqlSource<D> {
 /// A transaction on one connection of a [`SqlSource`]. Dropped before
 /// [`UnitOfWork::commit`] or [`UnitOfWork::rollback`], it rolls back ([`Driver::abandon`]).
 pub struct SqlUnitOfWork<D: Driver> {
-    source: SqlSource<D>,
+    pub(crate) source: SqlSource<D>,
     /// `None` once the transaction ended, or lost its connection.
     conn: Option<D::Conn>,
     scope: Scope,
@@ -379,7 +383,7 @@ impl<D: Driver> SqlUnitOfWork<D> {
     /// Runs `statement` on the transaction's connection within the deadline. A connection
     /// error or a passed deadline ends the transaction (the server rolls it back): later calls
     /// fail with [`DbError::Ended`].
-    async fn run<'k>(
+    pub(crate) async fn run<'k>(
         &mut self,
         statement: &Statement<<D::Dialect as Dialect>::Params<'k>>,
     ) -> Result<RowSet, DbError> {
@@ -397,7 +401,7 @@ impl<D: Driver> SqlUnitOfWork<D> {
     }
 
     /// Runs a statement without rows, as [`SqlUnitOfWork::run`] does.
-    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+    pub(crate) async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         let source = self.source.clone();
         let conn = self.conn.as_mut().ok_or(DbError::Ended)?;
         let started = Instant::now();
@@ -497,7 +501,7 @@ impl<D: Driver> SqlUnitOfWork<D> {
         })
     }
 
-    fn failed(&self) -> impl Fn(DbError) -> ResolveError + 'static {
+    pub(crate) fn failed(&self) -> impl Fn(DbError) -> ResolveError + 'static {
         let name = self.source.shared.name.clone();
         move |error| error.into_resolve_error(&name)
     }
@@ -598,6 +602,42 @@ impl<D: Driver> UnitOfWork for SqlUnitOfWork<D> {
             self.execute(&dialect::rollback_to(savepoint.number()))
                 .await
                 .map_err(failed)
+        })
+    }
+
+    fn claim_key<'a>(
+        &'a mut self,
+        claim: KeyClaim<'a>,
+    ) -> BoxFuture<'a, Result<LedgerEntry, ResolveError>> {
+        Box::pin(async move {
+            let failed = self.failed();
+            self.claim(claim).await.map_err(failed)
+        })
+    }
+
+    fn record_key<'a>(
+        &'a mut self,
+        key: &'a LedgerKey,
+        operation: &'a str,
+        response: &'a str,
+        expires_at_ms: u64,
+    ) -> BoxFuture<'a, Result<(), ResolveError>> {
+        Box::pin(async move {
+            let failed = self.failed();
+            self.record(key, operation, response, expires_at_ms)
+                .await
+                .map_err(failed)
+        })
+    }
+
+    fn release_key<'a>(
+        &'a mut self,
+        key: &'a LedgerKey,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), ResolveError>> {
+        Box::pin(async move {
+            let failed = self.failed();
+            self.release(key, holder).await.map_err(failed)
         })
     }
 

@@ -19,7 +19,7 @@ mod page;
 
 pub use batch::{
     BatchAction, BatchLimits, BatchOperation, BatchOptions, BatchPlan, BatchProblem, Param,
-    PathStep, Piece, Reference, plan_batch,
+    PathStep, Piece, Reference, plan_batch, value_fits,
 };
 pub use cost::{CompileOptions, CostModel, PLANNING_CEILING, Shape};
 pub use error::PlanError;

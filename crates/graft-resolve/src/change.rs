@@ -102,14 +102,6 @@ impl Change {
         Ok(Change::Update { key, set })
     }
 
-    /// The number of rows it writes at most.
-    pub(crate) fn rows(&self) -> usize {
-        match self {
-            Change::Insert { count, .. } => *count,
-            Change::Update { .. } | Change::Delete { .. } => 1,
-        }
-    }
-
     /// The key of the row it changes, for an update or a delete.
     pub(crate) fn key(&self) -> Option<&EntityKey> {
         match self {
@@ -239,4 +231,25 @@ pub(crate) fn write_value(value: &Json) -> WriteValue {
         // Objects and lists are custom scalars' values (JSON columns).
         Json::Array(_) | Json::Object(_) => WriteValue::Json(value.to_string()),
     }
+}
+
+/// The fields a broken constraint concerns: the database names columns, the client knows
+/// fields (a column no field maps keeps its name).
+pub(crate) fn violated_fields(
+    mapping: &EntityMapping,
+    violation: &crate::ConstraintViolation,
+) -> Vec<String> {
+    violation
+        .column
+        .as_deref()
+        .into_iter()
+        .flat_map(|columns| columns.split(", "))
+        .map(|column| {
+            mapping
+                .columns
+                .iter()
+                .find(|c| c.column.eq_ignore_ascii_case(column))
+                .map_or_else(|| column.to_owned(), |c| c.field.to_string())
+        })
+        .collect()
 }

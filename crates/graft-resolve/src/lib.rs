@@ -7,10 +7,12 @@
 //! [`RemoteDbSource`] reads another subgraph's database through that subgraph's mapping, and
 //! [`FallbackSource`] falls back from a database route to HTTP.
 
+mod batch;
 mod change;
 mod context;
 mod engine;
 mod error;
+mod ledger;
 mod limits;
 mod loader;
 mod observe;
@@ -25,10 +27,12 @@ mod unit_of_work;
 mod variables;
 mod write;
 
+pub use batch::{BatchConfig, BatchOutcome, Idempotency};
 pub use context::{Isolation, RequestContext, SchemaName, TenantId};
 pub use engine::{Engine, EngineConfig, ExecuteOptions};
 pub use error::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKind};
 pub use graft_plan::{BatchStats, CostModel};
+pub use ledger::{KeyClaim, LedgerEntry, LedgerKey, ledger_time};
 pub use limits::{Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
 pub use observe::{RequestStats, SourceEvent, SourceObserver, StatementKind};

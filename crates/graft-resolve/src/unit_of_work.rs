@@ -10,6 +10,7 @@
 use graft_keys::EntityKey;
 use graft_schema::EntityMapping;
 
+use crate::ledger::{KeyClaim, LedgerEntry, LedgerKey};
 use crate::{BoxFuture, FetchRequest, PageRequest, ResolveError, RowSet};
 
 /// A value written into a column, bound as a parameter (never formatted into SQL).
@@ -141,6 +142,41 @@ pub trait UnitOfWork: Send {
         savepoint: &'a Savepoint,
     ) -> BoxFuture<'a, Result<(), ResolveError>>;
 
+    /// Claims an idempotency key (see [`crate::ledger`]) and answers what the ledger holds
+    /// for it: the claim was taken when the entry's holder is the claimant. Sources that keep
+    /// no ledger refuse.
+    fn claim_key<'a>(
+        &'a mut self,
+        claim: KeyClaim<'a>,
+    ) -> BoxFuture<'a, Result<LedgerEntry, ResolveError>> {
+        let _ = claim;
+        Box::pin(async { Err(no_ledger()) })
+    }
+
+    /// Keeps `response` for a key: the batch's (`operation` empty) or one operation's,
+    /// in this transaction.
+    fn record_key<'a>(
+        &'a mut self,
+        key: &'a LedgerKey,
+        operation: &'a str,
+        response: &'a str,
+        expires_at_ms: u64,
+    ) -> BoxFuture<'a, Result<(), ResolveError>> {
+        let _ = (key, operation, response, expires_at_ms);
+        Box::pin(async { Err(no_ledger()) })
+    }
+
+    /// Forgets a key held by `holder` that has no response: its batch did not run, and a
+    /// retry may run it at once.
+    fn release_key<'a>(
+        &'a mut self,
+        key: &'a LedgerKey,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), ResolveError>> {
+        let _ = (key, holder);
+        Box::pin(async { Err(no_ledger()) })
+    }
+
     /// Makes every write since [`EntitySource::begin`] permanent. A failed commit wrote nothing.
     ///
     /// [`EntitySource::begin`]: crate::EntitySource::begin
@@ -150,4 +186,8 @@ pub trait UnitOfWork: Send {
     ///
     /// [`EntitySource::begin`]: crate::EntitySource::begin
     fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), ResolveError>>;
+}
+
+fn no_ledger() -> ResolveError {
+    ResolveError::Unsupported("this source keeps no idempotency keys".to_owned())
 }

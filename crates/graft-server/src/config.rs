@@ -105,6 +105,9 @@ pub struct Config {
     /// `[admin]`: the admin API's credential.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// `[batch]`: how `POST /batch` is served.
+    #[serde(default)]
+    pub batch: crate::batch::BatchSection,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -138,7 +138,8 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         limits: config.limits.request_limits(),
         ..EngineConfig::default()
     };
-    let state = AppState::new(Engine::new(schema, router, engine), limits);
+    let state = AppState::new(Engine::new(schema, router, engine), limits)
+        .with_batch(config.batch.enabled.then(|| config.batch.settings()));
     let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
     Ok(match (&config.tenancy, control) {
         (Some(tenancy), Some(control)) => {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod admission;
+pub mod batch;
 pub mod config;
 pub mod demo;
 mod ftv1;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use graft_resolve::Engine;
 use graft_tenancy::Tenancy;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub tenant_control: Option<Arc<tenants::TenantControl>>,
     /// The SHA-256 of the admin API's bearer token; without it there is no admin API.
     pub admin_token: Option<graft_resolve::ApiKeyHash>,
+    /// How `POST /batch` is served; `None` does not serve it.
+    pub batch: Option<Arc<batch::BatchSettings>>,
 }
 
 impl AppState {
@@ -50,6 +53,15 @@ impl AppState {
             tenancy: None,
             tenant_control: None,
             admin_token: None,
+            batch: Some(Arc::new(batch::BatchSettings::default())),
+        }
+    }
+
+    /// The same state, serving `POST /batch` with `settings` (or not, with `None`).
+    pub fn with_batch(self, settings: Option<batch::BatchSettings>) -> AppState {
+        AppState {
+            batch: settings.map(Arc::new),
+            ..self
         }
     }
 
@@ -171,11 +183,13 @@ pub async fn serve(
 ///
 /// - `POST /graphql`: GraphQL over HTTP (`application/json` bodies).
 /// - `GET /graphql`: a query given as `?query=` runs; without one, a page to try queries.
+/// - `POST /batch`: dependent create, read, update and delete operations in one request
+///   (`batch.rs`, `docs/batch.md`), unless `[batch] enabled = false`.
 /// - `GET /health`: `{"status":"ok"}`.
 /// - `/admin/tenants...`: the admin API (`admin.rs`), with tenants in the database and an
 ///   `[admin]` token.
 ///
-/// GraphQL requests pass two layers, in this order: admission control ([`Admission`]), which
+/// GraphQL requests and batches pass two layers, in this order: admission control ([`Admission`]), which
 /// answers 503 with `Retry-After` past the limit and its queue; then, when the server has a
 /// [`Tenancy`], tenant resolution, which answers 401, 403 or 503 when the request cannot be
 /// served as a tenant.
@@ -187,13 +201,21 @@ pub fn app(state: AppState) -> Router {
         Router::new()
     };
     let mut graphql = get(http::graphql_get).post(http::graphql_post);
+    let mut batch = post(batch::batch_post);
     // A server of one tenant has no tenant layer at all, not one that passes requests on.
     if state.tenancy.is_some() {
         let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);
-        graphql = graphql.route_layer(tenant);
+        graphql = graphql.route_layer(tenant.clone());
+        batch = batch.route_layer(tenant);
     }
+    let batch = if state.batch.is_some() {
+        Router::new().route("/batch", batch.route_layer(admission.clone()))
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(admin)
+        .merge(batch)
         .route("/graphql", graphql.route_layer(admission))
         .route("/health", get(http::health))
         .fallback(http::not_found)

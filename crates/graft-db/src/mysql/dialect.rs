@@ -404,6 +404,10 @@ impl crate::tenants::TenantSql for MyDialect {
         )
     }
 
+    fn insert_or_ignore(&self, rest: &str) -> String {
+        format!("INSERT IGNORE INTO {rest}")
+    }
+
     fn quote(&self, identifier: &str) -> String {
         quote_backtick(identifier)
     }

@@ -562,6 +562,10 @@ impl crate::tenants::TenantSql for PgDialect {
         "0::int8"
     }
 
+    fn insert_or_ignore(&self, rest: &str) -> String {
+        format!("INSERT INTO {rest} ON CONFLICT DO NOTHING")
+    }
+
     fn quote(&self, identifier: &str) -> String {
         quote_double(identifier)
     }

@@ -275,6 +275,10 @@ impl crate::tenants::TenantSql for SqliteDialect {
             .collect()
     }
 
+    fn insert_or_ignore(&self, rest: &str) -> String {
+        format!("INSERT OR IGNORE INTO {rest}")
+    }
+
     fn quote(&self, identifier: &str) -> String {
         quote_double(identifier)
     }

@@ -45,6 +45,8 @@ pub trait TenantSql: Dialect {
     fn text_parameter(&self, n: usize) -> String;
     /// The parameters of a store statement, texts or NULLs in order.
     fn text_params<'k>(&self, values: Vec<Option<String>>) -> Self::Params<'k>;
+    /// `INSERT INTO <rest>` that does nothing where a row with the same primary key exists.
+    fn insert_or_ignore(&self, rest: &str) -> String;
     /// The constant position column a store read leads with.
     fn position_zero(&self) -> &'static str {
         "0"
@@ -72,6 +74,20 @@ pub trait TenantSql: Dialect {
     fn lock_is_transaction(&self) -> bool {
         false
     }
+}
+
+/// `template` with `{position}` for the leading position column and `{n}` for the `n`th
+/// parameter, in `dialect`.
+pub(crate) fn bookkeeping_sql(
+    dialect: &impl TenantSql,
+    template: &str,
+    parameters: usize,
+) -> String {
+    let mut sql = template.replace("{position}", dialect.position_zero());
+    for n in 1..=parameters {
+        sql = sql.replace(&format!("{{{n}}}"), &dialect.text_parameter(n));
+    }
+    sql
 }
 
 /// The tenants of one database, and their lifecycle.
@@ -170,11 +186,7 @@ where
     /// `template` with `{position}` for the leading position column and `{n}` for the `n`th
     /// parameter, in this dialect.
     fn statement_text(&self, template: &str, parameters: usize) -> String {
-        let mut sql = template.replace("{position}", self.sql().position_zero());
-        for n in 1..=parameters {
-            sql = sql.replace(&format!("{{{n}}}"), &self.sql().text_parameter(n));
-        }
-        sql
+        bookkeeping_sql(self.sql(), template, parameters)
     }
 
     /// Every tenant, by id.

@@ -382,7 +382,7 @@ fn params_of(
         let mut refs = Vec::new();
         match &param {
             Param::Value(value) => {
-                if let Err(expected) = fits(value, column.ty.scalar, column.ty.nullable) {
+                if let Err(expected) = value_fits(value, column.ty.scalar, column.ty.nullable) {
                     problems.at(
                         name,
                         format!("{key}.{field}: expected {expected}, got {value}"),
@@ -408,8 +408,9 @@ fn params_of(
     out
 }
 
-/// Whether `value` can be a value of a field of type `scalar`; the expected type otherwise.
-fn fits(value: &Value, scalar: OutputScalar, nullable: bool) -> Result<(), &'static str> {
+/// Whether `value` can be a value of a field of type `scalar` (`nullable` or not); the
+/// expected type otherwise.
+pub fn value_fits(value: &Value, scalar: OutputScalar, nullable: bool) -> Result<(), &'static str> {
     let ok = match (value, scalar) {
         (Value::Null, _) => nullable,
         (Value::String(_), OutputScalar::Id | OutputScalar::String | OutputScalar::Enum) => true,

@@ -309,5 +309,6 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
+pub use check::value_fits;
 use check::{ids, operation, options};
 use order::waves;

@@ -187,6 +187,11 @@ impl Engine {
         &self.schema
     }
 
+    /// The sources, by type.
+    pub fn sources(&self) -> &SourceRouter {
+        &self.sources
+    }
+
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config

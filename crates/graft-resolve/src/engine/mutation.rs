@@ -211,20 +211,7 @@ impl Execution<'_, '_> {
         let request_id = &self.ctx.request_id;
         match error {
             ResolveError::Constraint { violation, .. } => {
-                // The database names columns; the client knows fields.
-                let fields: Vec<String> = violation
-                    .column
-                    .as_deref()
-                    .into_iter()
-                    .flat_map(|columns| columns.split(", "))
-                    .map(|column| {
-                        mapping
-                            .columns
-                            .iter()
-                            .find(|c| c.column.eq_ignore_ascii_case(column))
-                            .map_or_else(|| column.to_owned(), |c| c.field.to_string())
-                    })
-                    .collect();
+                let fields = crate::change::violated_fields(mapping, violation);
                 let mut message = format!("{response_key}: {}", violation.kind.description());
                 if let Some(constraint) = &violation.constraint {
                     message.push_str(&format!(" (constraint `{constraint}`)"));

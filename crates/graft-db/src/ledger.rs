@@ -1,0 +1,205 @@
+//! Idempotency keys in the database (`graft_idempotency_keys`), written in the unit of work of
+//! the batch they belong to (see `graft_resolve::ledger`).
+//!
+//! The table lives in the database's own schema (unqualified, as the tenant store's do) and
+//! is created the first time a source claims a key; SQLite creates it in each tenant file
+//! the first time a claim reaches it. A key's rows are the batch's (`operation` empty) and
+//! one per operation committed on its own. Times are 20-digit milliseconds, compared as text.
+
+use graft_resolve::{Cell, KeyClaim, LedgerEntry, LedgerKey, RowSet, ledger_time};
+
+use crate::DbError;
+use crate::column::ReadAs;
+use crate::dialect::Statement;
+use crate::driver::Driver;
+use crate::source::SqlUnitOfWork;
+use crate::tenants::{TenantSql, bookkeeping_sql};
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS graft_idempotency_keys (
+  tenant_id VARCHAR(63) NOT NULL,
+  caller VARCHAR(300) NOT NULL,
+  idempotency_key VARCHAR(255) NOT NULL,
+  operation VARCHAR(64) NOT NULL,
+  body_hash CHAR(64) NOT NULL,
+  holder VARCHAR(64) NOT NULL,
+  leased_until CHAR(20) NOT NULL,
+  expires_at CHAR(20) NOT NULL,
+  response TEXT,
+  PRIMARY KEY (tenant_id, caller, idempotency_key, operation))";
+
+/// The condition naming a key's rows: parameters 1 to 3.
+const KEY: &str = "tenant_id = {1} AND caller = {2} AND idempotency_key = {3}";
+
+impl<D: Driver> SqlUnitOfWork<D> {
+    /// Runs a bookkeeping statement whose `{n}` markers take `values`; its rows, `width` text
+    /// columns after the position, all at position 0.
+    async fn bookkeeping(
+        &mut self,
+        template: &str,
+        values: Vec<Option<String>>,
+        width: usize,
+    ) -> Result<RowSet, DbError> {
+        let dialect = self.source.dialect();
+        let sql = bookkeeping_sql(dialect, template, values.len());
+        let statement = Statement::numbered(
+            sql,
+            dialect.text_params(values),
+            vec![ReadAs::Dynamic; width],
+            0,
+            None,
+            1,
+        );
+        self.run(&statement).await
+    }
+
+    /// Creates the table where it may be missing: once per source, and in every claim where
+    /// tenants' schemas are files of their own.
+    async fn ensure_ledger(&mut self) -> Result<(), DbError> {
+        if !self.source.dialect().schemas_share_a_connection() {
+            return self.execute(CREATE).await;
+        }
+        let shared = std::sync::Arc::clone(&self.source.shared);
+        shared
+            .ledger_ready
+            .get_or_try_init(|| self.execute(CREATE))
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn claim(&mut self, claim: KeyClaim<'_>) -> Result<LedgerEntry, DbError> {
+        self.ensure_ledger().await?;
+        let key = key_values(claim.key);
+        let now = ledger_time(claim.now_ms);
+        let with = |more: &[&str]| -> Vec<Option<String>> {
+            key.iter()
+                .cloned()
+                .chain(more.iter().map(|v| Some((*v).to_owned())))
+                .collect()
+        };
+        // An expired key is forgotten, with its operations' results.
+        self.bookkeeping(
+            &format!("DELETE FROM graft_idempotency_keys WHERE {KEY} AND expires_at < {{4}}"),
+            with(&[&now]),
+            0,
+        )
+        .await?;
+        let leased_until = ledger_time(claim.leased_until_ms);
+        let expires_at = ledger_time(claim.expires_at_ms);
+        let insert = self.source.dialect().insert_or_ignore(
+            "graft_idempotency_keys (tenant_id, caller, idempotency_key, operation, body_hash, \
+             holder, leased_until, expires_at) VALUES ({1}, {2}, {3}, '', {4}, {5}, {6}, {7})",
+        );
+        self.bookkeeping(
+            &insert,
+            with(&[claim.body_hash, claim.holder, &leased_until, &expires_at]),
+            0,
+        )
+        .await?;
+        // A request that held the key and never answered (it crashed) loses it once its
+        // lease runs out, to a retry of the same body.
+        self.bookkeeping(
+            &format!(
+                "UPDATE graft_idempotency_keys SET holder = {{5}}, leased_until = {{6}} \
+                 WHERE {KEY} AND operation = '' AND response IS NULL AND leased_until < {{4}} \
+                 AND body_hash = {{7}}"
+            ),
+            with(&[&now, claim.holder, &leased_until, claim.body_hash]),
+            0,
+        )
+        .await?;
+        let rows = self
+            .bookkeeping(
+                &format!(
+                    "SELECT {{position}}, operation, body_hash, holder, response \
+                     FROM graft_idempotency_keys WHERE {KEY} ORDER BY operation"
+                ),
+                with(&[]),
+                4,
+            )
+            .await?;
+        let mut entry = None;
+        let mut operations = Vec::new();
+        for row in rows.rows_of(0) {
+            let cells = rows.cells(row);
+            let text = |i: usize| match cells.get(i) {
+                Some(Cell::Text { start, len } | Cell::Json { start, len }) => {
+                    Some(rows.text(*start, *len).to_owned())
+                }
+                _ => None,
+            };
+            let operation = text(0).unwrap_or_default();
+            if operation.is_empty() {
+                entry = Some(LedgerEntry {
+                    body_hash: text(1).unwrap_or_default(),
+                    holder: text(2).unwrap_or_default(),
+                    response: text(3),
+                    operations: Vec::new(),
+                });
+            } else if let Some(result) = text(3) {
+                operations.push((operation, result));
+            }
+        }
+        let mut entry = entry.ok_or_else(|| {
+            DbError::Decode("an idempotency key claimed has no batch row".to_owned())
+        })?;
+        entry.operations = operations;
+        Ok(entry)
+    }
+
+    pub(crate) async fn record(
+        &mut self,
+        key: &LedgerKey,
+        operation: &str,
+        response: &str,
+        expires_at_ms: u64,
+    ) -> Result<(), DbError> {
+        let mut values = key_values(key);
+        values.push(Some(response.to_owned()));
+        values.push(Some(ledger_time(expires_at_ms)));
+        if operation.is_empty() {
+            self.bookkeeping(
+                &format!(
+                    "UPDATE graft_idempotency_keys SET response = {{4}}, expires_at = {{5}} \
+                     WHERE {KEY} AND operation = ''"
+                ),
+                values,
+                0,
+            )
+            .await?;
+        } else {
+            values.push(Some(operation.to_owned()));
+            self.bookkeeping(
+                "INSERT INTO graft_idempotency_keys (tenant_id, caller, idempotency_key, \
+                 operation, body_hash, holder, leased_until, expires_at, response) \
+                 VALUES ({1}, {2}, {3}, {6}, '', '', '', {5}, {4})",
+                values,
+                0,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn release(&mut self, key: &LedgerKey, holder: &str) -> Result<(), DbError> {
+        let mut values = key_values(key);
+        values.push(Some(holder.to_owned()));
+        self.bookkeeping(
+            &format!(
+                "DELETE FROM graft_idempotency_keys WHERE {KEY} AND operation = '' \
+                 AND holder = {{4}} AND response IS NULL"
+            ),
+            values,
+            0,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+fn key_values(key: &LedgerKey) -> Vec<Option<String>> {
+    vec![
+        Some(key.tenant.to_string()),
+        Some(key.caller.clone()),
+        Some(key.key.clone()),
+    ]
+}
