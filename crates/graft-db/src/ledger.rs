@@ -27,7 +27,8 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS graft_idempotency_keys (
   response TEXT,
   PRIMARY KEY (tenant_id, caller, idempotency_key, operation))";
 
-/// The condition naming a key's rows: parameters 1 to 3.
+/// The condition naming a key's rows: parameters 1 to 3. MariaDB's parameters are `?`, bound
+/// in the order they appear, so every statement numbers its parameters in text order.
 const KEY: &str = "tenant_id = {1} AND caller = {2} AND idempotency_key = {3}";
 
 impl<D: Driver> SqlUnitOfWork<D> {
@@ -97,13 +98,13 @@ impl<D: Driver> SqlUnitOfWork<D> {
         .await?;
         // A request that held the key and never answered (it crashed) loses it once its
         // lease runs out, to a retry of the same body.
+        let mut values = vec![Some(claim.holder.to_owned()), Some(leased_until.clone())];
+        values.extend(with(&[&now, claim.body_hash]));
         self.bookkeeping(
-            &format!(
-                "UPDATE graft_idempotency_keys SET holder = {{5}}, leased_until = {{6}} \
-                 WHERE {KEY} AND operation = '' AND response IS NULL AND leased_until < {{4}} \
-                 AND body_hash = {{7}}"
-            ),
-            with(&[&now, claim.holder, &leased_until, claim.body_hash]),
+            "UPDATE graft_idempotency_keys SET holder = {1}, leased_until = {2} \
+             WHERE tenant_id = {3} AND caller = {4} AND idempotency_key = {5} AND operation = '' \
+             AND response IS NULL AND leased_until < {6} AND body_hash = {7}",
+            values,
             0,
         )
         .await?;
@@ -153,25 +154,26 @@ impl<D: Driver> SqlUnitOfWork<D> {
         response: &str,
         expires_at_ms: u64,
     ) -> Result<(), DbError> {
-        let mut values = key_values(key);
-        values.push(Some(response.to_owned()));
-        values.push(Some(ledger_time(expires_at_ms)));
+        let response = Some(response.to_owned());
+        let expires_at = Some(ledger_time(expires_at_ms));
         if operation.is_empty() {
+            let mut values = vec![response, expires_at];
+            values.extend(key_values(key));
             self.bookkeeping(
-                &format!(
-                    "UPDATE graft_idempotency_keys SET response = {{4}}, expires_at = {{5}} \
-                     WHERE {KEY} AND operation = ''"
-                ),
+                "UPDATE graft_idempotency_keys SET response = {1}, expires_at = {2} \
+                 WHERE tenant_id = {3} AND caller = {4} AND idempotency_key = {5} \
+                 AND operation = ''",
                 values,
                 0,
             )
             .await?;
         } else {
-            values.push(Some(operation.to_owned()));
+            let mut values = key_values(key);
+            values.extend([Some(operation.to_owned()), expires_at, response]);
             self.bookkeeping(
                 "INSERT INTO graft_idempotency_keys (tenant_id, caller, idempotency_key, \
                  operation, body_hash, holder, leased_until, expires_at, response) \
-                 VALUES ({1}, {2}, {3}, {6}, '', '', '', {5}, {4})",
+                 VALUES ({1}, {2}, {3}, {4}, '', '', '', {5}, {6})",
                 values,
                 0,
             )

@@ -5,11 +5,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
-use common::{ENTITIES, graphql, org_user, serve};
-use graft_server::config::Config;
-use graft_server::demo;
+use common::{ENTITIES, graphql, org_user};
 use graft_testkit::{MyDatabase, PgSchema};
 use serde_json::{Value, json};
 
@@ -53,15 +50,7 @@ async fn mysql() -> Server {
 
 /// Starts graft on the orgs example at `url`, set up by the scripts of `examples/orgs/<dir>/`.
 async fn start_configured(url: &str, dir: &str) -> SocketAddr {
-    let text = format!(
-        "[server]\ndebug_header = true\n[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{url}\"\nsetup = [\"{dir}/schema.sql\", \"{dir}/seed.sql\"]\n"
-    );
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
-    let config = Config::parse(&text, &path).expect("a valid config");
-    let state = demo::configured_state(&config)
-        .await
-        .unwrap_or_else(|e| panic!("graft starts on {dir}: {e}"));
-    serve(state).await
+    common::start_orgs(url, dir, "[server]\ndebug_header = true\n").await
 }
 
 /// Runs every conformance check against one backend.

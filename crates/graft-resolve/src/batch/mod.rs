@@ -8,10 +8,10 @@
 //!   committed together.
 //! - **`validate`**: as the previous, then everything rolled back: a dry run that reports
 //!   every error.
-//! - **not atomic**: each operation commits on its own, wave by wave; the operations of a wave
-//!   run concurrently, each on a connection it takes only when it starts, so a deep chain
-//!   never holds a connection while it waits. Without `continueOnError` no wave starts after
-//!   a failure.
+//! - **not atomic**: each operation commits on its own, wave by wave, each on a connection it
+//!   takes only when it starts, so a deep chain never holds a connection while it waits. With
+//!   `continueOnError` the operations of a wave run concurrently (bounded); without it they run
+//!   one at a time in order, and nothing starts after the first failure.
 //!
 //! Every operation's rights are checked against the caller's [`Permissions`] before it runs,
 //! and every statement runs in the request's tenant scope. Writes go through the same
@@ -362,6 +362,13 @@ impl BatchRun<'_> {
                 report.succeed(index, done);
             }
         }
+        // Without continueOnError the batch stops at its first failure, so what runs after it
+        // must not have started: one operation at a time, in order.
+        let concurrency = if self.plan.options.continue_on_error {
+            self.config.max_concurrency.max(1)
+        } else {
+            1
+        };
         for wave in &self.plan.waves {
             let mut ready = Vec::new();
             for &index in wave {
@@ -374,6 +381,24 @@ impl BatchRun<'_> {
                     None => ready.push(index),
                 }
             }
+            if concurrency == 1 {
+                for index in ready {
+                    let op = &self.plan.operations[index];
+                    if let Some(reason) = report.blocked(self.plan, op) {
+                        report.set(index, OpState::Skipped(reason));
+                        continue;
+                    }
+                    report.ran(index);
+                    match self
+                        .alone(sources[index].as_ref(), op, held, &report.data)
+                        .await
+                    {
+                        Ok(done) => report.succeed(index, done),
+                        Err(error) => report.fail(index, error),
+                    }
+                }
+                continue;
+            }
             let data = &report.data;
             let outcomes: Vec<(usize, Result<operation::Done, OpError>)> =
                 futures_util::stream::iter(ready)
@@ -382,7 +407,7 @@ impl BatchRun<'_> {
                         let outcome = self.alone(sources[index].as_ref(), op, held, data).await;
                         (index, outcome)
                     })
-                    .buffer_unordered(self.config.max_concurrency.max(1))
+                    .buffer_unordered(concurrency)
                     .collect()
                     .await;
             let mut outcomes = outcomes;

@@ -37,6 +37,26 @@ pub async fn orgs_on_postgres(extra: &str) -> (SocketAddr, graft_testkit::PgSche
     (serve(state).await, schema)
 }
 
+/// Starts graft on the orgs example at `url`, set up by the scripts of
+/// `examples/orgs/<dir>/`, with `extra` appended to its `graft.toml` (its lines before the
+/// first section header go in `[database]`).
+pub async fn start_orgs(url: &str, dir: &str, extra: &str) -> SocketAddr {
+    let (database, extra) = match extra.find('[') {
+        Some(at) => extra.split_at(at),
+        None => (extra, ""),
+    };
+    let text = format!(
+        "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"{url}\"\nsetup = [\"{dir}/schema.sql\", \"{dir}/seed.sql\"]\n{database}\n{extra}\n"
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = graft_server::config::Config::parse(&text, &path).expect("a valid config");
+    let state = demo::configured_state(&config)
+        .await
+        .unwrap_or_else(|e| panic!("graft starts on {dir}: {e}"));
+    serve(state).await
+}
+
 /// Starts the demo server with `limits` and `config` and returns its address.
 pub async fn start(limits: HttpLimits, config: EngineConfig) -> SocketAddr {
     serve(
