@@ -18,16 +18,19 @@
 //!   another build, interleaved in one run, for what a change costs the hot path;
 //! - **writes** (`writes.rs`, on by default): 100 orders created with one `createOrders` against
 //!   the bare multi-row `INSERT`;
+//! - **batch** (`batch.rs`, on by default): 20 orders created by one `/batch`, atomic and not,
+//!   against 20 `createOrder` requests;
 //! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
 //!   a tenant in its own schema, and tenants sharing tables under row-level security;
 //! - **tenants** (`tenants.rs`, PostgreSQL, only when asked: it takes minutes): `--tenants N`
 //!   tenant schemas (default 10,000) created and migrated, timed, and `_entities` for tenants
 //!   drawn from 10 and from all N.
 //!
-//! `--runs main,overload,baseline,writes,tenancy,tenants` picks among them (default: main,
-//! overload, writes and tenancy, plus baseline when `--baseline` is given).
+//! `--runs main,overload,baseline,writes,batch,tenancy,tenants` picks among them (default:
+//! main, overload, writes, batch and tenancy, plus baseline when `--baseline` is given).
 
 mod bare;
+mod batch;
 mod compare;
 mod dataset;
 mod latency;
@@ -64,7 +67,7 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     /// Another graft binary to compare with (`--baseline`).
     pub(crate) baseline: Option<PathBuf>,
-    /// Which runs: `main`, `overload`, `baseline`, `writes`, `tenancy`, `tenants`.
+    /// Which runs: `main`, `overload`, `baseline`, `writes`, `batch`, `tenancy`, `tenants`.
     pub(crate) runs: Vec<String>,
     /// How many tenant schemas the `tenants` run creates.
     pub(crate) tenants: usize,
@@ -152,6 +155,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "main".into(),
             "overload".into(),
             "writes".into(),
+            "batch".into(),
             "tenancy".into(),
         ];
         if settings.baseline.is_some() {
@@ -174,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
     let mut comparisons = Vec::new();
     let mut overloads = Vec::new();
     let mut writes = Vec::new();
+    let mut batches = Vec::new();
     let mut isolations = Vec::new();
     let mut scale = None;
     for &database in &settings.databases {
@@ -213,13 +218,17 @@ async fn main() -> anyhow::Result<()> {
             );
             scale = Some(tenants::run(&settings, settings.tenants).await?);
         }
-        if !settings.runs("main") && !settings.runs("writes") {
+        if !settings.runs("main") && !settings.runs("writes") && !settings.runs("batch") {
             continue;
         }
         let bare = bare::Bare::connect(database, &target, settings.concurrency).await?;
         if settings.runs("writes") {
             eprintln!("== {}: writes, 100 rows", database.name());
             writes.push(writes::run(database, &graft, &bare, 100).await?);
+        }
+        if settings.runs("batch") {
+            eprintln!("== {}: batch, 20 operations", database.name());
+            batches.push(batch::run(database, &graft, &bare).await?);
         }
         if !settings.runs("main") {
             continue;
@@ -253,6 +262,10 @@ async fn main() -> anyhow::Result<()> {
     if !writes.is_empty() {
         table.push_str("\n### Writes\n\n");
         table.push_str(&writes::markdown(&writes));
+    }
+    if !batches.is_empty() {
+        table.push_str("\n### Batches\n\n");
+        table.push_str(&batch::markdown(&batches));
     }
     if let Some(scale) = &scale {
         table.push_str("\n### Tenant schemas (postgres, 100 keys per `_entities`)\n\n");
