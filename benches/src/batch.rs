@@ -66,7 +66,8 @@ pub(crate) async fn run(database: Database, graft: &Graft, bare: &Bare) -> anyho
                 let answer: serde_json::Value = response.json().await?;
                 anyhow::ensure!(answer["success"] == true, "the batch failed: {answer}");
             } else {
-                let query = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }";
+                let query =
+                    "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }";
                 for &id in &ids {
                     let body = json!({ "query": query, "variables": { "input": order(id) } });
                     let response = http

@@ -15,6 +15,10 @@ use crate::driver::Driver;
 use crate::source::SqlUnitOfWork;
 use crate::tenants::{TenantSql, bookkeeping_sql};
 
+/// The table's definition: what a role without `CREATE` needs an owner to run (and grant
+/// `SELECT, INSERT, UPDATE, DELETE` on) before `/batch` takes idempotency keys.
+pub const IDEMPOTENCY_KEYS_DDL: &str = CREATE;
+
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS graft_idempotency_keys (
   tenant_id VARCHAR(63) NOT NULL,
   caller VARCHAR(300) NOT NULL,
@@ -53,18 +57,41 @@ impl<D: Driver> SqlUnitOfWork<D> {
         self.run(&statement).await
     }
 
-    /// Creates the table where it may be missing: once per source, and in every claim where
-    /// tenants' schemas are files of their own.
+    /// Creates the table where it is missing: checked once per source, and in every claim
+    /// where tenants' schemas are files of their own. An existing table is never created
+    /// again, so a role that may not create tables works with one an owner made.
     async fn ensure_ledger(&mut self) -> Result<(), DbError> {
         if !self.source.dialect().schemas_share_a_connection() {
-            return self.execute(CREATE).await;
+            return self.create_ledger().await;
         }
         let shared = std::sync::Arc::clone(&self.source.shared);
         shared
             .ledger_ready
-            .get_or_try_init(|| self.execute(CREATE))
+            .get_or_try_init(|| self.create_ledger())
             .await
             .map(drop)
+    }
+
+    async fn create_ledger(&mut self) -> Result<(), DbError> {
+        let probe = self.source.dialect().table_exists("graft_idempotency_keys");
+        let dialect = self.source.dialect();
+        let statement = Statement::numbered(
+            probe,
+            dialect.text_params(Vec::new()),
+            vec![ReadAs::Int],
+            0,
+            None,
+            1,
+        );
+        let rows = self.run(&statement).await?;
+        let exists = rows
+            .rows_of(0)
+            .next()
+            .is_some_and(|row| matches!(rows.cells(row).first(), Some(Cell::Int(n)) if *n > 0));
+        if exists {
+            return Ok(());
+        }
+        self.execute(CREATE).await
     }
 
     pub(crate) async fn claim(&mut self, claim: KeyClaim<'_>) -> Result<LedgerEntry, DbError> {

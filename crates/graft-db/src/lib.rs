@@ -40,6 +40,7 @@ pub use dialect::{Dialect, Scope, Statement, WriteStatements};
 pub use driver::Driver;
 pub use error::DbError;
 pub use graft_resolve::PoolStatus;
+pub use ledger::IDEMPOTENCY_KEYS_DDL;
 #[cfg(feature = "mysql")]
 pub use mysql::MysqlSource;
 #[cfg(feature = "postgres")]

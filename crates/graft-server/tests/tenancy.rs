@@ -96,9 +96,13 @@ fn jwt(tenant: &str, expires_in: i64) -> String {
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_secs() as i64;
+    sign(&json!({ "tenant_id": tenant, "exp": now + expires_in }))
+}
+
+fn sign(claims: &Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({ "tenant_id": tenant, "exp": now + expires_in }),
+        claims,
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("signs")
@@ -253,4 +257,69 @@ isolation = "rows"
         .err()
         .expect("refused");
     assert!(error.to_string().contains("is a superuser"), "{error}");
+}
+
+/// A token for `tenant` with `claims` besides, valid for ten minutes.
+fn jwt_with(tenant: &str, claims: Value) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let mut all = json!({ "tenant_id": tenant, "exp": now + 600 });
+    all.as_object_mut()
+        .unwrap()
+        .extend(claims.as_object().unwrap().clone());
+    sign(&all)
+}
+
+#[tokio::test]
+async fn batches_and_mutations_take_their_rights_from_the_tokens_scope() {
+    let schemas = schemas().await;
+    let address = server(&schemas).await;
+    let send = |token: String, key: &'static str, body: Value| async move {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/batch"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", key)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the server answers");
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        (replayed, response.json::<Value>().await.expect("JSON"))
+    };
+    let create = json!({ "operations": [
+        { "id": "u", "entity": "OrgUser", "action": "create",
+          "store_params": { "orgId": "org-s", "userId": "s1", "name": "S", "active": true } },
+        { "id": "r", "entity": "OrgUser", "action": "read", "query_params": { "orgId": "org-s" },
+          "depends_on": ["u"] }
+    ], "options": { "atomic": false, "continueOnError": true } });
+    let reader = jwt_with("a", json!({ "sub": "reader", "scope": "openid *:read" }));
+    let (_, body) = send(reader.clone(), "k", create.clone()).await;
+    assert_eq!(body["results"]["u"]["error"]["code"], "FORBIDDEN", "{body}");
+    assert_eq!(body["results"]["r"]["status"], "skipped", "{body}");
+    let read = json!({ "operations": [
+        { "id": "r", "entity": "OrgUser", "action": "read", "query_params": { "orgId": "org-1" } }
+    ]});
+    let (_, body) = send(reader.clone(), "k-read", read).await;
+    assert_eq!(body["success"], true, "{body}");
+    let mutation = as_tenant(
+        address,
+        &[("authorization", &format!("Bearer {reader}"))],
+        json!({ "query": r#"mutation { deleteOrder(id: "1") { id } }"# }),
+    )
+    .await;
+    assert_eq!(common::first_error_code(&mutation.body), "FORBIDDEN");
+    // Another caller with the same key is not answered from the reader's batch.
+    let writer = jwt_with(
+        "a",
+        json!({ "sub": "writer", "scp": ["OrgUser:write", "*:read"] }),
+    );
+    let (replayed, body) = send(writer.clone(), "k", create.clone()).await;
+    assert!(!replayed);
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(body["results"]["r"]["data"][0]["userId"], "s1");
+    let (replayed, _) = send(writer, "k", create).await;
+    assert!(replayed);
 }

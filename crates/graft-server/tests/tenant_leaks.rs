@@ -92,7 +92,13 @@ async fn postgres_row_level_security() {
         "schema.graphql",
     )
     .expect("valid");
-    let mut ddl = format!("{}\n{}", common::PG_SHARED_ORGS, shared_rows());
+    // graft's role may not create tables: the owner makes the idempotency-key table too.
+    let mut ddl = format!(
+        "{}\n{}\n{};",
+        common::PG_SHARED_ORGS,
+        shared_rows(),
+        graft_db::IDEMPOTENCY_KEYS_DDL
+    );
     for type_name in ["OrgUser", "Order"] {
         let mapping = schema.mapping(type_name).expect("mapped");
         ddl.push_str(&graft_db::postgres::row_security_ddl(mapping, "tenant_id"));

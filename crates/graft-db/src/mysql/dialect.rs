@@ -404,6 +404,13 @@ impl crate::tenants::TenantSql for MyDialect {
         )
     }
 
+    fn table_exists(&self, name: &str) -> String {
+        format!(
+            "SELECT 0, COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = '{name}'"
+        )
+    }
+
     fn insert_or_ignore(&self, rest: &str) -> String {
         format!("INSERT IGNORE INTO {rest}")
     }

@@ -562,6 +562,12 @@ impl crate::tenants::TenantSql for PgDialect {
         "0::int8"
     }
 
+    fn table_exists(&self, name: &str) -> String {
+        format!(
+            "SELECT 0::int8, COUNT(*) FROM pg_catalog.pg_class WHERE oid = to_regclass('{name}')"
+        )
+    }
+
     fn insert_or_ignore(&self, rest: &str) -> String {
         format!("INSERT INTO {rest} ON CONFLICT DO NOTHING")
     }

@@ -275,6 +275,10 @@ impl crate::tenants::TenantSql for SqliteDialect {
             .collect()
     }
 
+    fn table_exists(&self, name: &str) -> String {
+        format!("SELECT 0, COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'")
+    }
+
     fn insert_or_ignore(&self, rest: &str) -> String {
         format!("INSERT OR IGNORE INTO {rest}")
     }

@@ -45,6 +45,10 @@ pub trait TenantSql: Dialect {
     fn text_parameter(&self, n: usize) -> String;
     /// The parameters of a store statement, texts or NULLs in order.
     fn text_params<'k>(&self, values: Vec<Option<String>>) -> Self::Params<'k>;
+    /// A statement answering one row, `{position}` then 1 when the table `name` exists in the
+    /// connection's own schema, 0 otherwise: a probe that cannot fail (and so cannot abort a
+    /// PostgreSQL transaction), needing no privilege beyond reading the catalog.
+    fn table_exists(&self, name: &str) -> String;
     /// `INSERT INTO <rest>` that does nothing where a row with the same primary key exists.
     fn insert_or_ignore(&self, rest: &str) -> String;
     /// The constant position column a store read leads with.

@@ -218,6 +218,60 @@ pub async fn each_tenant_sees_its_own_rows(
         Value::Null,
         "b does not see a's order"
     );
+
+    // So are a batch's reads and writes, and its idempotency keys are kept per tenant.
+    let batch = |tenant: &'static str, key: &'static str, body: Value| {
+        let mut all: Vec<(&str, String)> = vec![
+            ("content-type", "application/json".into()),
+            ("idempotency-key", key.into()),
+        ];
+        all.extend(headers(1, tenant));
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(format!("http://{address}/batch"))
+                .body(body.to_string());
+            for (name, value) in &all {
+                request = request.header(*name, value);
+            }
+            let response = request.send().await.expect("the server answers");
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            let body: Value = response.json().await.expect("JSON");
+            (replayed, body)
+        }
+    };
+    let writes = |tenant: &str| {
+        json!({ "operations": [
+            { "id": "u", "entity": "OrgUser", "action": "create",
+              "store_params": { "orgId": "org-b", "userId": "ub", "name": format!("B @{tenant}"), "active": true } },
+            { "id": "o", "entity": "Order", "action": "create",
+              "store_params": { "id": "9002", "orgId": "$ref:u.orgId", "userId": "$ref:u.userId",
+                                "total": 2, "status": format!("new @{tenant}") } },
+            { "id": "mine", "entity": "Order", "action": "read", "query_params": { "orgId": "org-1" } },
+            { "id": "theirs", "entity": "Order", "action": "read", "query_params": { "id": "9001" } }
+        ]})
+    };
+    for tenant in ["b", "a"] {
+        // The same key in both tenants: two batches, neither a replay of the other.
+        let (replayed, body) = batch(tenant, "same-key", writes(tenant)).await;
+        assert!(!replayed, "{body}");
+        assert_eq!(body["success"], true, "as {tenant}: {body}");
+        let mut found = Vec::new();
+        tenant_marks(&body["results"], &mut found);
+        assert!(found.len() >= 4, "{body}");
+        assert!(
+            found.iter().all(|mark| mark == tenant),
+            "as {tenant}: {found:?}"
+        );
+        let theirs = body["results"]["theirs"]["data"].as_array().unwrap().len();
+        assert_eq!(
+            theirs,
+            usize::from(tenant == "a"),
+            "order 9001 is a's: {body}"
+        );
+        let (replayed, again) = batch(tenant, "same-key", writes(tenant)).await;
+        assert!(replayed);
+        assert_eq!(again, body);
+    }
 }
 
 /// The orgs example's rows for `tenant`: users `u1`..`u10` of `org-1`..`org-3`, two orders
