@@ -189,6 +189,55 @@ batch_checks!(sqlite);
 batch_checks!(postgres);
 batch_checks!(mysql);
 
+#[tokio::test]
+async fn postgres_reruns_an_atomic_batch_that_lost_a_deadlock() {
+    deadlocks(postgres("").await.address).await;
+}
+
+#[tokio::test]
+async fn mariadb_reruns_an_atomic_batch_that_lost_a_deadlock() {
+    deadlocks(mysql("").await.address).await;
+}
+
+/// Two atomic batches update the same two orders in opposite orders, at once: the database
+/// kills one transaction of each deadlock, and graft runs that batch again.
+async fn deadlocks(address: SocketAddr) {
+    let created = batch(
+        address,
+        &[],
+        &json!({ "operations": [
+            { "id": "x", "entity": "Order", "action": "create",
+              "store_params": { "id": "9101", "orgId": "org-1", "userId": "u1", "total": 1, "status": "x" } },
+            { "id": "y", "entity": "Order", "action": "create",
+              "store_params": { "id": "9102", "orgId": "org-1", "userId": "u1", "total": 1, "status": "y" } }
+        ]}),
+    )
+    .await;
+    assert_eq!(created.body["success"], true, "{}", created.body);
+    let update = |first: &str, second: &str, status: &str| {
+        json!({ "operations": [
+            { "id": "a", "entity": "Order", "action": "update", "query_params": { "id": first },
+              "store_params": { "status": status } },
+            { "id": "b", "entity": "Order", "action": "update", "query_params": { "id": second },
+              "store_params": { "status": status }, "depends_on": ["a"] }
+        ]})
+    };
+    let mut reruns = 0;
+    for round in 0..5 {
+        let one = update("9101", "9102", "one");
+        let two = update("9102", "9101", "two");
+        let (a, b) = tokio::join!(batch(address, &[], &one), batch(address, &[], &two));
+        for reply in [&a, &b] {
+            assert_eq!(reply.body["success"], true, "round {round}: {}", reply.body);
+            reruns += reply.body["attempts"].as_u64().unwrap_or(1) - 1;
+        }
+        if reruns > 0 {
+            break;
+        }
+    }
+    assert!(reruns > 0, "no deadlock in five rounds");
+}
+
 /// The user's document's example: a customer, an invoice naming it, then a change to the
 /// invoice, ordered by their references alone.
 async fn invoice_example(address: SocketAddr) {

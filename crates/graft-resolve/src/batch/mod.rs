@@ -255,7 +255,8 @@ impl BatchRun<'_> {
         }
         let mut attempt = 0;
         loop {
-            let report = self.in_one_transaction(sources[0].as_ref(), held).await;
+            let mut report = self.in_one_transaction(sources[0].as_ref(), held).await;
+            report.attempts = attempt + 1;
             if !report.lost_a_conflict || attempt >= self.config.conflict_retries {
                 return report;
             }

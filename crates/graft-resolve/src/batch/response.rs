@@ -89,6 +89,8 @@ pub(super) struct Report {
     pub(super) lost_a_conflict: bool,
     /// Whether the response was kept with the key in the batch's own transaction.
     pub(super) recorded_in_transaction: bool,
+    /// How many times the batch's transaction ran (more than once after lost conflicts).
+    pub(super) attempts: u32,
 }
 
 impl Report {
@@ -110,6 +112,7 @@ impl Report {
             },
             lost_a_conflict: false,
             recorded_in_transaction: false,
+            attempts: 1,
         }
     }
 
@@ -296,6 +299,9 @@ impl Report {
         });
         if let Some(error) = &self.batch_error {
             body["error"] = error_json(error);
+        }
+        if self.attempts > 1 {
+            body["attempts"] = self.attempts.into();
         }
         serde_json::to_vec(&body).expect("JSON values serialize")
     }
