@@ -175,9 +175,14 @@ async fn lifecycle<D: graft_db::Driver>(
             .contains("exists")
     );
     store
-        .add_api_key(&id("b"), &ApiKeyHash::of("b's key"))
+        .add_api_key(&id("b"), &ApiKeyHash::of("b's key"), None)
         .await
         .expect("adds a key");
+    let scopes = ["Order:create".to_owned(), "*:read".to_owned()];
+    store
+        .add_api_key(&id("b"), &ApiKeyHash::of("b's reader"), Some(&scopes))
+        .await
+        .expect("adds a key with scopes");
 
     if let Some((schema_name, own)) = &schema_tenant {
         let record = TenantRecord::active(id("s"), Isolation::Schema(schema_name.clone()));
@@ -205,7 +210,14 @@ async fn lifecycle<D: graft_db::Driver>(
         .tenant_by_api_key(&ApiKeyHash::of("b's key"))
         .await
         .expect("answers");
-    assert_eq!(by_key.map(|r| r.id), Some(id("b")));
+    let by_key = by_key.expect("b's key");
+    assert_eq!((by_key.tenant.id, by_key.scopes), (id("b"), None));
+    let reader = store
+        .tenant_by_api_key(&ApiKeyHash::of("b's reader"))
+        .await
+        .expect("answers")
+        .expect("b's reader");
+    assert_eq!(reader.scopes.as_deref(), Some(&scopes[..]));
     assert_eq!(store.tenant(&id("zzz")).await.expect("answers"), None);
     assert!(
         store

@@ -47,7 +47,7 @@ pub use source::{
     BoxFuture, Capabilities, Cell, EntitySource, FetchRequest, PageRequest, PoolStatus, RowSet,
     RowWriter,
 };
-pub use tenant::{ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
+pub use tenant::{ApiKeyGrant, ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
 pub use unit_of_work::{
     DeleteRequest, InsertRequest, Savepoint, UnitOfWork, UpdateRequest, WriteValue,
 };

@@ -126,6 +126,11 @@ impl Permissions {
         }
     }
 
+    /// Whether `scope` is a grant (`Type:action` or `*`), not a scope of something else.
+    pub fn is_grant(scope: &str) -> bool {
+        Grant::parse(scope).is_some()
+    }
+
     /// Whether every action on every type is granted.
     pub fn is_all(&self) -> bool {
         self.0.is_none()

@@ -144,11 +144,22 @@ pub trait TenantStore: Send + Sync {
         id: &'a TenantId,
     ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>>;
 
-    /// The tenant an API key with this hash belongs to, if the store knows the key.
+    /// The tenant an API key with this hash belongs to, and what the key grants, if the
+    /// store knows the key.
     fn tenant_by_api_key<'a>(
         &'a self,
         hash: &'a ApiKeyHash,
-    ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>>;
+    ) -> BoxFuture<'a, Result<Option<ApiKeyGrant>, ResolveError>>;
+}
+
+/// What an API key gives its bearer: its tenant, and the scopes it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyGrant {
+    /// The tenant the key belongs to.
+    pub tenant: TenantRecord,
+    /// The `Type:action` scopes the key grants ([`crate::Permissions`]); `None` for a key
+    /// that names none, whose bearer gets the tenancy's default scopes.
+    pub scopes: Option<Vec<String>>,
 }
 
 #[cfg(test)]

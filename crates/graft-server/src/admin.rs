@@ -6,7 +6,8 @@
 //!   "tier"?, "metadata"?}`: creates one (its schema migrated first; its isolation its tier's
 //!   when not given); 201.
 //! - `POST /admin/tenants/{id}/suspend`, `.../resume`: 200, or 404.
-//! - `POST /admin/tenants/{id}/api-keys`: a new API key, shown once; 201.
+//! - `POST /admin/tenants/{id}/api-keys`: a new API key, shown once; 201. An optional body
+//!   `{"scopes": ["Order:create", "*:read"]}` limits what its bearer may do.
 //! - `DELETE /admin/tenants/{id}`: destroys the tenant and its data; 200, or 404.
 //! - `POST /admin/tenants/{id}/promote` `{"schema"?}`: moves a tenant that shares tables to a
 //!   schema of its own, suspending it meanwhile; 200 once it is served from there.
@@ -188,8 +189,32 @@ async fn resume(State(state): State<AppState>, Path(id): Path<String>) -> Respon
     set_status(&state, &id, TenantStatus::Active).await
 }
 
-async fn api_key(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match control(&state).new_api_key(&id).await {
+async fn api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    // An optional body: `{"scopes": ["Order:create", "*:read"]}`.
+    let scopes: Option<Vec<String>> = if body.is_empty() {
+        None
+    } else {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewKey {
+            scopes: Option<Vec<String>>,
+        }
+        match serde_json::from_slice::<NewKey>(&body) {
+            Ok(new) => new.scopes,
+            Err(error) => {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    &format!("the body is {{\"scopes\": [...]}} or empty: {error}"),
+                );
+            }
+        }
+    };
+    match control(&state).new_api_key(&id, scopes.as_deref()).await {
         Ok(key) => (
             StatusCode::CREATED,
             axum::Json(json!({ "id": id, "apiKey": key })),
@@ -197,6 +222,9 @@ async fn api_key(State(state): State<AppState>, Path(id): Path<String>) -> Respo
             .into_response(),
         Err(StartError::Tenancy(message)) if message.starts_with("no tenant") => {
             failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant")
+        }
+        Err(StartError::Tenancy(message)) if message.starts_with("scope") => {
+            failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message)
         }
         Err(error) => failed(error),
     }

@@ -140,6 +140,10 @@ enum TenantCommand {
     ApiKey {
         /// The tenant's id.
         id: String,
+        /// A scope the key grants (`Order:create`, `*:read`, `*`), repeated for more; without
+        /// any, its bearer gets `[tenancy] default_scopes`.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -307,8 +311,9 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
                     migrated.applied.len()
                 );
             }
-            TenantCommand::ApiKey { id } => {
-                let key = control.new_api_key(&id).await?;
+            TenantCommand::ApiKey { id, scopes } => {
+                let scopes = (!scopes.is_empty()).then_some(scopes);
+                let key = control.new_api_key(&id, scopes.as_deref()).await?;
                 println!("{key}");
                 eprintln!("the key is shown once: only its SHA-256 is kept");
             }

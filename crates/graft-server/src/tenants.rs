@@ -300,15 +300,31 @@ impl TenantControl {
         Ok(promoted?)
     }
 
-    /// Makes a new API key for tenant `id` and keeps its hash: the key is returned once and
-    /// stored nowhere.
-    pub async fn new_api_key(&self, id: &str) -> Result<String, StartError> {
+    /// Makes a new API key for tenant `id`, granting `scopes` (`Type:action`, `*`; `None`:
+    /// the tenancy's default scopes), and keeps its hash: the key is returned once and stored
+    /// nowhere.
+    pub async fn new_api_key(
+        &self,
+        id: &str,
+        scopes: Option<&[String]>,
+    ) -> Result<String, StartError> {
         let id = TenantId::new(id).map_err(|e| StartError::Tenancy(e.to_string()))?;
+        if let Some(bad) = scopes
+            .into_iter()
+            .flatten()
+            .find(|scope| !graft_resolve::Permissions::is_grant(scope))
+        {
+            return Err(StartError::Tenancy(format!(
+                "scope {bad:?} is not `Type:action` (create, read, update, delete, write, *) or `*`"
+            )));
+        }
         if self.admin.get(&id).await?.is_none() {
             return Err(StartError::Tenancy(format!("no tenant `{id}`")));
         }
         let key = random_key()?;
-        self.admin.add_api_key(&id, &ApiKeyHash::of(&key)).await?;
+        self.admin
+            .add_api_key(&id, &ApiKeyHash::of(&key), scopes)
+            .await?;
         Ok(key)
     }
 

@@ -320,6 +320,30 @@ async fn the_admin_api_manages_tenants_behind_its_own_token() {
     )
     .await;
     assert_eq!(by_key.status, 200, "the new key names the tenant");
+    // A key with scopes: its bearer may read, not write.
+    let (status, body) = as_admin(
+        Method::POST,
+        "/admin/tenants/acme/api-keys",
+        Some(json!({ "scopes": ["Order:drop"] })),
+    )
+    .await;
+    assert_eq!(status, 400, "not a grant: {body}");
+    let (status, body) = as_admin(
+        Method::POST,
+        "/admin/tenants/acme/api-keys",
+        Some(json!({ "scopes": ["*:read"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let reader = body["apiKey"].as_str().expect("a key").to_owned();
+    let create = json!({ "query": r#"mutation { createOrgUser(input: { orgId: "o", userId: "u", name: "n", active: true }) { userId } }"# });
+    let refused = post(
+        address,
+        &[("content-type", "application/json"), ("x-api-key", &reader)],
+        create.to_string(),
+    )
+    .await;
+    assert_eq!(common::first_error_code(&refused.body), "FORBIDDEN");
 
     // Migrations of every schema, a dry run: both up to date.
     let (status, body) = as_admin(

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use graft_resolve::{ApiKeyHash, ResolveError, TenantId, TenantRecord, TenantStore};
+use graft_resolve::{ApiKeyGrant, ApiKeyHash, ResolveError, TenantId, TenantRecord, TenantStore};
 
-/// What the cache holds for one lookup: the answer (`None`: no such tenant or key) and when
-/// it was fetched.
-type Entry = (Instant, Option<TenantRecord>);
+/// What the cache holds for one lookup: the answer (`None`: no such tenant or key; a lookup
+/// by id has no scopes) and when it was fetched.
+type Entry = (Instant, Option<ApiKeyGrant>);
 
 /// A lookup, by id or by API key hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,7 +58,7 @@ impl CachedStore {
             .iter()
             .filter(|(lookup, (_, record))| {
                 matches!(lookup, Lookup::ApiKey(_))
-                    && record.as_ref().is_some_and(|record| record.id == *id)
+                    && record.as_ref().is_some_and(|grant| grant.tenant.id == *id)
             })
             .map(|(lookup, _)| lookup)
             .collect();
@@ -67,7 +67,7 @@ impl CachedStore {
         }
     }
 
-    async fn lookup(&self, lookup: Lookup) -> Result<Option<TenantRecord>, ResolveError> {
+    async fn lookup(&self, lookup: Lookup) -> Result<Option<ApiKeyGrant>, ResolveError> {
         loop {
             match self.entries.get_value_or_guard_async(&lookup).await {
                 Ok((fetched, record)) if fetched.elapsed() < self.ttl => return Ok(record),
@@ -77,7 +77,10 @@ impl CachedStore {
                 }
                 Err(guard) => {
                     let record = match &lookup {
-                        Lookup::Id(id) => self.inner.tenant(id).await?,
+                        Lookup::Id(id) => self.inner.tenant(id).await?.map(|tenant| ApiKeyGrant {
+                            tenant,
+                            scopes: None,
+                        }),
                         Lookup::ApiKey(hash) => self.inner.tenant_by_api_key(hash).await?,
                     };
                     let _ = guard.insert((Instant::now(), record.clone()));
@@ -93,13 +96,16 @@ impl TenantStore for CachedStore {
         &'a self,
         id: &'a TenantId,
     ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
-        Box::pin(self.lookup(Lookup::Id(id.clone())))
+        Box::pin(async move {
+            let found = self.lookup(Lookup::Id(id.clone())).await?;
+            Ok(found.map(|grant| grant.tenant))
+        })
     }
 
     fn tenant_by_api_key<'a>(
         &'a self,
         hash: &'a ApiKeyHash,
-    ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
+    ) -> BoxFuture<'a, Result<Option<ApiKeyGrant>, ResolveError>> {
         Box::pin(self.lookup(Lookup::ApiKey(*hash)))
     }
 }
@@ -142,11 +148,15 @@ mod tests {
         fn tenant_by_api_key<'a>(
             &'a self,
             hash: &'a ApiKeyHash,
-        ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
+        ) -> BoxFuture<'a, Result<Option<ApiKeyGrant>, ResolveError>> {
             self.queries.fetch_add(1, Ordering::SeqCst);
             let found = (*hash == ApiKeyHash::of("key"))
                 .then(|| self.tenants.lock().unwrap().first().cloned())
-                .flatten();
+                .flatten()
+                .map(|tenant| ApiKeyGrant {
+                    tenant,
+                    scopes: None,
+                });
             Box::pin(async move { Ok(found) })
         }
     }
@@ -206,7 +216,7 @@ mod tests {
         let by_id = cache.tenant(&id).await.unwrap().unwrap();
         let by_key = cache.tenant_by_api_key(&key).await.unwrap().unwrap();
         assert_eq!(
-            (by_id.status, by_key.status),
+            (by_id.status, by_key.tenant.status),
             (TenantStatus::Suspended, TenantStatus::Suspended)
         );
     }

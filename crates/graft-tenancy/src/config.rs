@@ -30,6 +30,10 @@ use crate::{ApiKeyHash, StaticTenants, Tenancy, TenancyError, TenantRecord, Tena
 /// id = "acme"
 /// isolation = "schema"                       # schema "tenant_acme"
 /// api_key_sha256 = ["2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"]
+///
+/// [[tenancy.tenants.api_keys]]               # a key with the scopes it grants
+/// sha256 = "5ae1d4db3e66e3bf3b1f25bfd5c46b0f0e1c1d14b4bb6a1a1bcaa7c9a7f0f1e2"
+/// scopes = ["Order:create", "*:read"]
 /// ```
 ///
 /// The server requires a tenant, or allows a default one: a request that names no tenant is
@@ -230,9 +234,24 @@ pub struct TenantConfig {
     /// The tenant's tier, for admin tools.
     #[serde(default)]
     pub tier: Option<String>,
-    /// The SHA-256 of each of the tenant's API keys, as 64 hex digits (`sha256sum`).
+    /// The SHA-256 of each of the tenant's API keys, as 64 hex digits (`sha256sum`); their
+    /// bearers get the default scopes.
     #[serde(default)]
     pub api_key_sha256: Vec<String>,
+    /// `[[tenancy.tenants.api_keys]]`: API keys with the scopes they grant.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyEntryConfig>,
+}
+
+/// One `[[tenancy.tenants.api_keys]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntryConfig {
+    /// The SHA-256 of the key, as 64 hex digits.
+    pub sha256: String,
+    /// The scopes its bearer gets (`Type:action`, `*`); unset: the default scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// `isolation` of a tenant entry.
@@ -274,15 +293,23 @@ impl StaticTenants {
                 (IsolationKind::None, None) => Isolation::None,
                 (IsolationKind::Rows, None) => Isolation::Rows,
             };
-            let keys = tenant
+            let mut keys = tenant
                 .api_key_sha256
                 .iter()
                 .enumerate()
                 .map(|(k, hex)| {
                     hex.parse::<ApiKeyHash>()
+                        .map(|hash| (hash, None))
                         .map_err(|e| TenancyError::config(&at(&format!("api_key_sha256[{k}]")), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            for (k, key) in tenant.api_keys.iter().enumerate() {
+                let hash = key
+                    .sha256
+                    .parse::<ApiKeyHash>()
+                    .map_err(|e| TenancyError::config(&at(&format!("api_keys[{k}].sha256")), e))?;
+                keys.push((hash, key.scopes.clone()));
+            }
             let record = TenantRecord {
                 id,
                 status: tenant.status,

@@ -33,13 +33,13 @@ mod test_support;
 
 pub use cache::CachedStore;
 pub use config::{
-    ApiKeyConfig, HeaderConfig, IsolationKind, JwtConfig, ResolverKind, Secret, StoreKind,
-    SubdomainConfig, TenancyConfig, TenantConfig,
+    ApiKeyConfig, ApiKeyEntryConfig, HeaderConfig, IsolationKind, JwtConfig, ResolverKind, Secret,
+    StoreKind, SubdomainConfig, TenancyConfig, TenantConfig,
 };
 pub use error::TenancyError;
-pub use graft_resolve::{ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
+pub use graft_resolve::{ApiKeyGrant, ApiKeyHash, TenantRecord, TenantStatus, TenantStore};
 pub use jwt::{JwtAlgorithm, JwtResolver};
-pub use record::StaticTenants;
+pub use record::{ApiKeyEntry, StaticTenants};
 pub use rejection::{Rejection, RejectionKind};
 pub use resolve::{ResolvedTenant, Tenancy};
 pub use resolver::{

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use futures_util::future::{self, BoxFuture};
 #[cfg(test)]
 use graft_resolve::Isolation;
-use graft_resolve::{ApiKeyHash, ResolveError, TenantId, TenantRecord, TenantStore};
+use graft_resolve::{ApiKeyGrant, ApiKeyHash, ResolveError, TenantId, TenantRecord, TenantStore};
 
 use crate::TenancyError;
 
@@ -14,19 +14,24 @@ use crate::TenancyError;
 #[derive(Debug, Clone, Default)]
 pub struct StaticTenants {
     tenants: HashMap<TenantId, TenantRecord>,
-    api_keys: HashMap<ApiKeyHash, TenantId>,
+    /// Each key's tenant, and the scopes it grants (`None`: the default scopes).
+    api_keys: HashMap<ApiKeyHash, (TenantId, Option<Vec<String>>)>,
 }
 
+/// One API key of a tenant: the hash of the key, and the scopes it grants (`None`: the
+/// tenancy's default scopes).
+pub type ApiKeyEntry = (ApiKeyHash, Option<Vec<String>>);
+
 impl StaticTenants {
-    /// A store of `tenants`, each with the hashes of its API keys. Fails when two entries
-    /// have one id, or two tenants share an API key.
+    /// A store of `tenants`, each with its API keys. Fails when two entries have one id, or
+    /// two tenants share an API key.
     pub fn new(
-        tenants: impl IntoIterator<Item = (TenantRecord, Vec<ApiKeyHash>)>,
+        tenants: impl IntoIterator<Item = (TenantRecord, Vec<ApiKeyEntry>)>,
     ) -> Result<StaticTenants, TenancyError> {
         let mut store = StaticTenants::default();
         for (record, keys) in tenants {
-            for key in keys {
-                if let Some(other) = store.api_keys.insert(key, record.id.clone()) {
+            for (key, scopes) in keys {
+                if let Some((other, _)) = store.api_keys.insert(key, (record.id.clone(), scopes)) {
                     return Err(TenancyError::Config(format!(
                         "tenancy.tenants: tenants `{other}` and `{}` have the same API key \
                          (sha256 {key})",
@@ -60,9 +65,13 @@ impl StaticTenants {
         self.tenants.get(id)
     }
 
-    /// The tenant an API key with this hash belongs to, answered at once.
-    pub fn get_by_api_key(&self, hash: &ApiKeyHash) -> Option<&TenantRecord> {
-        self.api_keys.get(hash).and_then(|id| self.tenants.get(id))
+    /// The tenant an API key with this hash belongs to, and its scopes, answered at once.
+    pub fn get_by_api_key(&self, hash: &ApiKeyHash) -> Option<ApiKeyGrant> {
+        let (id, scopes) = self.api_keys.get(hash)?;
+        Some(ApiKeyGrant {
+            tenant: self.tenants.get(id)?.clone(),
+            scopes: scopes.clone(),
+        })
     }
 }
 
@@ -77,8 +86,8 @@ impl TenantStore for StaticTenants {
     fn tenant_by_api_key<'a>(
         &'a self,
         hash: &'a ApiKeyHash,
-    ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
-        Box::pin(future::ready(Ok(self.get_by_api_key(hash).cloned())))
+    ) -> BoxFuture<'a, Result<Option<ApiKeyGrant>, ResolveError>> {
+        Box::pin(future::ready(Ok(self.get_by_api_key(hash))))
     }
 }
 
@@ -95,7 +104,10 @@ mod tests {
         let store = StaticTenants::new([
             (
                 TenantRecord::active(id("acme"), Isolation::Rows),
-                vec![ApiKeyHash::of("k1"), ApiKeyHash::of("k2")],
+                vec![
+                    (ApiKeyHash::of("k1"), None),
+                    (ApiKeyHash::of("k2"), Some(vec!["*:read".to_owned()])),
+                ],
             ),
             (TenantRecord::active(id("globex"), Isolation::None), vec![]),
         ])
@@ -105,7 +117,9 @@ mod tests {
         assert_eq!(acme.isolation, Isolation::Rows);
         assert_eq!(store.tenant(&id("nope")).await.unwrap(), None);
         let by_key = store.tenant_by_api_key(&ApiKeyHash::of("k2")).await;
-        assert_eq!(by_key.unwrap().unwrap().id, id("acme"));
+        let by_key = by_key.unwrap().unwrap();
+        assert_eq!(by_key.tenant.id, id("acme"));
+        assert_eq!(by_key.scopes, Some(vec!["*:read".to_owned()]));
         let unknown = store.tenant_by_api_key(&ApiKeyHash::of("k3")).await;
         assert_eq!(unknown.unwrap(), None);
     }
@@ -117,8 +131,8 @@ mod tests {
         let twice = StaticTenants::new([(acme.clone(), vec![]), (acme.clone(), vec![])]);
         assert!(twice.unwrap_err().to_string().contains("appears twice"));
         let shared = StaticTenants::new([
-            (acme, vec![ApiKeyHash::of("k")]),
-            (globex, vec![ApiKeyHash::of("k")]),
+            (acme, vec![(ApiKeyHash::of("k"), None)]),
+            (globex, vec![(ApiKeyHash::of("k"), None)]),
         ]);
         assert!(shared.unwrap_err().to_string().contains("same API key"));
     }

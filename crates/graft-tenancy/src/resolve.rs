@@ -122,9 +122,15 @@ impl Tenancy {
             return self.unnamed().await;
         };
         let authenticated = claim.is_authenticated();
+        let mut key_scopes = None;
         let looked_up = match &claim {
             Claim::Named(id) | Claim::Verified(id, _) => self.store.tenant(id).await,
-            Claim::ApiKey(hash) => self.store.tenant_by_api_key(hash).await,
+            Claim::ApiKey(hash) => self.store.tenant_by_api_key(hash).await.map(|grant| {
+                grant.map(|grant| {
+                    key_scopes = grant.scopes;
+                    grant.tenant
+                })
+            }),
         };
         let record = match looked_up {
             Ok(Some(record)) => record,
@@ -160,7 +166,13 @@ impl Tenancy {
                     None => self.default_permissions.clone(),
                 },
             ),
-            Claim::ApiKey(hash) => (format!("api_key:{hash}"), self.default_permissions.clone()),
+            Claim::ApiKey(hash) => (
+                format!("api_key:{hash}"),
+                match key_scopes {
+                    Some(scopes) => Permissions::from_scopes(scopes.iter().map(String::as_str)),
+                    None => self.default_permissions.clone(),
+                },
+            ),
         };
         served(record, via, authenticated).map(|tenant| ResolvedTenant {
             caller,
@@ -270,9 +282,15 @@ mod tests {
                 (TenantRecord::active(id("acme"), schema), vec![]),
                 (
                     TenantRecord::active(id("globex"), Isolation::Rows),
-                    vec![ApiKeyHash::of("globex-key")],
+                    vec![
+                        (ApiKeyHash::of("globex-key"), None),
+                        (
+                            ApiKeyHash::of("globex-reader"),
+                            Some(vec!["*:read".to_owned()]),
+                        ),
+                    ],
                 ),
-                (initech, vec![ApiKeyHash::of("initech-key")]),
+                (initech, vec![(ApiKeyHash::of("initech-key"), None)]),
             ])
             .unwrap(),
         )
@@ -320,6 +338,7 @@ mod tests {
         let resolved = all.resolve(&bearer(&token)).await.unwrap();
         assert_eq!((resolved.record.id.as_str(), resolved.via), ("acme", "jwt"));
         assert!(resolved.authenticated);
+        assert_eq!(resolved.caller, "jwt:user-1");
         assert_eq!(
             resolved.record.isolation,
             Isolation::Schema(SchemaName::new("tenant_acme").unwrap())
@@ -333,6 +352,28 @@ mod tests {
             ("globex", "api_key")
         );
         assert!(by_key.authenticated);
+        assert!(
+            by_key.permissions.is_all(),
+            "a key without scopes: the default"
+        );
+        assert_eq!(
+            by_key.caller,
+            format!("api_key:{}", ApiKeyHash::of("globex-key"))
+        );
+        let reader = all
+            .resolve(&headers(&[("x-api-key", "globex-reader")]))
+            .await
+            .unwrap();
+        assert!(
+            reader
+                .permissions
+                .allows("Order", graft_resolve::Action::Read)
+        );
+        assert!(
+            !reader
+                .permissions
+                .allows("Order", graft_resolve::Action::Create)
+        );
         let by_header = all
             .resolve(&headers(&[("x-tenant-id", "acme")]))
             .await
@@ -554,7 +595,8 @@ mod tests {
         fn tenant_by_api_key<'a>(
             &'a self,
             _: &'a ApiKeyHash,
-        ) -> BoxFuture<'a, Result<Option<TenantRecord>, graft_resolve::ResolveError>> {
+        ) -> BoxFuture<'a, Result<Option<graft_resolve::ApiKeyGrant>, graft_resolve::ResolveError>>
+        {
             Box::pin(async {
                 Err(graft_resolve::ResolveError::TenantStore(
                     "connection refused".to_owned(),

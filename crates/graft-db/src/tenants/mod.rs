@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use graft_resolve::{
-    ApiKeyHash, Isolation, RequestContext, ResolveError, RowSet, SchemaName, TenantId,
+    ApiKeyGrant, ApiKeyHash, Isolation, RequestContext, ResolveError, RowSet, SchemaName, TenantId,
     TenantRecord, TenantStatus, TenantStore,
 };
 use graft_schema::SubgraphSchema;
@@ -143,6 +143,7 @@ where
              CREATE TABLE IF NOT EXISTS graft_tenant_api_keys (
                hash CHAR(64) NOT NULL PRIMARY KEY,
                tenant_id VARCHAR(63) NOT NULL,
+               scopes TEXT,
                FOREIGN KEY (tenant_id) REFERENCES graft_tenants (id) ON DELETE CASCADE);",
         )
         .await
@@ -217,25 +218,47 @@ where
         Ok(records(&rows)?.into_iter().next())
     }
 
-    /// The tenant whose API key has `hash`, if the store has it.
-    pub async fn get_by_api_key(&self, hash: &ApiKeyHash) -> Result<Option<TenantRecord>, DbError> {
+    /// The tenant whose API key has `hash`, and the key's scopes, if the store has it.
+    pub async fn get_by_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyGrant>, DbError> {
         let rows = self
             .query(
                 "SELECT {position}, t.id, t.slug, t.status, t.isolation, t.schema_name, t.tier, \
-                 t.metadata FROM graft_tenant_api_keys k JOIN graft_tenants t ON t.id = k.tenant_id \
-                 WHERE k.hash = {1}",
+                 t.metadata, k.scopes FROM graft_tenant_api_keys k \
+                 JOIN graft_tenants t ON t.id = k.tenant_id WHERE k.hash = {1}",
                 vec![Some(hash.to_string())],
-                7,
+                8,
             )
             .await?;
-        Ok(records(&rows)?.into_iter().next())
+        let scopes = rows.rows_of(0).next().and_then(|row| {
+            let cell = rows.cells(row).get(7)?;
+            matches!(cell, graft_resolve::Cell::Text { .. }).then(|| {
+                text(&rows, row, 7)
+                    .split_ascii_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+        });
+        Ok(records(&rows)?
+            .into_iter()
+            .next()
+            .map(|tenant| ApiKeyGrant { tenant, scopes }))
     }
 
-    /// Adds an API key (by its hash) to tenant `id`.
-    pub async fn add_api_key(&self, id: &TenantId, hash: &ApiKeyHash) -> Result<(), DbError> {
+    /// Adds an API key (by its hash) to tenant `id`, granting `scopes` (`None`: the
+    /// tenancy's default scopes).
+    pub async fn add_api_key(
+        &self,
+        id: &TenantId,
+        hash: &ApiKeyHash,
+        scopes: Option<&[String]>,
+    ) -> Result<(), DbError> {
         self.query(
-            "INSERT INTO graft_tenant_api_keys (hash, tenant_id) VALUES ({1}, {2})",
-            vec![Some(hash.to_string()), Some(id.to_string())],
+            "INSERT INTO graft_tenant_api_keys (hash, tenant_id, scopes) VALUES ({1}, {2}, {3})",
+            vec![
+                Some(hash.to_string()),
+                Some(id.to_string()),
+                scopes.map(|scopes| scopes.join(" ")),
+            ],
             0,
         )
         .await
@@ -282,7 +305,7 @@ where
     fn tenant_by_api_key<'a>(
         &'a self,
         hash: &'a ApiKeyHash,
-    ) -> BoxFuture<'a, Result<Option<TenantRecord>, ResolveError>> {
+    ) -> BoxFuture<'a, Result<Option<ApiKeyGrant>, ResolveError>> {
         Box::pin(async move { self.get_by_api_key(hash).await.map_err(store_failed) })
     }
 }
@@ -385,11 +408,12 @@ pub trait TenantAdmin: TenantStore {
         id: &'a TenantId,
         status: TenantStatus,
     ) -> BoxFuture<'a, Result<bool, DbError>>;
-    /// Adds an API key, by its hash, to a tenant.
+    /// Adds an API key, by its hash, to a tenant, granting `scopes` (`None`: the default).
     fn add_api_key<'a>(
         &'a self,
         id: &'a TenantId,
         hash: &'a ApiKeyHash,
+        scopes: Option<&'a [String]>,
     ) -> BoxFuture<'a, Result<(), DbError>>;
     /// Destroys a tenant and its data ([`SqlTenantStore::destroy`]).
     fn destroy<'a>(
@@ -455,8 +479,9 @@ where
         &'a self,
         id: &'a TenantId,
         hash: &'a ApiKeyHash,
+        scopes: Option<&'a [String]>,
     ) -> BoxFuture<'a, Result<(), DbError>> {
-        Box::pin(SqlTenantStore::add_api_key(self, id, hash))
+        Box::pin(SqlTenantStore::add_api_key(self, id, hash, scopes))
     }
 
     fn destroy<'a>(

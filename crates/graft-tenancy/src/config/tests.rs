@@ -420,3 +420,41 @@ fn unknown_keys_are_refused() {
     let error = parse("[tenancy]\nrequired = false\n").unwrap_err();
     assert!(error.contains("unknown field `required`"), "{error}");
 }
+
+#[tokio::test]
+async fn api_keys_and_default_scopes_give_permissions() {
+    let tenancy = build(
+        r#"
+        [tenancy]
+        resolvers = ["api_key", "header"]
+        default_scopes = ["*:read"]
+        [[tenancy.tenants]]
+        id = "acme"
+        api_key_sha256 = ["2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"]
+        [[tenancy.tenants.api_keys]]
+        sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        scopes = ["Order:write"]
+        "#,
+    )
+    .unwrap();
+    use graft_resolve::Action;
+    // `printf %s secret | sha256sum` and `printf %s test | sha256sum`.
+    let plain = tenancy
+        .resolve(&headers(&[("x-api-key", "secret")]))
+        .await
+        .unwrap();
+    assert!(plain.permissions.allows("Order", Action::Read));
+    assert!(!plain.permissions.allows("Order", Action::Create));
+    let writer = tenancy
+        .resolve(&headers(&[("x-api-key", "test")]))
+        .await
+        .unwrap();
+    assert!(writer.permissions.allows("Order", Action::Delete));
+    assert!(!writer.permissions.allows("Order", Action::Read));
+    let named = tenancy
+        .resolve(&headers(&[("x-tenant-id", "acme")]))
+        .await
+        .unwrap();
+    assert_eq!(named.caller, "anonymous");
+    assert!(!named.permissions.allows("Customer", Action::Update));
+}
