@@ -338,6 +338,16 @@ async fn unique_violation_in_each_mode(address: SocketAddr) {
     failed(&dry);
     assert_eq!(dry["results"]["c"]["status"], "rolledBack");
     assert!(users_of(address, "m-dry").await.is_empty());
+    // A dry run without errors succeeds, and writes nothing either.
+    let clean = batch(
+        address,
+        &[],
+        &json!({ "operations": [user("a", "m-clean", "u1")], "options": { "validate": true } }),
+    )
+    .await;
+    assert_eq!(clean.body["success"], true, "{}", clean.body);
+    assert_eq!(clean.body["results"]["a"]["status"], "rolledBack");
+    assert!(users_of(address, "m-clean").await.is_empty());
 }
 
 /// A user, then 99 orders each created after the previous one, naming it in its status.

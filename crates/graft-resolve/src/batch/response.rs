@@ -224,12 +224,15 @@ impl Report {
             .any(|s| matches!(s, Some(OpState::Succeeded(done)) if done.wrote))
     }
 
+    /// Whether every operation succeeded and the batch committed; for a dry run, whether it
+    /// would have.
     fn success(&self) -> bool {
         self.batch_error.is_none()
-            && self
-                .states
-                .iter()
-                .all(|s| matches!(s, Some(OpState::Succeeded(_))))
+            && self.states.iter().all(|s| match s {
+                Some(OpState::Succeeded(_)) => true,
+                Some(OpState::RolledBack(..)) => self.mode == "validate",
+                _ => false,
+            })
     }
 
     /// The HTTP status: 200 when the batch ran; the failure's status when it could not start
