@@ -16,7 +16,8 @@ use crate::source::SqlUnitOfWork;
 use crate::tenants::{TenantSql, bookkeeping_sql};
 
 /// The table's definition: what a role without `CREATE` needs an owner to run (and grant
-/// `SELECT, INSERT, UPDATE, DELETE` on) before `/batch` takes idempotency keys.
+/// `SELECT, INSERT, UPDATE, DELETE` on) before `/batch` takes idempotency keys. On MariaDB,
+/// make `response` a `LONGTEXT` (a `TEXT` holds 64 KiB).
 pub const IDEMPOTENCY_KEYS_DDL: &str = CREATE;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS graft_idempotency_keys (
@@ -91,7 +92,8 @@ impl<D: Driver> SqlUnitOfWork<D> {
         if exists {
             return Ok(());
         }
-        self.execute(CREATE).await
+        let create = CREATE.replace("response TEXT", self.source.dialect().long_text());
+        self.execute(&create).await
     }
 
     pub(crate) async fn claim(&mut self, claim: KeyClaim<'_>) -> Result<LedgerEntry, DbError> {
@@ -125,12 +127,16 @@ impl<D: Driver> SqlUnitOfWork<D> {
         .await?;
         // A request that held the key and never answered (it crashed) loses it once its
         // lease runs out, to a retry of the same body.
-        let mut values = vec![Some(claim.holder.to_owned()), Some(leased_until.clone())];
+        let mut values = vec![
+            Some(claim.holder.to_owned()),
+            Some(leased_until.clone()),
+            Some(expires_at.clone()),
+        ];
         values.extend(with(&[&now, claim.body_hash]));
         self.bookkeeping(
-            "UPDATE graft_idempotency_keys SET holder = {1}, leased_until = {2} \
-             WHERE tenant_id = {3} AND caller = {4} AND idempotency_key = {5} AND operation = '' \
-             AND response IS NULL AND leased_until < {6} AND body_hash = {7}",
+            "UPDATE graft_idempotency_keys SET holder = {1}, leased_until = {2}, expires_at = {3} \
+             WHERE tenant_id = {4} AND caller = {5} AND idempotency_key = {6} AND operation = '' \
+             AND response IS NULL AND leased_until < {7} AND body_hash = {8}",
             values,
             0,
         )
@@ -170,31 +176,82 @@ impl<D: Driver> SqlUnitOfWork<D> {
         let mut entry = entry.ok_or_else(|| {
             DbError::Decode("an idempotency key claimed has no batch row".to_owned())
         })?;
+        if entry.holder == claim.holder && !operations.is_empty() {
+            // Taken over from a request that died: the results it kept expire with the key
+            // now, so that no row of a key outlives the others.
+            let mut values = vec![Some(expires_at)];
+            values.extend(key.iter().cloned());
+            self.bookkeeping(
+                "UPDATE graft_idempotency_keys SET expires_at = {1} \
+                 WHERE tenant_id = {2} AND caller = {3} AND idempotency_key = {4} \
+                 AND operation <> ''",
+                values,
+                0,
+            )
+            .await?;
+        }
         entry.operations = operations;
         Ok(entry)
     }
 
+    /// Keeps a response for a key this request holds, fenced: the batch row is locked and
+    /// checked to be still `holder`'s, so that a request whose lease ran out (and whose key a
+    /// retry took over) cannot record, and rolls back instead.
     pub(crate) async fn record(
         &mut self,
         key: &LedgerKey,
+        holder: &str,
         operation: &str,
         response: &str,
         expires_at_ms: u64,
     ) -> Result<(), DbError> {
         let response = Some(response.to_owned());
         let expires_at = Some(ledger_time(expires_at_ms));
-        if operation.is_empty() {
-            let mut values = vec![response, expires_at];
-            values.extend(key_values(key));
-            self.bookkeeping(
-                "UPDATE graft_idempotency_keys SET response = {1}, expires_at = {2} \
-                 WHERE tenant_id = {3} AND caller = {4} AND idempotency_key = {5} \
-                 AND operation = ''",
-                values,
-                0,
+        // Locks the batch row (an UPDATE locks the rows it matches), and sets the response
+        // when it is the batch's.
+        let mut values = if operation.is_empty() {
+            vec![response.clone()]
+        } else {
+            Vec::new()
+        };
+        values.extend(key_values(key));
+        values.push(Some(holder.to_owned()));
+        let set = if operation.is_empty() {
+            "response = {1}"
+        } else {
+            "holder = holder"
+        };
+        let first = usize::from(operation.is_empty()) + 1;
+        let template = format!(
+            "UPDATE graft_idempotency_keys SET {set} WHERE tenant_id = {{{}}} AND caller = {{{}}} \
+             AND idempotency_key = {{{}}} AND operation = '' AND holder = {{{}}}",
+            first,
+            first + 1,
+            first + 2,
+            first + 3
+        );
+        self.bookkeeping(&template, values, 0).await?;
+        let rows = self
+            .bookkeeping(
+                &format!(
+                    "SELECT {{position}}, holder FROM graft_idempotency_keys \
+                     WHERE {KEY} AND operation = ''"
+                ),
+                key_values(key),
+                1,
             )
             .await?;
-        } else {
+        let still_held = rows.rows_of(0).next().is_some_and(|row| {
+            matches!(rows.cells(row).first(), Some(Cell::Text { start, len })
+                if rows.text(*start, *len) == holder)
+        });
+        if !still_held {
+            return Err(DbError::Mapping(
+                "the idempotency key was taken over by a retry: this request's lease ran out"
+                    .to_owned(),
+            ));
+        }
+        if !operation.is_empty() {
             let mut values = key_values(key);
             values.extend([Some(operation.to_owned()), expires_at, response]);
             self.bookkeeping(

@@ -618,13 +618,14 @@ impl<D: Driver> UnitOfWork for SqlUnitOfWork<D> {
     fn record_key<'a>(
         &'a mut self,
         key: &'a LedgerKey,
+        holder: &'a str,
         operation: &'a str,
         response: &'a str,
         expires_at_ms: u64,
     ) -> BoxFuture<'a, Result<(), ResolveError>> {
         Box::pin(async move {
             let failed = self.failed();
-            self.record(key, operation, response, expires_at_ms)
+            self.record(key, holder, operation, response, expires_at_ms)
                 .await
                 .map_err(failed)
         })

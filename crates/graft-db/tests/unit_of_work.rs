@@ -631,6 +631,82 @@ async fn a_connection_killed_mid_transaction_is_an_error_never_a_half_commit(bac
     assert_eq!(fixture.backend, backend);
 }
 
+/// The idempotency ledger: a claim is taken once, a crashed holder's key is taken over after
+/// its lease, a holder whose key was taken over cannot record (its transaction rolls back),
+/// and a kept response and operation results come back with the next claim.
+async fn idempotency_keys_are_claimed_once_and_fenced(backend: Backend) {
+    use graft_resolve::{KeyClaim, LedgerKey, TenantId};
+    let fixture = fixture(backend, 2).await;
+    let key = LedgerKey {
+        tenant: TenantId::new("t").unwrap(),
+        caller: "jwt:alice".to_owned(),
+        key: "k-1".to_owned(),
+    };
+    let claim = |holder: &'static str, now_ms: u64, lease_ms: u64| KeyClaim {
+        key: &key,
+        body_hash: "h",
+        holder,
+        now_ms,
+        leased_until_ms: now_ms + lease_ms,
+        expires_at_ms: now_ms + 1_000_000,
+    };
+    async fn claimed(fixture: &Fixture, claim: KeyClaim<'_>) -> graft_resolve::LedgerEntry {
+        let mut work = fixture.begin().await;
+        let entry = work.claim_key(claim).await.expect("claims");
+        work.commit().await.expect("commits");
+        entry
+    }
+    let first = claimed(&fixture, claim("a", 1_000, 100)).await;
+    assert_eq!((first.holder.as_str(), first.response), ("a", None));
+    // Held, lease running: another request sees it held by `a`.
+    let busy = claimed(&fixture, claim("b", 1_050, 100)).await;
+    assert_eq!(busy.holder, "a");
+    // `a` commits one operation's result.
+    let mut work = fixture.begin().await;
+    work.record_key(&key, "a", "op1", "{\"r\":1}", 1_001_000)
+        .await
+        .expect("records");
+    work.commit().await.expect("commits");
+    // `a`'s lease ran out: `b` takes the key over, with `a`'s kept result.
+    let taken = claimed(&fixture, claim("b", 2_000, 100)).await;
+    assert_eq!(taken.holder, "b");
+    assert_eq!(
+        taken.operations,
+        [("op1".to_owned(), "{\"r\":1}".to_owned())]
+    );
+    // `a` wakes up: it cannot record any more.
+    let mut late = fixture.begin().await;
+    let fenced = late.record_key(&key, "a", "", "{}", 1_001_000).await;
+    assert!(fenced.is_err(), "{fenced:?}");
+    drop(late);
+    // `b` finishes: the next claim gets its response.
+    let mut work = fixture.begin().await;
+    work.record_key(&key, "b", "", "{\"done\":true}", 1_001_000)
+        .await
+        .expect("records");
+    work.commit().await.expect("commits");
+    let replay = claimed(&fixture, claim("c", 3_000, 100)).await;
+    assert_eq!(replay.response.as_deref(), Some("{\"done\":true}"));
+    // Expired, the key and everything kept with it is forgotten.
+    let fresh = claimed(&fixture, claim("d", 2_000_000, 100)).await;
+    assert_eq!(
+        (
+            fresh.holder.as_str(),
+            fresh.response,
+            fresh.operations.len()
+        ),
+        ("d", None, 0)
+    );
+    // Released (nothing written), it can be claimed at once.
+    let mut work = fixture.begin().await;
+    work.release_key(&key, "d").await.expect("releases");
+    work.commit().await.expect("commits");
+    assert_eq!(
+        claimed(&fixture, claim("e", 2_000_001, 100)).await.holder,
+        "e"
+    );
+}
+
 macro_rules! on {
     ($backend:ident: $($scenario:ident),* $(,)?) => {
         $(
@@ -666,6 +742,7 @@ on_every_backend!(
         a_savepoint_undoes_only_what_came_after_it,
         a_dropped_unit_of_work_rolls_back_and_frees_its_connection,
         a_panicking_or_cancelled_task_leaves_no_row,
+        idempotency_keys_are_claimed_once_and_fenced,
     ],
     servers: [a_connection_killed_mid_transaction_is_an_error_never_a_half_commit],
 );

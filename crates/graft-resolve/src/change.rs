@@ -233,13 +233,21 @@ pub(crate) fn write_value(value: &Json) -> WriteValue {
     }
 }
 
-/// The fields a broken constraint concerns: the database names columns, the client knows
-/// fields (a column no field maps keeps its name).
-pub(crate) fn violated_fields(
+/// What a client is told of a broken constraint: a message naming the constraint and the
+/// fields it concerns (never the value), and those names on their own.
+pub(crate) struct ViolationReport {
+    pub(crate) message: String,
+    pub(crate) constraint: Option<String>,
+    pub(crate) fields: Vec<String>,
+}
+
+/// Describes `violation` of a write to `mapping`'s table for the client: the database names
+/// columns, the client knows fields (a column no field maps keeps its name).
+pub(crate) fn describe_violation(
     mapping: &EntityMapping,
     violation: &crate::ConstraintViolation,
-) -> Vec<String> {
-    violation
+) -> ViolationReport {
+    let fields: Vec<String> = violation
         .column
         .as_deref()
         .into_iter()
@@ -251,5 +259,17 @@ pub(crate) fn violated_fields(
                 .find(|c| c.column.eq_ignore_ascii_case(column))
                 .map_or_else(|| column.to_owned(), |c| c.field.to_string())
         })
-        .collect()
+        .collect();
+    let mut message = violation.kind.description().to_owned();
+    if let Some(constraint) = &violation.constraint {
+        message.push_str(&format!(" (constraint `{constraint}`)"));
+    }
+    if !fields.is_empty() {
+        message.push_str(&format!(" (fields: {})", fields.join(", ")));
+    }
+    ViolationReport {
+        message,
+        constraint: violation.constraint.clone(),
+        fields,
+    }
 }

@@ -153,16 +153,18 @@ pub trait UnitOfWork: Send {
         Box::pin(async { Err(no_ledger()) })
     }
 
-    /// Keeps `response` for a key: the batch's (`operation` empty) or one operation's,
-    /// in this transaction.
+    /// Keeps `response` for a key `holder` holds: the batch's (`operation` empty) or one
+    /// operation's, in this transaction. Fails, so that the transaction rolls back, when the
+    /// key is no longer `holder`'s (a retry took it over after its lease ran out).
     fn record_key<'a>(
         &'a mut self,
         key: &'a LedgerKey,
+        holder: &'a str,
         operation: &'a str,
         response: &'a str,
         expires_at_ms: u64,
     ) -> BoxFuture<'a, Result<(), ResolveError>> {
-        let _ = (key, operation, response, expires_at_ms);
+        let _ = (key, holder, operation, response, expires_at_ms);
         Box::pin(async { Err(no_ledger()) })
     }
 

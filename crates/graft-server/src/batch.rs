@@ -65,6 +65,14 @@ async fn run(
     body: Body,
     deadline: Instant,
 ) -> Response {
+    // The route is mounted only with settings; this is never refused in practice.
+    let Some(settings) = &state.batch else {
+        return refused(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "this server does not serve /batch".to_owned(),
+        );
+    };
     let essence = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -99,13 +107,6 @@ async fn run(
                 format!("the body is not JSON: {error}"),
             );
         }
-    };
-    let Some(settings) = &state.batch else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "this server does not serve /batch".to_owned(),
-        );
     };
     let plan = match plan_batch(&request, state.engine.schema(), &settings.limits) {
         Ok(plan) => plan,

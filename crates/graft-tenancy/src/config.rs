@@ -77,15 +77,35 @@ pub struct TenancyConfig {
     pub default_scopes: Option<Vec<String>>,
 }
 
+/// Refuses a scope that is not a grant (`Type:action`, `*`): a typo would grant nothing.
+fn check_scopes(at: &str, scopes: Option<&[String]>) -> Result<(), TenancyError> {
+    match scopes
+        .into_iter()
+        .flatten()
+        .find(|s| !graft_resolve::Permissions::is_grant(s))
+    {
+        Some(bad) => Err(TenancyError::config(
+            at,
+            format!(
+                "{bad:?} is not a scope graft grants: `Type:action` (create, read, update, \
+                 delete, write, *) or `*`"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl TenancyConfig {
-    /// The permissions of callers whose credential names no scopes.
-    pub fn default_permissions(&self) -> graft_resolve::Permissions {
-        match &self.default_scopes {
+    /// The permissions of callers whose credential names no scopes; a scope that is not a
+    /// grant is refused.
+    pub fn default_permissions(&self) -> Result<graft_resolve::Permissions, TenancyError> {
+        check_scopes("tenancy.default_scopes", self.default_scopes.as_deref())?;
+        Ok(match &self.default_scopes {
             None => graft_resolve::Permissions::all(),
             Some(scopes) => {
                 graft_resolve::Permissions::from_scopes(scopes.iter().map(String::as_str))
             }
-        }
+        })
     }
 }
 
@@ -308,6 +328,7 @@ impl StaticTenants {
                     .sha256
                     .parse::<ApiKeyHash>()
                     .map_err(|e| TenancyError::config(&at(&format!("api_keys[{k}].sha256")), e))?;
+                check_scopes(&at(&format!("api_keys[{k}].scopes")), key.scopes.as_deref())?;
                 keys.push((hash, key.scopes.clone()));
             }
             let record = TenantRecord {
@@ -365,7 +386,7 @@ impl Tenancy {
         let resolvers = resolvers(config, &read_file, &|name: &str| std::env::var(name).ok())?;
         Ok(Tenancy::new(resolvers, store)
             .with_default_tenant(default_tenant)
-            .with_default_permissions(config.default_permissions()))
+            .with_default_permissions(config.default_permissions()?))
     }
 
     /// [`from_config`](Tenancy::from_config), reading environment variables with `env`.
@@ -411,7 +432,7 @@ impl Tenancy {
         let resolvers = resolvers(config, &read_file, &env)?;
         Ok(Tenancy::new(resolvers, Arc::new(store))
             .with_default_tenant(default_tenant)
-            .with_default_permissions(config.default_permissions()))
+            .with_default_permissions(config.default_permissions()?))
     }
 }
 

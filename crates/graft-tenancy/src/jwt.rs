@@ -429,6 +429,12 @@ fn credential(claims: &serde_json::Map<String, Value>) -> Result<Credential, Rej
             )));
         }
     };
+    // Validation checked `iss` when one is configured; any other is kept as text.
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .filter(|iss| iss.len() <= 255)
+        .map(str::to_owned);
     let words = |text: &str| text.split_ascii_whitespace().map(str::to_owned).collect();
     let scopes = match (claims.get("scope"), claims.get("scp")) {
         (None, None) => None,
@@ -447,5 +453,9 @@ fn credential(claims: &serde_json::Map<String, Value>) -> Result<Credential, Rej
             )));
         }
     };
-    Ok(Credential { subject, scopes })
+    Ok(Credential {
+        subject,
+        issuer,
+        scopes,
+    })
 }

@@ -157,28 +157,32 @@ impl Tenancy {
         let (caller, permissions) = match claim {
             Claim::Named(_) => ("anonymous".to_owned(), self.default_permissions.clone()),
             Claim::Verified(_, credential) => (
-                match credential.subject {
-                    Some(subject) => format!("jwt:{subject}"),
-                    None => "jwt".to_owned(),
+                match (credential.issuer, credential.subject) {
+                    (Some(issuer), Some(subject)) => format!("jwt:{issuer}#{subject}"),
+                    (None, Some(subject)) => format!("jwt:{subject}"),
+                    (_, None) => "jwt".to_owned(),
                 },
-                match credential.scopes {
-                    Some(scopes) => Permissions::from_scopes(scopes.iter().map(String::as_str)),
-                    None => self.default_permissions.clone(),
-                },
+                self.permissions(credential.scopes),
             ),
-            Claim::ApiKey(hash) => (
-                format!("api_key:{hash}"),
-                match key_scopes {
-                    Some(scopes) => Permissions::from_scopes(scopes.iter().map(String::as_str)),
-                    None => self.default_permissions.clone(),
-                },
-            ),
+            Claim::ApiKey(hash) => (format!("api_key:{hash}"), self.permissions(key_scopes)),
         };
         served(record, via, authenticated).map(|tenant| ResolvedTenant {
             caller,
             permissions,
             ..tenant
         })
+    }
+
+    /// What a credential's scopes grant: its grants when it names any (`Type:action`, `*`);
+    /// the default scopes when it names none, or only scopes of something else (`openid`,
+    /// `email`), as most identity providers' tokens do.
+    fn permissions(&self, scopes: Option<Vec<String>>) -> Permissions {
+        match scopes {
+            Some(scopes) if scopes.iter().any(|scope| Permissions::is_grant(scope)) => {
+                Permissions::from_scopes(scopes.iter().map(String::as_str))
+            }
+            _ => self.default_permissions.clone(),
+        }
     }
 
     /// What a request that names no tenant gets.

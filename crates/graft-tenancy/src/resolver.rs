@@ -28,6 +28,8 @@ pub enum Claim {
 pub struct Credential {
     /// The token's subject (`sub`), if it has one.
     pub subject: Option<String>,
+    /// The token's issuer (`iss`), if it has one: subjects are unique per issuer.
+    pub issuer: Option<String>,
     /// The scopes it grants (`scope`, space-separated, or `scp`, a list), if it names any.
     pub scopes: Option<Vec<String>>,
 }

@@ -404,11 +404,22 @@ impl crate::tenants::TenantSql for MyDialect {
         )
     }
 
+    fn column_exists(&self, table: &str, column: &str) -> String {
+        format!(
+            "SELECT 0, COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = '{column}'"
+        )
+    }
+
     fn table_exists(&self, name: &str) -> String {
         format!(
             "SELECT 0, COUNT(*) FROM information_schema.tables \
              WHERE table_schema = DATABASE() AND table_name = '{name}'"
         )
+    }
+
+    fn long_text(&self) -> &'static str {
+        "response LONGTEXT"
     }
 
     fn insert_or_ignore(&self, rest: &str) -> String {

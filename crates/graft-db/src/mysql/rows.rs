@@ -51,7 +51,7 @@ pub(crate) fn read_row(
             (_, Value::NULL) => Cell::Null,
             (ReadAs::Bool, Value::Int(i)) => Cell::Bool(*i != 0),
             (ReadAs::Bool, Value::UInt(u)) => Cell::Bool(*u != 0),
-            (ReadAs::Int, Value::Int(i)) => Cell::Int(*i),
+            (ReadAs::Int | ReadAs::Dynamic, Value::Int(i)) => Cell::Int(*i),
             (ReadAs::Int, Value::UInt(u)) => match i64::try_from(*u) {
                 Ok(i) => Cell::Int(i),
                 // An unsigned bigint beyond i64 keeps its digits as text.

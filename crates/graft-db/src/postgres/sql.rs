@@ -562,6 +562,13 @@ impl crate::tenants::TenantSql for PgDialect {
         "0::int8"
     }
 
+    fn column_exists(&self, table: &str, column: &str) -> String {
+        format!(
+            "SELECT 0::int8, COUNT(*)::text FROM pg_catalog.pg_attribute \
+             WHERE attrelid = to_regclass('{table}') AND attname = '{column}' AND NOT attisdropped"
+        )
+    }
+
     fn table_exists(&self, name: &str) -> String {
         format!(
             "SELECT 0::int8, COUNT(*) FROM pg_catalog.pg_class WHERE oid = to_regclass('{name}')"

@@ -275,6 +275,10 @@ impl crate::tenants::TenantSql for SqliteDialect {
             .collect()
     }
 
+    fn column_exists(&self, table: &str, column: &str) -> String {
+        format!("SELECT 0, COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'")
+    }
+
     fn table_exists(&self, name: &str) -> String {
         format!("SELECT 0, COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'")
     }

@@ -49,6 +49,14 @@ pub trait TenantSql: Dialect {
     /// connection's own schema, 0 otherwise: a probe that cannot fail (and so cannot abort a
     /// PostgreSQL transaction), needing no privilege beyond reading the catalog.
     fn table_exists(&self, name: &str) -> String;
+    /// A statement answering one row, `{position}` then 1 when `table` in the connection's
+    /// own schema has `column`, 0 otherwise.
+    fn column_exists(&self, table: &str, column: &str) -> String;
+    /// The column definition of a response of any size: `response TEXT`, or MariaDB's
+    /// `response LONGTEXT` (its `TEXT` holds 64 KiB).
+    fn long_text(&self) -> &'static str {
+        "response TEXT"
+    }
     /// `INSERT INTO <rest>` that does nothing where a row with the same primary key exists.
     fn insert_or_ignore(&self, rest: &str) -> String;
     /// The constant position column a store read leads with.
@@ -146,7 +154,19 @@ where
                scopes TEXT,
                FOREIGN KEY (tenant_id) REFERENCES graft_tenants (id) ON DELETE CASCADE);",
         )
-        .await
+        .await?;
+        // Stores made before keys had scopes get the column.
+        let probe = self.sql().column_exists("graft_tenant_api_keys", "scopes");
+        let rows = self.query(&probe, vec![], 1).await?;
+        let has_scopes = rows
+            .rows_of(0)
+            .next()
+            .is_some_and(|row| text(&rows, row, 0) != "0");
+        if !has_scopes {
+            self.execute("ALTER TABLE graft_tenant_api_keys ADD COLUMN scopes TEXT")
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs a statement without rows or parameters on a pooled connection.

@@ -105,9 +105,23 @@ impl Engine {
             return run.execute(&sources, None, Vec::new()).await.outcome();
         };
         let home = Arc::clone(&sources[plan.waves[0][0]]);
+        // Each operation's result is kept in its own transaction, so every one must be on the
+        // database that keeps the key.
+        if sources.iter().any(|source| !Arc::ptr_eq(source, &home)) {
+            return BatchOutcome::refused(
+                400,
+                "BATCH_INVALID",
+                "an Idempotency-Key needs every operation of the batch on one database; these \
+                 are served by several"
+                    .to_owned(),
+            );
+        }
         let (held, replay) = match run.claim(home.as_ref(), &idempotency).await {
             Ok(Claimed::Held(held, replay)) => (held, replay),
             Ok(Claimed::Answered(outcome)) => return outcome,
+            Err(ResolveError::Unsupported(message)) => {
+                return BatchOutcome::refused(400, "IDEMPOTENCY_UNSUPPORTED", message);
+            }
             Err(error) => return BatchOutcome::unavailable(ctx, "claiming the key", &error),
         };
         let report = run.execute(&sources, Some(&held), replay).await;
@@ -118,7 +132,7 @@ impl Engine {
                 let mut work = home.begin(ctx).await?;
                 if keep {
                     let text = String::from_utf8_lossy(&body);
-                    work.record_key(&held.key, "", &text, held.expires_at_ms)
+                    work.record_key(&held.key, &held.holder, "", &text, held.expires_at_ms)
                         .await?;
                 } else {
                     // Nothing was written: a retry may run the batch again at once.
@@ -200,6 +214,15 @@ impl BatchRun<'_> {
         let holder = holder_token(&self.ctx.request_id);
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let expires_at_ms = now.saturating_add(ms(self.config.idempotency_ttl));
+        // The lease outlasts the request: a retry takes the key over only from a request that
+        // can no longer be running.
+        let lease = match self.ctx.remaining() {
+            Some(left) => self
+                .config
+                .idempotency_lease
+                .max(left + Duration::from_secs(1)),
+            None => self.config.idempotency_lease,
+        };
         let mut work = home.begin(self.ctx).await?;
         let entry = work
             .claim_key(KeyClaim {
@@ -207,7 +230,7 @@ impl BatchRun<'_> {
                 body_hash: &idempotency.body_hash,
                 holder: &holder,
                 now_ms: now,
-                leased_until_ms: now.saturating_add(ms(self.config.idempotency_lease)),
+                leased_until_ms: now.saturating_add(ms(lease)),
                 expires_at_ms,
             })
             .await?;
@@ -257,7 +280,11 @@ impl BatchRun<'_> {
         loop {
             let mut report = self.in_one_transaction(sources[0].as_ref(), held).await;
             report.attempts = attempt + 1;
-            if !report.lost_a_conflict || attempt >= self.config.conflict_retries {
+            // A batch that committed (with savepoints, around its lost operation) is done.
+            if !report.lost_a_conflict
+                || report.committed
+                || attempt >= self.config.conflict_retries
+            {
                 return report;
             }
             attempt += 1;
@@ -288,7 +315,8 @@ impl BatchRun<'_> {
                 match work.savepoint().await {
                     Ok(savepoint) => Some(savepoint),
                     Err(error) => {
-                        report.fail(index, OpError::from_source(&error, self.ctx));
+                        report.lost_a_conflict |= error_is_conflict(&error);
+                        report.abort(self.plan, &OpError::from_source(&error, self.ctx));
                         break;
                     }
                 }
@@ -304,6 +332,8 @@ impl BatchRun<'_> {
                     match &savepoint {
                         Some(savepoint) => {
                             if let Err(error) = work.rollback_to(savepoint).await {
+                                // MariaDB ends the whole transaction on a deadlock: there is
+                                // no savepoint left to return to.
                                 report.abort(self.plan, &OpError::from_source(&error, self.ctx));
                                 break;
                             }
@@ -313,7 +343,9 @@ impl BatchRun<'_> {
                 }
             }
         }
-        let commit = !options.validate && (report.failures() == 0 || options.continue_on_error);
+        let commit = !options.validate
+            && !report.aborted()
+            && (report.failures() == 0 || options.continue_on_error);
         if !commit {
             if let Err(error) = work.rollback().await {
                 tracing::debug!(%error, "rolling back a batch");
@@ -330,7 +362,7 @@ impl BatchRun<'_> {
             let body = report.body();
             let text = String::from_utf8_lossy(&body);
             if let Err(error) = work
-                .record_key(&held.key, "", &text, held.expires_at_ms)
+                .record_key(&held.key, &held.holder, "", &text, held.expires_at_ms)
                 .await
             {
                 report.recorded_in_transaction = false;
@@ -339,10 +371,13 @@ impl BatchRun<'_> {
                 return report;
             }
         }
-        if let Err(error) = work.commit().await {
-            report.recorded_in_transaction = false;
-            report.lost_a_conflict |= error_is_conflict(&error);
-            report.abort(self.plan, &OpError::from_source(&error, self.ctx));
+        match work.commit().await {
+            Ok(()) => report.committed = true,
+            Err(error) => {
+                report.recorded_in_transaction = false;
+                report.lost_a_conflict |= error_is_conflict(&error);
+                report.abort(self.plan, &OpError::from_source(&error, self.ctx));
+            }
         }
         report
     }
@@ -450,7 +485,7 @@ impl BatchRun<'_> {
         };
         if let Some(held) = held {
             let result = serde_json::to_string(&done).expect("JSON values serialize");
-            work.record_key(&held.key, &op.id, &result, held.expires_at_ms)
+            work.record_key(&held.key, &held.holder, &op.id, &result, held.expires_at_ms)
                 .await
                 .map_err(failed)?;
         }

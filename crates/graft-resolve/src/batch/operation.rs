@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::BatchConfig;
-use crate::change::{Change, violated_fields};
+use crate::change::{Change, describe_violation};
 use crate::{
     Action, ConstraintKind, Engine, EntitySource, FetchRequest, PageRequest, RequestContext,
     ResolveError, RowSet, SourceErrorKind, UnitOfWork,
@@ -82,7 +82,14 @@ impl OpError {
                 op.retryable = true;
                 op
             }
-            _ => OpError::new(500, "WRITE_FAILED", error.public_message()),
+            // Constraint errors of the operation's own write are `write_error`'s; one here
+            // broke graft's bookkeeping, which the client has no business knowing.
+            _ if matches!(error, ResolveError::Constraint { .. }) => OpError::new(
+                500,
+                "OPERATION_FAILED",
+                "the operation failed; the server log has the details",
+            ),
+            _ => OpError::new(500, "OPERATION_FAILED", error.public_message()),
         };
         if op.status_code >= 500 {
             tracing::warn!(request_id = %ctx.request_id, %error, "batch operation failed");
@@ -91,6 +98,14 @@ impl OpError {
         }
         op
     }
+}
+
+/// Where an operation's statements go.
+enum Via<'w> {
+    /// The batch's (or the operation's own) transaction.
+    Work(&'w mut dyn UnitOfWork),
+    /// The source, outside any transaction: a read of a batch that is not atomic.
+    Source(&'w dyn EntitySource),
 }
 
 /// One operation of a running batch.
@@ -122,12 +137,7 @@ impl Operation<'_> {
     /// Checks the caller may do this: before anything else, so a forbidden operation costs
     /// no statement.
     fn permitted(&self) -> Result<(), OpError> {
-        let action = match self.op.action {
-            BatchAction::Create => Action::Create,
-            BatchAction::Read => Action::Read,
-            BatchAction::Update => Action::Update,
-            BatchAction::Delete => Action::Delete,
-        };
+        let action = action(self.op.action);
         if self.ctx.permissions.allows(&self.op.entity, action) {
             return Ok(());
         }
@@ -154,7 +164,7 @@ impl Operation<'_> {
         work: &mut dyn UnitOfWork,
         data: &[Option<Value>],
     ) -> Result<Done, OpError> {
-        self.run_in(Some(work), None, data).await
+        self.run_in(Via::Work(work), data).await
     }
 
     /// A read outside any transaction.
@@ -163,15 +173,10 @@ impl Operation<'_> {
         source: &dyn EntitySource,
         data: &[Option<Value>],
     ) -> Result<Done, OpError> {
-        self.run_in(None, Some(source), data).await
+        self.run_in(Via::Source(source), data).await
     }
 
-    async fn run_in(
-        &self,
-        work: Option<&mut dyn UnitOfWork>,
-        source: Option<&dyn EntitySource>,
-        data: &[Option<Value>],
-    ) -> Result<Done, OpError> {
+    async fn run_in(&self, via: Via<'_>, data: &[Option<Value>]) -> Result<Done, OpError> {
         self.permitted()?;
         let mapping = self.mapping()?;
         let store = resolve(mapping, "store_params", &self.op.store, data)?;
@@ -184,7 +189,7 @@ impl Operation<'_> {
             .map(|(i, _)| i)
             .collect();
         if self.op.action == BatchAction::Read {
-            let rows = self.read(work, source, mapping, &columns, &query).await?;
+            let rows = self.read(via, mapping, &columns, &query).await?;
             return Ok(Done {
                 status_code: 200,
                 data: Value::Array(rows),
@@ -214,10 +219,10 @@ impl Operation<'_> {
             },
             BatchAction::Read => unreachable!("reads returned above"),
         };
-        let Some(work) = work else {
+        let Via::Work(work) = via else {
             return Err(OpError::new(
                 500,
-                "WRITE_FAILED",
+                "OPERATION_FAILED",
                 "a write needs a transaction",
             ));
         };
@@ -288,8 +293,7 @@ impl Operation<'_> {
     /// at most `max_read_rows`.
     async fn read(
         &self,
-        work: Option<&mut dyn UnitOfWork>,
-        source: Option<&dyn EntitySource>,
+        via: Via<'_>,
         mapping: &EntityMapping,
         columns: &[usize],
         query: &Map<String, Value>,
@@ -304,10 +308,9 @@ impl Operation<'_> {
                 limit: limit + 1,
                 columns,
             };
-            match (work, source) {
-                (Some(work), _) => work.page(request).await,
-                (None, Some(source)) => source.page(self.ctx, request).await,
-                (None, None) => unreachable!("a read has a transaction or a source"),
+            match via {
+                Via::Work(work) => work.page(request).await,
+                Via::Source(source) => source.page(self.ctx, request).await,
             }
             .map_err(failed)?
         } else {
@@ -335,10 +338,9 @@ impl Operation<'_> {
                 row_limit: Some(u64::try_from(limit + 1).unwrap_or(u64::MAX)),
                 per_key_limit: None,
             };
-            match (work, source) {
-                (Some(work), _) => work.fetch(request).await,
-                (None, Some(source)) => source.fetch(self.ctx, request).await,
-                (None, None) => unreachable!("a read has a transaction or a source"),
+            match via {
+                Via::Work(work) => work.fetch(request).await,
+                Via::Source(source) => source.fetch(self.ctx, request).await,
             }
             .map_err(failed)?
         };
@@ -368,23 +370,26 @@ impl Operation<'_> {
             ConstraintKind::ForeignKey if self.op.action == BatchAction::Delete => 409,
             _ => 422,
         };
-        let fields = violated_fields(mapping, violation);
-        let mut message = violation.kind.description().to_owned();
-        if let Some(constraint) = &violation.constraint {
-            message.push_str(&format!(" (constraint `{constraint}`)"));
-        }
-        if !fields.is_empty() {
-            message.push_str(&format!(" (fields: {})", fields.join(", ")));
-        }
-        let mut op = OpError::new(status_code, violation.kind.code(), message);
-        if let Some(constraint) = &violation.constraint {
+        let report = describe_violation(mapping, violation);
+        let mut op = OpError::new(status_code, violation.kind.code(), report.message);
+        if let Some(constraint) = report.constraint {
             op.details
-                .insert("constraint".to_owned(), constraint.clone().into());
+                .insert("constraint".to_owned(), constraint.into());
         }
-        if !fields.is_empty() {
-            op.details.insert("fields".to_owned(), fields.into());
+        if !report.fields.is_empty() {
+            op.details.insert("fields".to_owned(), report.fields.into());
         }
         op
+    }
+}
+
+/// The permission an action needs.
+pub(super) fn action(action: BatchAction) -> Action {
+    match action {
+        BatchAction::Create => Action::Create,
+        BatchAction::Read => Action::Read,
+        BatchAction::Update => Action::Update,
+        BatchAction::Delete => Action::Delete,
     }
 }
 

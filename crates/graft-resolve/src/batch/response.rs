@@ -91,6 +91,8 @@ pub(super) struct Report {
     pub(super) recorded_in_transaction: bool,
     /// How many times the batch's transaction ran (more than once after lost conflicts).
     pub(super) attempts: u32,
+    /// Whether the batch's one transaction committed.
+    pub(super) committed: bool,
 }
 
 impl Report {
@@ -113,6 +115,7 @@ impl Report {
             lost_a_conflict: false,
             recorded_in_transaction: false,
             attempts: 1,
+            committed: false,
         }
     }
 
@@ -202,6 +205,11 @@ impl Report {
                 other => other,
             };
         }
+    }
+
+    /// Whether the batch as a whole failed.
+    pub(super) fn aborted(&self) -> bool {
+        self.batch_error.is_some()
     }
 
     /// The batch as a whole failed (its commit, its savepoint): everything is rolled back.

@@ -211,20 +211,14 @@ impl Execution<'_, '_> {
         let request_id = &self.ctx.request_id;
         match error {
             ResolveError::Constraint { violation, .. } => {
-                let fields = crate::change::violated_fields(mapping, violation);
-                let mut message = format!("{response_key}: {}", violation.kind.description());
-                if let Some(constraint) = &violation.constraint {
-                    message.push_str(&format!(" (constraint `{constraint}`)"));
-                }
-                if !fields.is_empty() {
-                    message.push_str(&format!(" (fields: {})", fields.join(", ")));
-                }
+                let report = crate::change::describe_violation(mapping, violation);
+                let message = format!("{response_key}: {}", report.message);
                 let mut graphql = GraphQLError::new(violation.kind.code(), message);
-                if let Some(constraint) = &violation.constraint {
-                    graphql = graphql.with_detail("constraint", constraint.clone());
+                if let Some(constraint) = report.constraint {
+                    graphql = graphql.with_detail("constraint", constraint);
                 }
-                if !fields.is_empty() {
-                    graphql = graphql.with_detail("fields", fields);
+                if !report.fields.is_empty() {
+                    graphql = graphql.with_detail("fields", report.fields);
                 }
                 graphql
             }

@@ -458,3 +458,20 @@ async fn api_keys_and_default_scopes_give_permissions() {
     assert_eq!(named.caller, "anonymous");
     assert!(!named.permissions.allows("Customer", Action::Update));
 }
+
+#[test]
+fn scopes_that_grant_nothing_are_refused() {
+    let refused = |toml: &str| build(toml).err().unwrap_or_default();
+    assert!(
+        refused(
+            "[tenancy]\nresolvers = [\"header\"]\ndefault_scopes = [\"Order:drop\"]\n[[tenancy.tenants]]\nid = \"a\""
+        )
+        .contains("tenancy.default_scopes: \"Order:drop\" is not a scope graft grants")
+    );
+    let key = "[tenancy]\nresolvers = [\"api_key\"]\n[[tenancy.tenants]]\nid = \"a\"\n[[tenancy.tenants.api_keys]]\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscopes = [\"read\"]";
+    assert!(
+        refused(key).contains("tenancy.tenants[0].api_keys[0].scopes"),
+        "{}",
+        refused(key)
+    );
+}

@@ -13,12 +13,26 @@ fn verified_without_subject(id: &str) -> Option<Claim> {
     ))
 }
 
+fn verified_by(id: &str, issuer: &str) -> Option<Claim> {
+    match verified(id) {
+        Some(Claim::Verified(tenant, credential)) => Some(Claim::Verified(
+            tenant,
+            Credential {
+                issuer: Some(issuer.to_owned()),
+                ..credential
+            },
+        )),
+        other => other,
+    }
+}
+
 fn verified(id: &str) -> Option<Claim> {
     // `claims` names the subject `user-1`, and no scopes.
     Some(Claim::Verified(
         TenantId::new(id).unwrap(),
         Credential {
             subject: Some("user-1".to_owned()),
+            issuer: None,
             scopes: None,
         },
     ))
@@ -239,11 +253,14 @@ fn aud_and_iss_are_checked_when_configured() {
         .with_audience("graft")
         .with_issuer("https://auth.example.com/");
     let good = json!({ "aud": "graft", "iss": "https://auth.example.com/" });
-    assert_eq!(checked.resolve(&bearer(&with(good))), Ok(verified("acme")));
+    assert_eq!(
+        checked.resolve(&bearer(&with(good))),
+        Ok(verified_by("acme", "https://auth.example.com/"))
+    );
     let listed = json!({ "aud": ["other", "graft"], "iss": "https://auth.example.com/" });
     assert_eq!(
         checked.resolve(&bearer(&with(listed))),
-        Ok(verified("acme"))
+        Ok(verified_by("acme", "https://auth.example.com/"))
     );
 
     let wrong_aud = json!({ "aud": "other", "iss": "https://auth.example.com/" });
@@ -257,7 +274,10 @@ fn aud_and_iss_are_checked_when_configured() {
 
     // Unconfigured, neither is checked.
     let anything = json!({ "aud": "other", "iss": "https://evil.example.com/" });
-    assert_eq!(hs().resolve(&bearer(&with(anything))), Ok(verified("acme")));
+    assert_eq!(
+        hs().resolve(&bearer(&with(anything))),
+        Ok(verified_by("acme", "https://evil.example.com/"))
+    );
 }
 
 #[test]
@@ -388,4 +408,29 @@ fn the_subject_and_scopes_of_a_token_come_with_its_tenant() {
             .unwrap_err()
             .contains("non-string")
     );
+}
+
+#[tokio::test]
+async fn a_token_whose_scopes_grant_nothing_of_graft_gets_the_default_scopes() {
+    use graft_resolve::{Action, Isolation, Permissions, TenantRecord};
+    let store = crate::StaticTenants::new([(
+        TenantRecord::active(TenantId::new("acme").unwrap(), Isolation::None),
+        vec![],
+    )])
+    .unwrap();
+    let tenancy = crate::Tenancy::new(vec![hs().into()], std::sync::Arc::new(store))
+        .with_default_permissions(Permissions::from_scopes(["*:read"]));
+    let token = |scope: &str| {
+        let mut claims = claims("acme");
+        claims["scope"] = scope.into();
+        claims["iss"] = "https://idp.example.com/".into();
+        bearer(&hs256(&claims))
+    };
+    let oidc = tenancy.resolve(&token("openid email")).await.unwrap();
+    assert!(oidc.permissions.allows("Order", Action::Read));
+    assert!(!oidc.permissions.allows("Order", Action::Create));
+    assert_eq!(oidc.caller, "jwt:https://idp.example.com/#user-1");
+    let writer = tenancy.resolve(&token("openid Order:write")).await.unwrap();
+    assert!(writer.permissions.allows("Order", Action::Create));
+    assert!(!writer.permissions.allows("Order", Action::Read));
 }
