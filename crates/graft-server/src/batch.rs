@@ -136,7 +136,7 @@ async fn run(
         Ok(Some(key)) => Some(Idempotency {
             key: LedgerKey {
                 tenant: ctx.tenant.clone(),
-                caller: tenant.map_or_else(|| "anonymous".to_owned(), |t| t.caller.clone()),
+                caller: tenant.map_or_else(|| "anonymous".to_owned(), |t| t.caller.to_string()),
                 key,
             },
             // Keys are hashed in sorted order, so that a retry's whitespace and key order do

@@ -1,6 +1,7 @@
 //! [`Tenancy`]: the resolver chain, the store, and the default tenant of requests that name
 //! none.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -10,6 +11,9 @@ use graft_resolve::{Permissions, TenantId};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::resolver::{Claim, Resolver};
 use crate::{TenantRecord, TenantStatus, TenantStore};
+
+/// The caller of a request no credential names.
+const ANONYMOUS: Cow<'static, str> = Cow::Borrowed("anonymous");
 
 /// The tenant a request is served as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +25,10 @@ pub struct ResolvedTenant {
     pub via: &'static str,
     /// Whether a credential (a verified token, an API key) named the tenant.
     pub authenticated: bool,
-    /// Who is calling, for what is kept per caller (idempotency keys): `jwt:<sub>`,
-    /// `api_key:<hash>`, or `anonymous` when no credential names the caller.
-    pub caller: String,
+    /// Who is calling, for what is kept per caller (idempotency keys): `jwt:<iss>#<sub>`,
+    /// `api_key:<hash>`, or `anonymous` when no credential names the caller (borrowed then:
+    /// no allocation for the usual request behind a gateway).
+    pub caller: Cow<'static, str>,
     /// What the caller may do: the scopes its token grants, or the tenancy's default scopes
     /// when its credential carries none.
     pub permissions: Permissions,
@@ -155,16 +160,19 @@ impl Tenancy {
             self.check_unauthenticated_agree(index, via, &record.id, headers)?;
         }
         let (caller, permissions) = match claim {
-            Claim::Named(_) => ("anonymous".to_owned(), self.default_permissions.clone()),
+            Claim::Named(_) => (ANONYMOUS, self.default_permissions.clone()),
             Claim::Verified(_, credential) => (
                 match (credential.issuer, credential.subject) {
-                    (Some(issuer), Some(subject)) => format!("jwt:{issuer}#{subject}"),
-                    (None, Some(subject)) => format!("jwt:{subject}"),
-                    (_, None) => "jwt".to_owned(),
+                    (Some(issuer), Some(subject)) => format!("jwt:{issuer}#{subject}").into(),
+                    (None, Some(subject)) => format!("jwt:{subject}").into(),
+                    (_, None) => Cow::Borrowed("jwt"),
                 },
                 self.permissions(credential.scopes),
             ),
-            Claim::ApiKey(hash) => (format!("api_key:{hash}"), self.permissions(key_scopes)),
+            Claim::ApiKey(hash) => (
+                format!("api_key:{hash}").into(),
+                self.permissions(key_scopes),
+            ),
         };
         served(record, via, authenticated).map(|tenant| ResolvedTenant {
             caller,
@@ -250,7 +258,7 @@ fn served(
             record,
             via,
             authenticated,
-            caller: "anonymous".to_owned(),
+            caller: ANONYMOUS,
             permissions: Permissions::all(),
         }),
         TenantStatus::Suspended => Err(Rejection::new(
