@@ -1,0 +1,498 @@
+//! graft's entity cache, in process: rows kept by scope, type and key, in front of any
+//! [`EntitySource`].
+//!
+//! graft is the origin, so it caches rows, not responses. An entry is one entity's row with
+//! every mapped column, keyed by the request's scope (its tenant, and its schema under
+//! schema isolation), the type's generation and the typed [`EntityKey`]; each request's
+//! selection is projected from it, so one entity asked for two ways is one entry, and no entry
+//! is ever shared between tenants.
+//!
+//! - **What is cached:** lookups by one of a type's keys (`_entities` groups, root lookups,
+//!   `@belongsTo` loads) of the types `[cache.types]` names, each with its TTL. Lists
+//!   (`@hasMany`), pages and other types pass through. Missing rows are not cached, so an
+//!   insert never needs an invalidation.
+//! - **One statement per group still:** the hits are answered from memory and the misses of a
+//!   group fetched by one statement, with every column, then kept.
+//! - **Single flight:** a key another request is fetching is waited for, not fetched again.
+//! - **Invalidation by graft's own writes, after commit:** a [`UnitOfWork`] of a
+//!   [`CachedSource`] remembers the keys it updates or deletes, and forgets them from the cache
+//!   once the transaction commits (a rollback forgets nothing). A type with more than one key
+//!   is flushed whole, by a generation number in its entries' keys, since a write may change
+//!   an alternate key's values.
+//! - **No stale write-back:** a read that started before an invalidation of its type does not
+//!   keep what it read, so a slow read cannot re-cache a row a write just changed.
+//!
+//! This is the in-process level; entries are bounded by their estimated bytes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apollo_compiler::Name;
+use graft_keys::{EntityKey, KeyIndex};
+use graft_resolve::{
+    BoxFuture, Capabilities, Cell, EntitySource, FetchRequest, Isolation, PageRequest, PoolStatus,
+    RequestContext, ResolveError, RowSet, SchemaName, TenantId, UnitOfWork,
+};
+use graft_schema::EntityMapping;
+use quick_cache::sync::GuardResult;
+
+mod unit_of_work;
+
+use unit_of_work::CachingUnitOfWork;
+
+/// What the cache keeps, and how long.
+#[derive(Debug, Clone, Default)]
+pub struct CacheConfig {
+    /// The most memory entries may take, in (estimated) bytes.
+    pub max_bytes: u64,
+    /// The types cached, each with how long an entry is served.
+    pub types: HashMap<Name, Duration>,
+}
+
+/// A request's scope, as far as the cache tells entries apart: its tenant, and the schema its
+/// statements name under schema isolation. Row isolation is told apart by the tenant alone:
+/// graft sets nothing else that row-level security reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Scope {
+    tenant: TenantId,
+    schema: Option<SchemaName>,
+}
+
+impl Scope {
+    fn of(ctx: &RequestContext) -> Scope {
+        Scope {
+            tenant: ctx.tenant.clone(),
+            schema: match &ctx.isolation {
+                Isolation::Schema(schema) => Some(schema.clone()),
+                Isolation::None | Isolation::Rows => None,
+            },
+        }
+    }
+}
+
+/// An entry's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct EntryKey {
+    scope: Scope,
+    /// The type's generation in the scope when the entry was made.
+    generation: u64,
+    key: EntityKey,
+}
+
+/// One value of a cached row, owning its text.
+#[derive(Debug, Clone)]
+enum OwnedCell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Json(Box<str>),
+    Text(Box<str>),
+}
+
+/// A cached row: every mapped column of the type, in mapping order, and when it was read.
+#[derive(Debug)]
+struct CachedRow {
+    cells: Box<[OwnedCell]>,
+    read_at: Instant,
+}
+
+/// What an entry holds: the row, shared.
+type Entry = Arc<CachedRow>;
+
+/// Weighs an entry by the memory it holds.
+#[derive(Debug, Clone, Copy)]
+struct RowWeight;
+
+impl quick_cache::Weighter<EntryKey, Entry> for RowWeight {
+    fn weight(&self, key: &EntryKey, row: &Entry) -> u64 {
+        let text: usize = row
+            .cells
+            .iter()
+            .map(|cell| match cell {
+                OwnedCell::Json(text) | OwnedCell::Text(text) => text.len(),
+                _ => 0,
+            })
+            .sum();
+        let key_bytes: usize = key.key.values().len() * 24;
+        (128 + key_bytes + row.cells.len() * 24 + text) as u64
+    }
+}
+
+/// Where one type stands in one scope: its generation (entries of older ones are never read
+/// again) and the clock tick of its last invalidation.
+#[derive(Debug, Clone, Copy, Default)]
+struct TypeState {
+    generation: u64,
+    invalidated_at: u64,
+}
+
+/// The cache shared by every request of a server: its entries, and the state of each cached
+/// type in each scope.
+pub struct EntityCache {
+    entries: quick_cache::sync::Cache<EntryKey, Entry, RowWeight>,
+    types: HashMap<Name, Duration>,
+    states: Mutex<HashMap<(Scope, Name), TypeState>>,
+    /// Ticks once per invalidation; a read notes it before fetching.
+    clock: AtomicU64,
+    stats: CacheStats,
+}
+
+/// Counters of what the cache did, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Keys answered from memory.
+    pub hits: AtomicU64,
+    /// Keys fetched from the source.
+    pub misses: AtomicU64,
+    /// Keys forgotten after a committed write, or types flushed.
+    pub invalidations: AtomicU64,
+    /// Reads not kept because their type was invalidated while they ran.
+    pub stale_reads_dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for EntityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityCache")
+            .field("entries", &self.entries.len())
+            .field("types", &self.types.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntityCache {
+    /// An empty cache for `config`.
+    pub fn new(config: &CacheConfig) -> Arc<EntityCache> {
+        let max_bytes = config.max_bytes.max(1);
+        Arc::new(EntityCache {
+            entries: quick_cache::sync::Cache::with_weighter(
+                usize::try_from(max_bytes / 512)
+                    .unwrap_or(usize::MAX)
+                    .max(16),
+                max_bytes,
+                RowWeight,
+            ),
+            types: config.types.clone(),
+            states: Mutex::new(HashMap::new()),
+            clock: AtomicU64::new(0),
+            stats: CacheStats::default(),
+        })
+    }
+
+    /// What the cache did so far.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn ttl(&self, type_name: &str) -> Option<Duration> {
+        self.types.get(type_name).copied()
+    }
+
+    fn state(&self, scope: &Scope, type_name: &Name) -> TypeState {
+        let states = self.states.lock().expect("no panic while held");
+        states
+            .get(&(scope.clone(), type_name.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Forgets `keys` of `type_name` in `scope`, or, with `None`, every entry of the type
+    /// there (by moving to the next generation).
+    fn invalidate(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
+        let tick = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = {
+            let mut states = self.states.lock().expect("no panic while held");
+            let state = states
+                .entry((scope.clone(), type_name.clone()))
+                .or_default();
+            state.invalidated_at = tick;
+            if keys.is_none() {
+                state.generation += 1;
+            }
+            state.generation
+        };
+        match keys {
+            Some(keys) => {
+                for key in keys {
+                    self.entries.remove(&EntryKey {
+                        scope: scope.clone(),
+                        generation,
+                        key: key.clone(),
+                    });
+                    self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether a row of `type_name` read since `started` may be kept: no invalidation of the
+    /// type in the scope came after the read began.
+    fn may_keep(&self, scope: &Scope, type_name: &Name, started: u64) -> bool {
+        self.state(scope, type_name).invalidated_at <= started
+    }
+}
+
+/// An [`EntitySource`] whose lookups by key of the cached types go through an
+/// [`EntityCache`]; everything else, and every write, goes to `inner` (writes through
+/// [`CachingUnitOfWork`], which invalidates after commit).
+pub struct CachedSource {
+    inner: Arc<dyn EntitySource>,
+    cache: Arc<EntityCache>,
+}
+
+impl std::fmt::Debug for CachedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedSource")
+            .field("inner", &self.inner.name())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl CachedSource {
+    /// `inner`, with its cached types' lookups answered through `cache`.
+    pub fn new(inner: Arc<dyn EntitySource>, cache: Arc<EntityCache>) -> CachedSource {
+        CachedSource { inner, cache }
+    }
+
+    /// The key index `request` looks rows up by, when it is a lookup the cache answers: one
+    /// row per key, by one of the type's keys, of a cached type.
+    fn cached_lookup(&self, request: &FetchRequest<'_>) -> Option<KeyIndex> {
+        if request.many || request.per_key_limit.is_some() {
+            return None;
+        }
+        self.cache.ttl(&request.mapping.type_name)?;
+        let keys = u16::try_from(request.mapping.key_columns.len()).ok()?;
+        let index = (0..keys)
+            .map(KeyIndex)
+            .find(|&index| request.mapping.key_columns(index) == request.match_columns)?;
+        request
+            .keys
+            .iter()
+            .all(|key| key.key_index() == index && key.type_name() == &request.mapping.type_name)
+            .then_some(index)
+    }
+
+    async fn fetch_cached(
+        &self,
+        ctx: &RequestContext,
+        request: FetchRequest<'_>,
+    ) -> Result<RowSet, ResolveError> {
+        let mapping = request.mapping;
+        let type_name = &mapping.type_name;
+        let ttl = self.cache.ttl(type_name).expect("a cached type");
+        let scope = Scope::of(ctx);
+        let started = self.cache.clock.load(Ordering::SeqCst);
+        let generation = self.cache.state(&scope, type_name).generation;
+        let entry_key = |key: &EntityKey| EntryKey {
+            scope: scope.clone(),
+            generation,
+            key: key.clone(),
+        };
+        let mut found: Vec<Option<Entry>> = vec![None; request.keys.len()];
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for (position, key) in request.keys.iter().enumerate() {
+            let entry = entry_key(key);
+            match self
+                .cache
+                .entries
+                .get_value_or_guard(&entry, Some(Duration::ZERO))
+            {
+                GuardResult::Value(row) if row.read_at.elapsed() < ttl => {
+                    found[position] = Some(row);
+                }
+                GuardResult::Value(_) => {
+                    // Expired: fetched afresh below, and kept again.
+                    self.cache.entries.remove(&entry);
+                    match self
+                        .cache
+                        .entries
+                        .get_value_or_guard(&entry, Some(Duration::ZERO))
+                    {
+                        GuardResult::Guard(guard) => ours.push((position, Some(guard))),
+                        _ => ours.push((position, None)),
+                    }
+                }
+                GuardResult::Guard(guard) => ours.push((position, Some(guard))),
+                // Another request is fetching it: wait for it once ours are fetched.
+                GuardResult::Timeout => theirs.push(position),
+            }
+        }
+        let hits = request.keys.len() - ours.len() - theirs.len();
+        self.cache
+            .stats
+            .hits
+            .fetch_add(hits as u64, Ordering::Relaxed);
+        if !ours.is_empty() {
+            let positions: Vec<usize> = ours.iter().map(|(position, _)| *position).collect();
+            let rows = self.fetch_rows(ctx, &request, mapping, &positions).await?;
+            let keep = self.cache.may_keep(&scope, type_name, started);
+            for ((position, guard), row) in ours.into_iter().zip(rows) {
+                if let (Some(row), Some(guard), true) = (&row, guard, keep) {
+                    let _ = guard.insert(Arc::clone(row));
+                }
+                found[position] = row;
+            }
+            if !keep {
+                self.cache
+                    .stats
+                    .stale_reads_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !theirs.is_empty() {
+            let mut again = Vec::new();
+            for position in theirs {
+                let entry = entry_key(request.keys[position]);
+                match self.cache.entries.get_value_or_guard_async(&entry).await {
+                    Ok(row) => found[position] = Some(row),
+                    // Their fetch found no row, or was not kept: ours to read.
+                    Err(_guard) => again.push(position),
+                }
+            }
+            if !again.is_empty() {
+                let rows = self.fetch_rows(ctx, &request, mapping, &again).await?;
+                for (position, row) in again.into_iter().zip(rows) {
+                    found[position] = row;
+                }
+            }
+        }
+        Ok(project(&found, request.columns))
+    }
+
+    /// Reads the rows of the keys at `positions`, with every column, in one statement.
+    async fn fetch_rows(
+        &self,
+        ctx: &RequestContext,
+        request: &FetchRequest<'_>,
+        mapping: &EntityMapping,
+        positions: &[usize],
+    ) -> Result<Vec<Option<Entry>>, ResolveError> {
+        self.cache
+            .stats
+            .misses
+            .fetch_add(positions.len() as u64, Ordering::Relaxed);
+        let keys: Vec<&EntityKey> = positions.iter().map(|&p| request.keys[p]).collect();
+        let all: Vec<usize> = (0..mapping.columns.len()).collect();
+        let rows = self
+            .inner
+            .fetch(
+                ctx,
+                FetchRequest {
+                    keys: &keys,
+                    columns: &all,
+                    ..*request
+                },
+            )
+            .await?;
+        let read_at = Instant::now();
+        Ok((0..keys.len())
+            .map(|i| {
+                rows.rows_of(i).next().map(|row| {
+                    Arc::new(CachedRow {
+                        cells: rows.cells(row).iter().map(|c| owned(&rows, *c)).collect(),
+                        read_at,
+                    })
+                })
+            })
+            .collect())
+    }
+}
+
+fn owned(rows: &RowSet, cell: Cell) -> OwnedCell {
+    match cell {
+        Cell::Null => OwnedCell::Null,
+        Cell::Bool(b) => OwnedCell::Bool(b),
+        Cell::Int(i) => OwnedCell::Int(i),
+        Cell::Float(f) => OwnedCell::Float(f),
+        Cell::Json { start, len } => OwnedCell::Json(rows.text(start, len).into()),
+        Cell::Text { start, len } => OwnedCell::Text(rows.text(start, len).into()),
+    }
+}
+
+/// The row set a request asked for: each found row's `columns`, at its key's position.
+fn project(found: &[Option<Entry>], columns: &[usize]) -> RowSet {
+    let mut rows = RowSet::new(found.len(), columns.len());
+    for (position, row) in found.iter().enumerate() {
+        let Some(row) = row else { continue };
+        let mut writer = rows.row(position);
+        for &column in columns {
+            match &row.cells[column] {
+                OwnedCell::Null => writer.push(Cell::Null),
+                OwnedCell::Bool(b) => writer.push(Cell::Bool(*b)),
+                OwnedCell::Int(i) => writer.push(Cell::Int(*i)),
+                OwnedCell::Float(f) => writer.push(Cell::Float(*f)),
+                OwnedCell::Json(text) => writer.push_json(text),
+                OwnedCell::Text(text) => writer.push_text(text),
+            }
+        }
+    }
+    rows
+}
+
+impl EntitySource for CachedSource {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn strategy(&self) -> &'static str {
+        self.inner.strategy()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
+
+    fn begin<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
+        Box::pin(async move {
+            let work = self.inner.begin(ctx).await?;
+            Ok(Box::new(CachingUnitOfWork::new(
+                work,
+                Arc::clone(&self.cache),
+                Scope::of(ctx),
+            )) as Box<dyn UnitOfWork>)
+        })
+    }
+
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        self.inner.page(ctx, request)
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        if self.cached_lookup(&request).is_none() {
+            return self.inner.fetch(ctx, request);
+        }
+        Box::pin(self.fetch_cached(ctx, request))
+    }
+}
