@@ -108,6 +108,9 @@ pub struct Config {
     /// `[batch]`: how `POST /batch` is served.
     #[serde(default)]
     pub batch: crate::batch::BatchSection,
+    /// `[cache]`: the in-process entity cache; without it, nothing is cached.
+    #[serde(default)]
+    pub cache: Option<CacheSection>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -286,6 +289,36 @@ impl LimitsConfig {
 pub struct SchemaConfig {
     /// The subgraph SDL with graft's mapping.
     pub path: PathBuf,
+}
+
+/// `[cache]`: which types' rows graft keeps in memory, and how much memory they may take.
+///
+/// ```toml
+/// [cache]
+/// max_memory_mb = 64            # default
+/// [cache.types]
+/// OrgUser = { ttl_seconds = 60 }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// The most memory entries may take, in MiB (default 64).
+    #[serde(default = "default_cache_memory_mb")]
+    pub max_memory_mb: u64,
+    /// The types cached (mapped entity types of the schema), each with its TTL.
+    pub types: std::collections::BTreeMap<String, CachedType>,
+}
+
+/// One type of `[cache.types]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachedType {
+    /// How long an entry is served, in seconds (at least 1).
+    pub ttl_seconds: u64,
+}
+
+fn default_cache_memory_mb() -> u64 {
+    64
 }
 
 /// `[admin]`: the admin API (tenants kept in the database, managed over HTTP).

@@ -48,6 +48,9 @@ pub enum StartError {
     /// The `[tenancy]` section cannot be used, or a source cannot keep its tenants apart.
     #[error("tenancy: {0}")]
     Tenancy(String),
+    /// A section of the config does not fit the schema.
+    #[error("{0}")]
+    Config(String),
     /// A file named in the config cannot be read.
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -106,6 +109,10 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         row_security,
     )
     .await?;
+    let source = match &config.cache {
+        Some(cache) => cached(source, cache, &local_schema)?,
+        None => source,
+    };
     let mut router = SourceRouter::single(source);
     for remote in &config.remote {
         let route = remote_route(config, remote, &schema)?;
@@ -412,6 +419,37 @@ async fn connect(
     } else {
         unreachable!("Config::parse accepts only the schemes handled here")
     }
+}
+
+/// `source` behind an in-process entity cache of the types `[cache]` names, which must be
+/// mapped types of `schema`.
+fn cached(
+    source: Arc<dyn EntitySource>,
+    section: &crate::config::CacheSection,
+    schema: &SubgraphSchema,
+) -> Result<Arc<dyn EntitySource>, StartError> {
+    let mut types = std::collections::HashMap::new();
+    for (name, cached) in &section.types {
+        let Some(mapping) = schema.mapping(name) else {
+            return Err(StartError::Config(format!(
+                "cache.types.{name}: not an entity type of this subgraph's schema"
+            )));
+        };
+        if cached.ttl_seconds == 0 {
+            return Err(StartError::Config(format!(
+                "cache.types.{name}.ttl_seconds: at least 1"
+            )));
+        }
+        types.insert(
+            mapping.type_name.clone(),
+            Duration::from_secs(cached.ttl_seconds),
+        );
+    }
+    let cache = graft_cache::EntityCache::new(&graft_cache::CacheConfig {
+        max_bytes: section.max_memory_mb.saturating_mul(1024 * 1024),
+        types,
+    });
+    Ok(Arc::new(graft_cache::CachedSource::new(source, cache)))
 }
 
 /// `mariadb://` is accepted as a synonym of `mysql://`, which the driver expects.

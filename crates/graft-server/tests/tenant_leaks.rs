@@ -38,6 +38,11 @@ async fn serve(url: &str, database: &str, isolation: &str, schemas: [&str; 2]) -
     common::serve(state).await
 }
 
+/// An entity cache of both types, added to the servers of half the tests: entries are kept per
+/// tenant (and schema), so a cached row never answers another tenant.
+const CACHED: &str =
+    "\n[cache]\n[cache.types]\nOrgUser = { ttl_seconds = 60 }\nOrder = { ttl_seconds = 60 }\n";
+
 async fn each_sees_its_own(address: SocketAddr) {
     common::each_tenant_sees_its_own_rows(address, REQUESTS, |_, tenant| {
         vec![("x-tenant-id", tenant.to_owned())]
@@ -78,7 +83,7 @@ async fn postgres_schemas() {
     let template = PgSchema::create(PG_TABLES).await;
     let a = PgSchema::create(&format!("{PG_TABLES}\n{}", orgs_rows("a", false))).await;
     let b = PgSchema::create(&format!("{PG_TABLES}\n{}", orgs_rows("b", false))).await;
-    let address = serve(&template.url(), "", "schema", [a.name(), b.name()]).await;
+    let address = serve(&template.url(), CACHED, "schema", [a.name(), b.name()]).await;
     each_sees_its_own(address).await;
 }
 
@@ -110,7 +115,7 @@ async fn postgres_row_level_security() {
         shared.name()
     ))
     .await;
-    let address = serve(&role.url(shared.name()), "", "rows", ["", ""]).await;
+    let address = serve(&role.url(shared.name()), CACHED, "rows", ["", ""]).await;
     each_sees_its_own(address).await;
 }
 
@@ -182,7 +187,13 @@ async fn sqlite_files() {
         "tenant_files = \"sqlite://{}/{{schema}}.db\"",
         dir.display()
     );
-    let address = serve(&url, &files, "schema", ["tenant_a", "tenant_b"]).await;
+    let address = serve(
+        &url,
+        &format!("{files}{CACHED}"),
+        "schema",
+        ["tenant_a", "tenant_b"],
+    )
+    .await;
     each_sees_its_own(address).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
