@@ -20,17 +20,21 @@
 //!   the bare multi-row `INSERT`;
 //! - **batch** (`batch.rs`, on by default): 20 orders created by one `/batch`, atomic and not,
 //!   against 20 `createOrder` requests;
+//! - **cache** (`cache.rs`, on by default, PostgreSQL): 100-key `_entities` with and without
+//!   the in-process entity cache;
 //! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
 //!   a tenant in its own schema, and tenants sharing tables under row-level security;
 //! - **tenants** (`tenants.rs`, PostgreSQL, only when asked: it takes minutes): `--tenants N`
 //!   tenant schemas (default 10,000) created and migrated, timed, and `_entities` for tenants
 //!   drawn from 10 and from all N.
 //!
-//! `--runs main,overload,baseline,writes,batch,tenancy,tenants` picks among them (default:
-//! main, overload, writes, batch and tenancy, plus baseline when `--baseline` is given).
+//! `--runs main,overload,baseline,writes,batch,cache,tenancy,tenants` picks among them
+//! (default: main, overload, writes, batch, cache and tenancy, plus baseline when `--baseline`
+//! is given).
 
 mod bare;
 mod batch;
+mod cache;
 mod compare;
 mod dataset;
 mod latency;
@@ -67,7 +71,8 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     /// Another graft binary to compare with (`--baseline`).
     pub(crate) baseline: Option<PathBuf>,
-    /// Which runs: `main`, `overload`, `baseline`, `writes`, `batch`, `tenancy`, `tenants`.
+    /// Which runs: `main`, `overload`, `baseline`, `writes`, `batch`, `cache`, `tenancy`,
+    /// `tenants`.
     pub(crate) runs: Vec<String>,
     /// How many tenant schemas the `tenants` run creates.
     pub(crate) tenants: usize,
@@ -156,6 +161,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "overload".into(),
             "writes".into(),
             "batch".into(),
+            "cache".into(),
             "tenancy".into(),
         ];
         if settings.baseline.is_some() {
@@ -180,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
     let mut writes = Vec::new();
     let mut batches = Vec::new();
     let mut isolations = Vec::new();
+    let mut caching = Vec::new();
     let mut scale = None;
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
@@ -209,6 +216,11 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("== {}: tenancy, 100 keys", database.name());
             let keys = KeySet::new(100, 0x7e4a);
             isolations = tenancy::run(&settings, &target, &keys).await?;
+        }
+        if settings.runs("cache") && database == Database::Postgres {
+            eprintln!("== {}: cache, 100 keys", database.name());
+            let keys = KeySet::new(100, 0xcace);
+            caching = cache::run(&settings, &target, &keys).await?;
         }
         if settings.runs("tenants") && database == Database::Postgres {
             eprintln!(
@@ -270,6 +282,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(scale) = &scale {
         table.push_str("\n### Tenant schemas (postgres, 100 keys per `_entities`)\n\n");
         table.push_str(&tenants::markdown(scale));
+    }
+    if !caching.is_empty() {
+        table.push_str("\n### Entity cache (postgres, 100 keys per `_entities`)\n\n");
+        table.push_str(&cache::markdown(&caching));
     }
     if !isolations.is_empty() {
         table.push_str("\n### Tenancy (postgres, 100 keys per `_entities`)\n\n");

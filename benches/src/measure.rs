@@ -446,3 +446,90 @@ where
         .await?;
     Ok(done.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
 }
+
+/// One graft's figures in a comparison of several on the same requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Compared {
+    pub(crate) name: &'static str,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) rps: f64,
+}
+
+/// Times the same `_entities` of `keys` against each of `servers` (as `tenant`, when given):
+/// 600 requests each, interleaved and rotated so that machine noise hits them alike, then two
+/// throughput phases each.
+pub(crate) async fn interleaved(
+    settings: &Settings,
+    servers: &[(&'static str, &crate::server::Graft)],
+    keys: &KeySet,
+    tenant: Option<&str>,
+) -> anyhow::Result<Vec<Compared>> {
+    let http = reqwest::Client::new();
+    let body = bytes::Bytes::from(keys.body.clone());
+    let once = |url: String| {
+        let (http, body) = (http.clone(), body.clone());
+        async move { post_checked(&http, &url, body, tenant).await }
+    };
+    let iterations = 600;
+    let mut samples = vec![Vec::new(); servers.len()];
+    for round in 0..iterations + 20 {
+        for k in 0..servers.len() {
+            // Rotate which goes first, so none always follows another.
+            let i = (round + k) % servers.len();
+            let started = Instant::now();
+            once(servers[i].1.url.clone()).await?;
+            if round >= 20 {
+                samples[i].push(started.elapsed());
+            }
+        }
+    }
+    let throughput = |url: String| {
+        let once = &once;
+        async move { clients_rps(settings, |_, _| once(url.clone())).await }
+    };
+    let mut rps = vec![0.0; servers.len()];
+    for _ in 0..2 {
+        for (i, (_, graft)) in servers.iter().enumerate() {
+            rps[i] += throughput(graft.url.clone()).await? / 2.0;
+        }
+    }
+    Ok(servers
+        .iter()
+        .zip(samples)
+        .zip(rps)
+        .map(|(((name, _), samples), rps)| {
+            let timing = percentiles(samples);
+            Compared {
+                name,
+                p50: timing.p50,
+                p99: timing.p99,
+                rps,
+            }
+        })
+        .collect())
+}
+
+/// A comparison's table, each row against the first; `what` heads the first column.
+pub(crate) fn compared_markdown(what: &str, rows: &[Compared]) -> String {
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+    let mut out = format!(
+        "| {what} | p50 ms | p99 ms | req/s | p50 / first | req/s / first |\n\
+         |---|---:|---:|---:|---:|---:|\n"
+    );
+    let Some(first) = rows.first() else {
+        return out;
+    };
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {:.3} | {:.3} |\n",
+            row.name,
+            ms(row.p50),
+            ms(row.p99),
+            row.rps,
+            row.p50.as_secs_f64() / first.p50.as_secs_f64(),
+            row.rps / first.rps,
+        ));
+    }
+    out
+}

@@ -12,25 +12,16 @@
 //! Requests to the three are interleaved, so that machine noise hits them alike, then each
 //! serves its own throughput phase.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 
 use crate::dataset::Target;
-use crate::measure::{KeySet, clients_rps, percentiles, post_checked};
+use crate::measure::{Compared, KeySet, compared_markdown, interleaved};
 use crate::server::{Graft, ORGS_SCHEMA};
 use crate::{Settings, dataset};
 
 const APP_ROLE: &str = "graft_bench_app";
-
-/// One isolation's figures.
-#[derive(Debug, Clone)]
-pub(crate) struct Isolated {
-    pub(crate) isolation: &'static str,
-    pub(crate) p50: Duration,
-    pub(crate) p99: Duration,
-    pub(crate) rps: f64,
-}
 
 /// Creates the tenant schema and the shared tables under row-level security, once.
 async fn prepare(target: &Target) -> anyhow::Result<()> {
@@ -93,7 +84,7 @@ pub(crate) async fn run(
     settings: &Settings,
     target: &Target,
     keys: &KeySet,
-) -> anyhow::Result<Vec<Isolated>> {
+) -> anyhow::Result<Vec<Compared>> {
     prepare(target).await?;
     let none = Graft::start_with(settings, "tenancy-none", target, "", "").await?;
     let schema = Graft::start_with(
@@ -120,71 +111,10 @@ pub(crate) async fn run(
     )
     .await?;
     let servers = [("none", &none), ("schema", &schema), ("rows", &rows)];
-    let http = reqwest::Client::new();
-    let body = bytes::Bytes::from(keys.body.clone());
-    let once = |url: String| {
-        let (http, body) = (http.clone(), body.clone());
-        async move { post_checked(&http, &url, body, Some("a")).await }
-    };
-    let iterations = 600;
-    let mut samples = vec![Vec::new(); servers.len()];
-    for round in 0..iterations + 20 {
-        for k in 0..servers.len() {
-            // Rotate which goes first, so none always follows another.
-            let i = (round + k) % servers.len();
-            let started = Instant::now();
-            once(servers[i].1.url.clone()).await?;
-            if round >= 20 {
-                samples[i].push(started.elapsed());
-            }
-        }
-    }
-    let throughput = |url: String| {
-        let once = &once;
-        async move { clients_rps(settings, |_, _| once(url.clone())).await }
-    };
-    let mut rps = vec![0.0; servers.len()];
-    for _ in 0..2 {
-        for (i, (_, graft)) in servers.iter().enumerate() {
-            rps[i] += throughput(graft.url.clone()).await? / 2.0;
-        }
-    }
-    Ok(servers
-        .iter()
-        .zip(samples)
-        .zip(rps)
-        .map(|(((isolation, _), samples), rps)| {
-            let timing = percentiles(samples);
-            Isolated {
-                isolation,
-                p50: timing.p50,
-                p99: timing.p99,
-                rps,
-            }
-        })
-        .collect())
+    interleaved(settings, &servers, keys, Some("a")).await
 }
 
 /// The tenancy table: each isolation against none.
-pub(crate) fn markdown(rows: &[Isolated]) -> String {
-    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
-    let mut out = String::from(
-        "| isolation | p50 ms | p99 ms | req/s | p50 / none | req/s / none |\n\
-         |---|---:|---:|---:|---:|---:|\n",
-    );
-    let Some(none) = rows.first() else {
-        return out;
-    };
-    for row in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.3} | {:.3} |\n",
-            row.isolation,
-            ms(row.p50),
-            ms(row.p99),
-            row.rps,
-            row.p50.as_secs_f64() / none.p50.as_secs_f64(),
-            row.rps / none.rps,
-        ));
-    }
-    out
+pub(crate) fn markdown(rows: &[Compared]) -> String {
+    compared_markdown("isolation", rows)
 }
