@@ -22,15 +22,17 @@
 //!   against 20 `createOrder` requests;
 //! - **cache** (`cache.rs`, on by default, PostgreSQL): 100-key `_entities` with and without
 //!   the in-process entity cache;
+//! - **metrics** (`metrics.rs`, on by default, PostgreSQL): 100-key `_entities` with
+//!   Prometheus metrics off and on;
 //! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
 //!   a tenant in its own schema, and tenants sharing tables under row-level security;
 //! - **tenants** (`tenants.rs`, PostgreSQL, only when asked: it takes minutes): `--tenants N`
 //!   tenant schemas (default 10,000) created and migrated, timed, and `_entities` for tenants
 //!   drawn from 10 and from all N.
 //!
-//! `--runs main,overload,baseline,writes,batch,cache,tenancy,tenants` picks among them
-//! (default: main, overload, writes, batch, cache and tenancy, plus baseline when `--baseline`
-//! is given).
+//! `--runs main,overload,baseline,writes,batch,cache,metrics,tenancy,tenants` picks among them
+//! (default: main, overload, writes, batch, cache, metrics and tenancy, plus baseline when
+//! `--baseline` is given).
 
 mod bare;
 mod batch;
@@ -39,6 +41,7 @@ mod compare;
 mod dataset;
 mod latency;
 mod measure;
+mod metrics;
 mod overload;
 mod remote;
 mod report;
@@ -71,8 +74,8 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     /// Another graft binary to compare with (`--baseline`).
     pub(crate) baseline: Option<PathBuf>,
-    /// Which runs: `main`, `overload`, `baseline`, `writes`, `batch`, `cache`, `tenancy`,
-    /// `tenants`.
+    /// Which runs: `main`, `overload`, `baseline`, `writes`, `batch`, `cache`, `metrics`,
+    /// `tenancy`, `tenants`.
     pub(crate) runs: Vec<String>,
     /// How many tenant schemas the `tenants` run creates.
     pub(crate) tenants: usize,
@@ -162,6 +165,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "writes".into(),
             "batch".into(),
             "cache".into(),
+            "metrics".into(),
             "tenancy".into(),
         ];
         if settings.baseline.is_some() {
@@ -187,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
     let mut batches = Vec::new();
     let mut isolations = Vec::new();
     let mut caching = Vec::new();
+    let mut metering = Vec::new();
     let mut scale = None;
     for &database in &settings.databases {
         eprintln!("== {}: dataset", database.name());
@@ -221,6 +226,11 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("== {}: cache, 100 keys", database.name());
             let keys = KeySet::new(100, 0xcace);
             caching = cache::run(&settings, &target, &keys).await?;
+        }
+        if settings.runs("metrics") && database == Database::Postgres {
+            eprintln!("== {}: metrics, 100 keys", database.name());
+            let keys = KeySet::new(100, 0x3e7);
+            metering = metrics::run(&settings, &target, &keys).await?;
         }
         if settings.runs("tenants") && database == Database::Postgres {
             eprintln!(
@@ -286,6 +296,10 @@ async fn main() -> anyhow::Result<()> {
     if !caching.is_empty() {
         table.push_str("\n### Entity cache (postgres, 100 keys per `_entities`)\n\n");
         table.push_str(&cache::markdown(&caching));
+    }
+    if !metering.is_empty() {
+        table.push_str("\n### Metrics (postgres, 100 keys per `_entities`)\n\n");
+        table.push_str(&metrics::markdown(&metering));
     }
     if !isolations.is_empty() {
         table.push_str("\n### Tenancy (postgres, 100 keys per `_entities`)\n\n");

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("graft-db", 4),
     ("graft-http", 4),
     ("graft-tenancy", 4),
+    ("graft-cache", 4),
     ("graft-server", 5),
     // Test support: depends on no graft crate and is only ever a dev-dependency.
     ("graft-testkit", 0),

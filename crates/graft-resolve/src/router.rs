@@ -93,6 +93,17 @@ impl SourceRouter {
         Ok(())
     }
 
+    /// Every distinct source the router routes to, once each (for pool metrics).
+    pub fn sources(&self) -> Vec<&Arc<dyn EntitySource>> {
+        let mut distinct: Vec<&Arc<dyn EntitySource>> = Vec::new();
+        for source in self.default.iter().chain(self.by_type.values()) {
+            if !distinct.iter().any(|seen| Arc::ptr_eq(seen, source)) {
+                distinct.push(source);
+            }
+        }
+        distinct
+    }
+
     /// The [`EntitySource::strategy`] of the source for `type_name`, `"none"` without one.
     pub fn strategy_for(&self, type_name: &str) -> &'static str {
         self.source_for(type_name).map_or("none", |s| s.strategy())

@@ -130,7 +130,7 @@ async fn run(
             return json_response(StatusCode::BAD_REQUEST, &body);
         }
     };
-    let ctx = request_context(tenant, headers, deadline);
+    let ctx = request_context(tenant, headers, deadline, crate::metrics::observer(state));
     let idempotency = match idempotency_key(headers) {
         Ok(None) => None,
         Ok(Some(key)) => Some(Idempotency {

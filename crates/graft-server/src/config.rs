@@ -111,6 +111,9 @@ pub struct Config {
     /// `[cache]`: the in-process entity cache; without it, nothing is cached.
     #[serde(default)]
     pub cache: Option<CacheSection>,
+    /// `[metrics]`: Prometheus metrics at `GET /metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -289,6 +292,16 @@ impl LimitsConfig {
 pub struct SchemaConfig {
     /// The subgraph SDL with graft's mapping.
     pub path: PathBuf,
+}
+
+/// `[metrics]`: whether graft keeps metrics and serves them at `GET /metrics` (default off:
+/// the route is unauthenticated, for a port only Prometheus reaches).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `GET /metrics` (default false).
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// `[cache]`: which types' rows graft keeps in memory, and how much memory they may take.

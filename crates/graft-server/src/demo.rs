@@ -109,9 +109,12 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         row_security,
     )
     .await?;
-    let source = match &config.cache {
-        Some(cache) => cached(source, cache, &local_schema)?,
-        None => source,
+    let (source, cache) = match &config.cache {
+        Some(section) => {
+            let (source, cache) = cached(source, section, &local_schema)?;
+            (source, Some(cache))
+        }
+        None => (source, None),
     };
     let mut router = SourceRouter::single(source);
     for remote in &config.remote {
@@ -146,7 +149,9 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         ..EngineConfig::default()
     };
     let state = AppState::new(Engine::new(schema, router, engine), limits)
-        .with_batch(config.batch.enabled.then(|| config.batch.settings()));
+        .with_batch(config.batch.enabled.then(|| config.batch.settings()))
+        .with_metrics(config.metrics.enabled)
+        .with_cache(cache);
     let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
     Ok(match (&config.tenancy, control) {
         (Some(tenancy), Some(control)) => {
@@ -427,7 +432,7 @@ fn cached(
     source: Arc<dyn EntitySource>,
     section: &crate::config::CacheSection,
     schema: &SubgraphSchema,
-) -> Result<Arc<dyn EntitySource>, StartError> {
+) -> Result<(Arc<dyn EntitySource>, Arc<graft_cache::EntityCache>), StartError> {
     let mut types = std::collections::HashMap::new();
     for (name, cached) in &section.types {
         let Some(mapping) = schema.mapping(name) else {
@@ -449,7 +454,8 @@ fn cached(
         max_bytes: section.max_memory_mb.saturating_mul(1024 * 1024),
         types,
     });
-    Ok(Arc::new(graft_cache::CachedSource::new(source, cache)))
+    let source = Arc::new(graft_cache::CachedSource::new(source, Arc::clone(&cache)));
+    Ok((source, cache))
 }
 
 /// `mariadb://` is accepted as a synonym of `mysql://`, which the driver expects.

@@ -137,6 +137,7 @@ pub(crate) fn request_context(
     tenant: Option<&ResolvedTenant>,
     headers: &HeaderMap,
     deadline: Instant,
+    observer: Option<std::sync::Arc<dyn graft_resolve::SourceObserver>>,
 ) -> RequestContext {
     let (tenant, isolation, permissions) = match tenant {
         Some(tenant) => (
@@ -155,8 +156,8 @@ pub(crate) fn request_context(
         isolation,
         request_id: request_id(headers),
         deadline: Some(deadline),
-        // Metrics will watch here; the engine adds the request's own statistics.
-        observer: None,
+        // The metrics watch here; the engine adds the request's own statistics.
+        observer,
         permissions,
     }
 }
@@ -196,7 +197,7 @@ async fn execute(
             );
         }
     };
-    let ctx = request_context(tenant, headers, deadline);
+    let ctx = request_context(tenant, headers, deadline, crate::metrics::observer(state));
     let options = ExecuteOptions {
         debug: state.limits.debug_header
             && headers
@@ -210,6 +211,9 @@ async fn execute(
         .execute(&ctx, &request, options)
         .instrument(span)
         .await;
+    if let Some(metrics) = &state.metrics {
+        metrics.executed(&stats);
+    }
     if stats.representations > 0 {
         tracing::debug!(
             request_id = %ctx.request_id,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 mod ftv1;
 mod http;
+pub mod metrics;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub admin_token: Option<graft_resolve::ApiKeyHash>,
     /// How `POST /batch` is served; `None` does not serve it.
     pub batch: Option<Arc<batch::BatchSettings>>,
+    /// The metrics `GET /metrics` serves; `None` keeps none (and serves no route).
+    pub metrics: Option<Arc<metrics::Metrics>>,
+    /// The entity cache in front of the database, for its metrics.
+    pub cache: Option<Arc<graft_cache::EntityCache>>,
 }
 
 impl AppState {
@@ -54,7 +59,22 @@ impl AppState {
             tenant_control: None,
             admin_token: None,
             batch: Some(Arc::new(batch::BatchSettings::default())),
+            metrics: None,
+            cache: None,
         }
+    }
+
+    /// The same state, keeping metrics and serving them at `GET /metrics` (or not).
+    pub fn with_metrics(self, enabled: bool) -> AppState {
+        AppState {
+            metrics: enabled.then(|| Arc::new(metrics::Metrics::new())),
+            ..self
+        }
+    }
+
+    /// The same state, reporting the hits and misses of `cache` in its metrics.
+    pub fn with_cache(self, cache: Option<Arc<graft_cache::EntityCache>>) -> AppState {
+        AppState { cache, ..self }
     }
 
     /// The same state, serving `POST /batch` with `settings` (or not, with `None`).
@@ -186,6 +206,7 @@ pub async fn serve(
 /// - `POST /batch`: dependent create, read, update and delete operations in one request
 ///   (`batch.rs`, `docs/batch.md`), unless `[batch] enabled = false`.
 /// - `GET /health`: `{"status":"ok"}`.
+/// - `GET /metrics`: Prometheus text (`metrics.rs`), with `[metrics] enabled = true`.
 /// - `/admin/tenants...`: the admin API (`admin.rs`), with tenants in the database and an
 ///   `[admin]` token.
 ///
@@ -213,11 +234,17 @@ pub fn app(state: AppState) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
+    let mut router = Router::new()
         .merge(admin)
         .merge(batch)
         .route("/graphql", graphql.route_layer(admission))
-        .route("/health", get(http::health))
-        .fallback(http::not_found)
-        .with_state(state)
+        .route("/health", get(http::health));
+    // Without metrics, no layer at all, not one that passes requests on.
+    if state.metrics.is_some() {
+        let measure = axum::middleware::from_fn_with_state(state.clone(), metrics::measure);
+        router = router
+            .route("/metrics", get(metrics::serve))
+            .route_layer(measure);
+    }
+    router.fallback(http::not_found).with_state(state)
 }

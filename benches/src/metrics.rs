@@ -1,0 +1,36 @@
+//! The metrics run (`--runs metrics`, PostgreSQL): what keeping Prometheus metrics costs a
+//! 100-key `_entities`: graft without `[metrics]` and with it, interleaved in one run.
+
+use crate::Settings;
+use crate::dataset::Target;
+use crate::measure::{Compared, KeySet, compared_markdown, interleaved};
+use crate::server::Graft;
+
+/// Times 100-key `_entities` with metrics off and on.
+pub(crate) async fn run(
+    settings: &Settings,
+    target: &Target,
+    keys: &KeySet,
+) -> anyhow::Result<Vec<Compared>> {
+    let off = Graft::start_with(settings, "metrics-off", target, "", "").await?;
+    let on = Graft::start_with(
+        settings,
+        "metrics-on",
+        target,
+        "",
+        "[metrics]\nenabled = true\n",
+    )
+    .await?;
+    interleaved(
+        settings,
+        &[("metrics off", &off), ("metrics on", &on)],
+        keys,
+        None,
+    )
+    .await
+}
+
+/// The metrics table.
+pub(crate) fn markdown(rows: &[Compared]) -> String {
+    compared_markdown("graft", rows)
+}

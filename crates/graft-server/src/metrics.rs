@@ -1,0 +1,365 @@
+//! `GET /metrics`: Prometheus text, with names and units after OpenTelemetry's semantic
+//! conventions (`http.server.request.duration` as `http_server_request_duration_seconds`), plus
+//! graft's own.
+//!
+//! - `http_server_request_duration_seconds{http_route, http_request_method,
+//!   http_response_status_code}`: every request, measured by a layer around the routes.
+//! - `db_client_operation_duration_seconds{db_operation_name, graft_source, error_type}`: every
+//!   statement a source reports to the request's observer (this [`Metrics`]).
+//! - `db_client_connection_count{graft_source, db_client_connection_state}` and
+//!   `db_client_connection_pending_requests{graft_source}`: each pool, read at scrape time.
+//! - `graft_entities_representations_total`, `graft_entities_duplicates_removed_total`,
+//!   `graft_request_statements` (statements per GraphQL request), `graft_rejections_total{reason}`
+//!   (overload), `graft_cache_requests_total{result}` (the entity cache's hits and misses).
+//!
+//! Labels are bounded: routes, methods, statuses, operation kinds and source names come from
+//! the server's own configuration, never from a client. Tenants are not a label.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use graft_resolve::{SourceEvent, SourceObserver, StatementKind};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::AppState;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HttpLabels {
+    http_route: &'static str,
+    http_request_method: &'static str,
+    http_response_status_code: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DbLabels {
+    db_operation_name: &'static str,
+    graft_source: String,
+    error_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PoolLabels {
+    graft_source: String,
+    db_client_connection_state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabels {
+    graft_source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Durations from 0.1 ms to about 3.3 s, doubling.
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+fn counts() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 12))
+}
+
+/// The server's metrics, and the observer every request's sources report to.
+pub struct Metrics {
+    registry: Registry,
+    http: Histograms<HttpLabels>,
+    db: Histograms<DbLabels>,
+    connections: Family<PoolLabels, Gauge>,
+    pending: Family<SourceLabels, Gauge>,
+    representations: Counter,
+    duplicates: Counter,
+    statements: Histogram,
+    rejections: Family<ReasonLabels, Counter>,
+    cache: Family<ResultLabels, Counter>,
+    /// The cache's hits and misses at the last scrape, to count on from.
+    cache_seen: [AtomicU64; 2],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let http: Histograms<HttpLabels> = Family::new_with_constructor(seconds);
+        registry.register_with_unit(
+            "http_server_request_duration",
+            "Duration of HTTP server requests",
+            Unit::Seconds,
+            http.clone(),
+        );
+        let db: Histograms<DbLabels> = Family::new_with_constructor(seconds);
+        registry.register_with_unit(
+            "db_client_operation_duration",
+            "Duration of database client operations (statements)",
+            Unit::Seconds,
+            db.clone(),
+        );
+        let connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_client_connection_count",
+            "Connections of each pool, by state (idle, used)",
+            connections.clone(),
+        );
+        let pending = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "db_client_connection_pending_requests",
+            "Requests waiting for a pooled connection",
+            pending.clone(),
+        );
+        let representations = Counter::default();
+        registry.register(
+            "graft_entities_representations",
+            "Representations received by _entities",
+            representations.clone(),
+        );
+        let duplicates = Counter::default();
+        registry.register(
+            "graft_entities_duplicates_removed",
+            "Representations answered from another of the same request",
+            duplicates.clone(),
+        );
+        let statements = counts();
+        registry.register(
+            "graft_request_statements",
+            "SQL statements and remote calls per GraphQL request",
+            statements.clone(),
+        );
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "graft_rejections",
+            "Requests refused before running, by reason",
+            rejections.clone(),
+        );
+        let cache = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "graft_cache_requests",
+            "Entity cache lookups by key, by result (hit, miss)",
+            cache.clone(),
+        );
+        Metrics {
+            registry,
+            http,
+            db,
+            connections,
+            pending,
+            representations,
+            duplicates,
+            statements,
+            rejections,
+            cache,
+            cache_seen: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// Notes what one GraphQL request's execution did.
+    pub(crate) fn executed(&self, stats: &graft_resolve::BatchStats) {
+        if stats.representations > 0 {
+            self.representations.inc_by(stats.representations as u64);
+            self.duplicates
+                .inc_by(stats.representations.saturating_sub(stats.unique_keys) as u64);
+        }
+        self.statements.observe(stats.statements as f64);
+    }
+
+    /// Notes a request refused before it ran (`overload`).
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejections
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// The text exposition, with the pools and the cache read now.
+    fn render(&self, state: &AppState) -> String {
+        for source in state.engine.sources().sources() {
+            let Some(status) = source.pool_status() else {
+                continue;
+            };
+            let name = source.name().to_owned();
+            let gauge = |state: &'static str, value: usize| {
+                self.connections
+                    .get_or_create(&PoolLabels {
+                        graft_source: name.clone(),
+                        db_client_connection_state: state,
+                    })
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            };
+            gauge("idle", status.idle);
+            gauge("used", status.in_use);
+            self.pending
+                .get_or_create(&SourceLabels {
+                    graft_source: name.clone(),
+                })
+                .set(i64::try_from(status.waiters).unwrap_or(i64::MAX));
+        }
+        if let Some(cache) = &state.cache {
+            let stats = cache.stats();
+            let now = [
+                stats.hits.load(Ordering::Relaxed),
+                stats.misses.load(Ordering::Relaxed),
+            ];
+            for ((result, seen), now) in ["hit", "miss"].into_iter().zip(&self.cache_seen).zip(now)
+            {
+                let before = seen.swap(now, Ordering::Relaxed);
+                self.cache
+                    .get_or_create(&ResultLabels { result })
+                    .inc_by(now.saturating_sub(before));
+            }
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl SourceObserver for Metrics {
+    fn observe(&self, event: &SourceEvent<'_>) {
+        let (operation, source, duration, failed) = match *event {
+            SourceEvent::Statement {
+                source,
+                kind,
+                duration,
+                failed,
+                ..
+            } => (operation_name(kind), source, duration, failed),
+            SourceEvent::Request {
+                source,
+                duration,
+                failed,
+            } => ("http", source, duration, failed),
+            _ => return,
+        };
+        let labels = DbLabels {
+            db_operation_name: operation,
+            graft_source: source.to_owned(),
+            error_type: failed.map_or("", error_type),
+        };
+        self.db
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
+    }
+}
+
+fn operation_name(kind: StatementKind) -> &'static str {
+    match kind {
+        StatementKind::Fetch => "fetch",
+        StatementKind::Page => "page",
+        StatementKind::Insert => "insert",
+        StatementKind::Update => "update",
+        StatementKind::Delete => "delete",
+        StatementKind::ReadBack => "read_back",
+        StatementKind::Transaction => "transaction",
+        _ => "other",
+    }
+}
+
+fn error_type(kind: graft_resolve::SourceErrorKind) -> &'static str {
+    use graft_resolve::SourceErrorKind as K;
+    match kind {
+        K::Connection => "connection",
+        K::Timeout => "timeout",
+        K::Busy => "busy",
+        K::Query => "query",
+        K::Conflict => "conflict",
+        K::LockTimeout => "lock_timeout",
+        K::Decode => "decode",
+        K::Http => "http",
+        K::Remote => "remote",
+        K::Protocol => "protocol",
+        _ => "other",
+    }
+}
+
+/// The layer around every route: times the request and counts its status.
+pub(crate) async fn measure(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(metrics) = &state.metrics else {
+        return next.run(request).await;
+    };
+    // A route layer: only matched routes get here, so the path is one of graft's.
+    let route = match request.uri().path() {
+        "/graphql" => "/graphql",
+        "/batch" => "/batch",
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        path if path.starts_with("/admin") => "/admin",
+        _ => "other",
+    };
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    metrics
+        .http
+        .get_or_create(&HttpLabels {
+            http_route: route,
+            http_request_method: method,
+            http_response_status_code: status,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    if status == 503 && response.headers().contains_key(header::RETRY_AFTER) {
+        metrics.rejected("overload");
+    }
+    response
+}
+
+/// `GET /metrics`.
+pub(crate) async fn serve(State(state): State<AppState>) -> Response {
+    let Some(metrics) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let text = metrics.render(&state);
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// The observer a request's context carries: the server's metrics, when it keeps them.
+pub(crate) fn observer(state: &AppState) -> Option<Arc<dyn SourceObserver>> {
+    state
+        .metrics
+        .as_ref()
+        .map(|metrics| Arc::clone(metrics) as Arc<dyn SourceObserver>)
+}

@@ -1,0 +1,80 @@
+//! `GET /metrics` through the real server on PostgreSQL: what requests, statements, pools and
+//! the entity cache did, in Prometheus text.
+
+mod common;
+
+use common::{graphql, orgs_on_postgres};
+use serde_json::json;
+
+async fn scrape(address: std::net::SocketAddr) -> (u16, String, String) {
+    let response = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// The value of the sample `name` (with its labels, as exposed), if exposed.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn requests_statements_pools_and_the_cache_are_measured() {
+    let (address, _schema) = orgs_on_postgres(
+        "[metrics]\nenabled = true\n[cache]\n[cache.types]\nOrgUser = { ttl_seconds = 60 }\n",
+    )
+    .await;
+    let entities = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on OrgUser { name } } }",
+        "variables": { "r": [common::org_user(1, "u1"), common::org_user(1, "u2"), common::org_user(1, "u1")] }
+    });
+    for _ in 0..2 {
+        assert_eq!(graphql(address, entities.clone()).await.status, 200);
+    }
+    let (status, content_type, text) = scrape(address).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let graphql_ok = "http_server_request_duration_seconds_count{http_route=\"/graphql\",http_request_method=\"POST\",http_response_status_code=\"200\"}";
+    assert_eq!(sample(&text, graphql_ok), Some(2.0), "{text}");
+    assert_eq!(
+        sample(&text, "graft_entities_representations_total"),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&text, "graft_entities_duplicates_removed_total"),
+        Some(2.0)
+    );
+    // One fetch for the first request's two users; the second came from the cache.
+    let fetches = "db_client_operation_duration_seconds_count{db_operation_name=\"fetch\",graft_source=\"db\",error_type=\"\"}";
+    assert_eq!(sample(&text, fetches), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "graft_cache_requests_total{result=\"hit\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "graft_cache_requests_total{result=\"miss\"}"),
+        Some(2.0)
+    );
+    assert!(
+        sample(
+            &text,
+            "db_client_connection_count{graft_source=\"db\",db_client_connection_state=\"idle\"}"
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert!(text.contains("# UNIT http_server_request_duration_seconds seconds"));
+}
+
+#[tokio::test]
+async fn without_metrics_there_is_no_route() {
+    let (address, _schema) = orgs_on_postgres("").await;
+    assert_eq!(scrape(address).await.0, 404);
+}
