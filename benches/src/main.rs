@@ -23,7 +23,7 @@
 //! - **cache** (`cache.rs`, on by default, PostgreSQL): 100-key `_entities` with and without
 //!   the in-process entity cache;
 //! - **metrics** (`metrics.rs`, on by default, PostgreSQL): 100-key `_entities` with
-//!   Prometheus metrics off and on;
+//!   neither, with Prometheus metrics, and with a rate limit;
 //! - **tenancy** (`tenancy.rs`, on by default, PostgreSQL): 100-key `_entities` with no tenancy,
 //!   a tenant in its own schema, and tenants sharing tables under row-level security;
 //! - **tenants** (`tenants.rs`, PostgreSQL, only when asked: it takes minutes): `--tenants N`
@@ -298,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
         table.push_str(&cache::markdown(&caching));
     }
     if !metering.is_empty() {
-        table.push_str("\n### Metrics (postgres, 100 keys per `_entities`)\n\n");
+        table.push_str("\n### Metrics and rate limits (postgres, 100 keys per `_entities`)\n\n");
         table.push_str(&metrics::markdown(&metering));
     }
     if !isolations.is_empty() {

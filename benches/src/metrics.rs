@@ -1,12 +1,13 @@
-//! The metrics run (`--runs metrics`, PostgreSQL): what keeping Prometheus metrics costs a
-//! 100-key `_entities`: graft without `[metrics]` and with it, interleaved in one run.
+//! The metrics run (`--runs metrics`, PostgreSQL): what keeping Prometheus metrics, and
+//! counting requests against a rate limit, cost a 100-key `_entities`: graft with neither,
+//! with `[metrics]`, and with `[rate_limits]` (a limit never reached), interleaved in one run.
 
 use crate::Settings;
 use crate::dataset::Target;
 use crate::measure::{Compared, KeySet, compared_markdown, interleaved};
 use crate::server::Graft;
 
-/// Times 100-key `_entities` with metrics off and on.
+/// Times 100-key `_entities` with neither layer, with metrics, and with rate limits.
 pub(crate) async fn run(
     settings: &Settings,
     target: &Target,

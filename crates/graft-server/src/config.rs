@@ -114,6 +114,9 @@ pub struct Config {
     /// `[metrics]`: Prometheus metrics at `GET /metrics`.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[rate_limits]`: requests per second per tenant (and API key), by tier.
+    #[serde(default)]
+    pub rate_limits: Option<crate::rate_limit::RateLimitSection>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -151,7 +151,15 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     let state = AppState::new(Engine::new(schema, router, engine), limits)
         .with_batch(config.batch.enabled.then(|| config.batch.settings()))
         .with_metrics(config.metrics.enabled)
-        .with_cache(cache);
+        .with_cache(cache)
+        .with_rate_limits(
+            config
+                .rate_limits
+                .as_ref()
+                .map(crate::rate_limit::RateLimits::new)
+                .transpose()
+                .map_err(StartError::Config)?,
+        );
     let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
     Ok(match (&config.tenancy, control) {
         (Some(tenancy), Some(control)) => {

@@ -11,6 +11,7 @@ pub mod demo;
 mod ftv1;
 mod http;
 pub mod metrics;
+pub mod rate_limit;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: Option<Arc<metrics::Metrics>>,
     /// The entity cache in front of the database, for its metrics.
     pub cache: Option<Arc<graft_cache::EntityCache>>,
+    /// Per-tenant rate limits; `None` limits nothing (and adds no layer).
+    pub rate_limits: Option<Arc<rate_limit::RateLimits>>,
 }
 
 impl AppState {
@@ -61,6 +64,15 @@ impl AppState {
             batch: Some(Arc::new(batch::BatchSettings::default())),
             metrics: None,
             cache: None,
+            rate_limits: None,
+        }
+    }
+
+    /// The same state, limiting each tenant's requests with `limits`.
+    pub fn with_rate_limits(self, limits: Option<rate_limit::RateLimits>) -> AppState {
+        AppState {
+            rate_limits: limits.map(Arc::new),
+            ..self
         }
     }
 
@@ -210,10 +222,11 @@ pub async fn serve(
 /// - `/admin/tenants...`: the admin API (`admin.rs`), with tenants in the database and an
 ///   `[admin]` token.
 ///
-/// GraphQL requests and batches pass two layers, in this order: admission control ([`Admission`]), which
-/// answers 503 with `Retry-After` past the limit and its queue; then, when the server has a
-/// [`Tenancy`], tenant resolution, which answers 401, 403 or 503 when the request cannot be
-/// served as a tenant.
+/// GraphQL requests and batches pass up to three layers, in this order: admission control
+/// ([`Admission`]), which answers 503 with `Retry-After` past the limit and its queue; then,
+/// when the server has a [`Tenancy`], tenant resolution, which answers 401, 403 or 503 when
+/// the request cannot be served as a tenant; then, with `[rate_limits]`, the tenant's rate
+/// limit, which answers 429.
 pub fn app(state: AppState) -> Router {
     let admission = axum::middleware::from_fn_with_state(state.clone(), http::admit);
     let admin = if state.tenant_control.is_some() && state.admin_token.is_some() {
@@ -223,6 +236,13 @@ pub fn app(state: AppState) -> Router {
     };
     let mut graphql = get(http::graphql_get).post(http::graphql_post);
     let mut batch = post(batch::batch_post);
+    // Rate limits count a request once its tenant is known: this layer runs after the
+    // tenant layer (added below, so outside it).
+    if state.rate_limits.is_some() {
+        let limit = axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit);
+        graphql = graphql.route_layer(limit.clone());
+        batch = batch.route_layer(limit);
+    }
     // A server of one tenant has no tenant layer at all, not one that passes requests on.
     if state.tenancy.is_some() {
         let tenant = axum::middleware::from_fn_with_state(state.clone(), http::resolve_tenant);

@@ -1,0 +1,182 @@
+//! Per-tenant rate limits (`[rate_limits]`): requests per second with a burst, per tenant and,
+//! where the caller uses one, per API key, set per tenant tier. A route layer after tenant
+//! resolution, in process (GCRA through governor); past the limit, 429 with `Retry-After`
+//! and the IETF `RateLimit-Policy` and `RateLimit` headers.
+//!
+//! The state is one cell per key, and keys are tenants (and keys) the tenant store knows:
+//! bounded by the tenants served, never by what clients send.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use graft_resolve::{GraphQLError, TenantId};
+use graft_tenancy::ResolvedTenant;
+use serde::Deserialize;
+
+use crate::AppState;
+
+/// `[rate_limits]`.
+///
+/// ```toml
+/// [rate_limits]
+/// default = { requests_per_second = 100, burst = 200 }
+/// [rate_limits.tiers]
+/// premium = { requests_per_second = 1000, burst = 2000 }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// The limit of tenants whose tier has none of its own (and of a server without tenancy).
+    pub default: LimitConfig,
+    /// Limits by tenant tier.
+    #[serde(default)]
+    pub tiers: HashMap<String, LimitConfig>,
+}
+
+/// One limit.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConfig {
+    /// Requests per second, sustained (at least 1).
+    pub requests_per_second: u32,
+    /// Requests at once after a quiet spell (default: one second's worth).
+    pub burst: Option<u32>,
+}
+
+/// Who a limit counts: a tenant, or one API key of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    tenant: TenantId,
+    api_key: Option<Arc<str>>,
+}
+
+/// One tier's limit and the cells of the keys it counts.
+struct Tier {
+    name: String,
+    config: LimitConfig,
+    limiter: DefaultKeyedRateLimiter<Key>,
+}
+
+/// The server's rate limits.
+pub struct RateLimits {
+    default: Tier,
+    tiers: HashMap<String, Tier>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("tiers", &self.tiers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    /// The limits `section` describes; a rate or burst of 0 is refused, naming where.
+    pub fn new(section: &RateLimitSection) -> Result<RateLimits, String> {
+        let tier = |name: &str, config: &LimitConfig| -> Result<Tier, String> {
+            let at = if name == "default" {
+                "rate_limits.default".to_owned()
+            } else {
+                format!("rate_limits.tiers.{name}")
+            };
+            let rate = NonZeroU32::new(config.requests_per_second)
+                .ok_or(format!("{at}.requests_per_second: at least 1"))?;
+            let burst = NonZeroU32::new(config.burst.unwrap_or(config.requests_per_second))
+                .ok_or(format!("{at}.burst: at least 1"))?;
+            Ok(Tier {
+                name: name.to_owned(),
+                config: *config,
+                limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            })
+        };
+        Ok(RateLimits {
+            default: tier("default", &section.default)?,
+            tiers: section
+                .tiers
+                .iter()
+                .map(|(name, config)| Ok((name.clone(), tier(name, config)?)))
+                .collect::<Result<_, String>>()?,
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// Counts a request of `tenant` (the default tenant without tenancy): `Err` with the time
+    /// to wait when it goes over its limit.
+    fn check(&self, tenant: Option<&ResolvedTenant>) -> Result<(), (&Tier, std::time::Duration)> {
+        let tier = tenant
+            .and_then(|t| t.record.tier.as_deref())
+            .and_then(|name| self.tiers.get(name))
+            .unwrap_or(&self.default);
+        let key = Key {
+            tenant: tenant.map_or_else(TenantId::default_tenant, |t| t.record.id.clone()),
+            api_key: tenant
+                .filter(|t| t.caller.starts_with("api_key:"))
+                .map(|t| Arc::from(&*t.caller)),
+        };
+        tier.limiter
+            .check_key(&key)
+            .map_err(|not_until| (tier, not_until.wait_time_from(self.clock.now())))
+    }
+}
+
+/// The layer: refuses a request over its tenant's limit with 429.
+pub(crate) async fn limit(
+    State(state): State<AppState>,
+    tenant: Option<Extension<ResolvedTenant>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(limits) = &state.rate_limits else {
+        return next.run(request).await;
+    };
+    let tenant = tenant.map(|Extension(tenant)| tenant);
+    let Err((tier, wait)) = limits.check(tenant.as_ref()) else {
+        return next.run(request).await;
+    };
+    if let Some(metrics) = &state.metrics {
+        metrics.rejected("rate_limit");
+    }
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let error = GraphQLError::new(
+        "RATE_LIMITED",
+        format!(
+            "the tenant's limit of {} requests per second (burst {}) is spent; retry in {seconds} s",
+            tier.config.requests_per_second,
+            tier.config.burst.unwrap_or(tier.config.requests_per_second)
+        ),
+    )
+    .with_detail("requestId", crate::http::request_id(request.headers()));
+    let body = serde_json::json!({ "errors": [error] });
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window of 1 s) and what
+    // is left of it (nothing) until `t` seconds from now.
+    let policy = format!(
+        "\"{}\";q={};w=1",
+        tier.name,
+        tier.config.burst.unwrap_or(tier.config.requests_per_second)
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert("ratelimit-policy", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{}\";r=0;t={seconds}", tier.name)) {
+        headers.insert("ratelimit", value);
+    }
+    response
+}

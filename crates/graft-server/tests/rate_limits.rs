@@ -1,0 +1,120 @@
+//! Per-tenant rate limits through the real server: each tenant spends its own tier's budget,
+//! on `/graphql` and `/batch` alike, and is told when to come back.
+
+mod common;
+
+use common::{orgs_on_postgres, post};
+use serde_json::json;
+
+/// Tenant `a`, named by a header or by one of two API keys (`k1`, `k2`), in tier `tier`.
+fn tenants(tier: &str) -> String {
+    // `printf %s k1 | sha256sum`, `printf %s k2 | sha256sum`.
+    format!(
+        r#"
+[rate_limits]
+default = {{ requests_per_second = 1, burst = 2 }}
+[rate_limits.tiers]
+premium = {{ requests_per_second = 100, burst = 100 }}
+[tenancy]
+resolvers = ["api_key", "header"]
+[[tenancy.tenants]]
+id = "a"
+tier = "{tier}"
+api_key_sha256 = ["{}", "{}"]
+"#,
+        sha256("k1"),
+        sha256("k2")
+    )
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn typename(address: std::net::SocketAddr, header: (&str, &str)) -> common::Reply {
+    post(
+        address,
+        &[("content-type", "application/json"), header],
+        json!({ "query": "{ __typename }" }).to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_tenant_spends_its_own_tiers_budget() {
+    let (address, _schema) = orgs_on_postgres(&tenants("standard")).await;
+    for _ in 0..2 {
+        assert_eq!(typename(address, ("x-tenant-id", "a")).await.status, 200);
+    }
+    let limited = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .header("content-type", "application/json")
+        .header("x-tenant-id", "a")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+    let header = |name: &str| {
+        limited
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("retry-after"), "1");
+    assert_eq!(header("ratelimit-policy"), "\"default\";q=2;w=1");
+    assert_eq!(header("ratelimit"), "\"default\";r=0;t=1");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(common::first_error_code(&body), "RATE_LIMITED");
+    // Each API key of the tenant has a budget of its own.
+    for key in ["k1", "k2"] {
+        for _ in 0..2 {
+            assert_eq!(typename(address, ("x-api-key", key)).await.status, 200);
+        }
+        assert_eq!(typename(address, ("x-api-key", key)).await.status, 429);
+    }
+    // A batch counts as a request too.
+    let batch = reqwest::Client::new()
+        .post(format!("http://{address}/batch"))
+        .header("content-type", "application/json")
+        .header("x-tenant-id", "a")
+        .body(json!({ "operations": [] }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status().as_u16(), 429);
+    // A second later, a has a request again.
+    tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
+    assert_eq!(typename(address, ("x-tenant-id", "a")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_tenants_tier_sets_its_limit() {
+    let (address, _schema) = orgs_on_postgres(&tenants("premium")).await;
+    for _ in 0..20 {
+        assert_eq!(typename(address, ("x-tenant-id", "a")).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_zero_rate_is_refused_at_start() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let text = "[schema]\npath = \"schema.graphql\"\n[database]\nurl = \"sqlite::memory:\"\n\
+                [rate_limits]\ndefault = { requests_per_second = 0 }\n";
+    let config = graft_server::config::Config::parse(text, &path).expect("parses");
+    let error = graft_server::demo::configured_state(&config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("rate_limits.default.requests_per_second"),
+        "{error}"
+    );
+}
