@@ -22,9 +22,21 @@ pub(crate) async fn run(
         "[metrics]\nenabled = true\n",
     )
     .await?;
+    let limited = Graft::start_with(
+        settings,
+        "rate-limits-on",
+        target,
+        "",
+        "[rate_limits]\ndefault = { requests_per_second = 1000000 }\n",
+    )
+    .await?;
     interleaved(
         settings,
-        &[("metrics off", &off), ("metrics on", &on)],
+        &[
+            ("neither", &off),
+            ("metrics on", &on),
+            ("rate limits on", &limited),
+        ],
         keys,
         None,
     )
