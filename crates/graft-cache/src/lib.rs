@@ -216,7 +216,10 @@ impl EntityCache {
     }
 
     fn state(&self, scope: &Scope, type_name: &Name) -> TypeState {
-        let states = self.states.lock().expect("no panic while held");
+        let states = self
+            .states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         states
             .get(&(scope.clone(), type_name.clone()))
             .copied()
@@ -228,7 +231,10 @@ impl EntityCache {
     fn invalidate(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
         let tick = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         let generation = {
-            let mut states = self.states.lock().expect("no panic while held");
+            let mut states = self
+                .states
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let state = states
                 .entry((scope.clone(), type_name.clone()))
                 .or_default();
