@@ -22,7 +22,11 @@
 //! - **No stale write-back:** a read that started before an invalidation of its type does not
 //!   keep what it read, so a slow read cannot re-cache a row a write just changed.
 //!
-//! This is the in-process level; entries are bounded by their estimated bytes.
+//! - **Many instances:** with Redis ([`EntityCache::shared`]), each invalidation is published
+//!   on a pub/sub channel and every other instance forgets the same entries; a lost
+//!   subscription flushes the instance's entries when it is back.
+//!
+//! Entries live in process, bounded by their estimated bytes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +42,10 @@ use graft_resolve::{
 use graft_schema::EntityMapping;
 use quick_cache::sync::GuardResult;
 
+mod broadcast;
 mod unit_of_work;
 
+use broadcast::Broadcast;
 use unit_of_work::CachingUnitOfWork;
 
 /// What the cache keeps, and how long.
@@ -152,7 +158,11 @@ pub struct EntityCache {
     states: Mutex<HashMap<(Scope, Name), TypeState>>,
     /// Ticks once per invalidation; a read notes it before fetching.
     clock: AtomicU64,
+    /// The tick of the last flush of every entry.
+    cleared_at: AtomicU64,
     stats: CacheStats,
+    /// Where invalidations go to, and come from, other instances.
+    broadcast: Option<Arc<Broadcast>>,
 }
 
 /// Counters of what the cache did, for metrics and tests.
@@ -178,10 +188,28 @@ impl std::fmt::Debug for EntityCache {
 }
 
 impl EntityCache {
-    /// An empty cache for `config`.
+    /// An empty cache for `config`, for this instance alone.
     pub fn new(config: &CacheConfig) -> Arc<EntityCache> {
+        Arc::new(EntityCache::build(config, None))
+    }
+
+    /// An empty cache for `config` whose invalidations every instance shares through the
+    /// Redis at `url`, on pub/sub `channel`. Starts listening (in the background: Redis being
+    /// down delays nothing); fails only on a malformed URL. Needs a Tokio runtime.
+    pub fn shared(
+        config: &CacheConfig,
+        url: &str,
+        channel: &str,
+    ) -> Result<Arc<EntityCache>, String> {
+        let broadcast = Arc::new(Broadcast::new(url, channel)?);
+        let cache = Arc::new(EntityCache::build(config, Some(Arc::clone(&broadcast))));
+        broadcast.listen(Arc::downgrade(&cache));
+        Ok(cache)
+    }
+
+    fn build(config: &CacheConfig, broadcast: Option<Arc<Broadcast>>) -> EntityCache {
         let max_bytes = config.max_bytes.max(1);
-        Arc::new(EntityCache {
+        EntityCache {
             entries: quick_cache::sync::Cache::with_weighter(
                 usize::try_from(max_bytes / 512)
                     .unwrap_or(usize::MAX)
@@ -192,8 +220,18 @@ impl EntityCache {
             types: config.types.clone(),
             states: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
+            cleared_at: AtomicU64::new(0),
             stats: CacheStats::default(),
-        })
+            broadcast,
+        }
+    }
+
+    /// Forgets every entry (after a lost subscription, whose missed messages are unknown);
+    /// reads under way keep nothing.
+    pub fn clear(&self) {
+        let tick = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.cleared_at.store(tick, Ordering::SeqCst);
+        self.entries.clear();
     }
 
     /// What the cache did so far.
@@ -226,9 +264,18 @@ impl EntityCache {
             .unwrap_or_default()
     }
 
-    /// Forgets `keys` of `type_name` in `scope`, or, with `None`, every entry of the type
-    /// there (by moving to the next generation).
+    /// Forgets `keys` of `type_name` in `scope` (or the whole type, with `None`) here, and
+    /// tells the other instances.
     fn invalidate(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
+        self.invalidate_here(scope, type_name, keys);
+        if let Some(broadcast) = &self.broadcast {
+            broadcast.publish(scope, type_name, keys);
+        }
+    }
+
+    /// Forgets `keys` of `type_name` in `scope`, or, with `None`, every entry of the type
+    /// there (by moving to the next generation), in this instance.
+    fn invalidate_here(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
         let tick = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         let generation = {
             let mut states = self
@@ -264,7 +311,8 @@ impl EntityCache {
     /// Whether a row of `type_name` read since `started` may be kept: no invalidation of the
     /// type in the scope came after the read began.
     fn may_keep(&self, scope: &Scope, type_name: &Name, started: u64) -> bool {
-        self.state(scope, type_name).invalidated_at <= started
+        self.cleared_at.load(Ordering::SeqCst) <= started
+            && self.state(scope, type_name).invalidated_at <= started
     }
 }
 

@@ -312,6 +312,7 @@ pub struct MetricsSection {
 /// ```toml
 /// [cache]
 /// max_memory_mb = 64            # default
+/// # redis_url = "redis://127.0.0.1:6379"   # share invalidations between instances
 /// [cache.types]
 /// OrgUser = { ttl_seconds = 60 }
 /// ```
@@ -323,6 +324,13 @@ pub struct CacheSection {
     pub max_memory_mb: u64,
     /// The types cached (mapped entity types of the schema), each with its TTL.
     pub types: std::collections::BTreeMap<String, CachedType>,
+    /// A Redis (`redis://host:port`) through which instances share invalidations: each
+    /// instance still keeps its own entries, and forgets what another's writes changed.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// The pub/sub channel of those invalidations (default `graft:cache:invalidations`).
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// One type of `[cache.types]`.

@@ -458,10 +458,22 @@ fn cached(
             Duration::from_secs(cached.ttl_seconds),
         );
     }
-    let cache = graft_cache::EntityCache::new(&graft_cache::CacheConfig {
+    let config = graft_cache::CacheConfig {
         max_bytes: section.max_memory_mb.saturating_mul(1024 * 1024),
         types,
-    });
+    };
+    let cache = match &section.redis_url {
+        Some(url) => graft_cache::EntityCache::shared(
+            &config,
+            url,
+            section
+                .channel
+                .as_deref()
+                .unwrap_or("graft:cache:invalidations"),
+        )
+        .map_err(StartError::Config)?,
+        None => graft_cache::EntityCache::new(&config),
+    };
     let source = Arc::new(graft_cache::CachedSource::new(source, Arc::clone(&cache)));
     Ok((source, cache))
 }

@@ -94,3 +94,57 @@ async fn a_cache_of_an_unknown_type_stops_the_server() {
         .to_string();
     assert!(error.contains("cache.types.Nope"), "{error}");
 }
+
+/// Two instances on one database, sharing invalidations through the test's Redis channel.
+#[tokio::test]
+async fn a_write_through_one_instance_is_seen_by_another() {
+    let schema = graft_testkit::PgSchema::create("").await;
+    let channel = graft_testkit::unique_name("graft_cache");
+    let extra = format!(
+        "[server]\ndebug_header = true\n[cache]\nredis_url = \"redis://127.0.0.1:6379\"\n\
+         channel = \"{channel}\"\n[cache.types]\nOrgUser = {{ ttl_seconds = 3600 }}\n"
+    );
+    let one = common::start_orgs(&schema.url(), "postgres", &extra).await;
+    let two = common::start_orgs(&schema.url(), "postgres", &extra).await;
+    // Let both subscribe before anything is published.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let read = |address| graphql(address, users(&[(1, "u1")]));
+    let before = read(one).await;
+    assert_eq!(
+        read(one).await.body["extensions"]["graft"]["batch"]["statements"],
+        0
+    );
+    let rename = json!({ "query": r#"mutation { updateOrgUser(orgId: "org-1", userId: "u1", patch: { name: "Seen everywhere" }) { name } }"# });
+    assert_eq!(graphql(two, rename).await.status, 200);
+    // Instance one forgets its entry as soon as the message arrives.
+    let mut seen = None;
+    for _ in 0..50 {
+        let now = read(one).await;
+        if now.body["data"]["_entities"][0]["name"] == "Seen everywhere" {
+            seen = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen.is_some(), "instance one still answers {}", before.body);
+}
+
+#[tokio::test]
+async fn without_redis_an_instance_still_serves_and_caches() {
+    // Nothing listens on port 1: publishing and subscribing fail in the background.
+    let (address, _schema) = orgs_on_postgres(
+        "[server]\ndebug_header = true\n[cache]\nredis_url = \"redis://127.0.0.1:1\"\n\
+         [cache.types]\nOrgUser = { ttl_seconds = 60 }\n",
+    )
+    .await;
+    let first = graphql(address, users(&[(1, "u1")])).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        statements(&graphql(address, users(&[(1, "u1")])).await.body),
+        0
+    );
+    let rename = json!({ "query": r#"mutation { updateOrgUser(orgId: "org-1", userId: "u1", patch: { name: "Still" }) { name } }"# });
+    assert_eq!(graphql(address, rename).await.status, 200);
+    let after = graphql(address, users(&[(1, "u1")])).await;
+    assert_eq!(after.body["data"]["_entities"][0]["name"], "Still");
+}
