@@ -30,12 +30,22 @@ pub(crate) async fn run(
         "[rate_limits]\ndefault = { requests_per_second = 1000000 }\n",
     )
     .await?;
+    let shared = Graft::start_with(
+        settings,
+        "rate-limits-redis",
+        target,
+        "",
+        "[rate_limits]\nredis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"graft_bench_rl\"\n\
+         default = { requests_per_second = 1000000 }\n",
+    )
+    .await?;
     interleaved(
         settings,
         &[
             ("neither", &off),
             ("metrics on", &on),
             ("rate limits on", &limited),
+            ("rate limits in Redis", &shared),
         ],
         keys,
         None,

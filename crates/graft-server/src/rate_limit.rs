@@ -1,10 +1,16 @@
 //! Per-tenant rate limits (`[rate_limits]`): requests per second with a burst, per tenant and,
 //! where the caller uses one, per API key, set per tenant tier. A route layer after tenant
-//! resolution, in process (GCRA through governor); past the limit, 429 with `Retry-After`
-//! and the IETF `RateLimit-Policy` and `RateLimit` headers.
+//! resolution; past the limit, 429 with `Retry-After` and the IETF `RateLimit-Policy` and
+//! `RateLimit` headers.
 //!
-//! The state is one cell per key, and keys are tenants (and keys) the tenant store knows:
-//! bounded by the tenants served, never by what clients send.
+//! - With `redis_url`, the limit holds across instances: GCRA in one round trip, a Lua script
+//!   that reads Redis's own clock, checks and updates the key at once (no check-then-increment
+//!   race). A Redis that fails or takes longer than `redis_timeout_ms` makes that request fall
+//!   back to the in-process limiter: limits then hold per instance, never fail a request.
+//! - Without it, GCRA in process through governor.
+//!
+//! The state is one cell (or Redis key) per key, and keys are tenants (and keys) the tenant
+//! store knows: bounded by the tenants served, never by what clients send.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -39,6 +45,16 @@ pub struct RateLimitSection {
     /// Limits by tenant tier.
     #[serde(default)]
     pub tiers: HashMap<String, LimitConfig>,
+    /// A Redis (`redis://host:port`) that keeps the counts of every instance.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// The prefix of the Redis keys (default `graft:rl`).
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// The longest a Redis check may take before the request is counted in process instead
+    /// (default 20 ms).
+    #[serde(default)]
+    pub redis_timeout_ms: Option<u64>,
 }
 
 /// One limit.
@@ -70,6 +86,80 @@ pub struct RateLimits {
     default: Tier,
     tiers: HashMap<String, Tier>,
     clock: DefaultClock,
+    shared: Option<SharedCounts>,
+}
+
+/// The counts kept in Redis for every instance.
+struct SharedCounts {
+    client: redis::Client,
+    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    prefix: String,
+    timeout: std::time::Duration,
+    script: redis::Script,
+}
+
+/// GCRA over one key, on Redis's clock. `ARGV[1]`: the emission interval (ms per request);
+/// `ARGV[2]`: the burst. Answers `{1, 0}` when the request is allowed, `{0, ms}` with the wait
+/// otherwise. The key holds the theoretical arrival time and expires when it has passed.
+const GCRA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = interval * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat - tolerance
+if now < allow_at then
+  return {0, allow_at - now}
+end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], next_tat, 'PX', math.max(1, math.ceil(next_tat - now)))
+return {1, 0}
+";
+
+impl SharedCounts {
+    /// Counts a request of `key` against `tier` in Redis: `Ok(None)` allowed, `Ok(Some(wait))`
+    /// refused, `Err` when Redis did not answer in time.
+    async fn check(&self, tier: &Tier, key: &Key) -> Result<Option<std::time::Duration>, ()> {
+        let mut name = format!("{}:{}:{}", self.prefix, tier.name, key.tenant);
+        if let Some(api_key) = &key.api_key {
+            name.push(':');
+            name.push_str(api_key);
+        }
+        let interval = 1000.0 / f64::from(tier.config.requests_per_second);
+        let burst = tier.config.burst.unwrap_or(tier.config.requests_per_second);
+        let answer = tokio::time::timeout(self.timeout, async {
+            let mut connection = {
+                let mut held = self.connection.lock().await;
+                if held.is_none() {
+                    *held = Some(self.client.get_multiplexed_async_connection().await?);
+                }
+                held.clone().expect("connected above")
+            };
+            self.script
+                .key(&name)
+                .arg(interval)
+                .arg(burst)
+                .invoke_async::<(i64, i64)>(&mut connection)
+                .await
+        })
+        .await;
+        match answer {
+            Ok(Ok((1, _))) => Ok(None),
+            Ok(Ok((_, wait))) => Ok(Some(std::time::Duration::from_millis(
+                u64::try_from(wait).unwrap_or(0).max(1),
+            ))),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "rate limit: Redis failed; counting in process");
+                *self.connection.lock().await = None;
+                Err(())
+            }
+            Err(_) => {
+                tracing::warn!("rate limit: Redis took too long; counting in process");
+                Err(())
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -107,12 +197,32 @@ impl RateLimits {
                 .map(|(name, config)| Ok((name.clone(), tier(name, config)?)))
                 .collect::<Result<_, String>>()?,
             clock: DefaultClock::default(),
+            shared: match &section.redis_url {
+                None => None,
+                Some(url) => Some(SharedCounts {
+                    client: redis::Client::open(url.as_str())
+                        .map_err(|e| format!("rate_limits.redis_url: {e}"))?,
+                    connection: tokio::sync::Mutex::new(None),
+                    prefix: section
+                        .key_prefix
+                        .clone()
+                        .unwrap_or_else(|| "graft:rl".to_owned()),
+                    timeout: std::time::Duration::from_millis(
+                        section.redis_timeout_ms.unwrap_or(20),
+                    ),
+                    script: redis::Script::new(GCRA),
+                }),
+            },
         })
     }
 
     /// Counts a request of `tenant` (the default tenant without tenancy): `Err` with the time
-    /// to wait when it goes over its limit.
-    fn check(&self, tenant: Option<&ResolvedTenant>) -> Result<(), (&Tier, std::time::Duration)> {
+    /// to wait when it goes over its limit. In Redis when there is one and it answers in time,
+    /// in process otherwise.
+    async fn check(
+        &self,
+        tenant: Option<&ResolvedTenant>,
+    ) -> Result<(), (&Tier, std::time::Duration)> {
         let tier = tenant
             .and_then(|t| t.record.tier.as_deref())
             .and_then(|name| self.tiers.get(name))
@@ -123,6 +233,14 @@ impl RateLimits {
                 .filter(|t| t.caller.starts_with("api_key:"))
                 .map(|t| Arc::from(&*t.caller)),
         };
+        if let Some(shared) = &self.shared
+            && let Ok(verdict) = shared.check(tier, &key).await
+        {
+            return match verdict {
+                None => Ok(()),
+                Some(wait) => Err((tier, wait)),
+            };
+        }
         tier.limiter
             .check_key(&key)
             .map_err(|not_until| (tier, not_until.wait_time_from(self.clock.now())))
@@ -140,7 +258,7 @@ pub(crate) async fn limit(
         return next.run(request).await;
     };
     let tenant = tenant.map(|Extension(tenant)| tenant);
-    let Err((tier, wait)) = limits.check(tenant.as_ref()) else {
+    let Err((tier, wait)) = limits.check(tenant.as_ref()).await else {
         return next.run(request).await;
     };
     if let Some(metrics) = &state.metrics {

@@ -118,3 +118,62 @@ async fn a_zero_rate_is_refused_at_start() {
         "{error}"
     );
 }
+
+/// Three instances on one Redis: one tenant's budget is shared, not tripled.
+#[tokio::test]
+async fn three_instances_share_one_tenants_budget() {
+    let schema = graft_testkit::PgSchema::create("").await;
+    let prefix = graft_testkit::unique_name("graft_rl");
+    let extra = format!(
+        "[rate_limits]\nredis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{prefix}\"\n\
+         redis_timeout_ms = 1000\ndefault = {{ requests_per_second = 1, burst = 40 }}\n"
+    );
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(common::start_orgs(&schema.url(), "postgres", &extra).await);
+    }
+    let mut allowed = 0;
+    for i in 0..90 {
+        let reply = post(
+            instances[i % 3],
+            &[("content-type", "application/json")],
+            json!({ "query": "{ __typename }" }).to_string(),
+        )
+        .await;
+        match reply.status {
+            200 => allowed += 1,
+            429 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    // 40 at once, and at most a refill or two while the requests ran: within 5%.
+    assert!((40..=42).contains(&allowed), "{allowed} allowed");
+    // The key expires on its own; remove it now so that the test leaves nothing.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:default:default"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_redis_the_limit_holds_in_process() {
+    let (address, _schema) = orgs_on_postgres(
+        "[rate_limits]\nredis_url = \"redis://127.0.0.1:1\"\n\
+         default = { requests_per_second = 1, burst = 2 }\n",
+    )
+    .await;
+    let statuses = futures_util::future::join_all((0..3).map(|_| {
+        post(
+            address,
+            &[("content-type", "application/json")],
+            json!({ "query": "{ __typename }" }).to_string(),
+        )
+    }))
+    .await;
+    let mut codes: Vec<u16> = statuses.iter().map(|r| r.status).collect();
+    codes.sort();
+    assert_eq!(codes, [200, 200, 429]);
+}
