@@ -70,15 +70,19 @@ impl Broadcast {
     }
 
     async fn send(&self, message: &str) -> redis::RedisResult<()> {
-        let mut publisher = self.publisher.lock().await;
-        if publisher.is_none() {
-            *publisher = Some(self.client.get_multiplexed_async_connection().await?);
-        }
-        let connection = publisher.as_mut().expect("connected above");
+        // The lock only hands out the connection (multiplexed, so cloned): publishes do not
+        // wait for each other.
+        let mut connection = {
+            let mut publisher = self.publisher.lock().await;
+            if publisher.is_none() {
+                *publisher = Some(self.client.get_multiplexed_async_connection().await?);
+            }
+            publisher.clone().expect("connected above")
+        };
         redis::cmd("PUBLISH")
             .arg(&self.channel)
             .arg(message)
-            .query_async::<()>(connection)
+            .query_async::<()>(&mut connection)
             .await
     }
 
@@ -148,9 +152,11 @@ impl Broadcast {
             Some((Scope { tenant, schema }, type_name, keys))
         })();
         match parsed {
-            Some((scope, type_name, keys)) => {
+            // Only types this instance caches: a message cannot grow its state.
+            Some((scope, type_name, keys)) if cache.ttl(&type_name).is_some() => {
                 cache.invalidate_here(&scope, &type_name, keys.as_deref());
             }
+            Some(_) => {}
             None => tracing::debug!("a malformed cache invalidation"),
         }
     }

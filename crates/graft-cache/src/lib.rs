@@ -15,10 +15,10 @@
 //!   group fetched by one statement, with every column, then kept.
 //! - **Single flight:** a key another request is fetching is waited for, not fetched again.
 //! - **Invalidation by graft's own writes, after commit:** a [`UnitOfWork`] of a
-//!   [`CachedSource`] remembers the keys it updates or deletes, and forgets them from the cache
-//!   once the transaction commits (a rollback forgets nothing). A type with more than one key
-//!   is flushed whole, by a generation number in its entries' keys, since a write may change
-//!   an alternate key's values.
+//!   [`CachedSource`] remembers the cached types it updates, and flushes them (by a generation
+//!   number in their entries' keys) once the commit is sent; a delete flushes every cached type
+//!   of the scope, for the rows `ON DELETE` changes elsewhere. A rollback flushes nothing.
+//!   Whole types, not keys: one row may be cached under several spellings of one key.
 //! - **No stale write-back:** a read that started before an invalidation of its type does not
 //!   keep what it read, so a slow read cannot re-cache a row a write just changed.
 //!
@@ -262,6 +262,13 @@ impl EntityCache {
             .get(&(scope.clone(), type_name.clone()))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Forgets every cached type of `scope`, here and in the other instances.
+    fn invalidate_scope(&self, scope: &Scope) {
+        for type_name in self.types.keys() {
+            self.invalidate(scope, type_name, None);
+        }
     }
 
     /// Forgets `keys` of `type_name` in `scope` (or the whole type, with `None`) here, and

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use apollo_compiler::Name;
-use graft_keys::{EntityKey, KeyIndex};
 use graft_resolve::{
     BoxFuture, DeleteRequest, FetchRequest, InsertRequest, KeyClaim, LedgerEntry, LedgerKey,
     PageRequest, ResolveError, RowSet, Savepoint, UnitOfWork, UpdateRequest,
@@ -13,22 +12,48 @@ use graft_schema::EntityMapping;
 
 use crate::{EntityCache, Scope};
 
-/// What a committed unit of work invalidates of one type: some keys, or the whole type.
-#[derive(Debug)]
-enum Changed {
-    Keys(Vec<EntityKey>),
-    Type,
-}
-
-/// Wraps a source's unit of work: every call goes to it, and the keys its updates and deletes
-/// touch (of cached types) are forgotten from the cache after the commit, never before and
-/// never after a rollback. Inserts invalidate nothing: the cache keeps no missing
-/// rows.
+/// Wraps a source's unit of work: every call goes to it, and the cached types its updates and
+/// deletes touch are flushed from the cache (in the unit of work's scope) once the commit has
+/// been sent, never before and never after a rollback.
+///
+/// A write flushes its whole type rather than its key: one row may be cached under several
+/// spellings of one key (an `ID` given as a string or a number, another `@key`), and a
+/// flush by generation misses none of them. A delete flushes every cached type of the scope:
+/// `ON DELETE CASCADE` and `SET NULL` change rows of other types. Inserts invalidate nothing:
+/// the cache keeps no missing rows.
 pub(crate) struct CachingUnitOfWork {
     inner: Box<dyn UnitOfWork>,
     cache: Arc<EntityCache>,
     scope: Scope,
-    changed: Vec<(Name, Changed)>,
+    flush: Flush,
+}
+
+/// What a unit of work flushes when it commits.
+#[derive(Debug, Default)]
+struct Flush {
+    types: Vec<Name>,
+    everything: bool,
+}
+
+/// Flushes what a committing unit of work wrote when dropped: after the commit returns, and
+/// also when the request is cancelled while the commit is under way (a commit sent may have
+/// happened).
+struct FlushOnDrop {
+    cache: Arc<EntityCache>,
+    scope: Scope,
+    flush: Flush,
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        if self.flush.everything {
+            self.cache.invalidate_scope(&self.scope);
+            return;
+        }
+        for type_name in &self.flush.types {
+            self.cache.invalidate(&self.scope, type_name, None);
+        }
+    }
 }
 
 impl CachingUnitOfWork {
@@ -41,28 +66,15 @@ impl CachingUnitOfWork {
             inner,
             cache,
             scope,
-            changed: Vec::new(),
+            flush: Flush::default(),
         }
     }
 
-    /// Notes a write to the row with `key` of `mapping`'s type. A type with one key forgets
-    /// that key; a type with several is flushed whole, since the write may change the values
-    /// of another key, under which the row is cached too.
-    fn wrote(&mut self, mapping: &EntityMapping, key: &EntityKey) {
+    /// Notes a write to a row of `mapping`'s type.
+    fn wrote(&mut self, mapping: &EntityMapping) {
         let type_name = &mapping.type_name;
-        if self.cache.ttl(type_name).is_none() {
-            return;
-        }
-        let one_key = mapping.key_columns.len() == 1 && key.key_index() == KeyIndex(0);
-        let slot = self.changed.iter_mut().find(|(t, _)| t == type_name);
-        match (slot, one_key) {
-            (Some((_, Changed::Keys(keys))), true) => keys.push(key.clone()),
-            (Some((_, changed)), false) => *changed = Changed::Type,
-            (Some((_, Changed::Type)), true) => {}
-            (None, true) => self
-                .changed
-                .push((type_name.clone(), Changed::Keys(vec![key.clone()]))),
-            (None, false) => self.changed.push((type_name.clone(), Changed::Type)),
+        if self.cache.ttl(type_name).is_some() && !self.flush.types.contains(type_name) {
+            self.flush.types.push(type_name.clone());
         }
     }
 }
@@ -93,7 +105,7 @@ impl UnitOfWork for CachingUnitOfWork {
         &'a mut self,
         request: UpdateRequest<'a>,
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        self.wrote(request.mapping, request.key);
+        self.wrote(request.mapping);
         self.inner.update(request)
     }
 
@@ -101,7 +113,7 @@ impl UnitOfWork for CachingUnitOfWork {
         &'a mut self,
         request: DeleteRequest<'a>,
     ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        self.wrote(request.mapping, request.key);
+        self.flush.everything = true;
         self.inner.delete(request)
     }
 
@@ -150,18 +162,18 @@ impl UnitOfWork for CachingUnitOfWork {
             inner,
             cache,
             scope,
-            changed,
+            flush,
         } = *self;
+        let flushing = FlushOnDrop {
+            cache,
+            scope,
+            flush,
+        };
         Box::pin(async move {
-            // After the commit, and whatever it answered: a commit whose answer was lost may
-            // still have happened, and forgetting costs a miss, never a stale answer.
             let committed = inner.commit().await;
-            for (type_name, changed) in changed {
-                match changed {
-                    Changed::Keys(keys) => cache.invalidate(&scope, &type_name, Some(&keys)),
-                    Changed::Type => cache.invalidate(&scope, &type_name, None),
-                }
-            }
+            // Whatever the commit answered: one whose reply was lost may still have happened,
+            // and a flush costs misses, never a stale answer.
+            drop(flushing);
             committed
         })
     }

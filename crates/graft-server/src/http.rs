@@ -249,6 +249,9 @@ pub(crate) async fn admit(
             response
         }
         Err(rejected) => {
+            if let Some(metrics) = &state.metrics {
+                metrics.rejected("overload");
+            }
             // Written once: under overload this answer is the hot path.
             let body: &'static [u8] = match rejected {
                 Rejected::QueueFull => br#"{"errors":[{"message":"graft is at its limit of requests in flight (too many requests are waiting); retry after 1 s","extensions":{"code":"OVERLOADED"}}]}"#,

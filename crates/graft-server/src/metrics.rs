@@ -10,7 +10,8 @@
 //!   `db_client_connection_pending_requests{graft_source}`: each pool, read at scrape time.
 //! - `graft_entities_representations_total`, `graft_entities_duplicates_removed_total`,
 //!   `graft_request_statements` (statements per GraphQL request), `graft_rejections_total{reason}`
-//!   (overload), `graft_cache_requests_total{result}` (the entity cache's hits and misses).
+//!   (`overload` from admission, `rate_limit`), `graft_cache_requests_total{result}` (the entity
+//!   cache's hits and misses).
 //!
 //! Labels are bounded: routes, methods, statuses, operation kinds and source names come from
 //! the server's own configuration, never from a client. Tenants are not a label.
@@ -43,7 +44,7 @@ struct HttpLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DbLabels {
     db_operation_name: &'static str,
-    graft_source: String,
+    graft_source: &'static str,
     error_type: &'static str,
 }
 
@@ -93,6 +94,8 @@ pub struct Metrics {
     cache: Family<ResultLabels, Counter>,
     /// The cache's hits and misses at the last scrape, to count on from.
     cache_seen: [AtomicU64; 2],
+    /// Source names as labels, made once each: no allocation per statement.
+    source_names: std::sync::RwLock<Vec<&'static str>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,7 +182,32 @@ impl Metrics {
             rejections,
             cache,
             cache_seen: [AtomicU64::new(0), AtomicU64::new(0)],
+            source_names: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// `name` as a label. Source names come from the configuration, a handful, so each is
+    /// made `'static` once (leaked) and found again by comparison.
+    fn source_label(&self, name: &str) -> &'static str {
+        let known = |names: &[&'static str]| names.iter().copied().find(|n| *n == name);
+        let names = self
+            .source_names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(label) = known(&names) {
+            return label;
+        }
+        drop(names);
+        let mut names = self
+            .source_names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(label) = known(&names) {
+            return label;
+        }
+        let label: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.push(label);
+        label
     }
 
     /// Notes what one GraphQL request's execution did.
@@ -262,7 +290,7 @@ impl SourceObserver for Metrics {
         };
         let labels = DbLabels {
             db_operation_name: operation,
-            graft_source: source.to_owned(),
+            graft_source: self.source_label(source),
             error_type: failed.map_or("", error_type),
         };
         self.db
@@ -336,9 +364,6 @@ pub(crate) async fn measure(
             http_response_status_code: status,
         })
         .observe(started.elapsed().as_secs_f64());
-    if status == 503 && response.headers().contains_key(header::RETRY_AFTER) {
-        metrics.rejected("overload");
-    }
     response
 }
 

@@ -93,6 +93,10 @@ pub struct RateLimits {
 struct SharedCounts {
     client: redis::Client,
     connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// Until when (ms since `opened`) Redis is skipped after a failure: one request tries it
+    /// again then, the others count in process meanwhile.
+    skip_until_ms: std::sync::atomic::AtomicU64,
+    opened: std::time::Instant,
     prefix: String,
     timeout: std::time::Duration,
     script: redis::Script,
@@ -121,6 +125,11 @@ impl SharedCounts {
     /// Counts a request of `key` against `tier` in Redis: `Ok(None)` allowed, `Ok(Some(wait))`
     /// refused, `Err` when Redis did not answer in time.
     async fn check(&self, tier: &Tier, key: &Key) -> Result<Option<std::time::Duration>, ()> {
+        use std::sync::atomic::Ordering;
+        let now_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if now_ms < self.skip_until_ms.load(Ordering::Relaxed) {
+            return Err(());
+        }
         let mut name = format!("{}:{}:{}", self.prefix, tier.name, key.tenant);
         if let Some(api_key) = &key.api_key {
             name.push(':');
@@ -150,15 +159,23 @@ impl SharedCounts {
                 u64::try_from(wait).unwrap_or(0).max(1),
             ))),
             Ok(Err(error)) => {
-                tracing::warn!(%error, "rate limit: Redis failed; counting in process");
-                *self.connection.lock().await = None;
+                tracing::warn!(%error, "rate limit: Redis failed; counting in process for a second");
+                self.back_off(now_ms).await;
                 Err(())
             }
             Err(_) => {
-                tracing::warn!("rate limit: Redis took too long; counting in process");
+                tracing::warn!("rate limit: Redis took too long; counting in process for a second");
+                self.back_off(now_ms).await;
                 Err(())
             }
         }
+    }
+
+    /// After a failure: a fresh connection next time, and none tried for a second.
+    async fn back_off(&self, now_ms: u64) {
+        self.skip_until_ms
+            .store(now_ms + 1_000, std::sync::atomic::Ordering::Relaxed);
+        *self.connection.lock().await = None;
     }
 }
 
@@ -203,6 +220,8 @@ impl RateLimits {
                     client: redis::Client::open(url.as_str())
                         .map_err(|e| format!("rate_limits.redis_url: {e}"))?,
                     connection: tokio::sync::Mutex::new(None),
+                    skip_until_ms: std::sync::atomic::AtomicU64::new(0),
+                    opened: std::time::Instant::now(),
                     prefix: section
                         .key_prefix
                         .clone()
@@ -283,12 +302,11 @@ pub(crate) async fn limit(
         .into_response();
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window of 1 s) and what
-    // is left of it (nothing) until `t` seconds from now.
+    // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window of 1 s, the
+    // sustained rate) and what is left of it (nothing) until `t` seconds from now.
     let policy = format!(
         "\"{}\";q={};w=1",
-        tier.name,
-        tier.config.burst.unwrap_or(tier.config.requests_per_second)
+        tier.name, tier.config.requests_per_second
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {
         headers.insert("ratelimit-policy", value);

@@ -67,7 +67,7 @@ async fn each_tenant_spends_its_own_tiers_budget() {
             .unwrap_or_default()
     };
     assert_eq!(header("retry-after"), "1");
-    assert_eq!(header("ratelimit-policy"), "\"default\";q=2;w=1");
+    assert_eq!(header("ratelimit-policy"), "\"default\";q=1;w=1");
     assert_eq!(header("ratelimit"), "\"default\";r=0;t=1");
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(common::first_error_code(&body), "RATE_LIMITED");
