@@ -361,3 +361,27 @@ async fn a_read_that_a_write_overtook_is_not_kept() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_write_under_one_spelling_of_a_key_reaches_every_other() {
+    let f = fixture().await;
+    // A `@belongsTo` from an `Int` column looks the user up by an integer...
+    let by_int = EntityKey::new(
+        apollo_compiler::Name::new("User").unwrap(),
+        KeyIndex(0),
+        vec![KeyValue::Int(1)],
+    );
+    assert_eq!(
+        f.fetch("a", "User", std::slice::from_ref(&by_int), &["name"])
+            .await,
+        [some(&["Ada"])]
+    );
+    // ...a mutation writes it by its `ID`, a string...
+    f.rename("a", 1, "Ada L.", true).await;
+    // ...and the integer spelling is not answered from memory with the old name.
+    assert_eq!(
+        f.fetch("a", "User", std::slice::from_ref(&by_int), &["name"])
+            .await,
+        [some(&["Ada L."])]
+    );
+}
