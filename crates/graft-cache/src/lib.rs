@@ -55,6 +55,9 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// The types cached, each with how long an entry is served.
     pub types: HashMap<Name, Duration>,
+    /// The table of each cached type, where known: a write to one type flushes every cached
+    /// type mapped to the same table (two types may be views of one table).
+    pub tables: HashMap<Name, String>,
 }
 
 /// A request's scope, as far as the cache tells entries apart: its tenant, and the schema its
@@ -155,6 +158,8 @@ struct TypeState {
 pub struct EntityCache {
     entries: quick_cache::sync::Cache<EntryKey, Entry, RowWeight>,
     types: HashMap<Name, Duration>,
+    /// For each cached type, the cached types sharing its table (itself included).
+    same_table: HashMap<Name, Vec<Name>>,
     states: Mutex<HashMap<(Scope, Name), TypeState>>,
     /// Ticks once per invalidation; a read notes it before fetching.
     clock: AtomicU64,
@@ -218,6 +223,24 @@ impl EntityCache {
                 RowWeight,
             ),
             types: config.types.clone(),
+            same_table: config
+                .types
+                .keys()
+                .map(|type_name| {
+                    let table = config.tables.get(type_name);
+                    let mut sharing: Vec<Name> = config
+                        .types
+                        .keys()
+                        .filter(|other| {
+                            *other == type_name
+                                || (table.is_some() && config.tables.get(*other) == table)
+                        })
+                        .cloned()
+                        .collect();
+                    sharing.sort();
+                    (type_name.clone(), sharing)
+                })
+                .collect(),
             states: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
             cleared_at: AtomicU64::new(0),
@@ -251,6 +274,16 @@ impl EntityCache {
 
     fn ttl(&self, type_name: &str) -> Option<Duration> {
         self.types.get(type_name).copied()
+    }
+
+    /// The cached types a write to `type_name`'s table changes: those mapped to that table.
+    fn sharing_table(&self, type_name: &Name) -> &[Name] {
+        self.same_table.get(type_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// How long entries of `type_name` are served, if the type is cached.
+    pub fn ttl_of(&self, type_name: &str) -> Option<Duration> {
+        self.ttl(type_name)
     }
 
     fn state(&self, scope: &Scope, type_name: &Name) -> TypeState {

@@ -70,11 +70,13 @@ impl CachingUnitOfWork {
         }
     }
 
-    /// Notes a write to a row of `mapping`'s type.
+    /// Notes a write to a row of `mapping`'s type, and so of every cached type mapped to the
+    /// same table.
     fn wrote(&mut self, mapping: &EntityMapping) {
-        let type_name = &mapping.type_name;
-        if self.cache.ttl(type_name).is_some() && !self.flush.types.contains(type_name) {
-            self.flush.types.push(type_name.clone());
+        for type_name in self.cache.sharing_table(&mapping.type_name) {
+            if !self.flush.types.contains(type_name) {
+                self.flush.types.push(type_name.clone());
+            }
         }
     }
 }

@@ -62,6 +62,7 @@ async fn fixture_with(
     let cache = EntityCache::new(&CacheConfig {
         max_bytes: 1 << 20,
         types,
+        tables: HashMap::new(),
     });
     let source = CachedSource::new(inner(Arc::new(db)), Arc::clone(&cache));
     Fixture {

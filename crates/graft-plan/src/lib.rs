@@ -29,7 +29,7 @@ pub use fetch::{
 };
 pub use operation::{
     Condition, Conditions, EmbeddedPlan, EntitySelection, FieldPlan, FieldValue, LoadId,
-    MutationPlan, OperationPlan, ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget,
+    MutationPlan, OperationPlan, Reads, ReferenceField, ReferenceValue, RelatedPlan, RelatedTarget,
     ResponseKey, RootKind, RootPlan, ServiceField, VariablePlan,
 };
 pub use page::{EdgeValue, PageField, PageInfoValue, PagePlan, PageValue};

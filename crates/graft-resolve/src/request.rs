@@ -111,6 +111,10 @@ pub struct GraphQLResponse {
     pub body: Vec<u8>,
     /// Whether execution started.
     pub kind: ResponseKind,
+    /// Whether the body has `errors`: such a response is never to be cached.
+    pub has_errors: bool,
+    /// What the operation read and whether it wrote (`None` when it did not run).
+    pub reads: Option<std::sync::Arc<graft_plan::Reads>>,
 }
 
 /// Whether a response carries data, which decides the HTTP status under

@@ -442,6 +442,7 @@ fn cached(
     schema: &SubgraphSchema,
 ) -> Result<(Arc<dyn EntitySource>, Arc<graft_cache::EntityCache>), StartError> {
     let mut types = std::collections::HashMap::new();
+    let mut tables = std::collections::HashMap::new();
     for (name, cached) in &section.types {
         let Some(mapping) = schema.mapping(name) else {
             return Err(StartError::Config(format!(
@@ -457,10 +458,12 @@ fn cached(
             mapping.type_name.clone(),
             Duration::from_secs(cached.ttl_seconds),
         );
+        tables.insert(mapping.type_name.clone(), mapping.table.to_string());
     }
     let config = graft_cache::CacheConfig {
         max_bytes: section.max_memory_mb.saturating_mul(1024 * 1024),
         types,
+        tables,
     };
     let cache = match &section.redis_url {
         Some(url) => graft_cache::EntityCache::shared(

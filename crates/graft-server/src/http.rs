@@ -228,11 +228,44 @@ async fn execute(
         (ResponseKind::RequestError, ResponseMedia::GraphQLResponseJson) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
+    let advice = cache_control(state, &response);
     let body = match trace {
         Some(clock) => ftv1::add_to_response(response.body, clock),
         None => response.body,
     };
-    json_response(status, media, body)
+    let mut reply = json_response(status, media, body);
+    if let Some(advice) = advice {
+        reply.headers_mut().insert(header::CACHE_CONTROL, advice);
+    }
+    reply
+}
+
+/// What a caching gateway may do with a response: `no-store` for one with errors or from a
+/// mutation; `max-age` of the shortest TTL among the types read when graft caches every one
+/// of them (`private` when the server serves tenants, whose answers are theirs alone); no
+/// advice otherwise, leaving the gateway's own default.
+fn cache_control(
+    state: &AppState,
+    response: &graft_resolve::GraphQLResponse,
+) -> Option<HeaderValue> {
+    let Some(reads) = &response.reads else {
+        return Some(HeaderValue::from_static("no-store"));
+    };
+    if response.has_errors || reads.writes {
+        return Some(HeaderValue::from_static("no-store"));
+    }
+    let cache = state.cache.as_ref()?;
+    let mut max_age: Option<u64> = None;
+    for type_name in &reads.types {
+        let ttl = cache.ttl_of(type_name)?.as_secs();
+        max_age = Some(max_age.map_or(ttl, |age| age.min(ttl)));
+    }
+    let scope = if state.tenancy.is_some() {
+        "private"
+    } else {
+        "public"
+    };
+    HeaderValue::from_str(&format!("{scope}, max-age={}", max_age?)).ok()
 }
 
 /// Admission control in front of the GraphQL routes: past the limit and its queue, 503 with

@@ -148,3 +148,69 @@ async fn without_redis_an_instance_still_serves_and_caches() {
     let after = graphql(address, users(&[(1, "u1")])).await;
     assert_eq!(after.body["data"]["_entities"][0]["name"], "Still");
 }
+
+#[tokio::test]
+async fn responses_tell_a_caching_gateway_what_it_may_keep() {
+    let (address, _schema) = orgs_on_postgres(
+        "[cache]\n[cache.types]\nOrgUser = { ttl_seconds = 60 }\nOrder = { ttl_seconds = 30 }\n\
+         Membership = { ttl_seconds = 45 }\n",
+    )
+    .await;
+    let (one_type, _other) = orgs_on_postgres(CACHED).await;
+    let control = |address: std::net::SocketAddr, body: Value| async move {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/graphql"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // Only cached types read: for as long as the shortest TTL of the types `_entities` may
+    // read (any entity type of the subgraph), to anyone (no tenancy here).
+    assert_eq!(
+        control(address, users(&[(1, "u1")])).await.as_deref(),
+        Some("public, max-age=30")
+    );
+    let orders = json!({ "query": "{ orders(first: 1) { nodes { id } } }" });
+    assert_eq!(
+        control(address, orders.clone()).await.as_deref(),
+        Some("public, max-age=30")
+    );
+    // A type graft does not cache: no advice, the gateway's own default applies.
+    assert_eq!(control(one_type, orders).await, None);
+    // Errors and writes: never kept.
+    let invalid = json!({ "query": USERS, "variables": { "r": [{ "__typename": "OrgUser" }] } });
+    assert_eq!(control(address, invalid).await.as_deref(), Some("no-store"));
+    let write = json!({ "query": r#"mutation { updateOrgUser(orgId: "org-1", userId: "u3", patch: { name: "N" }) { name } }"# });
+    assert_eq!(control(address, write).await.as_deref(), Some("no-store"));
+    let broken = json!({ "query": "{ nope }" });
+    assert_eq!(control(address, broken).await.as_deref(), Some("no-store"));
+}
+
+/// `Membership` and `OrgUser` are two views of one table: a write to one is seen by the other.
+#[tokio::test]
+async fn a_write_to_one_type_flushes_the_types_of_the_same_table() {
+    let (address, _schema) = orgs_on_postgres(
+        "[cache]\n[cache.types]\nOrgUser = { ttl_seconds = 3600 }\nMembership = { ttl_seconds = 3600 }\n",
+    )
+    .await;
+    let membership = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on Membership { name } } }",
+        "variables": { "r": [{ "__typename": "Membership", "org": { "id": "org-1" }, "userId": "u1" }] }
+    });
+    let before = graphql(address, membership.clone()).await;
+    assert!(
+        before.body["data"]["_entities"][0]["name"].is_string(),
+        "{}",
+        before.body
+    );
+    let rename = json!({ "query": r#"mutation { updateOrgUser(orgId: "org-1", userId: "u1", patch: { name: "Via OrgUser" }) { name } }"# });
+    assert_eq!(graphql(address, rename).await.status, 200);
+    let after = graphql(address, membership).await;
+    assert_eq!(after.body["data"]["_entities"][0]["name"], "Via OrgUser");
+}

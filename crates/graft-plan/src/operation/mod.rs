@@ -635,3 +635,49 @@ mod tests {
         );
     }
 }
+
+/// What an operation may read and whether it writes: for the caching advice a response
+/// carries (`Cache-Control`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Every entity type whose rows it may read, once each, in first-seen order.
+    pub types: Vec<Name>,
+    /// Whether it writes (a mutation).
+    pub writes: bool,
+}
+
+impl OperationPlan {
+    /// The entity types the operation may read (through `_entities`, lookups, pages and
+    /// relations at any depth), and whether it writes.
+    pub fn reads(&self) -> Reads {
+        fn selection(entity: &EntitySelection, reads: &mut Reads) {
+            if !reads.types.contains(&entity.type_name) {
+                reads.types.push(entity.type_name.clone());
+            }
+            for field in &entity.fields {
+                if let FieldValue::Related(related) = &field.value
+                    && let RelatedTarget::Fetched(target) = &related.target
+                {
+                    selection(target, reads);
+                }
+            }
+        }
+        let mut reads = Reads::default();
+        for root in &self.root {
+            match &root.kind {
+                RootKind::Entities { selections, .. } => {
+                    for entity in selections {
+                        selection(entity, &mut reads);
+                    }
+                }
+                RootKind::ByKey {
+                    selection: entity, ..
+                } => selection(entity, &mut reads),
+                RootKind::Page(page) => selection(&page.node, &mut reads),
+                RootKind::Mutation(_) => reads.writes = true,
+                RootKind::Typename(_) | RootKind::Introspection | RootKind::Service(_) => {}
+            }
+        }
+        reads
+    }
+}

@@ -134,6 +134,8 @@ struct Prepared {
     document: Valid<ExecutableDocument>,
     operation_name: Option<String>,
     plan: OperationPlan,
+    /// What the plan reads and whether it writes, for the response's caching advice.
+    reads: Arc<graft_plan::Reads>,
     /// Estimated bytes held: the text twice (key and source map), its syntax tree and the plan.
     weight: u64,
 }
@@ -375,6 +377,7 @@ impl Engine {
             return (request_error(vec![budget.error(limit)]), stats);
         }
         let errors = std::mem::take(&mut execution.errors);
+        let has_errors = !errors.is_empty();
         let timings = std::mem::take(&mut execution.timings);
         drop(execution);
         sources_did.add_to(&mut stats);
@@ -427,6 +430,8 @@ impl Engine {
             GraphQLResponse {
                 body: out,
                 kind: ResponseKind::Executed,
+                has_errors,
+                reads: Some(Arc::clone(&prepared.reads)),
             },
             stats,
         )
@@ -473,6 +478,7 @@ impl Engine {
         let prepared = Arc::new(Prepared {
             document,
             operation_name: operation_name.map(str::to_owned),
+            reads: Arc::new(plan.reads()),
             plan,
             weight,
         });
@@ -621,6 +627,8 @@ fn request_error(errors: Vec<GraphQLError>) -> GraphQLResponse {
     GraphQLResponse {
         body,
         kind: ResponseKind::RequestError,
+        has_errors: true,
+        reads: None,
     }
 }
 
