@@ -68,10 +68,24 @@ impl AppState {
         }
     }
 
-    /// The same state, limiting each tenant's requests with `limits`.
+    /// The same state, limiting each tenant's requests with `limits`. Their idle cells are
+    /// pruned once a minute, for as long as the state lives.
     pub fn with_rate_limits(self, limits: Option<rate_limit::RateLimits>) -> AppState {
+        let limits = limits.map(Arc::new);
+        if let Some(limits) = &limits {
+            let weak = Arc::downgrade(limits);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    let Some(limits) = weak.upgrade() else { return };
+                    limits.prune();
+                }
+            });
+        }
         AppState {
-            rate_limits: limits.map(Arc::new),
+            rate_limits: limits,
             ..self
         }
     }

@@ -235,6 +235,28 @@ impl RateLimits {
         })
     }
 
+    /// Forgets the cells of keys whose limit is back to full (unused for a while): destroyed
+    /// tenants and revoked keys do not stay.
+    pub fn prune(&self) {
+        for tier in std::iter::once(&self.default).chain(self.tiers.values()) {
+            tier.limiter.retain_recent();
+            tier.limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many keys the in-process limiters hold.
+    pub fn len(&self) -> usize {
+        std::iter::once(&self.default)
+            .chain(self.tiers.values())
+            .map(|tier| tier.limiter.len())
+            .sum()
+    }
+
+    /// Whether the in-process limiters hold no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Counts a request of `tenant` (the default tenant without tenancy): `Err` with the time
     /// to wait when it goes over its limit. In Redis when there is one and it answers in time,
     /// in process otherwise.
@@ -315,4 +337,29 @@ pub(crate) async fn limit(
         headers.insert("ratelimit", value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_cells_are_pruned() {
+        let limits = RateLimits::new(&RateLimitSection {
+            default: LimitConfig {
+                requests_per_second: 1_000,
+                burst: Some(1),
+            },
+            tiers: HashMap::new(),
+            redis_url: None,
+            key_prefix: None,
+            redis_timeout_ms: None,
+        })
+        .unwrap();
+        assert!(limits.check(None).await.is_ok());
+        assert_eq!(limits.len(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        limits.prune();
+        assert!(limits.is_empty(), "a cell back to full is forgotten");
+    }
 }
