@@ -249,6 +249,24 @@ impl EntityCache {
         }
     }
 
+    /// Forgets every entry of `tenant`, whatever its schema (its data was destroyed), here,
+    /// and tells the other instances of each type flushed. A scan of the entries: for a rare
+    /// administrative act, never for a request.
+    pub fn invalidate_tenant(&self, tenant: &TenantId) {
+        let mut flushed: Vec<(Scope, Name)> = Vec::new();
+        for (key, _) in self.entries.iter() {
+            if key.scope.tenant == *tenant {
+                let pair = (key.scope.clone(), key.key.type_name().clone());
+                if !flushed.contains(&pair) {
+                    flushed.push(pair);
+                }
+            }
+        }
+        for (scope, type_name) in flushed {
+            self.invalidate(&scope, &type_name, None);
+        }
+    }
+
     /// Forgets every entry (after a lost subscription, whose missed messages are unknown);
     /// reads under way keep nothing.
     pub fn clear(&self) {

@@ -386,3 +386,16 @@ async fn a_write_under_one_spelling_of_a_key_reaches_every_other() {
         [some(&["Ada L."])]
     );
 }
+
+#[tokio::test]
+async fn a_destroyed_tenants_entries_are_forgotten_and_no_one_elses() {
+    let f = fixture().await;
+    f.fetch("a", "User", &[id("User", 1)], &["name"]).await;
+    f.fetch("b", "User", &[id("User", 1)], &["name"]).await;
+    assert_eq!(f.statements(), 2);
+    f.cache.invalidate_tenant(&TenantId::new("a").unwrap());
+    f.fetch("a", "User", &[id("User", 1)], &["name"]).await;
+    assert_eq!(f.statements(), 3, "a's entry is gone");
+    f.fetch("b", "User", &[id("User", 1)], &["name"]).await;
+    assert_eq!(f.statements(), 3, "b's stays");
+}

@@ -234,6 +234,10 @@ async fn destroy(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     match control(&state).destroy(&id).await {
         Ok(true) => {
             tracing::info!(tenant = %id, "admin: tenant destroyed");
+            // A tenant re-created under the same id must not be served the old rows.
+            if let (Some(cache), Ok(tenant)) = (&state.cache, graft_resolve::TenantId::new(&id)) {
+                cache.invalidate_tenant(&tenant);
+            }
             axum::Json(json!({ "id": id })).into_response()
         }
         Ok(false) => failure(StatusCode::NOT_FOUND, "NOT_FOUND", "no such tenant"),
