@@ -78,3 +78,56 @@ async fn without_metrics_there_is_no_route() {
     let (address, _schema) = orgs_on_postgres("").await;
     assert_eq!(scrape(address).await.0, 404);
 }
+
+/// Every metric the Grafana dashboard in docs/ queries is one graft exposes.
+#[tokio::test]
+async fn the_dashboard_queries_only_metrics_graft_exposes() {
+    let (address, _schema) = orgs_on_postgres(
+        "[metrics]\nenabled = true\n[cache]\n[cache.types]\nOrgUser = { ttl_seconds = 60 }\n",
+    )
+    .await;
+    let (_, _, text) = scrape(address).await;
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/grafana/graft-dashboard.json"))
+            .expect("the dashboard is JSON");
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                let label = [
+                    "http_route",
+                    "http_request_method",
+                    "http_response_status_code",
+                    "db_operation_name",
+                    "db_client_connection_state",
+                    "graft_source",
+                ]
+                .contains(&word);
+                let metric = word.starts_with("graft_")
+                    || word.starts_with("http_")
+                    || word.starts_with("db_");
+                if metric && !label {
+                    names.push(word.to_owned());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let base = ["_bucket", "_count", "_sum", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        // A histogram's or counter's samples carry a suffix its TYPE line does not; a gauge
+        // may end in `_count` of its own.
+        let declared = |metric: &str| {
+            text.lines()
+                .any(|line| line.starts_with(&format!("# TYPE {metric} ")))
+        };
+        assert!(
+            declared(base) || declared(&name),
+            "the dashboard queries {name}, which /metrics does not expose"
+        );
+    }
+}
