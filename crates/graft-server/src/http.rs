@@ -197,6 +197,25 @@ async fn execute(
             );
         }
     };
+    if let Some(limits) = &state.rate_limits
+        && limits.counts_representations()
+    {
+        // Gateways send `_entities` its keys in the `representations` variable.
+        let representations = request
+            .variables
+            .as_ref()
+            .and_then(|variables| variables.get("representations"))
+            .and_then(|raw| {
+                serde_json::from_str::<Vec<&serde_json::value::RawValue>>(raw.get()).ok()
+            })
+            .map_or(0, |list| list.len());
+        if let Err(refusal) = limits.check_representations(tenant, representations).await {
+            if let Some(metrics) = &state.metrics {
+                metrics.rejected("rate_limit");
+            }
+            return refusal.response(request_id(headers));
+        }
+    }
     let ctx = request_context(tenant, headers, deadline, crate::metrics::observer(state));
     let options = ExecuteOptions {
         debug: state.limits.debug_header

@@ -177,3 +177,55 @@ async fn without_redis_the_limit_holds_in_process() {
     codes.sort();
     assert_eq!(codes, [200, 200, 429]);
 }
+
+fn entities(count: usize) -> String {
+    let representations: Vec<serde_json::Value> = (0..count)
+        .map(|i| common::org_user(1 + (i % 10) as u32, &format!("u{}", 1 + i % 100)))
+        .collect();
+    json!({
+        "query": "query($representations: [_Any!]!) { _entities(representations: $representations) { __typename } }",
+        "variables": { "representations": representations }
+    })
+    .to_string()
+}
+
+/// Representations per second: counted per request, shared by instances through Redis, and a
+/// request over the burst refused for good.
+#[tokio::test]
+async fn representations_are_counted_across_instances() {
+    let schema = graft_testkit::PgSchema::create("").await;
+    let prefix = graft_testkit::unique_name("graft_rl");
+    let extra = format!(
+        "[rate_limits]\nredis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{prefix}\"\n\
+         redis_timeout_ms = 1000\ndefault = {{ requests_per_second = 1000, \
+         representations_per_second = 10, representations_burst = 150 }}\n"
+    );
+    let one = common::start_orgs(&schema.url(), "postgres", &extra).await;
+    let two = common::start_orgs(&schema.url(), "postgres", &extra).await;
+    let json = [("content-type", "application/json")];
+    assert_eq!(post(one, &json, entities(100)).await.status, 200);
+    // 50 of the burst left, on every instance.
+    let refused = post(two, &json, entities(100)).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(common::first_error_code(&refused.body), "RATE_LIMITED");
+    assert_eq!(post(two, &json, entities(40)).await.status, 200);
+    // More than the burst can never pass.
+    let never = post(one, &json, entities(200)).await;
+    assert_eq!(never.status, 429);
+    assert!(
+        never.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("can never pass"),
+        "{}",
+        never.body
+    );
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:default:default"))
+        .arg(format!("{prefix}:default:default:representations"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
