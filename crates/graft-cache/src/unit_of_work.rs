@@ -146,6 +146,10 @@ impl UnitOfWork for CachingUnitOfWork {
         self.inner.release_key(key, holder)
     }
 
+    fn sweep_keys(&mut self, now_ms: u64) -> BoxFuture<'_, Result<u64, ResolveError>> {
+        self.inner.sweep_keys(now_ms)
+    }
+
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, ResolveError>> {
         self.inner.savepoint()
     }

@@ -266,6 +266,60 @@ impl<D: Driver> SqlUnitOfWork<D> {
         Ok(())
     }
 
+    /// Deletes the rows of every key that expired before `now_ms`, when the table exists;
+    /// answers how many went.
+    pub(crate) async fn sweep(&mut self, now_ms: u64) -> Result<u64, DbError> {
+        let probe = self.source.dialect().table_exists("graft_idempotency_keys");
+        let dialect = self.source.dialect();
+        let statement = Statement::numbered(
+            probe,
+            dialect.text_params(Vec::new()),
+            vec![ReadAs::Int],
+            0,
+            None,
+            1,
+        );
+        let rows = self.run(&statement).await?;
+        let exists = rows
+            .rows_of(0)
+            .next()
+            .is_some_and(|row| matches!(rows.cells(row).first(), Some(Cell::Int(n)) if *n > 0));
+        if !exists {
+            return Ok(0);
+        }
+        let dialect = self.source.dialect();
+        let statement = Statement::numbered(
+            bookkeeping_sql(
+                dialect,
+                "SELECT {position}, COUNT(*) FROM graft_idempotency_keys WHERE expires_at < {1}",
+                1,
+            ),
+            dialect.text_params(vec![Some(ledger_time(now_ms))]),
+            vec![ReadAs::Int],
+            0,
+            None,
+            1,
+        );
+        let count = self.run(&statement).await?;
+        let expired = count
+            .rows_of(0)
+            .next()
+            .and_then(|row| match count.cells(row).first() {
+                Some(Cell::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        if expired > 0 {
+            self.bookkeeping(
+                "DELETE FROM graft_idempotency_keys WHERE expires_at < {1}",
+                vec![Some(ledger_time(now_ms))],
+                0,
+            )
+            .await?;
+        }
+        Ok(expired)
+    }
+
     pub(crate) async fn release(&mut self, key: &LedgerKey, holder: &str) -> Result<(), DbError> {
         let mut values = key_values(key);
         values.push(Some(holder.to_owned()));

@@ -642,6 +642,13 @@ impl<D: Driver> UnitOfWork for SqlUnitOfWork<D> {
         })
     }
 
+    fn sweep_keys(&mut self, now_ms: u64) -> BoxFuture<'_, Result<u64, ResolveError>> {
+        Box::pin(async move {
+            let failed = self.failed();
+            self.sweep(now_ms).await.map_err(failed)
+        })
+    }
+
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), ResolveError>> {
         let failed = self.failed();
         Box::pin(async move { self.finish("COMMIT").await.map_err(failed) })

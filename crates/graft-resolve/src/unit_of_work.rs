@@ -179,6 +179,13 @@ pub trait UnitOfWork: Send {
         Box::pin(async { Err(no_ledger()) })
     }
 
+    /// Deletes every idempotency key (and what was kept with it) that expired before
+    /// `now_ms`; answers how many rows went. Sources that keep no ledger refuse.
+    fn sweep_keys(&mut self, now_ms: u64) -> BoxFuture<'_, Result<u64, ResolveError>> {
+        let _ = now_ms;
+        Box::pin(async { Err(no_ledger()) })
+    }
+
     /// Makes every write since [`EntitySource::begin`] permanent. A failed commit wrote nothing.
     ///
     /// [`EntitySource::begin`]: crate::EntitySource::begin

@@ -32,6 +32,50 @@ pub struct BatchSettings {
     pub config: BatchConfig,
 }
 
+/// How often expired idempotency keys are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes expired idempotency keys from every source that keeps them, every
+/// [`SWEEP_EVERY`], for as long as `engine` lives: keys used once do not pile up.
+pub(crate) fn sweep_expired_keys(engine: std::sync::Weak<graft_resolve::Engine>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            for source in engine.sources().sources() {
+                if !source.capabilities().transactions {
+                    continue;
+                }
+                let ctx = graft_resolve::RequestContext::new("sweep-idempotency-keys");
+                let swept = async {
+                    let mut work = source.begin(&ctx).await?;
+                    let swept = work.sweep_keys(now_ms).await?;
+                    work.commit().await?;
+                    Ok::<u64, graft_resolve::ResolveError>(swept)
+                };
+                match swept.await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::info!(
+                        source = source.name(),
+                        swept,
+                        "expired idempotency keys deleted"
+                    ),
+                    Err(error) => {
+                        tracing::debug!(source = source.name(), %error, "no idempotency keys swept")
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// The header naming a batch's idempotency key.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 

@@ -103,8 +103,12 @@ impl AppState {
         AppState { cache, ..self }
     }
 
-    /// The same state, serving `POST /batch` with `settings` (or not, with `None`).
+    /// The same state, serving `POST /batch` with `settings` (or not, with `None`); expired
+    /// idempotency keys are then swept every ten minutes.
     pub fn with_batch(self, settings: Option<batch::BatchSettings>) -> AppState {
+        if settings.is_some() {
+            batch::sweep_expired_keys(Arc::downgrade(&self.engine));
+        }
         AppState {
             batch: settings.map(Arc::new),
             ..self
