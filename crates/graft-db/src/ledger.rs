@@ -73,23 +73,37 @@ impl<D: Driver> SqlUnitOfWork<D> {
             .map(drop)
     }
 
-    async fn create_ledger(&mut self) -> Result<(), DbError> {
-        let probe = self.source.dialect().table_exists("graft_idempotency_keys");
+    /// The count a bookkeeping statement answers (`{position}`, then one integer).
+    async fn count(&mut self, sql: String, values: Vec<Option<String>>) -> Result<u64, DbError> {
         let dialect = self.source.dialect();
+        let sql = bookkeeping_sql(dialect, &sql, values.len());
         let statement = Statement::numbered(
-            probe,
-            dialect.text_params(Vec::new()),
+            sql,
+            dialect.text_params(values),
             vec![ReadAs::Int],
             0,
             None,
             1,
         );
         let rows = self.run(&statement).await?;
-        let exists = rows
+        Ok(rows
             .rows_of(0)
             .next()
-            .is_some_and(|row| matches!(rows.cells(row).first(), Some(Cell::Int(n)) if *n > 0));
-        if exists {
+            .and_then(|row| match rows.cells(row).first() {
+                Some(Cell::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0))
+    }
+
+    /// Whether the table exists, by a probe that cannot fail.
+    async fn ledger_exists(&mut self) -> Result<bool, DbError> {
+        let probe = self.source.dialect().table_exists("graft_idempotency_keys");
+        Ok(self.count(probe, Vec::new()).await? > 0)
+    }
+
+    async fn create_ledger(&mut self) -> Result<(), DbError> {
+        if self.ledger_exists().await? {
             return Ok(());
         }
         let create = CREATE.replace("response TEXT", self.source.dialect().long_text());
@@ -269,50 +283,21 @@ impl<D: Driver> SqlUnitOfWork<D> {
     /// Deletes the rows of every key that expired before `now_ms`, when the table exists;
     /// answers how many went.
     pub(crate) async fn sweep(&mut self, now_ms: u64) -> Result<u64, DbError> {
-        let probe = self.source.dialect().table_exists("graft_idempotency_keys");
-        let dialect = self.source.dialect();
-        let statement = Statement::numbered(
-            probe,
-            dialect.text_params(Vec::new()),
-            vec![ReadAs::Int],
-            0,
-            None,
-            1,
-        );
-        let rows = self.run(&statement).await?;
-        let exists = rows
-            .rows_of(0)
-            .next()
-            .is_some_and(|row| matches!(rows.cells(row).first(), Some(Cell::Int(n)) if *n > 0));
-        if !exists {
+        if !self.ledger_exists().await? {
             return Ok(0);
         }
-        let dialect = self.source.dialect();
-        let statement = Statement::numbered(
-            bookkeeping_sql(
-                dialect,
-                "SELECT {position}, COUNT(*) FROM graft_idempotency_keys WHERE expires_at < {1}",
-                1,
-            ),
-            dialect.text_params(vec![Some(ledger_time(now_ms))]),
-            vec![ReadAs::Int],
-            0,
-            None,
-            1,
-        );
-        let count = self.run(&statement).await?;
-        let expired = count
-            .rows_of(0)
-            .next()
-            .and_then(|row| match count.cells(row).first() {
-                Some(Cell::Int(n)) => u64::try_from(*n).ok(),
-                _ => None,
-            })
-            .unwrap_or(0);
+        let now = vec![Some(ledger_time(now_ms))];
+        let expired = self
+            .count(
+                "SELECT {position}, COUNT(*) FROM graft_idempotency_keys WHERE expires_at < {1}"
+                    .to_owned(),
+                now.clone(),
+            )
+            .await?;
         if expired > 0 {
             self.bookkeeping(
                 "DELETE FROM graft_idempotency_keys WHERE expires_at < {1}",
-                vec![Some(ledger_time(now_ms))],
+                now,
                 0,
             )
             .await?;
