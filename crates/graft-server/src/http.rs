@@ -131,6 +131,28 @@ pub(crate) async fn graphql_get(
     }
 }
 
+/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if the
+/// request has a well-formed one.
+pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let mut parts = value.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |part: &str, len: usize| {
+        part.len() == len
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let well_formed = hex(version, 2)
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && parts.next().is_none()
+        && trace != "0".repeat(32);
+    well_formed.then_some(trace)
+}
+
 /// The context of a request served as `tenant` (the default tenant without tenancy), with
 /// the caller's permissions.
 pub(crate) fn request_context(
@@ -223,8 +245,17 @@ async fn execute(
                 .get("graft-debug")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
     };
-    // Every line logged while the request runs names its tenant and request id.
-    let span = tracing::info_span!("graphql", tenant = %ctx.tenant, request_id = %ctx.request_id);
+    // Every line logged while the request runs names its tenant and request id, and the
+    // gateway's trace (W3C `traceparent`) when it sent one.
+    let span = tracing::info_span!(
+        "graphql",
+        tenant = %ctx.tenant,
+        request_id = %ctx.request_id,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(trace_id) = trace_id(headers) {
+        span.record("trace_id", trace_id);
+    }
     let (response, stats) = state
         .engine
         .execute(&ctx, &request, options)
@@ -456,3 +487,32 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
 
 /// A self-contained page to try queries: no CDN, so it works offline.
 const PLAYGROUND: &str = include_str!("playground.html");
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_traceparent_gives_its_trace_id() {
+        let headers = |value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert("traceparent", HeaderValue::from_str(value).unwrap());
+            map
+        };
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            trace_id(&headers(good)),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "garbage",
+        ] {
+            assert_eq!(trace_id(&headers(bad)), None, "{bad}");
+        }
+        assert_eq!(trace_id(&HeaderMap::new()), None);
+    }
+}

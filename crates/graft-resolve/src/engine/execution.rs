@@ -167,7 +167,16 @@ impl Execution<'_, '_> {
                 let request =
                     FetchRequest::by_key(mapping, group.key.key, keys, &selection.columns);
                 let turn = self.budget.statement().await?;
-                let rows = source.fetch(self.ctx, request).await?;
+                // A span per group (its fields are formatted only when debug spans are on).
+                let span = tracing::debug_span!(
+                    "fetch_group",
+                    type_name = %type_name,
+                    source = source.name(),
+                    strategy = source.strategy(),
+                    keys = keys.len(),
+                );
+                let rows =
+                    tracing::Instrument::instrument(source.fetch(self.ctx, request), span).await?;
                 drop(turn);
                 self.budget.spent(rows.row_count())?;
                 Ok(resolver.resolve(selection, rows).await)
