@@ -1,8 +1,7 @@
 //! Invalidations shared by every instance: each one an instance commits is published on a
 //! Redis pub/sub channel, and every other instance forgets the same entries.
 //!
-//! A message is JSON: the publishing instance, the tenant, the schema, the type, and the keys
-//! (injective encodings) or `null` for the whole type. An instance that loses its subscription
+//! A message is JSON: the publishing instance, the tenant, the schema and the type flushed. An instance that loses its subscription
 //! may miss messages, so each (re)subscription flushes its in-process entries. Redis down or
 //! slow never fails a request: publishing happens in the background, and without the
 //! subscription an instance still serves, its entries bounded by their TTL.
@@ -12,7 +11,6 @@ use std::time::Duration;
 
 use apollo_compiler::Name;
 use futures_util::StreamExt as _;
-use graft_keys::EntityKey;
 use graft_resolve::{SchemaName, TenantId};
 use serde_json::{Value, json};
 
@@ -45,18 +43,12 @@ impl Broadcast {
     }
 
     /// Publishes an invalidation, in the background.
-    pub(crate) fn publish(
-        self: &Arc<Self>,
-        scope: &Scope,
-        type_name: &Name,
-        keys: Option<&[EntityKey]>,
-    ) {
+    pub(crate) fn publish(self: &Arc<Self>, scope: &Scope, type_name: &Name) {
         let message = json!({
             "i": self.instance,
             "t": scope.tenant.as_str(),
             "s": scope.schema.as_ref().map(SchemaName::as_str),
             "y": type_name.as_str(),
-            "k": keys.map(|keys| keys.iter().map(EntityKey::encode).collect::<Vec<_>>()),
         })
         .to_string();
         let broadcast = Arc::clone(self);
@@ -140,21 +132,12 @@ impl Broadcast {
                 value => Some(SchemaName::new(value.as_str()?).ok()?),
             };
             let type_name = Name::new(message["y"].as_str()?).ok()?;
-            let keys = match &message["k"] {
-                Value::Null => None,
-                Value::Array(keys) => Some(
-                    keys.iter()
-                        .map(|key| EntityKey::decode(key.as_str()?).ok())
-                        .collect::<Option<Vec<_>>>()?,
-                ),
-                _ => return None,
-            };
-            Some((Scope { tenant, schema }, type_name, keys))
+            Some((Scope { tenant, schema }, type_name))
         })();
         match parsed {
             // Only types this instance caches: a message cannot grow its state.
-            Some((scope, type_name, keys)) if cache.ttl(&type_name).is_some() => {
-                cache.invalidate_here(&scope, &type_name, keys.as_deref());
+            Some((scope, type_name)) if cache.ttl(&type_name).is_some() => {
+                cache.invalidate_here(&scope, &type_name);
             }
             Some(_) => {}
             None => tracing::debug!("a malformed cache invalidation"),

@@ -177,7 +177,7 @@ pub struct CacheStats {
     pub hits: AtomicU64,
     /// Keys fetched from the source.
     pub misses: AtomicU64,
-    /// Keys forgotten after a committed write, or types flushed.
+    /// Types flushed (in one scope) after a committed write.
     pub invalidations: AtomicU64,
     /// Reads not kept because their type was invalidated while they ran.
     pub stale_reads_dropped: AtomicU64,
@@ -263,7 +263,7 @@ impl EntityCache {
             }
         }
         for (scope, type_name) in flushed {
-            self.invalidate(&scope, &type_name, None);
+            self.invalidate(&scope, &type_name);
         }
     }
 
@@ -318,52 +318,34 @@ impl EntityCache {
     /// Forgets every cached type of `scope`, here and in the other instances.
     fn invalidate_scope(&self, scope: &Scope) {
         for type_name in self.types.keys() {
-            self.invalidate(scope, type_name, None);
+            self.invalidate(scope, type_name);
         }
     }
 
-    /// Forgets `keys` of `type_name` in `scope` (or the whole type, with `None`) here, and
-    /// tells the other instances.
-    fn invalidate(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
-        self.invalidate_here(scope, type_name, keys);
+    /// Forgets every entry of `type_name` in `scope` (by moving it to its next generation),
+    /// here, and tells the other instances.
+    fn invalidate(&self, scope: &Scope, type_name: &Name) {
+        self.invalidate_here(scope, type_name);
         if let Some(broadcast) = &self.broadcast {
-            broadcast.publish(scope, type_name, keys);
+            broadcast.publish(scope, type_name);
         }
     }
 
-    /// Forgets `keys` of `type_name` in `scope`, or, with `None`, every entry of the type
-    /// there (by moving to the next generation), in this instance.
-    fn invalidate_here(&self, scope: &Scope, type_name: &Name, keys: Option<&[EntityKey]>) {
+    /// Forgets every entry of `type_name` in `scope`, in this instance: reads under way keep
+    /// nothing, and entries of the old generation are never read again.
+    fn invalidate_here(&self, scope: &Scope, type_name: &Name) {
         let tick = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
-        let generation = {
-            let mut states = self
-                .states
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let state = states
-                .entry((scope.clone(), type_name.clone()))
-                .or_default();
-            state.invalidated_at = tick;
-            if keys.is_none() {
-                state.generation += 1;
-            }
-            state.generation
-        };
-        match keys {
-            Some(keys) => {
-                for key in keys {
-                    self.entries.remove(&EntryKey {
-                        scope: scope.clone(),
-                        generation,
-                        key: key.clone(),
-                    });
-                    self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            None => {
-                self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let mut states = self
+            .states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = states
+            .entry((scope.clone(), type_name.clone()))
+            .or_default();
+        state.invalidated_at = tick;
+        state.generation += 1;
+        drop(states);
+        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a row of `type_name` read since `started` may be kept: no invalidation of the

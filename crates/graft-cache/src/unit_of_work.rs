@@ -51,7 +51,7 @@ impl Drop for FlushOnDrop {
             return;
         }
         for type_name in &self.flush.types {
-            self.cache.invalidate(&self.scope, type_name, None);
+            self.cache.invalidate(&self.scope, type_name);
         }
     }
 }
