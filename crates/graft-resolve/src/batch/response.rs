@@ -85,6 +85,8 @@ pub(super) struct Report {
     /// Whether nothing ran because the batch could not start.
     not_started: bool,
     mode: &'static str,
+    /// Whether the batch is a dry run (`validate`): rolled back whatever happens.
+    dry_run: bool,
     /// Whether an operation lost to a concurrent transaction (an atomic batch then reruns).
     pub(super) lost_a_conflict: bool,
     /// Whether the response was kept with the key in the batch's own transaction.
@@ -112,6 +114,7 @@ impl Report {
                 (false, true, true) => "atomic, continueOnError",
                 (false, false, _) => "each on its own",
             },
+            dry_run: options.validate,
             lost_a_conflict: false,
             recorded_in_transaction: false,
             attempts: 1,
@@ -238,7 +241,7 @@ impl Report {
         self.batch_error.is_none()
             && self.states.iter().all(|s| match s {
                 Some(OpState::Succeeded(_)) => true,
-                Some(OpState::RolledBack(..)) => self.mode == "validate",
+                Some(OpState::RolledBack(..)) => self.dry_run,
                 _ => false,
             })
     }
