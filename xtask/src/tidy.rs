@@ -21,6 +21,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("graft-schema", 1),
     ("graft-plan", 2),
     ("graft-resolve", 3),
+    // Shared state in Redis or Redis Cluster; knows nothing of graft.
+    ("graft-redis", 3),
     ("graft-db", 4),
     ("graft-http", 4),
     ("graft-tenancy", 4),

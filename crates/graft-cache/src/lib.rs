@@ -22,16 +22,19 @@
 //! - **No stale write-back:** a read that started before an invalidation of its type does not
 //!   keep what it read, so a slow read cannot re-cache a row a write just changed.
 //!
-//! - **Many instances:** with Redis ([`EntityCache::shared`]), each invalidation is published
-//!   on a pub/sub channel and every other instance forgets the same entries; a lost
-//!   subscription flushes the instance's entries when it is back.
-//!
-//! Entries live in process, bounded by their estimated bytes.
+//! - **Two levels, many instances:** entries live in process, bounded by their estimated
+//!   bytes; with Redis ([`EntityCache::shared`]) a second level in Redis (or a Redis Cluster) is
+//!   shared by every instance: the first level's misses of a group are one `MGET`, the
+//!   database's rows are written back in one script, and each invalidation moves the type's
+//!   generation in Redis and is published so that every instance's first level forgets it too
+//!   (see [`shared`] for the keys and the read-after-write race). A lost subscription flushes
+//!   the instance's first level when it is back; a Redis that fails or is slow costs at most
+//!   its timeout, then the database answers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apollo_compiler::Name;
 use graft_keys::{EntityKey, KeyIndex};
@@ -42,10 +45,11 @@ use graft_resolve::{
 use graft_schema::EntityMapping;
 use quick_cache::sync::GuardResult;
 
-mod broadcast;
+pub mod shared;
 mod unit_of_work;
 
-use broadcast::Broadcast;
+pub use shared::SharedConfig;
+use shared::SharedLevel;
 use unit_of_work::CachingUnitOfWork;
 
 /// What the cache keeps, and how long.
@@ -116,11 +120,30 @@ enum OwnedCell {
     Text(Box<str>),
 }
 
-/// A cached row: every mapped column of the type, in mapping order, and when it was read.
+/// A cached row: every mapped column of the type, in mapping order, and when it was read (ms
+/// since the Unix epoch, so that the time travels with the row between instances).
 #[derive(Debug)]
 struct CachedRow {
     cells: Box<[OwnedCell]>,
-    read_at: Instant,
+    read_at_ms: u64,
+}
+
+impl CachedRow {
+    fn new(cells: Box<[OwnedCell]>, read_at_ms: u64) -> CachedRow {
+        CachedRow { cells, read_at_ms }
+    }
+
+    /// Whether it is still served at `now_ms` when entries live `ttl`.
+    fn fresh(&self, ttl: Duration, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.read_at_ms) < u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What an entry holds: the row, shared.
@@ -166,19 +189,26 @@ pub struct EntityCache {
     /// The tick of the last flush of every entry.
     cleared_at: AtomicU64,
     stats: CacheStats,
-    /// Where invalidations go to, and come from, other instances.
-    broadcast: Option<Arc<Broadcast>>,
+    /// The second level, and where invalidations go to, and come from, other instances.
+    shared: Option<Arc<SharedLevel>>,
 }
 
 /// Counters of what the cache did, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct CacheStats {
-    /// Keys answered from memory.
+    /// Keys answered from memory (the first level).
     pub hits: AtomicU64,
+    /// Keys answered from Redis (the second level).
+    pub shared_hits: AtomicU64,
+    /// Keys looked for in Redis and not found there.
+    pub shared_misses: AtomicU64,
     /// Keys fetched from the source.
     pub misses: AtomicU64,
     /// Types flushed (in one scope) after a committed write.
     pub invalidations: AtomicU64,
+    /// Invalidations that could not be sent to Redis (other instances keep their entries
+    /// until the TTL).
+    pub invalidations_unsent: AtomicU64,
     /// Reads not kept because their type was invalidated while they ran.
     pub stale_reads_dropped: AtomicU64,
 }
@@ -198,21 +228,27 @@ impl EntityCache {
         Arc::new(EntityCache::build(config, None))
     }
 
-    /// An empty cache for `config` whose invalidations every instance shares through the
-    /// Redis at `url`, on pub/sub `channel`. Starts listening (in the background: Redis being
-    /// down delays nothing); fails only on a malformed URL. Needs a Tokio runtime.
+    /// An empty cache for `config` with a second level in `redis`, shared by every instance
+    /// given the same `shared` config, which also share their invalidations. Starts listening
+    /// for them (in the background: Redis being down delays nothing); fails only on a key
+    /// prefix with braces. Needs a Tokio runtime.
     pub fn shared(
         config: &CacheConfig,
-        url: &str,
-        channel: &str,
+        redis: Arc<graft_redis::Redis>,
+        shared: SharedConfig,
     ) -> Result<Arc<EntityCache>, String> {
-        let broadcast = Arc::new(Broadcast::new(url, channel)?);
-        let cache = Arc::new(EntityCache::build(config, Some(Arc::clone(&broadcast))));
-        broadcast.listen(Arc::downgrade(&cache));
+        let level = Arc::new(SharedLevel::new(redis, shared)?);
+        let cache = Arc::new(EntityCache::build(config, Some(Arc::clone(&level))));
+        level.listen(Arc::downgrade(&cache));
         Ok(cache)
     }
 
-    fn build(config: &CacheConfig, broadcast: Option<Arc<Broadcast>>) -> EntityCache {
+    /// The Redis of the second level, if there is one.
+    pub fn redis(&self) -> Option<&graft_redis::Redis> {
+        self.shared.as_deref().map(SharedLevel::redis)
+    }
+
+    fn build(config: &CacheConfig, shared: Option<Arc<SharedLevel>>) -> EntityCache {
         let max_bytes = config.max_bytes.max(1);
         EntityCache {
             entries: quick_cache::sync::Cache::with_weighter(
@@ -245,14 +281,32 @@ impl EntityCache {
             clock: AtomicU64::new(0),
             cleared_at: AtomicU64::new(0),
             stats: CacheStats::default(),
-            broadcast,
+            shared,
         }
     }
 
-    /// Forgets every entry of `tenant`, whatever its schema (its data was destroyed), here,
-    /// and tells the other instances of each type flushed. A scan of the entries: for a rare
-    /// administrative act, never for a request.
-    pub fn invalidate_tenant(&self, tenant: &TenantId) {
+    /// Forgets every entry of `tenant`, whatever its schema (its data was destroyed): here,
+    /// in Redis and in the other instances. Waits for Redis (at most its timeout per type).
+    pub async fn invalidate_tenant(&self, tenant: &TenantId) {
+        self.forget_tenant_here(tenant);
+        let Some(shared) = &self.shared else { return };
+        let scope = Scope {
+            tenant: tenant.clone(),
+            schema: None,
+        };
+        for type_name in self.types.keys() {
+            if let Err(error) = shared.invalidate(&scope, type_name, true).await {
+                self.stats
+                    .invalidations_unsent
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, tenant = %tenant, "cache: a tenant flush not sent to Redis; its entries there expire at their TTL");
+            }
+        }
+    }
+
+    /// Forgets every entry of `tenant` in this instance, whatever its schema. A scan of the
+    /// entries: for a rare administrative act, never for a request.
+    fn forget_tenant_here(&self, tenant: &TenantId) {
         let mut flushed: Vec<(Scope, Name)> = Vec::new();
         for (key, _) in self.entries.iter() {
             if key.scope.tenant == *tenant {
@@ -263,7 +317,7 @@ impl EntityCache {
             }
         }
         for (scope, type_name) in flushed {
-            self.invalidate(&scope, &type_name);
+            self.invalidate_here(&scope, &type_name);
         }
     }
 
@@ -315,20 +369,44 @@ impl EntityCache {
             .unwrap_or_default()
     }
 
-    /// Forgets every cached type of `scope`, here and in the other instances.
-    fn invalidate_scope(&self, scope: &Scope) {
-        for type_name in self.types.keys() {
-            self.invalidate(scope, type_name);
+    /// Every cached type.
+    fn all_types(&self) -> Vec<Name> {
+        self.types.keys().cloned().collect()
+    }
+
+    /// Forgets every entry of `types` in `scope`: here at once, then in Redis and the other
+    /// instances, waiting for Redis (at most its timeout; the types concurrently).
+    async fn invalidate(&self, scope: &Scope, types: &[Name]) {
+        for type_name in types {
+            self.invalidate_here(scope, type_name);
+        }
+        let Some(shared) = &self.shared else { return };
+        let sent = futures_util::future::join_all(
+            types
+                .iter()
+                .map(|type_name| shared.invalidate(scope, type_name, false)),
+        )
+        .await;
+        for error in sent.into_iter().filter_map(Result::err) {
+            self.stats
+                .invalidations_unsent
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "cache: an invalidation not sent to Redis; other instances keep the entries until their TTL");
         }
     }
 
-    /// Forgets every entry of `type_name` in `scope` (by moving it to its next generation),
-    /// here, and tells the other instances.
-    fn invalidate(&self, scope: &Scope, type_name: &Name) {
-        self.invalidate_here(scope, type_name);
-        if let Some(broadcast) = &self.broadcast {
-            broadcast.publish(scope, type_name);
+    /// [`EntityCache::invalidate`], from a synchronous context (a drop): here at once, the
+    /// rest in the background.
+    fn invalidate_in_background(self: &Arc<Self>, scope: &Scope, types: Vec<Name>) {
+        for type_name in &types {
+            self.invalidate_here(scope, type_name);
         }
+        if self.shared.is_none() || types.is_empty() {
+            return;
+        }
+        let cache = Arc::clone(self);
+        let scope = scope.clone();
+        tokio::spawn(async move { cache.invalidate(&scope, &types).await });
     }
 
     /// Forgets every entry of `type_name` in `scope`, in this instance: reads under way keep
@@ -413,6 +491,7 @@ impl CachedSource {
             generation,
             key: key.clone(),
         };
+        let now = now_ms();
         let mut found: Vec<Option<Entry>> = vec![None; request.keys.len()];
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
@@ -424,7 +503,7 @@ impl CachedSource {
                 key,
             };
             if let Some(row) = self.cache.entries.get(&borrowed)
-                && row.read_at.elapsed() < ttl
+                && row.fresh(ttl, now)
             {
                 found[position] = Some(row);
                 continue;
@@ -435,7 +514,7 @@ impl CachedSource {
                 .entries
                 .get_value_or_guard(&entry, Some(Duration::ZERO))
             {
-                GuardResult::Value(row) if row.read_at.elapsed() < ttl => {
+                GuardResult::Value(row) if row.fresh(ttl, now) => {
                     found[position] = Some(row);
                 }
                 GuardResult::Value(_) => {
@@ -461,14 +540,55 @@ impl CachedSource {
             .hits
             .fetch_add(hits as u64, Ordering::Relaxed);
         if !ours.is_empty() {
-            let positions: Vec<usize> = ours.iter().map(|(position, _)| *position).collect();
-            let rows = self.fetch_rows(ctx, &request, mapping, &positions).await?;
+            // The second level first, then the database for what it lacks.
+            let mut shared_generation = None;
+            if let Some(shared) = &self.cache.shared {
+                let keys: Vec<&EntityKey> = ours.iter().map(|(p, _)| request.keys[*p]).collect();
+                match shared.read(&scope, mapping, &keys).await {
+                    Ok(read) => {
+                        shared_generation = Some(read.generation);
+                        let mut hits = 0;
+                        for ((position, _), row) in ours.iter().zip(read.rows) {
+                            if let Some(row) = row.filter(|row| row.fresh(ttl, now)) {
+                                found[*position] = Some(Arc::new(row));
+                                hits += 1;
+                            }
+                        }
+                        let stats = &self.cache.stats;
+                        stats.shared_hits.fetch_add(hits, Ordering::Relaxed);
+                        stats
+                            .shared_misses
+                            .fetch_add(ours.len() as u64 - hits, Ordering::Relaxed);
+                    }
+                    Err(error) => tracing::debug!(%error, "cache: Redis not read"),
+                }
+            }
+            let positions: Vec<usize> = ours
+                .iter()
+                .map(|(position, _)| *position)
+                .filter(|&position| found[position].is_none())
+                .collect();
+            let rows = if positions.is_empty() {
+                Vec::new()
+            } else {
+                self.fetch_rows(ctx, &request, mapping, &positions).await?
+            };
+            if let (Some(shared), Some(generation)) = (&self.cache.shared, shared_generation) {
+                let kept: Vec<(&EntityKey, &CachedRow)> = positions
+                    .iter()
+                    .zip(&rows)
+                    .filter_map(|(&position, row)| Some((request.keys[position], &**row.as_ref()?)))
+                    .collect();
+                shared.write_back(&scope, mapping, generation, ttl, kept);
+            }
+            for (position, row) in positions.into_iter().zip(rows) {
+                found[position] = row;
+            }
             let keep = self.cache.may_keep(&scope, type_name, started);
-            for ((position, guard), row) in ours.into_iter().zip(rows) {
-                if let (Some(row), Some(guard), true) = (&row, guard, keep) {
+            for (position, guard) in ours {
+                if let (Some(row), Some(guard), true) = (&found[position], guard, keep) {
                     let _ = guard.insert(Arc::clone(row));
                 }
-                found[position] = row;
             }
             if !keep {
                 self.cache
@@ -522,14 +642,14 @@ impl CachedSource {
                 },
             )
             .await?;
-        let read_at = Instant::now();
+        let read_at_ms = now_ms();
         Ok((0..keys.len())
             .map(|i| {
                 rows.rows_of(i).next().map(|row| {
-                    Arc::new(CachedRow {
-                        cells: rows.cells(row).iter().map(|c| owned(&rows, *c)).collect(),
-                        read_at,
-                    })
+                    Arc::new(CachedRow::new(
+                        rows.cells(row).iter().map(|c| owned(&rows, *c)).collect(),
+                        read_at_ms,
+                    ))
                 })
             })
             .collect())

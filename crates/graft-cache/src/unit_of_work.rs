@@ -35,23 +35,38 @@ struct Flush {
     everything: bool,
 }
 
-/// Flushes what a committing unit of work wrote when dropped: after the commit returns, and
-/// also when the request is cancelled while the commit is under way (a commit sent may have
-/// happened).
+/// Flushes what a committing unit of work wrote: [`FlushOnDrop::run`] after the commit returns,
+/// waiting for Redis so that the response leaves after every instance's entries are gone; or,
+/// when the request is cancelled while the commit is under way (a commit sent may have
+/// happened), when dropped, in the background.
 struct FlushOnDrop {
     cache: Arc<EntityCache>,
     scope: Scope,
     flush: Flush,
+    done: bool,
+}
+
+impl FlushOnDrop {
+    fn types(&self) -> Vec<Name> {
+        if self.flush.everything {
+            self.cache.all_types()
+        } else {
+            self.flush.types.clone()
+        }
+    }
+
+    async fn run(mut self) {
+        let types = self.types();
+        self.cache.invalidate(&self.scope, &types).await;
+        self.done = true;
+    }
 }
 
 impl Drop for FlushOnDrop {
     fn drop(&mut self) {
-        if self.flush.everything {
-            self.cache.invalidate_scope(&self.scope);
-            return;
-        }
-        for type_name in &self.flush.types {
-            self.cache.invalidate(&self.scope, type_name);
+        if !self.done {
+            let types = self.types();
+            self.cache.invalidate_in_background(&self.scope, types);
         }
     }
 }
@@ -174,12 +189,13 @@ impl UnitOfWork for CachingUnitOfWork {
             cache,
             scope,
             flush,
+            done: false,
         };
         Box::pin(async move {
             let committed = inner.commit().await;
             // Whatever the commit answered: one whose reply was lost may still have happened,
             // and a flush costs misses, never a stale answer.
-            drop(flushing);
+            flushing.run().await;
             committed
         })
     }

@@ -3,43 +3,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use graft_cache::{CacheConfig, CachedSource, EntityCache};
 use graft_db::sqlite::SqliteSource;
 use graft_keys::{EntityKey, KeyIndex, KeyValue};
 use graft_resolve::{
-    BoxFuture, EntitySource, FetchRequest, Isolation, RequestContext, ResolveError, RowSet,
-    SourceEvent, SourceObserver, TenantId, UnitOfWork, UpdateRequest, WriteValue,
+    EntitySource, FetchRequest, Isolation, RequestContext, SourceObserver, TenantId, UpdateRequest,
+    WriteValue,
 };
 use graft_schema::SubgraphSchema;
 
-const SDL: &str = r#"
-type User @key(fields: "id") @table(name: "users") { id: ID! name: String! email: String }
-type Badge @key(fields: "id") @key(fields: "code") @table(name: "badges") { id: ID! code: String! label: String }
-type Note @key(fields: "id") @table(name: "notes") { id: ID! text: String }
-"#;
-
-const DDL: &str = "
-CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);
-INSERT INTO users VALUES (1, 'Ada', 'ada@example.com'), (2, 'Bob', NULL);
-CREATE TABLE badges (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, label TEXT);
-INSERT INTO badges VALUES (1, 'gold', 'Gold');
-CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);
-INSERT INTO notes VALUES (1, 'hello');";
-
-/// Counts the statements a request's sources run.
-#[derive(Default)]
-struct Statements(AtomicUsize);
-
-impl SourceObserver for Statements {
-    fn observe(&self, event: &SourceEvent<'_>) {
-        if let SourceEvent::Statement { .. } = event {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
+mod common;
+use common::{DDL, Paused, SDL, Statements, id, some, text_rows};
 
 struct Fixture {
     schema: SubgraphSchema,
@@ -75,14 +52,6 @@ async fn fixture_with(
 
 async fn fixture() -> Fixture {
     fixture_with(|db| db, Duration::from_secs(60)).await
-}
-
-fn id(type_name: &str, id: i64) -> EntityKey {
-    EntityKey::new(
-        apollo_compiler::Name::new(type_name).unwrap(),
-        KeyIndex(0),
-        vec![KeyValue::String(id.to_string().into())],
-    )
 }
 
 impl Fixture {
@@ -142,30 +111,6 @@ impl Fixture {
             work.rollback().await.expect("rolls back");
         }
     }
-}
-
-fn text_rows(rows: &RowSet, keys: usize) -> Vec<Option<Vec<String>>> {
-    (0..keys)
-        .map(|position| {
-            rows.rows_of(position).next().map(|row| {
-                rows.cells(row)
-                    .iter()
-                    .map(|cell| match *cell {
-                        graft_resolve::Cell::Text { start, len } => {
-                            rows.text(start, len).to_owned()
-                        }
-                        graft_resolve::Cell::Int(i) => i.to_string(),
-                        graft_resolve::Cell::Null => "null".to_owned(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect()
-            })
-        })
-        .collect()
-}
-
-fn some(values: &[&str]) -> Option<Vec<String>> {
-    Some(values.iter().map(|v| (*v).to_owned()).collect())
 }
 
 #[tokio::test]
@@ -279,46 +224,6 @@ async fn entries_expire_after_their_ttl() {
     assert_eq!(f.statements(), 2);
 }
 
-/// A source that holds each fetch until told to go on, to interleave a read with a write.
-struct Paused {
-    inner: Arc<dyn EntitySource>,
-    go: Arc<tokio::sync::Notify>,
-    reached: Arc<tokio::sync::Notify>,
-    hold: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl EntitySource for Paused {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> graft_resolve::Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn begin<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
-        self.inner.begin(ctx)
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        request: FetchRequest<'a>,
-    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
-        Box::pin(async move {
-            let rows = self.inner.fetch(ctx, request).await;
-            if self.hold.swap(false, Ordering::SeqCst) {
-                self.reached.notify_one();
-                self.go.notified().await;
-            }
-            rows
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_read_that_a_write_overtook_is_not_kept() {
     let go = Arc::new(tokio::sync::Notify::new());
@@ -393,7 +298,9 @@ async fn a_destroyed_tenants_entries_are_forgotten_and_no_one_elses() {
     f.fetch("a", "User", &[id("User", 1)], &["name"]).await;
     f.fetch("b", "User", &[id("User", 1)], &["name"]).await;
     assert_eq!(f.statements(), 2);
-    f.cache.invalidate_tenant(&TenantId::new("a").unwrap());
+    f.cache
+        .invalidate_tenant(&TenantId::new("a").unwrap())
+        .await;
     f.fetch("a", "User", &[id("User", 1)], &["name"]).await;
     assert_eq!(f.statements(), 3, "a's entry is gone");
     f.fetch("b", "User", &[id("User", 1)], &["name"]).await;

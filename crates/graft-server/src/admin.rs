@@ -236,7 +236,7 @@ async fn destroy(State(state): State<AppState>, Path(id): Path<String>) -> Respo
             tracing::info!(tenant = %id, "admin: tenant destroyed");
             // A tenant re-created under the same id must not be served the old rows.
             if let (Some(cache), Ok(tenant)) = (&state.cache, graft_resolve::TenantId::new(&id)) {
-                cache.invalidate_tenant(&tenant);
+                cache.invalidate_tenant(&tenant).await;
             }
             axum::Json(json!({ "id": id })).into_response()
         }

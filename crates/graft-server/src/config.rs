@@ -307,12 +307,14 @@ pub struct MetricsSection {
     pub enabled: bool,
 }
 
-/// `[cache]`: which types' rows graft keeps in memory, and how much memory they may take.
+/// `[cache]`: which types' rows graft keeps, for how long, and how much memory they may take.
 ///
 /// ```toml
 /// [cache]
 /// max_memory_mb = 64            # default
-/// # redis_url = "redis://127.0.0.1:6379"   # share invalidations between instances
+/// # redis_url = "redis://127.0.0.1:6379"   # a second level every instance shares
+/// # redis_url = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]   # on a Redis Cluster
+/// # redis_timeout_ms = 10       # default: the most a Redis call may cost a request
 /// [cache.types]
 /// OrgUser = { ttl_seconds = 60 }
 /// ```
@@ -324,11 +326,19 @@ pub struct CacheSection {
     pub max_memory_mb: u64,
     /// The types cached (mapped entity types of the schema), each with its TTL.
     pub types: std::collections::BTreeMap<String, CachedType>,
-    /// A Redis (`redis://host:port`) through which instances share invalidations: each
-    /// instance still keeps its own entries, and forgets what another's writes changed.
+    /// A Redis (`"redis://host:port"`), or a Redis Cluster (a list of its nodes' URLs): a
+    /// second level of entries every instance shares, and the channel through which each
+    /// instance's first level forgets what another's writes changed.
     #[serde(default)]
-    pub redis_url: Option<String>,
-    /// The pub/sub channel of those invalidations (default `graft:cache:invalidations`).
+    pub redis_url: Option<graft_redis::RedisTarget>,
+    /// The longest a Redis call may take before the request does without it, in ms
+    /// (default 10).
+    #[serde(default)]
+    pub redis_timeout_ms: Option<u64>,
+    /// The first part of every Redis key (default `graft:cache`).
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// The pub/sub channel of invalidations (default `graft:cache:invalidations`).
     #[serde(default)]
     pub channel: Option<String>,
 }

@@ -466,15 +466,18 @@ fn cached(
         tables,
     };
     let cache = match &section.redis_url {
-        Some(url) => graft_cache::EntityCache::shared(
-            &config,
-            url,
-            section
-                .channel
-                .as_deref()
-                .unwrap_or("graft:cache:invalidations"),
-        )
-        .map_err(StartError::Config)?,
+        Some(target) => {
+            let timeout = Duration::from_millis(section.redis_timeout_ms.unwrap_or(10).max(1));
+            let redis = graft_redis::Redis::new(target, timeout)
+                .map_err(|e| StartError::Config(format!("cache.redis_url: {e}")))?;
+            let defaults = graft_cache::SharedConfig::default();
+            let shared = graft_cache::SharedConfig {
+                key_prefix: section.key_prefix.clone().unwrap_or(defaults.key_prefix),
+                channel: section.channel.clone().unwrap_or(defaults.channel),
+            };
+            graft_cache::EntityCache::shared(&config, Arc::new(redis), shared)
+                .map_err(|e| StartError::Config(format!("cache.key_prefix: {e}")))?
+        }
         None => graft_cache::EntityCache::new(&config),
     };
     let source = Arc::new(graft_cache::CachedSource::new(source, Arc::clone(&cache)));

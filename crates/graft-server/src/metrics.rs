@@ -10,8 +10,10 @@
 //!   `db_client_connection_pending_requests{graft_source}`: each pool, read at scrape time.
 //! - `graft_entities_representations_total`, `graft_entities_duplicates_removed_total`,
 //!   `graft_request_statements` (statements per GraphQL request), `graft_rejections_total{reason}`
-//!   (`overload` from admission, `rate_limit`), `graft_cache_requests_total{result}` (the entity
-//!   cache's hits and misses).
+//!   (`overload` from admission, `rate_limit`), `graft_cache_requests_total{level, result}` (the
+//!   entity cache's hits and misses in memory and in Redis), `graft_redis_errors_total{purpose,
+//!   kind}` (Redis calls of the cache and the rate limits that failed, timed out, or were skipped
+//!   while Redis rested).
 //!
 //! Labels are bounded: routes, methods, statuses, operation kinds and source names come from
 //! the server's own configuration, never from a client. Tenants are not a label.
@@ -65,8 +67,45 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ResultLabels {
+struct CacheLabels {
+    level: &'static str,
     result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RedisLabels {
+    purpose: &'static str,
+    kind: &'static str,
+}
+
+/// Counters kept elsewhere (the cache's, Redis's), turned into Prometheus counters at each
+/// scrape: each adds what its source counted since the last one.
+struct Mirrored<L> {
+    family: Family<L, Counter>,
+    seen: std::sync::Mutex<std::collections::HashMap<L, u64>>,
+}
+
+impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static>
+    Mirrored<L>
+{
+    fn new() -> Mirrored<L> {
+        Mirrored {
+            family: Family::default(),
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Brings `labels`'s counter up to `now`, the source's total.
+    fn update(&self, labels: L, now: u64) {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = seen.insert(labels.clone(), now).unwrap_or(0);
+        self.family
+            .get_or_create(&labels)
+            .inc_by(now.saturating_sub(before));
+    }
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -91,9 +130,8 @@ pub struct Metrics {
     duplicates: Counter,
     statements: Histogram,
     rejections: Family<ReasonLabels, Counter>,
-    cache: Family<ResultLabels, Counter>,
-    /// The cache's hits and misses at the last scrape, to count on from.
-    cache_seen: [AtomicU64; 2],
+    cache: Mirrored<CacheLabels>,
+    redis: Mirrored<RedisLabels>,
     /// Source names as labels, made once each: no allocation per statement.
     source_names: std::sync::RwLock<Vec<&'static str>>,
 }
@@ -164,11 +202,17 @@ impl Metrics {
             "Requests refused before running, by reason",
             rejections.clone(),
         );
-        let cache = Family::<ResultLabels, Counter>::default();
+        let cache = Mirrored::new();
         registry.register(
             "graft_cache_requests",
-            "Entity cache lookups by key, by result (hit, miss)",
-            cache.clone(),
+            "Entity cache lookups by key, by level (memory, redis) and result (hit, miss)",
+            cache.family.clone(),
+        );
+        let redis = Mirrored::new();
+        registry.register(
+            "graft_redis_errors",
+            "Redis calls that failed, timed out or were skipped, by purpose (cache, rate_limit)",
+            redis.family.clone(),
         );
         Metrics {
             registry,
@@ -181,8 +225,20 @@ impl Metrics {
             statements,
             rejections,
             cache,
-            cache_seen: [AtomicU64::new(0), AtomicU64::new(0)],
+            redis,
             source_names: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    fn mirror_redis(&self, purpose: &'static str, redis: &graft_redis::Redis) {
+        let stats = redis.stats();
+        for (kind, counter) in [
+            ("failure", &stats.failures),
+            ("timeout", &stats.timeouts),
+            ("skipped", &stats.skipped),
+        ] {
+            let now = counter.load(Ordering::Relaxed);
+            self.redis.update(RedisLabels { purpose, kind }, now);
         }
     }
 
@@ -252,17 +308,25 @@ impl Metrics {
         }
         if let Some(cache) = &state.cache {
             let stats = cache.stats();
-            let now = [
-                stats.hits.load(Ordering::Relaxed),
-                stats.misses.load(Ordering::Relaxed),
+            let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            let redis_hits = load(&stats.shared_hits);
+            let lookups = [
+                ("memory", "hit", load(&stats.hits)),
+                ("memory", "miss", redis_hits + load(&stats.misses)),
             ];
-            for ((result, seen), now) in ["hit", "miss"].into_iter().zip(&self.cache_seen).zip(now)
-            {
-                let before = seen.swap(now, Ordering::Relaxed);
-                self.cache
-                    .get_or_create(&ResultLabels { result })
-                    .inc_by(now.saturating_sub(before));
+            for (level, result, now) in lookups {
+                self.cache.update(CacheLabels { level, result }, now);
             }
+            if let Some(redis) = cache.redis() {
+                for (result, now) in [("hit", redis_hits), ("miss", load(&stats.shared_misses))] {
+                    let level = "redis";
+                    self.cache.update(CacheLabels { level, result }, now);
+                }
+                self.mirror_redis("cache", redis);
+            }
+        }
+        if let Some(redis) = state.rate_limits.as_ref().and_then(|limits| limits.redis()) {
+            self.mirror_redis("rate_limit", redis);
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)

@@ -45,9 +45,10 @@ pub struct RateLimitSection {
     /// Limits by tenant tier.
     #[serde(default)]
     pub tiers: HashMap<String, LimitConfig>,
-    /// A Redis (`redis://host:port`) that keeps the counts of every instance.
+    /// A Redis (`"redis://host:port"`), or a Redis Cluster (a list of its nodes' URLs), that
+    /// keeps the counts of every instance.
     #[serde(default)]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<graft_redis::RedisTarget>,
     /// The prefix of the Redis keys (default `graft:rl`).
     #[serde(default)]
     pub key_prefix: Option<String>,
@@ -145,14 +146,8 @@ pub struct RateLimits {
 
 /// The counts kept in Redis for every instance.
 struct SharedCounts {
-    client: redis::Client,
-    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
-    /// Until when (ms since `opened`) Redis is skipped after a failure: one request tries it
-    /// again then, the others count in process meanwhile.
-    skip_until_ms: std::sync::atomic::AtomicU64,
-    opened: std::time::Instant,
+    redis: graft_redis::Redis,
     prefix: String,
-    timeout: std::time::Duration,
     script: redis::Script,
 }
 
@@ -187,12 +182,7 @@ impl SharedCounts {
         rate: &Rate,
         key: &Key,
         cost: u32,
-    ) -> Result<Option<std::time::Duration>, ()> {
-        use std::sync::atomic::Ordering;
-        let now_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if now_ms < self.skip_until_ms.load(Ordering::Relaxed) {
-            return Err(());
-        }
+    ) -> Result<Option<std::time::Duration>, graft_redis::RedisError> {
         let mut name = format!("{}:{}:{}", self.prefix, tier.name, key.tenant);
         if let Some(api_key) = &key.api_key {
             name.push(':');
@@ -204,46 +194,30 @@ impl SharedCounts {
         }
         let interval = 1000.0 / f64::from(rate.per_second);
         let burst = rate.burst;
-        let answer = tokio::time::timeout(self.timeout, async {
-            let mut connection = {
-                let mut held = self.connection.lock().await;
-                if held.is_none() {
-                    *held = Some(self.client.get_multiplexed_async_connection().await?);
-                }
-                held.clone().expect("connected above")
-            };
-            self.script
-                .key(&name)
-                .arg(interval)
-                .arg(burst)
-                .arg(cost)
-                .invoke_async::<(i64, i64)>(&mut connection)
-                .await
-        })
-        .await;
+        let answer = self
+            .redis
+            .call(|mut connection| async move {
+                self.script
+                    .key(&name)
+                    .arg(interval)
+                    .arg(burst)
+                    .arg(cost)
+                    .invoke_async::<(i64, i64)>(&mut connection)
+                    .await
+            })
+            .await;
         match answer {
-            Ok(Ok((1, _))) => Ok(None),
-            Ok(Ok((_, wait))) => Ok(Some(std::time::Duration::from_millis(
+            Ok((1, _)) => Ok(None),
+            Ok((_, wait)) => Ok(Some(std::time::Duration::from_millis(
                 u64::try_from(wait).unwrap_or(0).max(1),
             ))),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "rate limit: Redis failed; counting in process for a second");
-                self.back_off(now_ms).await;
-                Err(())
-            }
-            Err(_) => {
-                tracing::warn!("rate limit: Redis took too long; counting in process for a second");
-                self.back_off(now_ms).await;
-                Err(())
+            Err(error) => {
+                if !matches!(error, graft_redis::RedisError::Resting) {
+                    tracing::warn!(%error, "rate limit: Redis did not answer; counting in process for a second");
+                }
+                Err(error)
             }
         }
-    }
-
-    /// After a failure: a fresh connection next time, and none tried for a second.
-    async fn back_off(&self, now_ms: u64) {
-        self.skip_until_ms
-            .store(now_ms + 1_000, std::sync::atomic::Ordering::Relaxed);
-        *self.connection.lock().await = None;
     }
 }
 
@@ -290,23 +264,25 @@ impl RateLimits {
             clock: DefaultClock::default(),
             shared: match &section.redis_url {
                 None => None,
-                Some(url) => Some(SharedCounts {
-                    client: redis::Client::open(url.as_str())
-                        .map_err(|e| format!("rate_limits.redis_url: {e}"))?,
-                    connection: tokio::sync::Mutex::new(None),
-                    skip_until_ms: std::sync::atomic::AtomicU64::new(0),
-                    opened: std::time::Instant::now(),
+                Some(target) => Some(SharedCounts {
+                    redis: graft_redis::Redis::new(
+                        target,
+                        std::time::Duration::from_millis(section.redis_timeout_ms.unwrap_or(20)),
+                    )
+                    .map_err(|e| format!("rate_limits.redis_url: {e}"))?,
                     prefix: section
                         .key_prefix
                         .clone()
                         .unwrap_or_else(|| "graft:rl".to_owned()),
-                    timeout: std::time::Duration::from_millis(
-                        section.redis_timeout_ms.unwrap_or(20),
-                    ),
                     script: redis::Script::new(GCRA),
                 }),
             },
         })
+    }
+
+    /// The Redis that keeps the counts of every instance, if one does.
+    pub fn redis(&self) -> Option<&graft_redis::Redis> {
+        self.shared.as_ref().map(|shared| &shared.redis)
     }
 
     /// Forgets the cells of keys whose limit is back to full (unused for a while): destroyed

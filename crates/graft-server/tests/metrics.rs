@@ -55,11 +55,17 @@ async fn requests_statements_pools_and_the_cache_are_measured() {
     let fetches = "db_client_operation_duration_seconds_count{db_operation_name=\"fetch\",graft_source=\"db\",error_type=\"\"}";
     assert_eq!(sample(&text, fetches), Some(1.0), "{text}");
     assert_eq!(
-        sample(&text, "graft_cache_requests_total{result=\"hit\"}"),
+        sample(
+            &text,
+            "graft_cache_requests_total{level=\"memory\",result=\"hit\"}"
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, "graft_cache_requests_total{result=\"miss\"}"),
+        sample(
+            &text,
+            "graft_cache_requests_total{level=\"memory\",result=\"miss\"}"
+        ),
         Some(2.0)
     );
     assert!(

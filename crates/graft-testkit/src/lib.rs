@@ -7,6 +7,9 @@
 
 use std::future::Future;
 
+mod redis_cluster;
+pub use redis_cluster::{RedisCluster, RedisPrefix};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// PostgreSQL as the machine runs it: trust auth on 127.0.0.1.
