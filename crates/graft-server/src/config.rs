@@ -8,6 +8,7 @@
 //! request_timeout_ms = 30000      # default
 //! introspection = true            # default
 //! debug_header = false            # default: whether `graft-debug: true` adds batch statistics
+//! apollo_cache_tags = false       # default: `extensions.apolloEntityCacheTags` on `_entities`
 //! max_concurrent_fetches = 8      # default: statements of one request in flight at once
 //! header_read_timeout_ms = 10000  # default: a request's head must arrive within it (and an
 //!                                 # idle keep-alive connection closes after it)
@@ -144,6 +145,10 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Whether `_entities` answers carry `extensions.apolloEntityCacheTags`, the tags Apollo
+    /// Router's response cache indexes each entity under (`<Type>` and `<Type>:<key values>`,
+    /// prefixed `<tenant>/` for a tenant).
+    pub apollo_cache_tags: bool,
 }
 
 impl Default for ServerConfig {
@@ -158,6 +163,7 @@ impl Default for ServerConfig {
             max_concurrent_fetches: 8,
             header_read_timeout_ms: 10_000,
             max_connections: 4_096,
+            apollo_cache_tags: false,
         }
     }
 }

@@ -148,7 +148,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         limits: config.limits.request_limits(),
         ..EngineConfig::default()
     };
-    let state = AppState::new(Engine::new(schema, router, engine), limits)
+    let mut state = AppState::new(Engine::new(schema, router, engine), limits)
         .with_batch(config.batch.enabled.then(|| config.batch.settings()))
         .with_metrics(config.metrics.enabled)
         .with_cache(cache)
@@ -160,6 +160,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
                 .transpose()
                 .map_err(StartError::Config)?,
         );
+    state.apollo_cache_tags = config.server.apollo_cache_tags;
     let read_file = |path: &Path| std::fs::read_to_string(config.resolve(path));
     Ok(match (&config.tenancy, control) {
         (Some(tenancy), Some(control)) => {

@@ -244,6 +244,7 @@ async fn execute(
             && headers
                 .get("graft-debug")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        cache_tags: state.apollo_cache_tags,
     };
     // Every line logged while the request runs names its tenant and request id, and the
     // gateway's trace (W3C `traceparent`) when it sent one.

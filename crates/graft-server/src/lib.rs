@@ -49,6 +49,8 @@ pub struct AppState {
     pub cache: Option<Arc<graft_cache::EntityCache>>,
     /// Per-tenant rate limits; `None` limits nothing (and adds no layer).
     pub rate_limits: Option<Arc<rate_limit::RateLimits>>,
+    /// Whether `_entities` answers carry Apollo's entity cache tags.
+    pub apollo_cache_tags: bool,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             metrics: None,
             cache: None,
             rate_limits: None,
+            apollo_cache_tags: false,
         }
     }
 

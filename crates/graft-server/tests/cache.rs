@@ -218,3 +218,39 @@ async fn a_write_to_one_type_flushes_the_types_of_the_same_table() {
     let after = graphql(address, membership).await;
     assert_eq!(after.body["data"]["_entities"][0]["name"], "Via OrgUser");
 }
+
+/// With `apollo_cache_tags`, an `_entities` answer tells Apollo Router's response cache the tags
+/// of each entity, in order (none for an invalid representation), beside graft's own
+/// statistics when those are asked for too.
+#[tokio::test]
+async fn entities_carry_apollo_cache_tags_when_configured() {
+    let (address, _schema) =
+        orgs_on_postgres("[server]\ndebug_header = true\napollo_cache_tags = true\n").await;
+    let body = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on OrgUser { name } } }",
+        "variables": { "r": [
+            { "__typename": "OrgUser", "orgId": "org-1", "userId": "u1" },
+            { "__typename": "OrgUser", "orgId": "org-1" },
+            { "__typename": "OrgUser", "orgId": "org-2", "userId": "u3" },
+        ] }
+    });
+    let reply = graphql(address, body.clone()).await;
+    assert_eq!(
+        reply.body["extensions"]["apolloEntityCacheTags"],
+        json!([
+            ["OrgUser", "OrgUser:org-1:u1"],
+            [],
+            ["OrgUser", "OrgUser:org-2:u3"]
+        ]),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        statements(&reply.body),
+        1,
+        "graft's statistics are there too"
+    );
+    let (plain, _schema) = orgs_on_postgres("").await;
+    let reply = graphql(plain, body).await;
+    assert!(reply.body.get("extensions").is_none(), "{}", reply.body);
+}

@@ -224,5 +224,48 @@ impl Execution<'_, '_> {
             }
         }
         out.push(b']');
+        let tenant = &self.ctx.tenant;
+        if let Some(tags) = self.cache_tags.as_mut().filter(|tags| tags.is_empty()) {
+            write_cache_tags(tags, plan, tenant);
+        }
     }
+}
+
+/// `extensions.apolloEntityCacheTags`: for each representation, in order, `["<Type>",
+/// "<Type>:<key values>"]` (each prefixed `<tenant>/` for a tenant's request), or `[]` for an
+/// invalid one. An operator invalidates a type, or one entity, in Apollo Router's response
+/// cache by these tags.
+fn write_cache_tags(out: &mut Vec<u8>, plan: &EntityFetchPlan, tenant: &crate::TenantId) {
+    use std::fmt::Write as _;
+    let prefix = if *tenant == crate::TenantId::default_tenant() {
+        String::new()
+    } else {
+        format!("{tenant}/")
+    };
+    out.push(b'[');
+    for (index, slot) in plan.slots().iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        let Slot::Fetched { group, position } = *slot else {
+            out.extend_from_slice(b"[]");
+            continue;
+        };
+        let key = plan.group_key(&plan.groups()[group as usize], position as usize);
+        let type_tag = format!("{prefix}{}", key.type_name());
+        let mut key_tag = type_tag.clone();
+        for value in key.values() {
+            key_tag.push(':');
+            let _ = match value {
+                graft_keys::KeyValue::String(text) => write!(key_tag, "{text}"),
+                other => write!(key_tag, "{other}"),
+            };
+        }
+        out.push(b'[');
+        crate::write::string(out, &type_tag);
+        out.push(b',');
+        crate::write::string(out, &key_tag);
+        out.push(b']');
+    }
+    out.push(b']');
 }

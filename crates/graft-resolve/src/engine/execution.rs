@@ -32,6 +32,9 @@ pub(super) struct Execution<'e, 'v> {
     pub(super) budget: &'e RequestBudget,
     /// Where the time went, for `extensions.graft.timings`.
     pub(super) timings: Timings,
+    /// `extensions.apolloEntityCacheTags` as JSON, when asked for: filled by the first
+    /// `_entities` root.
+    pub(super) cache_tags: Option<Vec<u8>>,
 }
 
 /// What a root field needs before any SQL runs, and what it is estimated to cost.

@@ -92,6 +92,10 @@ impl Default for EngineConfig {
 pub struct ExecuteOptions {
     /// Adds `extensions.graft.batch` (batch statistics) to the response.
     pub debug: bool,
+    /// Adds `extensions.apolloEntityCacheTags` to an `_entities` answer: for each entity, in
+    /// order, the tags a caching gateway (Apollo Router's response cache) indexes it under,
+    /// so that an operator can invalidate it by type or by key.
+    pub cache_tags: bool,
 }
 
 /// Executes GraphQL requests against one subgraph schema and its sources.
@@ -268,6 +272,7 @@ impl Engine {
                 prepare: started.elapsed(),
                 ..Timings::default()
             },
+            cache_tags: options.cache_tags.then(Vec::new),
         };
         let staged = match execution.stage(&prepared.plan) {
             Ok(staged) => staged,
@@ -379,17 +384,28 @@ impl Engine {
         let errors = std::mem::take(&mut execution.errors);
         let has_errors = !errors.is_empty();
         let timings = std::mem::take(&mut execution.timings);
+        let cache_tags = execution.cache_tags.take().filter(|tags| !tags.is_empty());
         drop(execution);
         sources_did.add_to(&mut stats);
         if !errors.is_empty() {
             out.extend_from_slice(b",\"errors\":");
             serde_json::to_writer(&mut out, &errors).expect("writing to a Vec cannot fail");
         }
+        if options.debug || cache_tags.is_some() {
+            out.extend_from_slice(b",\"extensions\":{");
+        }
+        if let Some(tags) = &cache_tags {
+            out.extend_from_slice(b"\"apolloEntityCacheTags\":");
+            out.extend_from_slice(tags);
+            if options.debug {
+                out.push(b',');
+            }
+        }
         if options.debug {
             let _ = std::io::Write::write_fmt(
                 &mut out,
                 format_args!(
-                    ",\"extensions\":{{\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{},\"requests\":{},\"fallbacks\":{}}},\"timingsUs\":{{\"prepare\":{},\"keys\":{},\"fetch\":{},\"write\":{},\"total\":{}}}}}}}",
+                    "\"graft\":{{\"batch\":{{\"representations\":{},\"invalid\":{},\"uniqueKeys\":{},\"duplicates\":{},\"groups\":{},\"largestGroup\":{},\"splits\":{},\"statements\":{},\"requests\":{},\"fallbacks\":{}}},\"timingsUs\":{{\"prepare\":{},\"keys\":{},\"fetch\":{},\"write\":{},\"total\":{}}}}}",
                     stats.representations,
                     stats.invalid,
                     stats.unique_keys,
@@ -407,14 +423,14 @@ impl Engine {
                     started.elapsed().as_micros(),
                 ),
             );
-            // Inside `extensions`: drop its closing braces, add `cost`, close again.
-            out.truncate(out.len() - 2);
+            // Inside `graft`: drop its closing brace, add `cost`, close again.
+            out.truncate(out.len() - 1);
             let (statements, rows) = budget.used();
             let bytes = out.len();
             let _ = std::io::Write::write_fmt(
                 &mut out,
                 format_args!(
-                    ",\"cost\":{{\"estimated\":{},\"depth\":{},\"fields\":{},\"statements\":{},\"rows\":{},\"bytes\":{},\"overLimits\":{}}}}}}}",
+                    ",\"cost\":{{\"estimated\":{},\"depth\":{},\"fields\":{},\"statements\":{},\"rows\":{},\"bytes\":{},\"overLimits\":{}}}}}",
                     report.estimated,
                     report.shape.depth,
                     report.shape.fields,
@@ -424,6 +440,9 @@ impl Engine {
                     serde_json::to_string(&report.measured_over).expect("strings serialize"),
                 ),
             );
+        }
+        if options.debug || cache_tags.is_some() {
+            out.push(b'}');
         }
         out.push(b'}');
         (
