@@ -535,6 +535,7 @@ impl CachedSource {
             }
         }
         let hits = request.keys.len() - ours.len() - theirs.len();
+        tracing::Span::current().record("memory_hits", hits);
         self.cache
             .stats
             .hits
@@ -554,6 +555,7 @@ impl CachedSource {
                                 hits += 1;
                             }
                         }
+                        tracing::Span::current().record("redis_hits", hits);
                         let stats = &self.cache.stats;
                         stats.shared_hits.fetch_add(hits, Ordering::Relaxed);
                         stats
@@ -734,7 +736,17 @@ impl EntitySource for CachedSource {
         if self.cached_lookup(&request).is_none() {
             return self.inner.fetch(ctx, request);
         }
-        Box::pin(self.fetch_cached(ctx, request))
+        let span = tracing::debug_span!(
+            "cache_lookup",
+            type_name = %request.mapping.type_name,
+            keys = request.keys.len(),
+            memory_hits = tracing::field::Empty,
+            redis_hits = tracing::field::Empty,
+        );
+        Box::pin(tracing::Instrument::instrument(
+            self.fetch_cached(ctx, request),
+            span,
+        ))
     }
 }
 

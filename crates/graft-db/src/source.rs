@@ -89,6 +89,16 @@ impl Ran {
     }
 }
 
+/// The span of one statement of `source` (debug: created only when a layer wants it).
+fn statement_span<D: Driver>(source: &SqlSource<D>, kind: StatementKind) -> tracing::Span {
+    tracing::debug_span!(
+        "db_statement",
+        db.system.name = D::BACKEND,
+        db.operation.name = kind.as_str(),
+        graft.source = %source.shared.name,
+    )
+}
+
 /// Runs `work` until `deadline`: `None` when the deadline passed first.
 async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
     match deadline {
@@ -177,7 +187,8 @@ impl<D: Driver> SqlSource<D> {
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
         let started = Instant::now();
         let work = driver.read(&mut conn, scope, statement, &mut rows);
-        let outcome = within(ctx.deadline, work).await;
+        let span = statement_span(self, statement.kind);
+        let outcome = tracing::Instrument::instrument(within(ctx.deadline, work), span).await;
         Ran {
             kind: statement.kind,
             started,
@@ -391,11 +402,12 @@ impl<D: Driver> SqlUnitOfWork<D> {
         let conn = self.conn.as_mut().ok_or(DbError::Ended)?;
         let mut rows = RowSet::new(statement.slots, statement.reads.len());
         let started = Instant::now();
-        let outcome = within(
+        let work = within(
             self.deadline,
             source.driver().query(conn, statement, &mut rows),
-        )
-        .await;
+        );
+        let outcome =
+            tracing::Instrument::instrument(work, statement_span(&source, statement.kind)).await;
         self.ran(statement.kind, started, rows.row_count(), &outcome);
         self.settle(outcome).map(|()| rows)
     }
@@ -405,7 +417,12 @@ impl<D: Driver> SqlUnitOfWork<D> {
         let source = self.source.clone();
         let conn = self.conn.as_mut().ok_or(DbError::Ended)?;
         let started = Instant::now();
-        let outcome = within(self.deadline, source.driver().execute(conn, sql)).await;
+        let work = within(self.deadline, source.driver().execute(conn, sql));
+        let outcome = tracing::Instrument::instrument(
+            work,
+            statement_span(&source, StatementKind::Transaction),
+        )
+        .await;
         self.ran(StatementKind::Transaction, started, 0, &outcome);
         self.settle(outcome)
     }

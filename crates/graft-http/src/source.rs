@@ -463,16 +463,25 @@ impl HttpSource {
         let result = (|| {
             attempts += 1;
             let body = body.clone();
-            async move {
-                let started = Instant::now();
-                let answer = self.attempt(body, limit).await;
-                ctx.observe(&SourceEvent::Request {
-                    source: &self.config.name,
-                    duration: started.elapsed(),
-                    failed: answer.as_ref().err().map(Failure::kind),
-                });
-                answer
-            }
+            let span = tracing::debug_span!(
+                "remote_call",
+                source = %self.config.name,
+                url.full = %self.config.url,
+                attempt = attempts,
+            );
+            tracing::Instrument::instrument(
+                async move {
+                    let started = Instant::now();
+                    let answer = self.attempt(body, limit).await;
+                    ctx.observe(&SourceEvent::Request {
+                        source: &self.config.name,
+                        duration: started.elapsed(),
+                        failed: answer.as_ref().err().map(Failure::kind),
+                    });
+                    answer
+                },
+                span,
+            )
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)

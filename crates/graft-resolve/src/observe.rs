@@ -31,6 +31,22 @@ pub enum StatementKind {
     Transaction,
 }
 
+impl StatementKind {
+    /// Its name in metrics and spans (`db.operation.name`): `fetch`, `page`, `insert`,
+    /// `update`, `delete`, `read_back` or `transaction`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementKind::Fetch => "fetch",
+            StatementKind::Page => "page",
+            StatementKind::Insert => "insert",
+            StatementKind::Update => "update",
+            StatementKind::Delete => "delete",
+            StatementKind::ReadBack => "read_back",
+            StatementKind::Transaction => "transaction",
+        }
+    }
+}
+
 /// One thing a source did for a request.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]

@@ -192,6 +192,7 @@ async fn run(
         Err(message) => return refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
     let span = tracing::info_span!("batch", tenant = %ctx.tenant, request_id = %ctx.request_id);
+    crate::telemetry::continue_trace(&span, headers);
     let outcome = tracing::Instrument::instrument(
         state
             .engine

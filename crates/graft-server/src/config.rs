@@ -109,7 +109,7 @@ pub struct Config {
     /// `[batch]`: how `POST /batch` is served.
     #[serde(default)]
     pub batch: crate::batch::BatchSection,
-    /// `[cache]`: the in-process entity cache; without it, nothing is cached.
+    /// `[cache]`: the entity cache (in process, then Redis); without it, nothing is cached.
     #[serde(default)]
     pub cache: Option<CacheSection>,
     /// `[metrics]`: Prometheus metrics at `GET /metrics`.
@@ -118,6 +118,9 @@ pub struct Config {
     /// `[rate_limits]`: requests per second per tenant (and API key), by tier.
     #[serde(default)]
     pub rate_limits: Option<crate::rate_limit::RateLimitSection>,
+    /// `[telemetry]`: spans exported over OTLP.
+    #[serde(default)]
+    pub telemetry: Option<crate::telemetry::TelemetrySection>,
     /// The directory of the config file, against which relative paths resolve.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -257,6 +257,7 @@ async fn execute(
     if let Some(trace_id) = trace_id(headers) {
         span.record("trace_id", trace_id);
     }
+    crate::telemetry::continue_trace(&span, headers);
     let (response, stats) = state
         .engine
         .execute(&ctx, &request, options)

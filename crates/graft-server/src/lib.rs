@@ -12,6 +12,7 @@ mod ftv1;
 mod http;
 pub mod metrics;
 pub mod rate_limit;
+pub mod telemetry;
 pub mod tenants;
 
 use std::sync::Arc;

@@ -147,17 +147,35 @@ enum TenantCommand {
     },
 }
 
+/// The layer that exports spans, when `[telemetry]` asks for one.
+type Exporter = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // `graft serve --config` reads its config first: `[telemetry]` decides the subscriber.
+    let config = match &cli.command {
+        Command::Serve {
+            config: Some(path), ..
+        } => match Config::load(path) {
+            Ok(config) => Some(config),
+            Err(error) => return failed(&error.into()),
+        },
+        _ => None,
+    };
+    // Before any runtime: the exporter's blocking HTTP client has a runtime of its own, which
+    // must not be made (or dropped) inside another.
+    let telemetry = config.as_ref().and_then(|config| config.telemetry.as_ref());
+    let (exporter, provider) = match telemetry.map(graft_server::telemetry::otlp_layer) {
+        Some(Ok((layer, provider))) => (Some(layer), Some(provider)),
+        Some(Err(message)) => return failed(&anyhow::anyhow!(message)),
+        None => (None, None),
+    };
+    init_tracing(exporter);
+    if let Some(telemetry) = telemetry {
+        tracing::info!(endpoint = %telemetry.otlp_endpoint, "exporting spans over OTLP");
+    }
     let result = match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve { listen, .. } => serve(config, listen),
         Command::Check { schemas } => check(&schemas),
         Command::Tenant { config, command } => tenant(&config, command),
         Command::Init {
@@ -172,24 +190,47 @@ fn main() -> ExitCode {
             graft_schema::StarterOptions { mutations },
         ),
     };
+    // Spans still in the batch are sent before the process ends.
+    if let Some(provider) = provider
+        && let Err(error) = provider.shutdown()
+    {
+        eprintln!("graft: exporting the last spans: {error}");
+    }
     match result {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => failed(&error),
     }
 }
 
-fn serve(
-    config: Option<PathBuf>,
-    listen: Option<std::net::SocketAddr>,
-) -> anyhow::Result<ExitCode> {
+fn failed(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// The log on stderr, at `RUST_LOG` (default info), and the span exporter when there is one
+/// (with a filter of its own).
+fn init_tracing(exporter: Option<Exporter>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(exporter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                ),
+        )
+        .init();
+}
+
+fn serve(config: Option<Config>, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (state, address) = match config {
-            Some(path) => {
-                let config = Config::load(&path)?;
+            Some(config) => {
                 let state = demo::configured_state(&config).await?;
                 (state, listen.unwrap_or(config.server.listen))
             }

@@ -26,7 +26,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use graft_resolve::{SourceEvent, SourceObserver, StatementKind};
+use graft_resolve::{SourceEvent, SourceObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -344,7 +344,7 @@ impl SourceObserver for Metrics {
                 duration,
                 failed,
                 ..
-            } => (operation_name(kind), source, duration, failed),
+            } => (kind.as_str(), source, duration, failed),
             SourceEvent::Request {
                 source,
                 duration,
@@ -360,19 +360,6 @@ impl SourceObserver for Metrics {
         self.db
             .get_or_create(&labels)
             .observe(duration.as_secs_f64());
-    }
-}
-
-fn operation_name(kind: StatementKind) -> &'static str {
-    match kind {
-        StatementKind::Fetch => "fetch",
-        StatementKind::Page => "page",
-        StatementKind::Insert => "insert",
-        StatementKind::Update => "update",
-        StatementKind::Delete => "delete",
-        StatementKind::ReadBack => "read_back",
-        StatementKind::Transaction => "transaction",
-        _ => "other",
     }
 }
 

@@ -3,82 +3,15 @@
 //! invalidations and one tenant's rate limit are shared, and an instance killed mid-load loses
 //! no request the others could serve.
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::process::{Instance, example};
 use graft_testkit::{PgSchema, RedisCluster, unique_name};
 use serde_json::{Value, json};
-
-/// One `graft serve` process, killed when dropped.
-struct Instance {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Instance {
-    fn start(config: &Path) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_graft"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("NO_COLOR", "1")
-            // The listening line is logged at info.
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the graft binary starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // Reads graft's log to the end (so that it never blocks on a full pipe), and reports
-        // the address of its listening line.
-        std::thread::spawn(move || {
-            let mut log = Vec::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("graft listening on http://").nth(1)
-                    && let Some(address) = rest.split('/').next()
-                    && let Ok(address) = address.parse::<SocketAddr>()
-                {
-                    let _ = sender.send(Ok(address));
-                }
-                log.push(line);
-            }
-            let _ = sender.send(Err(log.join("\n")));
-        });
-        match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(address)) => Instance { child, address },
-            Ok(Err(log)) => panic!("graft stopped before listening:\n{log}"),
-            Err(_) => panic!("graft did not listen within 60 s"),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/graphql", self.address)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example(relative: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../examples/orgs", relative]
-        .iter()
-        .collect();
-    path.canonicalize()
-        .expect("the orgs example")
-        .display()
-        .to_string()
-}
 
 /// The orgs example's tables and rows in a schema of their own.
 async fn orgs_schema() -> PgSchema {

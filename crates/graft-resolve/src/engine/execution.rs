@@ -178,8 +178,9 @@ impl Execution<'_, '_> {
                     strategy = source.strategy(),
                     keys = keys.len(),
                 );
-                let rows =
-                    tracing::Instrument::instrument(source.fetch(self.ctx, request), span).await?;
+                // Called inside the span too: a source may make its own spans as it is called.
+                let fetch = span.in_scope(|| source.fetch(self.ctx, request));
+                let rows = tracing::Instrument::instrument(fetch, span).await?;
                 drop(turn);
                 self.budget.spent(rows.row_count())?;
                 Ok(resolver.resolve(selection, rows).await)

@@ -466,6 +466,7 @@ impl Engine {
         if let Some(prepared) = self.plans.get(&PlanKeyRef(operation_name, query)) {
             return Ok(prepared);
         }
+        let _span = tracing::debug_span!("plan", operation_name = operation_name).entered();
         cpu_bound(|| self.compile(query, operation_name))
     }
 

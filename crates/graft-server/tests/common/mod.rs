@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+pub mod process;
+
 use graft_resolve::EngineConfig;
 use graft_server::{AppState, HttpLimits, demo};
 use serde_json::{Value, json};
