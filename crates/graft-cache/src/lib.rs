@@ -191,7 +191,16 @@ pub struct EntityCache {
     stats: CacheStats,
     /// The second level, and where invalidations go to, and come from, other instances.
     shared: Option<Arc<SharedLevel>>,
+    /// Invalidations Redis has not taken yet, by tenant and type, retried in the background.
+    pending: Mutex<HashMap<(TenantId, Name), (Scope, bool)>>,
+    /// How many there are (read without the lock on every lookup).
+    pending_count: std::sync::atomic::AtomicUsize,
+    /// Whether the retrying task runs.
+    retrying: std::sync::atomic::AtomicBool,
 }
+
+/// How long after a cancelled commit its types are flushed again.
+const LATE_COMMIT: Duration = Duration::from_secs(5);
 
 /// Counters of what the cache did, for metrics and tests.
 #[derive(Debug, Default)]
@@ -206,8 +215,9 @@ pub struct CacheStats {
     pub misses: AtomicU64,
     /// Types flushed (in one scope) after a committed write.
     pub invalidations: AtomicU64,
-    /// Invalidations that could not be sent to Redis (other instances keep their entries
-    /// until the TTL).
+    /// Invalidations Redis did not take at once (each retried in the background until it
+    /// does; meanwhile this instance does without Redis for the type, and other instances
+    /// may serve its old entries).
     pub invalidations_unsent: AtomicU64,
     /// Reads not kept because their type was invalidated while they ran.
     pub stale_reads_dropped: AtomicU64,
@@ -282,24 +292,28 @@ impl EntityCache {
             cleared_at: AtomicU64::new(0),
             stats: CacheStats::default(),
             shared,
+            pending: Mutex::new(HashMap::new()),
+            pending_count: std::sync::atomic::AtomicUsize::new(0),
+            retrying: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Forgets every entry of `tenant`, whatever its schema (its data was destroyed): here,
     /// in Redis and in the other instances. Waits for Redis (at most its timeout per type).
-    pub async fn invalidate_tenant(&self, tenant: &TenantId) {
+    pub async fn invalidate_tenant(self: &Arc<Self>, tenant: &TenantId) {
         self.forget_tenant_here(tenant);
         let Some(shared) = &self.shared else { return };
         let scope = Scope {
             tenant: tenant.clone(),
             schema: None,
         };
-        for type_name in self.types.keys() {
-            if let Err(error) = shared.invalidate(&scope, type_name, true).await {
-                self.stats
-                    .invalidations_unsent
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, tenant = %tenant, "cache: a tenant flush not sent to Redis; its entries there expire at their TTL");
+        // The first message makes every instance forget the whole tenant; the others only
+        // move their type's generation in Redis.
+        for (i, type_name) in self.all_types().iter().enumerate() {
+            let whole_tenant = i == 0;
+            if let Err(error) = shared.invalidate(&scope, type_name, whole_tenant).await {
+                tracing::warn!(%error, tenant = %tenant, "cache: a tenant flush not sent to Redis; retrying in the background");
+                self.retry_later(&scope, type_name, whole_tenant);
             }
         }
     }
@@ -376,7 +390,7 @@ impl EntityCache {
 
     /// Forgets every entry of `types` in `scope`: here at once, then in Redis and the other
     /// instances, waiting for Redis (at most its timeout; the types concurrently).
-    async fn invalidate(&self, scope: &Scope, types: &[Name]) {
+    async fn invalidate(self: &Arc<Self>, scope: &Scope, types: &[Name]) {
         for type_name in types {
             self.invalidate_here(scope, type_name);
         }
@@ -387,26 +401,104 @@ impl EntityCache {
                 .map(|type_name| shared.invalidate(scope, type_name, false)),
         )
         .await;
-        for error in sent.into_iter().filter_map(Result::err) {
-            self.stats
-                .invalidations_unsent
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, "cache: an invalidation not sent to Redis; other instances keep the entries until their TTL");
+        for (type_name, sent) in types.iter().zip(sent) {
+            if let Err(error) = sent {
+                tracing::warn!(%error, type_name = %type_name, "cache: an invalidation not sent to Redis; retrying in the background");
+                self.retry_later(scope, type_name, false);
+            }
         }
     }
 
-    /// [`EntityCache::invalidate`], from a synchronous context (a drop): here at once, the
-    /// rest in the background.
+    /// [`EntityCache::invalidate`], from a synchronous context (the drop of a commit that was
+    /// cancelled): here at once, the rest in the background, and all of it again a few
+    /// seconds later, for a commit the database applied after the first flush.
     fn invalidate_in_background(self: &Arc<Self>, scope: &Scope, types: Vec<Name>) {
         for type_name in &types {
             self.invalidate_here(scope, type_name);
         }
-        if self.shared.is_none() || types.is_empty() {
+        if types.is_empty() {
             return;
         }
         let cache = Arc::clone(self);
         let scope = scope.clone();
-        tokio::spawn(async move { cache.invalidate(&scope, &types).await });
+        tokio::spawn(async move {
+            cache.invalidate(&scope, &types).await;
+            tokio::time::sleep(LATE_COMMIT).await;
+            cache.invalidate(&scope, &types).await;
+        });
+    }
+
+    /// Keeps an invalidation Redis did not take, and retries it in the background until it
+    /// does; meanwhile this instance does without Redis for the type in the tenant.
+    fn retry_later(self: &Arc<Self>, scope: &Scope, type_name: &Name, whole_tenant: bool) {
+        self.stats
+            .invalidations_unsent
+            .fetch_add(1, Ordering::Relaxed);
+        {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.insert(
+                (scope.tenant.clone(), type_name.clone()),
+                (scope.clone(), whole_tenant),
+            );
+            self.pending_count.store(pending.len(), Ordering::SeqCst);
+        }
+        if self.retrying.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(100);
+            loop {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                let Some(cache) = cache.upgrade() else { return };
+                let Some(shared) = &cache.shared else { return };
+                let due: Vec<_> = cache
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .map(|(key, flush)| (key.clone(), flush.clone()))
+                    .collect();
+                for (key, (scope, whole_tenant)) in due {
+                    if shared
+                        .invalidate(&scope, &key.1, whole_tenant)
+                        .await
+                        .is_ok()
+                    {
+                        let mut pending = cache
+                            .pending
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        pending.remove(&key);
+                        cache.pending_count.store(pending.len(), Ordering::SeqCst);
+                    }
+                }
+                if cache.pending_count.load(Ordering::SeqCst) == 0 {
+                    cache.retrying.store(false, Ordering::SeqCst);
+                    // One kept since the count was read, whose own call saw this loop running.
+                    if cache.pending_count.load(Ordering::SeqCst) == 0
+                        || cache.retrying.swap(true, Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Whether an invalidation of `type_name` for `tenant` waits to reach Redis: its entries
+    /// there may be stale.
+    fn unsent(&self, tenant: &TenantId, type_name: &Name) -> bool {
+        self.pending_count.load(Ordering::SeqCst) > 0
+            && self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(&(tenant.clone(), type_name.clone()))
     }
 
     /// Forgets every entry of `type_name` in `scope`, in this instance: reads under way keep
@@ -543,7 +635,9 @@ impl CachedSource {
         if !ours.is_empty() {
             // The second level first, then the database for what it lacks.
             let mut shared_generation = None;
-            if let Some(shared) = &self.cache.shared {
+            if let Some(shared) = &self.cache.shared
+                && !self.cache.unsent(&scope.tenant, type_name)
+            {
                 let keys: Vec<&EntityKey> = ours.iter().map(|(p, _)| request.keys[*p]).collect();
                 match shared.read(&scope, mapping, &keys).await {
                     Ok(read) => {

@@ -23,10 +23,20 @@
 //! write thus either fails that check or stores entries of a generation already past: never a
 //! row the write changed, whatever the timing (not left to the TTL).
 //!
-//! **Failure.** Every call goes through [`Redis::call`] (bounded by its timeout, resting after a
-//! failure): a request whose Redis call fails reads the database as if nothing were cached.
-//! Invalidations that cannot be sent leave the other instances' entries until their TTL; the
-//! failure is counted and logged.
+//! **A generation never comes back.** A missing generation (never made, evicted, lost with a
+//! node) is created with a random value, not counted from 0, so entries written under an
+//! earlier life of the key never match it again. What Redis cannot promise is kept: an
+//! increment acknowledged by a primary that fails over before replicating it is lost, and the
+//! replica's older generation serves the old entries until their TTL (Redis replication is
+//! asynchronous; `WAIT` after each invalidation would close it at a round trip per write).
+//!
+//! **Failure.** Reads and write-backs go through [`Redis::call`] (bounded by its timeout,
+//! skipped while the breaker rests): a request whose Redis call fails reads the database as if
+//! nothing were cached. Invalidations are tried even while the breaker rests; one that fails is
+//! retried in the background until Redis takes it, and meanwhile this instance neither reads
+//! nor writes the type's entries in Redis, so the writer never serves the old row. Other
+//! instances keep their entries until the retry succeeds or their TTL ends; the failure is
+//! counted and logged.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,7 +73,7 @@ impl Default for SharedConfig {
 /// is no longer `ARGV[1]`: a read does not keep what it read once a write has invalidated
 /// the type.
 const WRITE_BACK: &str = r"
-local current = redis.call('GET', KEYS[1]) or '0'
+local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then return 0 end
 for i = 2, #KEYS do
   redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[2])
@@ -71,13 +81,37 @@ end
 return 1
 ";
 
-/// Moves the type at `KEYS[1]` to its next generation and tells every instance: `ARGV[1]`
-/// the channel, `ARGV[2]` the message.
+/// Moves the type at `KEYS[1]` to its next generation (a fresh random one, `ARGV[3]`, if it
+/// has none) and tells every instance: `ARGV[1]` the channel, `ARGV[2]` the message.
 const INVALIDATE: &str = r"
-redis.call('INCR', KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('INCR', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 ";
+
+/// Gives the type at `KEYS[1]` the random generation `ARGV[1]` if it has none, and answers
+/// its generation.
+const START: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+";
+
+/// A generation for a type that has none: random, below 2^52 (exact in Lua's numbers, and
+/// far from overflowing `INCR`).
+fn fresh_generation() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() & ((1 << 52) - 1)
+}
 
 /// The second level of one cache.
 pub(crate) struct SharedLevel {
@@ -87,6 +121,7 @@ pub(crate) struct SharedLevel {
     instance: String,
     write_back: redis::Script,
     invalidate: redis::Script,
+    start: redis::Script,
 }
 
 /// What one `MGET` found: the type's generation then, and the valid entries.
@@ -112,6 +147,7 @@ impl SharedLevel {
             instance: format!("{}-{nanos}", std::process::id()),
             write_back: redis::Script::new(WRITE_BACK),
             invalidate: redis::Script::new(INVALIDATE),
+            start: redis::Script::new(START),
         })
     }
 
@@ -162,8 +198,26 @@ impl SharedLevel {
         let generation = values
             .next()
             .flatten()
-            .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse().ok())
-            .unwrap_or(0);
+            .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse::<u64>().ok());
+        let Some(generation) = generation else {
+            // No generation yet (or no longer): start one; no entry can be of it.
+            let key = format!("{tag}:g");
+            let fresh = fresh_generation();
+            let generation: u64 = self
+                .redis
+                .call(|mut connection| async move {
+                    self.start
+                        .key(&key)
+                        .arg(fresh)
+                        .invoke_async(&mut connection)
+                        .await
+                })
+                .await?;
+            return Ok(SharedRead {
+                generation,
+                rows: keys.iter().map(|_| None).collect(),
+            });
+        };
         let rows = values
             .map(|value| {
                 let (at, row) = decode(&value?, mapping.columns.len())?;
@@ -239,11 +293,12 @@ impl SharedLevel {
         invocation
             .key(format!("{}:g", self.tag(&scope.tenant, type_name)))
             .arg(&self.config.channel)
-            .arg(message);
+            .arg(message)
+            .arg(fresh_generation());
         self.redis
-            .call(
-                |mut connection| async move { invocation.invoke_async::<i64>(&mut connection).await },
-            )
+            .call_regardless(|mut connection| async move {
+                invocation.invoke_async::<i64>(&mut connection).await
+            })
             .await
             .map(drop)
     }
@@ -325,6 +380,10 @@ fn mapping_hash(mapping: &EntityMapping) -> u64 {
     };
     eat(mapping.type_name.as_bytes());
     eat(mapping.table.to_string().as_bytes());
+    // Entry keys name a key by its index: a deploy that changes the keys changes the hash.
+    for key in &mapping.key_columns {
+        eat(key.join(",").as_bytes());
+    }
     for column in &mapping.columns {
         eat(column.field.as_bytes());
         eat(column.column.as_bytes());

@@ -36,9 +36,10 @@ struct Flush {
 }
 
 /// Flushes what a committing unit of work wrote: [`FlushOnDrop::run`] after the commit returns,
-/// waiting for Redis so that the response leaves after every instance's entries are gone; or,
-/// when the request is cancelled while the commit is under way (a commit sent may have
-/// happened), when dropped, in the background.
+/// waiting for Redis, so that the response leaves after this instance's entries and the
+/// shared ones are gone (other instances' first levels forget theirs when the published
+/// message reaches them, a moment later); or, when the request is cancelled while the commit
+/// is under way (a commit sent may have happened), when dropped, in the background.
 struct FlushOnDrop {
     cache: Arc<EntityCache>,
     scope: Scope,

@@ -5,18 +5,21 @@
 //! Redis is an optimisation wherever graft uses it, never a dependency a request waits on for
 //! long, so every call goes through [`Redis::call`]:
 //!
-//! - **bounded:** a call (connecting included) that takes longer than the configured timeout
-//!   is abandoned, and the caller does without Redis;
+//! - **bounded:** a call that takes longer than the configured timeout is abandoned, and the
+//!   caller does without Redis; a connection is made in the background (with a longer timeout
+//!   of its own), so a call waits for it at most its own timeout;
 //! - **a breaker:** after a failure or a timeout, calls are refused at once for
-//!   [`REST_AFTER_FAILURE`], then tried again, so a Redis that is down costs one timeout per
-//!   second, not one per request;
+//!   [`REST_AFTER_FAILURE`] from then, so a Redis that is down costs one timeout per second,
+//!   not one per request; [`Redis::call_regardless`] is for the calls that must be tried
+//!   anyway (invalidations);
 //! - **counted:** [`RedisStats`] says how many calls failed, timed out or were skipped.
 //!
 //! A cluster's callers keep every key of one call in one hash slot (a `{hash tag}`), which the
 //! cluster requires of `MGET` and of scripts.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -26,6 +29,9 @@ use serde::Deserialize;
 
 /// How long calls are refused after a failure before Redis is tried again.
 pub const REST_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// The least time a connection may take to be made, in the background.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where Redis is, as `graft.toml` gives it: one URL for a single node, a list of seed nodes
 /// for a Redis Cluster.
@@ -127,16 +133,109 @@ enum Client {
     Cluster(redis::cluster::ClusterClient),
 }
 
-/// A Redis shared by every request of an instance, connected on first use.
-pub struct Redis {
-    target: RedisTarget,
+impl Client {
+    async fn connect(&self) -> redis::RedisResult<Connection> {
+        Ok(Connection(match self {
+            Client::Node(client) => Inner::Node(client.get_multiplexed_async_connection().await?),
+            Client::Cluster(client) => Inner::Cluster(client.get_async_connection().await?),
+        }))
+    }
+}
+
+/// The connection and the breaker, shared with the task that connects in the background.
+struct Link {
     client: Client,
-    connection: tokio::sync::Mutex<Option<Connection>>,
-    timeout: Duration,
+    connection: std::sync::Mutex<Option<Connection>>,
+    /// Whether a connection is being made.
+    connecting: AtomicBool,
+    /// Told when a connection is made.
+    connected: tokio::sync::Notify,
+    /// How long making a connection may take (cluster slot discovery included).
+    connect_timeout: Duration,
     opened: Instant,
-    /// Until when (ms since `opened`) calls are refused after a failure.
+    /// Until when (ms since `opened`) guarded calls are refused after a failure.
     rest_until_ms: AtomicU64,
     stats: RedisStats,
+}
+
+impl Link {
+    fn current(&self) -> Option<Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts making a connection in the background, unless one is being made.
+    fn start_connecting(self: &Arc<Self>) {
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let link = Arc::clone(self);
+        tokio::spawn(async move {
+            match tokio::time::timeout(link.connect_timeout, link.client.connect()).await {
+                Ok(Ok(connection)) => {
+                    *link
+                        .connection
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection);
+                    link.connected.notify_waiters();
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "could not connect to Redis; doing without it for a second");
+                    link.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    link.rest();
+                }
+                Err(_) => {
+                    tracing::warn!(timeout = ?link.connect_timeout, "connecting to Redis took too long; doing without it for a second");
+                    link.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    link.rest();
+                }
+            }
+            link.connecting.store(false, Ordering::Release);
+        });
+    }
+
+    /// The connection, once one is made (waits for the task making it).
+    async fn wait_connected(self: &Arc<Self>) -> Connection {
+        loop {
+            let notified = self.connected.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(connection) = self.current() {
+                return connection;
+            }
+            self.start_connecting();
+            notified.await;
+        }
+    }
+
+    /// After a failure: a fresh connection next time, and no guarded call for a while from
+    /// now.
+    fn rest(&self) {
+        let rest = u64::try_from(REST_AFTER_FAILURE.as_millis()).unwrap_or(u64::MAX);
+        self.rest_until_ms
+            .store(self.now_ms().saturating_add(rest), Ordering::Relaxed);
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn resting(&self) -> bool {
+        self.now_ms() < self.rest_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A Redis shared by every request of an instance, connected on first use, in the background.
+pub struct Redis {
+    target: RedisTarget,
+    timeout: Duration,
+    link: Arc<Link>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -151,7 +250,12 @@ impl std::fmt::Debug for Redis {
 impl Redis {
     /// A Redis at `target` whose calls each take at most `timeout`. Connects nothing yet;
     /// fails only on a malformed URL or an empty list of nodes.
+    ///
+    /// A connection is made in the background, given [`CONNECT_TIMEOUT`] or `timeout`,
+    /// whichever is longer (a cluster's slot discovery takes several round trips); a call
+    /// waits for it only as long as its own timeout.
     pub fn new(target: &RedisTarget, timeout: Duration) -> Result<Redis, RedisError> {
+        let connect_timeout = timeout.max(CONNECT_TIMEOUT);
         let client = match target {
             RedisTarget::Node(url) => Client::Node(
                 redis::Client::open(url.as_str())
@@ -169,8 +273,8 @@ impl Redis {
                 }
                 Client::Cluster(
                     redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                        .connection_timeout(timeout)
-                        .response_timeout(timeout)
+                        .connection_timeout(connect_timeout)
+                        .response_timeout(connect_timeout)
                         .retries(1)
                         .build()
                         .map_err(|e| RedisError::Config(e.to_string()))?,
@@ -179,12 +283,17 @@ impl Redis {
         };
         Ok(Redis {
             target: target.clone(),
-            client,
-            connection: tokio::sync::Mutex::new(None),
             timeout,
-            opened: Instant::now(),
-            rest_until_ms: AtomicU64::new(0),
-            stats: RedisStats::default(),
+            link: Arc::new(Link {
+                client,
+                connection: std::sync::Mutex::new(None),
+                connecting: AtomicBool::new(false),
+                connected: tokio::sync::Notify::new(),
+                connect_timeout,
+                opened: Instant::now(),
+                rest_until_ms: AtomicU64::new(0),
+                stats: RedisStats::default(),
+            }),
         })
     }
 
@@ -200,40 +309,59 @@ impl Redis {
 
     /// What the calls came to so far.
     pub fn stats(&self) -> &RedisStats {
-        &self.stats
+        &self.link.stats
     }
 
-    /// Runs `call` on the connection (made first if there is none), within the timeout. A
-    /// failure or a timeout drops the connection and rests the breaker; during a rest the call
-    /// is refused at once with [`RedisError::Resting`].
+    /// Whether the breaker rests after a failure (guarded calls are refused now).
+    pub fn is_resting(&self) -> bool {
+        self.link.resting()
+    }
+
+    /// Runs `call` on the connection within the timeout (waiting for the connection counts).
+    /// A failure or a timeout drops the connection and rests the breaker; during a rest the
+    /// call is refused at once with [`RedisError::Resting`]. For what may be skipped: reads,
+    /// write-backs, rate-limit checks.
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, RedisError>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let now_ms = self.now_ms();
-        if now_ms < self.rest_until_ms.load(Ordering::Relaxed) {
-            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        if self.link.resting() {
+            self.link.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return Err(RedisError::Resting);
         }
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.call_regardless(call).await
+    }
+
+    /// [`Redis::call`], tried even while the breaker rests: for what must not be skipped
+    /// because another call failed (an invalidation after a commit). Still within the timeout.
+    pub async fn call_regardless<T, F, Fut>(&self, call: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.link.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let link = &self.link;
         let answer = tokio::time::timeout(self.timeout, async {
-            let connection = self.connection().await?;
+            let connection = match link.current() {
+                Some(connection) => connection,
+                None => link.wait_connected().await,
+            };
             call(connection).await
         })
         .await;
         let error = match answer {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                self.link.stats.failures.fetch_add(1, Ordering::Relaxed);
                 RedisError::Failed(error)
             }
             Err(_) => {
-                self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                self.link.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 RedisError::TimedOut(self.timeout)
             }
         };
-        self.rest(now_ms).await;
+        self.link.rest();
         Err(error)
     }
 
@@ -242,7 +370,7 @@ impl Redis {
     pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, RedisError> {
         let mut last = RedisError::Config("no Redis node to subscribe to".into());
         for url in self.target.urls() {
-            let attempt = tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), async {
+            let attempt = tokio::time::timeout(self.link.connect_timeout, async {
                 let mut pubsub = redis::Client::open(url.as_str())?
                     .get_async_pubsub()
                     .await?;
@@ -253,37 +381,10 @@ impl Redis {
             match attempt {
                 Ok(Ok(pubsub)) => return Ok(pubsub),
                 Ok(Err(error)) => last = RedisError::Failed(error),
-                Err(_) => last = RedisError::TimedOut(self.timeout),
+                Err(_) => last = RedisError::TimedOut(self.link.connect_timeout),
             }
         }
         Err(last)
-    }
-
-    async fn connection(&self) -> redis::RedisResult<Connection> {
-        // The lock only hands out the connection (multiplexed, so cloned): calls do not wait
-        // for each other, only for a connection being made.
-        let mut held = self.connection.lock().await;
-        if let Some(connection) = &*held {
-            return Ok(connection.clone());
-        }
-        let connection = Connection(match &self.client {
-            Client::Node(client) => Inner::Node(client.get_multiplexed_async_connection().await?),
-            Client::Cluster(client) => Inner::Cluster(client.get_async_connection().await?),
-        });
-        *held = Some(connection.clone());
-        Ok(connection)
-    }
-
-    /// After a failure: a fresh connection next time, and no call for a while.
-    async fn rest(&self, now_ms: u64) {
-        let rest = u64::try_from(REST_AFTER_FAILURE.as_millis()).unwrap_or(u64::MAX);
-        self.rest_until_ms
-            .store(now_ms.saturating_add(rest), Ordering::Relaxed);
-        *self.connection.lock().await = None;
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 

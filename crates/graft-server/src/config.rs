@@ -330,7 +330,8 @@ pub struct MetricsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSection {
-    /// The most memory entries may take, in MiB (default 64).
+    /// The most memory entries may take in process, in MiB (default 64); 0 keeps none there
+    /// (with `redis_url`, every lookup then goes to Redis).
     #[serde(default = "default_cache_memory_mb")]
     pub max_memory_mb: u64,
     /// The types cached (mapped entity types of the schema), each with its TTL.

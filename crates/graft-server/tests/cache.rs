@@ -250,6 +250,21 @@ async fn entities_carry_apollo_cache_tags_when_configured() {
         1,
         "graft's statistics are there too"
     );
+    // Without the debug header: the tags alone.
+    let reply = common::post(
+        address,
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(
+        reply.body["extensions"],
+        json!({ "apolloEntityCacheTags": [
+            ["OrgUser", "OrgUser:org-1:u1"],
+            [],
+            ["OrgUser", "OrgUser:org-2:u3"]
+        ] })
+    );
     let (plain, _schema) = orgs_on_postgres("").await;
     let reply = graphql(plain, body).await;
     assert!(reply.body.get("extensions").is_none(), "{}", reply.body);

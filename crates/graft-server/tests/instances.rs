@@ -162,10 +162,31 @@ async fn three_instances_share_a_redis_cluster_and_survive_losing_one() {
 
     // 2. Invalidation: a write through instance 2 is seen through 0 and 1 (their first
     //    levels forget it by pub/sub; the second level's generation moved before it answered).
+    let redis = graft_redis::Redis::new(
+        &graft_redis::RedisTarget::Cluster(cluster.urls()),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let generation_key = format!("{prefix}:cache:{{free:OrgUser}}:g");
+    let generation = || {
+        let key = generation_key.clone();
+        redis.call(|mut c| async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<u64>>(&mut c)
+                .await
+        })
+    };
+    let generation_before = generation().await.unwrap().expect("started by the reads");
     let (status, written) = post(&client, &urls[2], "free", &rename("u1", "Renamed"))
         .await
         .unwrap();
     assert_eq!(status, 200, "{written}");
+    assert_eq!(
+        generation().await.unwrap(),
+        Some(generation_before + 1),
+        "the shared entries were invalidated before the write answered"
+    );
     for url in &urls[..2] {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
