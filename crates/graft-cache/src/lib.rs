@@ -55,7 +55,8 @@ use unit_of_work::CachingUnitOfWork;
 /// What the cache keeps, and how long.
 #[derive(Debug, Clone, Default)]
 pub struct CacheConfig {
-    /// The most memory entries may take, in (estimated) bytes.
+    /// The most memory entries may take in process, in (estimated) bytes; 0 keeps none there
+    /// (every lookup goes to the second level, if there is one).
     pub max_bytes: u64,
     /// The types cached, each with how long an entry is served.
     pub types: HashMap<Name, Duration>,
@@ -189,6 +190,8 @@ pub struct EntityCache {
     /// The tick of the last flush of every entry.
     cleared_at: AtomicU64,
     stats: CacheStats,
+    /// Whether entries are kept in process (`max_bytes` above 0).
+    in_memory: bool,
     /// The second level, and where invalidations go to, and come from, other instances.
     shared: Option<Arc<SharedLevel>>,
     /// Invalidations Redis has not taken yet, by tenant and type, retried in the background.
@@ -291,6 +294,7 @@ impl EntityCache {
             clock: AtomicU64::new(0),
             cleared_at: AtomicU64::new(0),
             stats: CacheStats::default(),
+            in_memory: config.max_bytes > 0,
             shared,
             pending: Mutex::new(HashMap::new()),
             pending_count: std::sync::atomic::AtomicUsize::new(0),
@@ -587,7 +591,14 @@ impl CachedSource {
         let mut found: Vec<Option<Entry>> = vec![None; request.keys.len()];
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
-        for (position, key) in request.keys.iter().enumerate() {
+        // Without a first level, every key goes to Redis (then the database): no placeholders.
+        let memory_keys = if self.cache.in_memory {
+            request.keys
+        } else {
+            ours.extend((0..request.keys.len()).map(|position| (position, None)));
+            &[]
+        };
+        for (position, key) in memory_keys.iter().enumerate() {
             // The usual case, a hit, without cloning the key.
             let borrowed = EntryRef {
                 scope: &scope,

@@ -64,6 +64,16 @@ impl World {
 
     /// An instance reaching Redis at `target` (a proxy of the world's Redis, say).
     async fn instance_on(&self, target: &RedisTarget, timeout: Duration) -> Instance {
+        self.instance_with(target, timeout, 1 << 20).await
+    }
+
+    /// An instance whose first level may take `max_bytes`.
+    async fn instance_with(
+        &self,
+        target: &RedisTarget,
+        timeout: Duration,
+        max_bytes: u64,
+    ) -> Instance {
         let types: HashMap<_, _> = ["User", "Badge"]
             .into_iter()
             .map(|t| {
@@ -76,7 +86,7 @@ impl World {
         let redis = Arc::new(Redis::new(target, timeout).expect("a target"));
         let cache = EntityCache::shared(
             &CacheConfig {
-                max_bytes: 1 << 20,
+                max_bytes,
                 types,
                 tables: HashMap::new(),
             },
@@ -390,4 +400,26 @@ async fn an_invalidation_redis_missed_is_retried_and_the_writer_never_serves_the
         world.names(&fresh, "t1", &[id("User", 1)]).await,
         [some(&["Ada L."])]
     );
+}
+
+#[tokio::test]
+async fn without_a_first_level_every_lookup_is_answered_from_redis() {
+    let world = World::new(RedisTarget::Node("redis://127.0.0.1:6379".into())).await;
+    let a = world
+        .instance_with(&world.target, Duration::from_secs(1), 0)
+        .await;
+    let keys = [id("User", 1), id("User", 2)];
+    world.names(&a, "t1", &keys).await;
+    eventually(async || world.entries_in_redis().await == 2).await;
+    for _ in 0..3 {
+        assert_eq!(
+            world.names(&a, "t1", &keys).await,
+            [some(&["Ada"]), some(&["Bob"])]
+        );
+    }
+    assert_eq!(world.statements(), 1, "one read of the database");
+    let stats = a.cache.stats();
+    assert_eq!(stats.hits.load(Ordering::SeqCst), 0, "nothing in memory");
+    assert_eq!(stats.shared_hits.load(Ordering::SeqCst), 6);
+    assert!(a.cache.is_empty());
 }
