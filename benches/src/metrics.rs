@@ -1,8 +1,8 @@
 //! The metrics run (`--runs metrics`, PostgreSQL): what keeping Prometheus metrics, exporting
 //! OpenTelemetry spans, and counting requests against a rate limit cost a 100-key `_entities`:
-//! graft with none, with `[metrics]`, with `[metrics]` and `[telemetry]` (every graft span
-//! exported over OTLP to a sink in this process), and with `[rate_limits]` (a limit never
-//! reached, in process and in Redis), interleaved in one run.
+//! graft with none, with `[metrics]`, with `[metrics]` and `[telemetry]` (request spans, the
+//! default, then every graft span, exported over OTLP to a sink in this process), and with
+//! `[rate_limits]` (a limit never reached, in process and in Redis), interleaved in one run.
 
 use crate::Settings;
 use crate::dataset::Target;
@@ -35,6 +35,17 @@ pub(crate) async fn run(
         ),
     )
     .await?;
+    let every_span = Graft::start_with(
+        settings,
+        "metrics-every-span-on",
+        target,
+        "",
+        &format!(
+            "[metrics]\nenabled = true\n[telemetry]\notlp_endpoint = \"http://{sink}/v1/traces\"\n\
+             filter = \"info,graft_resolve=debug,graft_db=debug,graft_cache=debug\"\n"
+        ),
+    )
+    .await?;
     let limited = Graft::start_with(
         settings,
         "rate-limits-on",
@@ -58,6 +69,7 @@ pub(crate) async fn run(
             ("neither", &off),
             ("metrics on", &on),
             ("metrics and tracing on", &traced),
+            ("metrics and every span", &every_span),
             ("rate limits on", &limited),
             ("rate limits in Redis", &shared),
         ],

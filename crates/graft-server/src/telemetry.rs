@@ -6,9 +6,9 @@
 //! keys), `cache_lookup` (the entity cache's answer for a group: hits in memory and in Redis),
 //! `db_statement` (each SQL statement: system, operation, rows) and `remote_call` (each HTTP
 //! call to a remote subgraph), all at debug. The exporter has its own filter (`filter`,
-//! default `info,graft=debug` and the graft crates at debug), so the log on stderr keeps its
-//! level while the trace gets every span, and without `[telemetry]` no span below info is
-//! even created.
+//! default `info`: the request spans only, which cost little; [`EVERY_SPAN`] exports all of
+//! graft's), so the log on stderr keeps its level, and without `[telemetry]` no span below
+//! info is even created.
 //!
 //! Spans go through the SDK's batch processor (its own thread; a blocking reqwest client),
 //! so exporting never runs on a request's task; a collector that is down costs dropped spans,
@@ -29,7 +29,7 @@ use serde::Deserialize;
 /// otlp_endpoint = "http://127.0.0.1:4318/v1/traces"   # OTLP over HTTP (protobuf)
 /// service_name = "graft"          # default
 /// sample_ratio = 1.0              # default: the share of traces graft starts that it keeps
-/// filter = "info,graft=debug"     # default: which spans are exported (EnvFilter syntax)
+/// filter = "info"                # default: request spans; see EVERY_SPAN for all of graft's
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,15 +43,18 @@ pub struct TelemetrySection {
     /// started follows the gateway's decision.
     #[serde(default)]
     pub sample_ratio: Option<f64>,
-    /// Which spans are exported, in `RUST_LOG` syntax (default: info, and graft's crates at
-    /// debug).
+    /// Which spans are exported, in `RUST_LOG` syntax (default `info`: one span per request;
+    /// [`EVERY_SPAN`] adds plans, fetch groups, cache lookups, statements and remote calls).
     #[serde(default)]
     pub filter: Option<String>,
 }
 
-/// The default export filter: every graft span, other crates' at info.
-pub const DEFAULT_FILTER: &str = "info,graft=debug,graft_server=debug,graft_resolve=debug,\
-graft_db=debug,graft_http=debug,graft_cache=debug";
+/// The default export filter: the request spans (`graphql`, `batch`).
+pub const DEFAULT_FILTER: &str = "info";
+
+/// The filter that exports every graft span, other crates' at info.
+pub const EVERY_SPAN: &str = "info,graft_server=debug,graft_resolve=debug,graft_db=debug,\
+graft_http=debug,graft_cache=debug";
 
 static ENABLED: OnceLock<()> = OnceLock::new();
 

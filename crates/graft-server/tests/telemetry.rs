@@ -82,7 +82,9 @@ OrgUser = {{ ttl_seconds = 60 }}
 [telemetry]
 otlp_endpoint = "{endpoint}"
 service_name = "graft-test"
+filter = "{every}"
 "#,
+            every = graft_server::telemetry::EVERY_SPAN,
             schema = example("schema.graphql"),
             db = dir.join("orgs.db").display(),
             tables = example("sqlite/schema.sql"),
