@@ -303,10 +303,15 @@ impl EntityCache {
     }
 
     /// Forgets every entry of `tenant`, whatever its schema (its data was destroyed): here,
-    /// in Redis and in the other instances. Waits for Redis (at most its timeout per type).
-    pub async fn invalidate_tenant(self: &Arc<Self>, tenant: &TenantId) {
+    /// in Redis and in the other instances. Waits for Redis (at most its timeout per type);
+    /// whether Redis took every flush (those it did not are retried in the background, for as
+    /// long as the cache lives).
+    pub async fn invalidate_tenant(self: &Arc<Self>, tenant: &TenantId) -> bool {
         self.forget_tenant_here(tenant);
-        let Some(shared) = &self.shared else { return };
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        let mut all_sent = true;
         let scope = Scope {
             tenant: tenant.clone(),
             schema: None,
@@ -318,8 +323,10 @@ impl EntityCache {
             if let Err(error) = shared.invalidate(&scope, type_name, whole_tenant).await {
                 tracing::warn!(%error, tenant = %tenant, "cache: a tenant flush not sent to Redis; retrying in the background");
                 self.retry_later(&scope, type_name, whole_tenant);
+                all_sent = false;
             }
         }
+        all_sent
     }
 
     /// Forgets every entry of `tenant` in this instance, whatever its schema. A scan of the

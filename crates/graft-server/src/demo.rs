@@ -471,18 +471,55 @@ fn cached(
             let timeout = Duration::from_millis(section.redis_timeout_ms.unwrap_or(10).max(1));
             let redis = graft_redis::Redis::new(target, timeout)
                 .map_err(|e| StartError::Config(format!("cache.redis_url: {e}")))?;
-            let defaults = graft_cache::SharedConfig::default();
-            let shared = graft_cache::SharedConfig {
-                key_prefix: section.key_prefix.clone().unwrap_or(defaults.key_prefix),
-                channel: section.channel.clone().unwrap_or(defaults.channel),
-            };
-            graft_cache::EntityCache::shared(&config, Arc::new(redis), shared)
+            graft_cache::EntityCache::shared(&config, Arc::new(redis), shared_config(section))
                 .map_err(|e| StartError::Config(format!("cache.key_prefix: {e}")))?
         }
         None => graft_cache::EntityCache::new(&config),
     };
     let source = Arc::new(graft_cache::CachedSource::new(source, Arc::clone(&cache)));
     Ok((source, cache))
+}
+
+/// Where `[cache]` keeps its second level and sends its invalidations.
+fn shared_config(section: &crate::config::CacheSection) -> graft_cache::SharedConfig {
+    let defaults = graft_cache::SharedConfig::default();
+    graft_cache::SharedConfig {
+        key_prefix: section.key_prefix.clone().unwrap_or(defaults.key_prefix),
+        channel: section.channel.clone().unwrap_or(defaults.channel),
+    }
+}
+
+/// Tells every instance sharing `[cache] redis_url` that `tenant`'s data is gone (`graft
+/// tenant destroy`, run outside the servers): its types move to new generations in Redis and
+/// the instances forget its entries in memory. `Ok(false)` when Redis did not take every flush
+/// within 2 s (the entries then expire at their TTL); `Ok(true)` also when there is no Redis.
+pub async fn forget_cached_tenant(config: &Config, tenant: &str) -> Result<bool, StartError> {
+    let Some(section) = &config.cache else {
+        return Ok(true);
+    };
+    let Some(target) = &section.redis_url else {
+        return Ok(true);
+    };
+    let types = section
+        .types
+        .iter()
+        .map(|(name, cached)| {
+            let name = Name::new(name)
+                .map_err(|_| StartError::Config(format!("cache.types.{name}: not a type name")))?;
+            Ok((name, Duration::from_secs(cached.ttl_seconds.max(1))))
+        })
+        .collect::<Result<_, StartError>>()?;
+    let redis = graft_redis::Redis::new(target, Duration::from_secs(2))
+        .map_err(|e| StartError::Config(format!("cache.redis_url: {e}")))?;
+    let config = graft_cache::CacheConfig {
+        max_bytes: 0,
+        types,
+        tables: std::collections::HashMap::new(),
+    };
+    let cache = graft_cache::EntityCache::shared(&config, Arc::new(redis), shared_config(section))
+        .map_err(|e| StartError::Config(format!("cache.key_prefix: {e}")))?;
+    let tenant = TenantId::new(tenant).map_err(|e| StartError::Tenancy(e.to_string()))?;
+    Ok(cache.invalidate_tenant(&tenant).await)
 }
 
 /// `mariadb://` is accepted as a synonym of `mysql://`, which the driver expects.

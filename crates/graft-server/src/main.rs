@@ -337,6 +337,13 @@ fn tenant(config: &std::path::Path, command: TenantCommand) -> anyhow::Result<Ex
                 );
                 anyhow::ensure!(control.destroy(&id).await?, "no tenant {id}");
                 println!("destroyed tenant {id}");
+                // Running instances must not serve its rows to a tenant re-created under the id.
+                if !graft_server::demo::forget_cached_tenant(&config, &id).await? {
+                    eprintln!(
+                        "warning: Redis did not take every cache flush of tenant {id}: its \
+                         cached rows expire at their TTL"
+                    );
+                }
             }
             TenantCommand::Promote { id, schema } => {
                 // Running instances cache the tenant's record: it stays suspended that long.

@@ -269,3 +269,47 @@ async fn entities_carry_apollo_cache_tags_when_configured() {
     let reply = graphql(plain, body).await;
     assert!(reply.body.get("extensions").is_none(), "{}", reply.body);
 }
+
+/// `graft tenant destroy` runs outside the servers: through Redis, it moves the tenant's
+/// generations and every instance forgets the tenant's entries in memory.
+#[tokio::test]
+async fn a_tenant_destroyed_from_the_command_line_is_forgotten_by_every_instance() {
+    let schema = graft_testkit::PgSchema::create("").await;
+    let keys = graft_testkit::RedisPrefix::new("graft_cache_cli");
+    let prefix = keys.name();
+    let text = format!(
+        "[server]\ndebug_header = true\n[schema]\npath = \"schema.graphql\"\n[database]\n\
+         url = \"{}\"\nsetup = [\"postgres/schema.sql\", \"postgres/seed.sql\"]\n[cache]\n\
+         redis_url = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{prefix}\"\n\
+         channel = \"{prefix}:invalidations\"\n[cache.types]\nOrgUser = {{ ttl_seconds = 3600 }}\n",
+        schema.url()
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orgs/graft.toml");
+    let config = graft_server::config::Config::parse(&text, &path).expect("a valid config");
+    let address = common::serve(
+        graft_server::demo::configured_state(&config)
+            .await
+            .expect("graft starts"),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // subscribed
+    let read = || graphql(address, users(&[(1, "u1")]));
+    assert_eq!(statements(&read().await.body), 1);
+    assert_eq!(statements(&read().await.body), 0, "from memory");
+    // What `graft tenant destroy default --yes` does after the rows are gone.
+    assert!(
+        graft_server::demo::forget_cached_tenant(&config, "default")
+            .await
+            .expect("a valid cache section")
+    );
+    let mut forgotten = false;
+    for _ in 0..50 {
+        if statements(&read().await.body) == 1 {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(forgotten, "the instance still answers from memory");
+}
