@@ -314,6 +314,10 @@ pub struct MetricsSection {
     /// Serve `GET /metrics` (default false).
     #[serde(default)]
     pub enabled: bool,
+    /// Count GraphQL requests by tenant, `graft_tenant_requests_total{tenant}` (default false:
+    /// a series per tenant).
+    #[serde(default)]
+    pub tenant_label: bool,
 }
 
 /// `[cache]`: which types' rows graft keeps, for how long, and how much memory they may take.

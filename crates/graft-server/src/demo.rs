@@ -150,7 +150,7 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
     };
     let mut state = AppState::new(Engine::new(schema, router, engine), limits)
         .with_batch(config.batch.enabled.then(|| config.batch.settings()))
-        .with_metrics(config.metrics.enabled)
+        .with_metrics(config.metrics.enabled, config.metrics.tenant_label)
         .with_cache(cache)
         .with_rate_limits(
             config

@@ -264,7 +264,7 @@ async fn execute(
         .instrument(span)
         .await;
     if let Some(metrics) = &state.metrics {
-        metrics.executed(&stats);
+        metrics.executed(&stats, &ctx.tenant);
     }
     if stats.representations > 0 {
         tracing::debug!(

@@ -95,9 +95,9 @@ impl AppState {
     }
 
     /// The same state, keeping metrics and serving them at `GET /metrics` (or not).
-    pub fn with_metrics(self, enabled: bool) -> AppState {
+    pub fn with_metrics(self, enabled: bool, tenant_label: bool) -> AppState {
         AppState {
-            metrics: enabled.then(|| Arc::new(metrics::Metrics::new())),
+            metrics: enabled.then(|| Arc::new(metrics::Metrics::new(tenant_label))),
             ..self
         }
     }

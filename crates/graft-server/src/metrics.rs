@@ -16,7 +16,10 @@
 //!   while Redis rested).
 //!
 //! Labels are bounded: routes, methods, statuses, operation kinds and source names come from
-//! the server's own configuration, never from a client. Tenants are not a label.
+//! the server's own configuration, never from a client. Tenants are a label only of
+//! `graft_tenant_requests_total{tenant}`, and only with `[metrics] tenant_label = true` (one
+//! series per tenant that sent a request: tenants are resolved against the tenant store, so a
+//! client cannot invent them).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +62,11 @@ struct PoolLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SourceLabels {
     graft_source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -132,6 +140,8 @@ pub struct Metrics {
     rejections: Family<ReasonLabels, Counter>,
     cache: Mirrored<CacheLabels>,
     redis: Mirrored<RedisLabels>,
+    /// GraphQL requests by tenant, when configured (one series per tenant).
+    tenants: Option<Family<TenantLabels, Counter>>,
     /// Source names as labels, made once each: no allocation per statement.
     source_names: std::sync::RwLock<Vec<&'static str>>,
 }
@@ -144,13 +154,14 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Metrics {
-        Metrics::new()
+        Metrics::new(false)
     }
 }
 
 impl Metrics {
-    /// Every metric, registered.
-    pub fn new() -> Metrics {
+    /// Every metric, registered; with `tenant_label`, also requests by tenant (one series per
+    /// tenant: for deployments whose tenants are few enough to be labels).
+    pub fn new(tenant_label: bool) -> Metrics {
         let mut registry = Registry::default();
         let http: Histograms<HttpLabels> = Family::new_with_constructor(seconds);
         registry.register_with_unit(
@@ -208,6 +219,15 @@ impl Metrics {
             "Entity cache lookups by key, by level (memory, redis) and result (hit, miss)",
             cache.family.clone(),
         );
+        let tenants = tenant_label.then(|| {
+            let tenants = Family::<TenantLabels, Counter>::default();
+            registry.register(
+                "graft_tenant_requests",
+                "GraphQL requests executed, by tenant",
+                tenants.clone(),
+            );
+            tenants
+        });
         let redis = Mirrored::new();
         registry.register(
             "graft_redis_errors",
@@ -226,6 +246,7 @@ impl Metrics {
             rejections,
             cache,
             redis,
+            tenants,
             source_names: std::sync::RwLock::new(Vec::new()),
         }
     }
@@ -267,7 +288,18 @@ impl Metrics {
     }
 
     /// Notes what one GraphQL request's execution did.
-    pub(crate) fn executed(&self, stats: &graft_resolve::BatchStats) {
+    pub(crate) fn executed(
+        &self,
+        stats: &graft_resolve::BatchStats,
+        tenant: &graft_resolve::TenantId,
+    ) {
+        if let Some(tenants) = &self.tenants {
+            tenants
+                .get_or_create(&TenantLabels {
+                    tenant: tenant.as_str().to_owned(),
+                })
+                .inc();
+        }
         if stats.representations > 0 {
             self.representations.inc_by(stats.representations as u64);
             self.duplicates

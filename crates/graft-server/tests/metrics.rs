@@ -137,3 +137,33 @@ async fn the_dashboard_queries_only_metrics_graft_exposes() {
         );
     }
 }
+
+/// Tenants are a label only where configured: `graft_tenant_requests_total{tenant}`.
+#[tokio::test]
+async fn requests_are_counted_by_tenant_only_when_asked() {
+    let tenancy = "[tenancy]\nresolvers = [\"header\"]\n[[tenancy.tenants]]\nid = \"acme\"\n";
+    for (tenant_label, expected) in [(true, Some(2.0)), (false, None)] {
+        let (address, _schema) = orgs_on_postgres(&format!(
+            "[metrics]\nenabled = true\ntenant_label = {tenant_label}\n{tenancy}"
+        ))
+        .await;
+        for _ in 0..2 {
+            let reply = common::post(
+                address,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-tenant-id", "acme"),
+                ],
+                json!({ "query": "{ __typename }" }).to_string(),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        let (_, _, text) = scrape(address).await;
+        assert_eq!(
+            sample(&text, "graft_tenant_requests_total{tenant=\"acme\"}"),
+            expected,
+            "{text}"
+        );
+    }
+}
