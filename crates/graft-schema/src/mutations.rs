@@ -261,7 +261,7 @@ fn derive_type(
 }
 
 /// The English plural of a type name, for `createXs`: `Orders`, `Addresses`, `Categories`.
-fn plural(name: &str) -> String {
+pub(crate) fn plural(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     if ["s", "x", "z", "ch", "sh"]
         .iter()

@@ -4,6 +4,13 @@
 //! PascalCase (`org_users` -> `OrgUser`), with one field per column in camelCase and a root
 //! lookup by key. `@table` is always written; `@column` only where the default snake_case
 //! mapping would not find the column. Tables without a primary key are listed in a comment.
+//!
+//! Foreign keys become relations both ways, named as people name them, and the same on every
+//! backend whatever the columns' case: a `@belongsTo` by its column when the column says what
+//! it is (`support_rep_id` or `SupportRepId` -> `supportRep`), else by the table it references
+//! (`album`); a `@hasMany` in the plural (`tracks`, `invoiceLines`). A self-reference or a
+//! second foreign key to one table is named by its columns both ways, as PostGraphile does
+//! (`employeeByReportsTo`, `employeesByReportsTo`).
 
 use std::fmt::Write as _;
 
@@ -173,24 +180,54 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
         .map(|c| c.name.to_lower_camel_case())
         .collect();
     let mut used = Vec::new();
-    let mut unique = |name: String| {
-        let mut candidate = name.clone();
+    // A name that is neither a column's field nor another relation's: the preferred one, else
+    // the one that names the columns (`employeesByReportsTo`), else that with `Relation`.
+    let mut unique = |preferred: String, by_columns: String| {
+        let mut candidate = preferred;
+        if taken.contains(&candidate) || used.contains(&candidate) {
+            candidate = by_columns;
+        }
         while taken.contains(&candidate) || used.contains(&candidate) {
-            candidate.push_str("Ref");
+            candidate.push_str("Relation");
         }
         used.push(candidate.clone());
         candidate
+    };
+    // `ReportsTo`, `reports_to` -> `ReportsTo`; `SupportRepId` -> `SupportRepId`.
+    let by = |columns: &[String]| -> String {
+        columns
+            .iter()
+            .map(|c| c.to_snake_case().to_upper_camel_case())
+            .collect()
+    };
+    // How many foreign keys of `from` reference `to`: with more than one, or a table that
+    // references itself, the relations are named by their columns.
+    let ambiguous = |from: &TableDescription, to: &str| {
+        from.name == to
+            || from
+                .foreign_keys
+                .iter()
+                .filter(|fk| fk.references_table == to)
+                .count()
+                > 1
     };
     let mut lines = Vec::new();
     for fk in &table.foreign_keys {
         let Some(columns) = in_key_order(fk) else {
             continue;
         };
-        let base = match fk.columns.as_slice() {
-            [single] if single.ends_with("_id") => {
-                single.trim_end_matches("_id").to_lower_camel_case()
-            }
-            _ => singular(&fk.references_table).to_lower_camel_case(),
+        let target = singular(&fk.references_table).to_upper_camel_case();
+        let by_columns = format!("{}By{}", target.to_lower_camel_case(), by(&fk.columns));
+        // Named by its column when the column says what it is (`support_rep_id`,
+        // `SupportRepId` -> `supportRep`), else by the table it references, made unambiguous.
+        let preferred = match fk.columns.as_slice() {
+            [single] => match single.to_snake_case().strip_suffix("_id") {
+                Some(stem) if !stem.is_empty() => stem.to_lower_camel_case(),
+                _ if ambiguous(table, &fk.references_table) => by_columns.clone(),
+                _ => target.to_lower_camel_case(),
+            },
+            _ if ambiguous(table, &fk.references_table) => by_columns.clone(),
+            _ => target.to_lower_camel_case(),
         };
         let nullable = fk.columns.iter().any(|c| {
             table
@@ -200,7 +237,7 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
         });
         lines.push(format!(
             "{}: {}{} @belongsTo(fields: \"{}\")",
-            unique(base),
+            unique(preferred, by_columns),
             type_of(&fk.references_table),
             if nullable { "" } else { "!" },
             field_names(&columns)
@@ -215,9 +252,18 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
             let Some(columns) = in_key_order(fk) else {
                 continue;
             };
+            // Plural, as people name a list: `tracks`, `invoiceLines`; by its columns when
+            // `other` references this table more than once or is this table.
+            let many = crate::mutations::plural(&type_of(&other.name)).to_lower_camel_case();
+            let by_columns = format!("{many}By{}", by(&fk.columns));
+            let preferred = if ambiguous(other, &table.name) {
+                by_columns.clone()
+            } else {
+                many
+            };
             lines.push(format!(
                 "{}: [{}!]! @hasMany(fields: \"{}\")",
-                unique(other.name.to_lower_camel_case()),
+                unique(preferred, by_columns),
                 type_of(&other.name),
                 field_names(&columns)
             ));
@@ -308,6 +354,186 @@ mod tests {
         // OrgUser has only key fields: nothing to patch, so no updateOrgUser.
         assert!(schema.mutation_field("updateOrgUser").is_none());
         assert!(schema.mutation_field("deleteOrgUser").is_some());
+    }
+
+    /// A Chinook-like database (the well-known sample): a self-reference, two levels of
+    /// `@hasMany`, a composite key, singular table names. `snake` writes its names as
+    /// PostgreSQL users do, else as the original (and MariaDB's copy) does.
+    fn chinook(snake: bool) -> Vec<TableDescription> {
+        let name = |n: &str| {
+            if snake {
+                n.to_snake_case()
+            } else {
+                n.to_owned()
+            }
+        };
+        let table = |n: &str,
+                     columns: &[(&str, &str, bool)],
+                     key: &[&str],
+                     fks: &[(&[&str], &str, &[&str])]| {
+            TableDescription {
+                schema: None,
+                name: name(n),
+                columns: columns
+                    .iter()
+                    .map(|(c, t, null)| column(&name(c), t, *null))
+                    .collect(),
+                primary_key: key.iter().map(|c| name(c)).collect(),
+                foreign_keys: fks
+                    .iter()
+                    .map(|(columns, target, referenced)| ForeignKey {
+                        columns: columns.iter().map(|c| name(c)).collect(),
+                        references_table: name(target),
+                        references_columns: referenced.iter().map(|c| name(c)).collect(),
+                    })
+                    .collect(),
+            }
+        };
+        vec![
+            table(
+                "Artist",
+                &[("ArtistId", "ID", false), ("Name", "String", true)],
+                &["ArtistId"],
+                &[],
+            ),
+            table(
+                "Album",
+                &[
+                    ("AlbumId", "ID", false),
+                    ("Title", "String", false),
+                    ("ArtistId", "ID", false),
+                ],
+                &["AlbumId"],
+                &[(&["ArtistId"], "Artist", &["ArtistId"])],
+            ),
+            table(
+                "Track",
+                &[
+                    ("TrackId", "ID", false),
+                    ("Name", "String", false),
+                    ("AlbumId", "ID", true),
+                ],
+                &["TrackId"],
+                &[(&["AlbumId"], "Album", &["AlbumId"])],
+            ),
+            table(
+                "Employee",
+                &[
+                    ("EmployeeId", "ID", false),
+                    ("LastName", "String", false),
+                    ("ReportsTo", "ID", true),
+                ],
+                &["EmployeeId"],
+                &[(&["ReportsTo"], "Employee", &["EmployeeId"])],
+            ),
+            table(
+                "Customer",
+                &[("CustomerId", "ID", false), ("SupportRepId", "ID", true)],
+                &["CustomerId"],
+                &[(&["SupportRepId"], "Employee", &["EmployeeId"])],
+            ),
+            table(
+                "Invoice",
+                &[("InvoiceId", "ID", false), ("CustomerId", "ID", false)],
+                &["InvoiceId"],
+                &[(&["CustomerId"], "Customer", &["CustomerId"])],
+            ),
+            table(
+                "InvoiceLine",
+                &[
+                    ("InvoiceLineId", "ID", false),
+                    ("InvoiceId", "ID", false),
+                    ("TrackId", "ID", false),
+                ],
+                &["InvoiceLineId"],
+                &[
+                    (&["InvoiceId"], "Invoice", &["InvoiceId"]),
+                    (&["TrackId"], "Track", &["TrackId"]),
+                ],
+            ),
+            table(
+                "Playlist",
+                &[("PlaylistId", "ID", false), ("Name", "String", true)],
+                &["PlaylistId"],
+                &[],
+            ),
+            table(
+                "PlaylistTrack",
+                &[("PlaylistId", "ID", false), ("TrackId", "ID", false)],
+                &["PlaylistId", "TrackId"],
+                &[
+                    (&["PlaylistId"], "Playlist", &["PlaylistId"]),
+                    (&["TrackId"], "Track", &["TrackId"]),
+                ],
+            ),
+            // Two foreign keys to one table.
+            table(
+                "Transfer",
+                &[
+                    ("TransferId", "ID", false),
+                    ("FromCustomer", "ID", false),
+                    ("ToCustomer", "ID", false),
+                ],
+                &["TransferId"],
+                &[
+                    (&["FromCustomer"], "Customer", &["CustomerId"]),
+                    (&["ToCustomer"], "Customer", &["CustomerId"]),
+                ],
+            ),
+        ]
+    }
+
+    /// The relation fields of a starter schema: `Type.field: type @directive`, sorted.
+    fn relation_fields(sdl: &str) -> Vec<String> {
+        let mut current = "";
+        let mut found = Vec::new();
+        for line in sdl.lines() {
+            if let Some(rest) = line.strip_prefix("type ") {
+                current = rest.split_whitespace().next().unwrap_or("");
+            } else if line.contains("@belongsTo") || line.contains("@hasMany") {
+                let field = line.trim().split(" @").next().unwrap_or("");
+                found.push(format!("{current}.{field}"));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn relations_are_named_as_people_name_them_whatever_the_column_case() {
+        let original = starter_sdl(&chinook(false));
+        SubgraphSchema::parse(&original, "chinook.graphql").expect("a valid schema");
+        let snake = starter_sdl(&chinook(true));
+        SubgraphSchema::parse(&snake, "chinook.graphql").expect("a valid schema");
+        assert_eq!(
+            relation_fields(&original),
+            relation_fields(&snake),
+            "one database, one set of names on every backend"
+        );
+        expect_test::expect![[r#"
+            Album.artist: Artist!
+            Album.tracks: [Track!]!
+            Artist.albums: [Album!]!
+            Customer.invoices: [Invoice!]!
+            Customer.supportRep: Employee
+            Customer.transfersByFromCustomer: [Transfer!]!
+            Customer.transfersByToCustomer: [Transfer!]!
+            Employee.customers: [Customer!]!
+            Employee.employeeByReportsTo: Employee
+            Employee.employeesByReportsTo: [Employee!]!
+            Invoice.customer: Customer!
+            Invoice.invoiceLines: [InvoiceLine!]!
+            InvoiceLine.invoice: Invoice!
+            InvoiceLine.track: Track!
+            Playlist.playlistTracks: [PlaylistTrack!]!
+            PlaylistTrack.playlist: Playlist!
+            PlaylistTrack.track: Track!
+            Track.album: Album
+            Track.invoiceLines: [InvoiceLine!]!
+            Track.playlistTracks: [PlaylistTrack!]!
+            Transfer.customerByFromCustomer: Customer!
+            Transfer.customerByToCustomer: Customer!"#]]
+        .assert_eq(&relation_fields(&original).join("\n"));
     }
 
     fn column(name: &str, graphql_type: &str, nullable: bool) -> ColumnDescription {
