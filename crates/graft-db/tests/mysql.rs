@@ -656,12 +656,12 @@ async fn describe_tables_gives_a_starter_schema_for_the_example() {
     assert!(!column("org_users", "org_id").nullable);
     assert_eq!(column("org_users", "active").graphql_type, "Boolean");
     assert!(!column("org_users", "active").nullable);
-    assert_eq!(column("org_users", "created_at").graphql_type, "String");
+    assert_eq!(column("org_users", "created_at").graphql_type, "DateTime");
     assert!(column("org_users", "created_at").nullable);
     assert!(column("org_users", "email").nullable);
     assert_eq!(tables[0].primary_key, ["id"]);
     assert_eq!(column("orders", "id").graphql_type, "ID");
-    assert_eq!(column("orders", "total").graphql_type, "Float");
+    assert_eq!(column("orders", "total").graphql_type, "Decimal");
     assert_eq!(column("orders", "status").graphql_type, "String");
     let sdl = graft_schema::starter_sdl(&tables);
     let schema = SubgraphSchema::parse(&sdl, "starter.graphql")

@@ -48,7 +48,8 @@ pub struct ForeignKey {
 pub struct ColumnDescription {
     /// The column's name.
     pub name: String,
-    /// The GraphQL scalar for its values: `String`, `Int`, `Float`, `Boolean`, `ID` or `JSON`.
+    /// The GraphQL scalar for its values: `String`, `Int`, `Float`, `Boolean`, `ID`, or one of
+    /// the scalars a starter schema declares: `JSON`, `Decimal`, `DateTime`, `Date`, `UUID`.
     pub graphql_type: String,
     /// Whether it may be NULL.
     pub nullable: bool,
@@ -72,7 +73,24 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
     let mut types = String::new();
     let mut lookups = String::new();
     let mut skipped = Vec::new();
-    let mut uses_json = false;
+    let mut used_scalars: Vec<&str> = Vec::new();
+    // A foreign-key column takes the type of the key column it references, so that the two
+    // compare as equals (an integer key is an `ID`: its foreign keys are too).
+    let type_of = |table: &TableDescription, column: &ColumnDescription| -> String {
+        table
+            .foreign_keys
+            .iter()
+            .find_map(|fk| {
+                let at = fk.columns.iter().position(|c| *c == column.name)?;
+                let target = tables.iter().find(|t| t.name == fk.references_table)?;
+                let referenced = target
+                    .columns
+                    .iter()
+                    .find(|c| c.name == fk.references_columns[at])?;
+                Some(referenced.graphql_type.clone())
+            })
+            .unwrap_or_else(|| column.graphql_type.clone())
+    };
     for table in tables {
         if table.primary_key.is_empty() {
             skipped.push(table.name.as_str());
@@ -99,10 +117,14 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             let _ = writeln!(types, "  {relation}");
         }
         for column in &table.columns {
-            uses_json |= column.graphql_type == "JSON";
+            let ty = &type_of(table, column);
+            if let Some((scalar, _)) = SCALARS.iter().find(|(scalar, _)| scalar == ty)
+                && !used_scalars.contains(scalar)
+            {
+                used_scalars.push(scalar);
+            }
             let name = field(&column.name);
             let in_key = table.primary_key.contains(&column.name);
-            let ty = &column.graphql_type;
             let bang = if column.nullable && !in_key { "" } else { "!" };
             let _ = write!(types, "  {name}: {ty}{bang}");
             if name.to_snake_case() != column.name {
@@ -115,7 +137,7 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             .primary_key
             .iter()
             .filter_map(|pk| table.columns.iter().find(|c| &c.name == pk))
-            .map(|c| format!("{}: {}!", field(&c.name), c.graphql_type))
+            .map(|c| format!("{}: {}!", field(&c.name), type_of(table, c)))
             .collect();
         let _ = writeln!(
             lookups,
@@ -129,8 +151,10 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
          # Rename types and fields freely; @table and @column keep them pointing at the database.\n\n\
          extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: [\"@key\", \"@shareable\"])\n",
     );
-    if uses_json {
-        sdl.push_str("\n\"Any JSON value.\"\nscalar JSON\n");
+    for (scalar, description) in SCALARS {
+        if used_scalars.contains(scalar) {
+            let _ = write!(sdl, "\n\"{description}\"\nscalar {scalar}\n");
+        }
     }
     if !lookups.is_empty() {
         let _ = write!(sdl, "\ntype Query {{\n{lookups}}}\n");
@@ -271,6 +295,21 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
     }
     lines
 }
+
+/// The scalars a starter schema declares when a column uses them, and what their values are.
+const SCALARS: &[(&str, &str)] = &[
+    ("JSON", "Any JSON value."),
+    (
+        "Decimal",
+        "An exact decimal number, served as a JSON string so that no digit is lost.",
+    ),
+    (
+        "DateTime",
+        "A date and time in ISO 8601 / RFC 3339, with an offset when the column has a time zone.",
+    ),
+    ("Date", "A calendar date in ISO 8601 (`2026-01-02`)."),
+    ("UUID", "A UUID in its canonical text form."),
+];
 
 /// `org_users` -> `org_user`, `categories` -> `category`, `status` stays.
 fn singular(table: &str) -> String {

@@ -305,7 +305,9 @@ impl MyColumn {
     /// The GraphQL type `graft init` gives the column: `ID` for integer primary-key columns,
     /// `Boolean` for `tinyint(1)`, `Int` for integers that fit GraphQL's 32-bit `Int`, `String`
     /// for wider ones (`bigint`, `int unsigned`) so that they stay exact, `Float` for
-    /// floating-point and decimal numbers, `JSON` for JSON columns and `String` for the rest.
+    /// floating-point numbers, `Decimal` for decimal ones (a string, every digit kept),
+    /// `DateTime` and `Date` for dates and times, `JSON` for JSON columns and `String` for the
+    /// rest.
     pub(crate) fn graphql_type(&self, in_primary_key: bool) -> &'static str {
         let integer = matches!(
             self.data_type.as_str(),
@@ -317,8 +319,11 @@ impl MyColumn {
             "int" | "integer" if self.column_type.contains("unsigned") => "String",
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" => "Int",
             "bigint" => "String",
-            "float" | "double" | "real" | "double precision" | "decimal" | "numeric" | "dec"
-            | "fixed" => "Float",
+            "float" | "double" | "real" | "double precision" => "Float",
+            // Exact: read as its text, served as a string.
+            "decimal" | "numeric" | "dec" | "fixed" => "Decimal",
+            "datetime" | "timestamp" => "DateTime",
+            "date" => "Date",
             _ if self.json => "JSON",
             _ => "String",
         }
@@ -633,8 +638,10 @@ mod tests {
         assert_eq!(ty("int", "int(10) unsigned", false), "String");
         assert_eq!(ty("bigint", "bigint(20)", false), "String");
         assert_eq!(ty("double", "double", false), "Float");
-        assert_eq!(ty("decimal", "decimal(10,2)", false), "Float");
-        assert_eq!(ty("datetime", "datetime", false), "String");
+        assert_eq!(ty("decimal", "decimal(10,2)", false), "Decimal");
+        assert_eq!(ty("datetime", "datetime", false), "DateTime");
+        assert_eq!(ty("date", "date", false), "Date");
+        assert_eq!(ty("time", "time", false), "String");
         let (name, mariadb_json) = MyColumn::from_row(
             (
                 "meta".to_owned(),

@@ -184,7 +184,12 @@ pub(crate) async fn describe(
             ("int2" | "int4", _) => "Int",
             // GraphQL's Int has 32 bits: a bigint is exact as a string.
             ("int8", _) => "String",
-            ("float4" | "float8" | "numeric", _) => "Float",
+            ("float4" | "float8", _) => "Float",
+            // Exact: read as its text, served as a string.
+            ("numeric", _) => "Decimal",
+            ("timestamp" | "timestamptz", _) => "DateTime",
+            ("date", _) => "Date",
+            ("uuid", _) => "UUID",
             ("bool", _) => "Boolean",
             ("json" | "jsonb", _) | (_, "A") => "JSON",
             _ => "String",
