@@ -61,4 +61,5 @@ pub use mutations::{InputField, MutationField, MutationKind};
 pub use parse::{SubgraphSchema, strip_graft_directives};
 pub use starter::{
     ColumnDescription, ForeignKey, StarterOptions, TableDescription, starter_sdl, starter_sdl_with,
+    unmapped,
 };

@@ -72,6 +72,7 @@ pub fn starter_sdl(tables: &[TableDescription]) -> String {
 pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) -> String {
     let mut types = String::new();
     let mut lookups = String::new();
+    let mut pages = String::new();
     let mut skipped = Vec::new();
     let mut used_scalars: Vec<&str> = Vec::new();
     // A foreign-key column takes the type of the key column it references, so that the two
@@ -139,18 +140,29 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             .filter_map(|pk| table.columns.iter().find(|c| &c.name == pk))
             .map(|c| format!("{}: {}!", field(&c.name), type_of(table, c)))
             .collect();
+        let lookup = type_name.to_lower_camel_case();
         let _ = writeln!(
             lookups,
-            "  {}({}): {type_name}",
-            type_name.to_lower_camel_case(),
+            "  \"One {type_name}, by its key.\"\n  {lookup}({}): {type_name}",
             arguments.join(", ")
         );
+        // A page per type, in key order, unless its plural reads as its lookup.
+        let list = crate::mutations::plural(&type_name).to_lower_camel_case();
+        if list != lookup {
+            let _ = writeln!(
+                lookups,
+                "  \"{} in key order, a page at a time: pass the last `endCursor` as `after` for \
+                 the next.\"\n  {list}(first: Int, after: String): {type_name}Connection!",
+                crate::mutations::plural(&type_name)
+            );
+            let _ = write!(
+                pages,
+                "\ntype {type_name}Connection {{\n  edges: [{type_name}Edge!]!\n  nodes: [{type_name}!]!\n  \
+                 pageInfo: PageInfo!\n}}\n\ntype {type_name}Edge {{\n  cursor: String!\n  node: {type_name}!\n}}\n"
+            );
+        }
     }
-    let mut sdl = String::from(
-        "# A starter schema written by `graft init`: one entity per table with a primary key.\n\
-         # Rename types and fields freely; @table and @column keep them pointing at the database.\n\n\
-         extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: [\"@key\", \"@shareable\"])\n",
-    );
+    let mut sdl = String::from(HEADER);
     for (scalar, description) in SCALARS {
         if used_scalars.contains(scalar) {
             let _ = write!(sdl, "\n\"{description}\"\nscalar {scalar}\n");
@@ -160,6 +172,13 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
         let _ = write!(sdl, "\ntype Query {{\n{lookups}}}\n");
     }
     sdl.push_str(&types);
+    if !pages.is_empty() {
+        sdl.push_str(&pages);
+        sdl.push_str(
+            "\ntype PageInfo @shareable {\n  hasNextPage: Boolean!\n  hasPreviousPage: Boolean!\n  \
+             startCursor: String\n  endCursor: String\n}\n",
+        );
+    }
     if !skipped.is_empty() {
         let _ = write!(
             sdl,
@@ -295,6 +314,62 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
     }
     lines
 }
+
+/// What `tables` have that `schema` does not map, one line each: `table audit_log (no primary
+/// key)`, `table invoices`, `column customers.fax`. Tables are matched by name (and schema
+/// where both give one), case-insensitively as the backends compare them by default.
+pub fn unmapped(tables: &[TableDescription], schema: &crate::SubgraphSchema) -> Vec<String> {
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let mut report = Vec::new();
+    for table in tables {
+        let mappings: Vec<_> = schema
+            .mappings()
+            .filter(|m| {
+                same(&m.table.name, &table.name)
+                    && match (&m.table.schema, &table.schema) {
+                        (Some(a), Some(b)) => same(a, b),
+                        _ => true,
+                    }
+            })
+            .collect();
+        if mappings.is_empty() {
+            let why = if table.primary_key.is_empty() {
+                " (no primary key)"
+            } else {
+                ""
+            };
+            report.push(format!("table {}{why}", table.name));
+            continue;
+        }
+        for column in &table.columns {
+            let mapped = mappings
+                .iter()
+                .any(|m| m.columns.iter().any(|c| same(&c.column, &column.name)));
+            if !mapped {
+                report.push(format!("column {}.{}", table.name, column.name));
+            }
+        }
+    }
+    report
+}
+
+/// What a starter schema says of itself, first.
+const HEADER: &str = "\
+# Written by `graft init` from the database's tables: an entity type per table with a primary
+# key (keyed by it), a field per column, relations both ways from the foreign keys, and per
+# type a lookup by key and a page in key order under Query.
+#
+# Change it safely:
+# - Rename types and fields freely: @table and @column keep them pointing at the database
+#   (a field without @column maps to the snake_case of its name).
+# - Delete what you do not want served: fields, relations, lookups, whole types.
+# - Keep @key, and the fields it names, in step with the table's primary key.
+# - Add @mutations to a type for createX, createXs, updateX and deleteX.
+# - `graft init --database URL --check schema.graphql` lists what the database has that this
+#   schema does not map.
+
+extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: [\"@key\", \"@shareable\"])
+";
 
 /// The scalars a starter schema declares when a column uses them, and what their values are.
 const SCALARS: &[(&str, &str)] = &[
@@ -573,6 +648,38 @@ mod tests {
             Transfer.customerByFromCustomer: Customer!
             Transfer.customerByToCustomer: Customer!"#]]
         .assert_eq(&relation_fields(&original).join("\n"));
+    }
+
+    #[test]
+    fn check_lists_what_a_schema_does_not_map() {
+        let tables = chinook(false);
+        let full = starter_sdl(&tables);
+        let schema = SubgraphSchema::parse(&full, "full.graphql").expect("valid");
+        assert!(
+            unmapped(&tables, &schema).is_empty(),
+            "the starter maps everything"
+        );
+        // A schema of the first two tables, one column left out.
+        let partial =
+            starter_sdl(&tables[..2]).replace("  title: String! @column(name: \"Title\")\n", "");
+        let schema = SubgraphSchema::parse(&partial, "partial.graphql").expect("valid");
+        let mut keyless = tables[7].clone();
+        keyless.name = "AuditLog".into();
+        keyless.primary_key.clear();
+        let mut all = tables.clone();
+        all.push(keyless);
+        expect_test::expect![[r#"
+            column Album.Title
+            table Track
+            table Employee
+            table Customer
+            table Invoice
+            table InvoiceLine
+            table Playlist
+            table PlaylistTrack
+            table Transfer
+            table AuditLog (no primary key)"#]]
+        .assert_eq(&unmapped(&all, &schema).join("\n"));
     }
 
     fn column(name: &str, graphql_type: &str, nullable: bool) -> ColumnDescription {

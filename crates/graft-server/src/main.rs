@@ -53,6 +53,10 @@ enum Command {
         /// deleteX for it.
         #[arg(long)]
         mutations: bool,
+        /// Write nothing: list the tables and columns of the database that this existing
+        /// schema does not map (exit status 1 when there are any).
+        #[arg(long, value_name = "SCHEMA")]
+        check: Option<PathBuf>,
     },
     /// Check that subgraphs agree on entity keys: each type one subgraph refers to must be
     /// resolvable by its owner through a key the referring subgraph has.
@@ -180,9 +184,15 @@ fn main() -> ExitCode {
         Command::Tenant { config, command } => tenant(&config, command),
         Command::Init {
             database,
+            check: Some(schema),
+            ..
+        } => init_check(&database, &schema),
+        Command::Init {
+            database,
             output,
             force,
             mutations,
+            check: None,
         } => init(
             &database,
             &output,
@@ -411,6 +421,29 @@ async fn migrate(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `graft init --check SCHEMA`: what the database has that the schema does not map.
+fn init_check(database: &str, schema: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let sdl =
+        std::fs::read_to_string(schema).with_context(|| format!("reading {}", schema.display()))?;
+    let parsed = graft_schema::SubgraphSchema::parse(&sdl, schema.display().to_string())
+        .with_context(|| format!("{} is not a valid graft schema", schema.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let tables = runtime.block_on(graft_server::demo::describe_tables(database))?;
+    let missing = graft_schema::unmapped(&tables, &parsed);
+    if missing.is_empty() {
+        println!(
+            "{} maps every table and column of {database}",
+            schema.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} does not map, of {database}:", schema.display());
+    for line in &missing {
+        println!("  {line}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn init(

@@ -36,20 +36,20 @@ fn fixture(decimal: &str, timestamp: &str, date: &str, uuid: &str) -> String {
         .replace("{uuid}", uuid)
 }
 
-/// The relation fields of `sdl`, `Type.field: type`, sorted.
+/// The relations of `sdl` as graft maps them, `Type.field -> Target`, sorted.
 fn relations(sdl: &str) -> Vec<String> {
-    let mut current = "";
-    let mut found = Vec::new();
-    for line in sdl.lines() {
-        if let Some(rest) = line.strip_prefix("type ") {
-            current = rest.split_whitespace().next().unwrap_or("");
-        } else if line.contains("@belongsTo") || line.contains("@hasMany") {
-            found.push(format!(
-                "{current}.{}",
-                line.trim().split(" @").next().unwrap_or("")
-            ));
-        }
-    }
+    let schema = graft_schema::SubgraphSchema::parse(sdl, "starter.graphql").expect("valid");
+    let mut found: Vec<String> = schema
+        .mappings()
+        .flat_map(|mapping| {
+            mapping.relations.iter().map(|relation| {
+                format!(
+                    "{}.{} -> {}",
+                    mapping.type_name, relation.field, relation.target
+                )
+            })
+        })
+        .collect();
     found.sort();
     found
 }
@@ -87,6 +87,8 @@ async fn init_and_serve(url: &str) -> (String, Value) {
           }
           playlist(playlistId: "7") { playlistTracks { position title } }
           playlistTrack(playlistId: "7", position: 2) { title playlist { name } }
+          employees(first: 1) { nodes { lastName } pageInfo { hasNextPage endCursor } }
+          playlistTracks(first: 1) { nodes { title } pageInfo { hasNextPage } }
         }"# }),
     )
     .await;
@@ -121,6 +123,13 @@ fn assert_answers(data: &Value) {
         Some(2)
     );
     assert_eq!(data["playlistTrack"]["playlist"]["name"], "Music");
+    // A page per type, in key order, composite keys too.
+    assert_eq!(data["employees"]["nodes"], json!([{ "lastName": "Adams" }]));
+    assert_eq!(data["employees"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        data["playlistTracks"]["nodes"],
+        json!([{ "title": "For Those About To Rock" }])
+    );
 }
 
 #[tokio::test]
@@ -138,22 +147,32 @@ async fn postgres_mariadb_and_sqlite_get_one_set_of_names_and_serve_them() {
         "{pg_data}"
     );
     expect_test::expect![[r#"
-        Customer.supportRep: Employee
-        Customer.transfersByFromCustomer: [Transfer!]!
-        Customer.transfersByToCustomer: [Transfer!]!
-        Employee.customers: [Customer!]!
-        Employee.employeeByReportsTo: Employee
-        Employee.employeesByReportsTo: [Employee!]!
-        Playlist.playlistTracks: [PlaylistTrack!]!
-        PlaylistTrack.playlist: Playlist!
-        Transfer.customerByFromCustomer: Customer!
-        Transfer.customerByToCustomer: Customer!"#]]
+        Customer.supportRep -> Employee
+        Customer.transfersByFromCustomer -> Transfer
+        Customer.transfersByToCustomer -> Transfer
+        Employee.customers -> Customer
+        Employee.employeeByReportsTo -> Employee
+        Employee.employeesByReportsTo -> Employee
+        Playlist.playlistTracks -> PlaylistTrack
+        PlaylistTrack.playlist -> Playlist
+        Transfer.customerByFromCustomer -> Customer
+        Transfer.customerByToCustomer -> Customer"#]]
     .assert_eq(&relations(&pg_sdl).join("\n"));
     // The whole schema: types (exact decimals, dates, uuids; foreign keys typed as the keys
     // they reference), keys, lookups.
     expect_test::expect![[r##"
-        # A starter schema written by `graft init`: one entity per table with a primary key.
-        # Rename types and fields freely; @table and @column keep them pointing at the database.
+        # Written by `graft init` from the database's tables: an entity type per table with a primary
+        # key (keyed by it), a field per column, relations both ways from the foreign keys, and per
+        # type a lookup by key and a page in key order under Query.
+        #
+        # Change it safely:
+        # - Rename types and fields freely: @table and @column keep them pointing at the database
+        #   (a field without @column maps to the snake_case of its name).
+        # - Delete what you do not want served: fields, relations, lookups, whole types.
+        # - Keep @key, and the fields it names, in step with the table's primary key.
+        # - Add @mutations to a type for createX, createXs, updateX and deleteX.
+        # - `graft init --database URL --check schema.graphql` lists what the database has that this
+        #   schema does not map.
 
         extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
 
@@ -170,11 +189,26 @@ async fn postgres_mariadb_and_sqlite_get_one_set_of_names_and_serve_them() {
         scalar UUID
 
         type Query {
+          "One Customer, by its key."
           customer(customerId: ID!): Customer
+          "Customers in key order, a page at a time: pass the last `endCursor` as `after` for the next."
+          customers(first: Int, after: String): CustomerConnection!
+          "One Employee, by its key."
           employee(employeeId: ID!): Employee
+          "Employees in key order, a page at a time: pass the last `endCursor` as `after` for the next."
+          employees(first: Int, after: String): EmployeeConnection!
+          "One Playlist, by its key."
           playlist(playlistId: ID!): Playlist
+          "Playlists in key order, a page at a time: pass the last `endCursor` as `after` for the next."
+          playlists(first: Int, after: String): PlaylistConnection!
+          "One PlaylistTrack, by its key."
           playlistTrack(playlistId: ID!, position: ID!): PlaylistTrack
+          "PlaylistTracks in key order, a page at a time: pass the last `endCursor` as `after` for the next."
+          playlistTracks(first: Int, after: String): PlaylistTrackConnection!
+          "One Transfer, by its key."
           transfer(transferId: ID!): Transfer
+          "Transfers in key order, a page at a time: pass the last `endCursor` as `after` for the next."
+          transfers(first: Int, after: String): TransferConnection!
         }
 
         type Customer @key(fields: "customerId") @table(name: "customer") {
@@ -218,6 +252,68 @@ async fn postgres_mariadb_and_sqlite_get_one_set_of_names_and_serve_them() {
           toCustomer: ID!
           amount: Decimal!
           bookedOn: Date!
+        }
+
+        type CustomerConnection {
+          edges: [CustomerEdge!]!
+          nodes: [Customer!]!
+          pageInfo: PageInfo!
+        }
+
+        type CustomerEdge {
+          cursor: String!
+          node: Customer!
+        }
+
+        type EmployeeConnection {
+          edges: [EmployeeEdge!]!
+          nodes: [Employee!]!
+          pageInfo: PageInfo!
+        }
+
+        type EmployeeEdge {
+          cursor: String!
+          node: Employee!
+        }
+
+        type PlaylistConnection {
+          edges: [PlaylistEdge!]!
+          nodes: [Playlist!]!
+          pageInfo: PageInfo!
+        }
+
+        type PlaylistEdge {
+          cursor: String!
+          node: Playlist!
+        }
+
+        type PlaylistTrackConnection {
+          edges: [PlaylistTrackEdge!]!
+          nodes: [PlaylistTrack!]!
+          pageInfo: PageInfo!
+        }
+
+        type PlaylistTrackEdge {
+          cursor: String!
+          node: PlaylistTrack!
+        }
+
+        type TransferConnection {
+          edges: [TransferEdge!]!
+          nodes: [Transfer!]!
+          pageInfo: PageInfo!
+        }
+
+        type TransferEdge {
+          cursor: String!
+          node: Transfer!
+        }
+
+        type PageInfo @shareable {
+          hasNextPage: Boolean!
+          hasPreviousPage: Boolean!
+          startCursor: String
+          endCursor: String
         }
     "##]]
     .assert_eq(&pg_sdl);
