@@ -60,6 +60,6 @@ pub use mapping::{
 pub use mutations::{InputField, MutationField, MutationKind};
 pub use parse::{SubgraphSchema, strip_graft_directives};
 pub use starter::{
-    ColumnDescription, ForeignKey, StarterOptions, TableDescription, starter_sdl, starter_sdl_with,
-    unmapped,
+    ColumnDescription, ForeignKey, NO_PRIMARY_KEY, StarterOptions, TableDescription, starter_sdl,
+    starter_sdl_with, unmapped,
 };

@@ -217,10 +217,12 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
             })
             .collect()
     };
+    // Columns' fields, and `nodes` and `edges`, which would make the type read as a page.
     let taken: Vec<String> = table
         .columns
         .iter()
         .map(|c| c.name.to_lower_camel_case())
+        .chain(["nodes".to_owned(), "edges".to_owned()])
         .collect();
     let mut used = Vec::new();
     // A name that is neither a column's field nor another relation's: the preferred one, else
@@ -315,6 +317,9 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
     lines
 }
 
+/// How [`unmapped`] marks a table graft cannot map, having no primary key.
+pub const NO_PRIMARY_KEY: &str = " (no primary key)";
+
 /// What `tables` have that `schema` does not map, one line each: `table audit_log (no primary
 /// key)`, `table invoices`, `column customers.fax`. Tables are matched by name (and schema
 /// where both give one), case-insensitively as the backends compare them by default.
@@ -334,7 +339,7 @@ pub fn unmapped(tables: &[TableDescription], schema: &crate::SubgraphSchema) -> 
             .collect();
         if mappings.is_empty() {
             let why = if table.primary_key.is_empty() {
-                " (no primary key)"
+                NO_PRIMARY_KEY
             } else {
                 ""
             };
@@ -648,6 +653,33 @@ mod tests {
             Transfer.customerByFromCustomer: Customer!
             Transfer.customerByToCustomer: Customer!"#]]
         .assert_eq(&relation_fields(&original).join("\n"));
+    }
+
+    #[test]
+    fn a_relation_is_never_named_as_a_page_field() {
+        let tables = [
+            TableDescription {
+                schema: None,
+                name: "graph".into(),
+                columns: vec![column("id", "ID", false)],
+                primary_key: vec!["id".into()],
+                foreign_keys: vec![],
+            },
+            TableDescription {
+                schema: None,
+                name: "node".into(),
+                columns: vec![column("id", "ID", false), column("graph_id", "ID", false)],
+                primary_key: vec!["id".into()],
+                foreign_keys: vec![ForeignKey {
+                    columns: vec!["graph_id".into()],
+                    references_table: "graph".into(),
+                    references_columns: vec!["id".into()],
+                }],
+            },
+        ];
+        let sdl = starter_sdl(&tables);
+        assert!(sdl.contains("  nodesByGraphId: [Node!]! @hasMany"), "{sdl}");
+        SubgraphSchema::parse(&sdl, "graph.graphql").expect("Graph is not read as a page");
     }
 
     #[test]

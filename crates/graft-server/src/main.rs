@@ -55,7 +55,7 @@ enum Command {
         mutations: bool,
         /// Write nothing: list the tables and columns of the database that this existing
         /// schema does not map (exit status 1 when there are any).
-        #[arg(long, value_name = "SCHEMA")]
+        #[arg(long, value_name = "SCHEMA", conflicts_with_all = ["force", "mutations"])]
         check: Option<PathBuf>,
     },
     /// Check that subgraphs agree on entity keys: each type one subgraph refers to must be
@@ -432,6 +432,7 @@ fn init_check(database: &str, schema: &std::path::Path) -> anyhow::Result<ExitCo
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let tables = runtime.block_on(graft_server::demo::describe_tables(database))?;
     let missing = graft_schema::unmapped(&tables, &parsed);
+    let database = without_password(database);
     if missing.is_empty() {
         println!(
             "{} maps every table and column of {database}",
@@ -443,7 +444,29 @@ fn init_check(database: &str, schema: &std::path::Path) -> anyhow::Result<ExitCo
     for line in &missing {
         println!("  {line}");
     }
-    Ok(ExitCode::FAILURE)
+    // Tables without a primary key cannot be served: listed, but no failure.
+    let mappable = missing
+        .iter()
+        .any(|line| !line.ends_with(graft_schema::NO_PRIMARY_KEY));
+    Ok(if mappable {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `url` with its password, if any, replaced by `***`, for what graft prints.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 fn init(
@@ -470,6 +493,7 @@ fn init(
     } else {
         std::fs::write(output, &sdl).with_context(|| format!("writing {}", output.display()))?;
         let entities = tables.iter().filter(|t| !t.primary_key.is_empty()).count();
+        let database = without_password(database);
         eprintln!(
             "wrote {} ({entities} entities from {} tables); serve it with a graft.toml naming this schema and {database}",
             output.display(),
@@ -498,5 +522,23 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     } else {
         println!("{} key mismatch(es)", mismatches.len());
         Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn printed_urls_keep_no_password() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            without_password("mysql://root@127.0.0.1:3306/x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(without_password("sqlite://file.db"), "sqlite://file.db");
     }
 }
