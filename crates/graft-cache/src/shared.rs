@@ -371,25 +371,52 @@ impl SharedLevel {
 /// A hash of what `mapping` reads (type, table, columns and their types), stable across
 /// processes and builds (FNV-1a, not the standard library's randomly keyed hasher).
 fn mapping_hash(mapping: &EntityMapping) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &byte in bytes.iter().chain(&[0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(mapping.type_name.as_bytes());
-    eat(mapping.table.to_string().as_bytes());
+    use std::fmt::Write as _;
+    // Each piece is followed by 0xff, which no UTF-8 text contains. Written straight into the
+    // hash: this runs for every Redis read and write-back, and allocates nothing.
+    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+    let _ = write!(hash, "{}", mapping.type_name);
+    hash.end();
+    let _ = write!(hash, "{}", mapping.table);
+    hash.end();
     // Entry keys name a key by its index: a deploy that changes the keys changes the hash.
     for key in &mapping.key_columns {
-        eat(key.join(",").as_bytes());
+        for (i, column) in key.iter().enumerate() {
+            let _ = write!(hash, "{}{column}", if i == 0 { "" } else { "," });
+        }
+        hash.end();
     }
     for column in &mapping.columns {
-        eat(column.field.as_bytes());
-        eat(column.column.as_bytes());
-        eat(format!("{:?}{:?}", column.ty, column.role).as_bytes());
+        let _ = write!(hash, "{}", column.field);
+        hash.end();
+        let _ = write!(hash, "{}", column.column);
+        hash.end();
+        let _ = write!(hash, "{:?}{:?}", column.ty, column.role);
+        hash.end();
     }
-    hash
+    hash.0
+}
+
+/// FNV-1a over what is written into it.
+struct Fnv(u64);
+
+impl Fnv {
+    fn eat(&mut self, byte: u8) {
+        self.0 ^= u64::from(byte);
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+
+    /// Ends a piece.
+    fn end(&mut self) {
+        self.eat(0xff);
+    }
+}
+
+impl std::fmt::Write for Fnv {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        text.bytes().for_each(|byte| self.eat(byte));
+        Ok(())
+    }
 }
 
 /// Format version of an entry's bytes.
