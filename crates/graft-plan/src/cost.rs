@@ -249,19 +249,32 @@ mod tests {
     }
 
     #[test]
-    fn introspection_counts_towards_depth_and_fields() {
+    fn introspection_counts_towards_fields_and_is_bounded_by_its_lists() {
         let plan = compile(
             COST_SDL,
-            "{ __schema { types { fields { type { name } } } } }",
+            "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }",
             &CompileOptions::default(),
         )
         .expect("plans");
+        // `ofType` chains are as deep as a type's wrappers: they cost no depth.
         assert_eq!(
             plan.shape,
             Shape {
-                depth: 5,
-                fields: 5
+                depth: 1,
+                fields: 8
             }
         );
+        // Each nested list of the recursive introspection schema multiplies the response.
+        for nested in [
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
+            "{ ...Lists } fragment Lists on Query { __type(name: \"Order\") { fields { type { \
+             interfaces { possibleTypes { name } } } } } }",
+        ] {
+            assert_eq!(
+                compile(COST_SDL, nested, &CompileOptions::default()).unwrap_err(),
+                PlanError::IntrospectionTooDeep,
+                "{nested}"
+            );
+        }
     }
 }

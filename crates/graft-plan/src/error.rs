@@ -21,6 +21,13 @@ pub enum PlanError {
         /// The limit.
         limit: u32,
     },
+    /// An introspection query nests the list fields of the introspection schema (`fields`,
+    /// `interfaces`, `possibleTypes`, `inputFields`) 3 deep or more.
+    #[error(
+        "the introspection query nests `fields`, `interfaces`, `possibleTypes` or `inputFields` \
+         3 levels deep or more"
+    )]
+    IntrospectionTooDeep,
     /// A selected field that graft cannot answer.
     #[error("{coordinate}: {reason}")]
     UnsupportedField {

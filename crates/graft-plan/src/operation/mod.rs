@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use apollo_compiler::ast::{self, Value};
-use apollo_compiler::executable::ExecutableDocument;
+use apollo_compiler::executable::{self, ExecutableDocument};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 use graft_keys::KeyIndex;
@@ -410,9 +410,14 @@ impl OperationPlan {
                     }))
                 }
                 "__schema" | "__type" => {
-                    // Answered by apollo-compiler, not planned: counted all the same.
-                    let below = collector.count_unplanned(&field.selection_set)?;
-                    depth = depth.max(1 + below);
+                    // Answered by apollo-compiler, not planned. Its fields count towards the
+                    // operation's; its depth does not, past the meta-field itself: the
+                    // introspection query every tool sends nests `ofType` 15 deep, and what
+                    // bounds an introspection response is the nesting of its list fields,
+                    // checked here as graphql-js and Apollo Router do.
+                    collector.count_unplanned(&field.selection_set)?;
+                    check_introspection_lists(document, &collected.fields)?;
+                    depth = depth.max(1);
                     RootKind::Introspection
                 }
                 "_service" => RootKind::Service(collector.service_fields(&collected)?),
@@ -478,6 +483,30 @@ impl OperationPlan {
             shape,
         })
     }
+}
+
+/// Refuses an introspection root field whose list fields (`fields`, `interfaces`,
+/// `possibleTypes`, `inputFields`) nest 3 deep or more: the introspection schema is recursive,
+/// so each such level can multiply the response by the size of the schema.
+fn check_introspection_lists(
+    document: &Valid<ExecutableDocument>,
+    fields: &[&Node<executable::Field>],
+) -> Result<(), PlanError> {
+    let introspection = executable::Operation {
+        operation_type: ast::OperationType::Query,
+        name: None,
+        variables: Vec::new(),
+        directives: Default::default(),
+        selection_set: executable::SelectionSet {
+            ty: Name::new_static_unchecked("Query"),
+            selections: fields
+                .iter()
+                .map(|&field| executable::Selection::Field(field.clone()))
+                .collect(),
+        },
+    };
+    apollo_compiler::introspection::check_max_depth(document, &introspection)
+        .map_err(|_| PlanError::IntrospectionTooDeep)
 }
 
 /// The depth of a root field: 1, plus the depth of what it selects.

@@ -492,6 +492,9 @@ impl Engine {
             PlanError::TooManyFields { limit } => {
                 vec![Exceeded::Fields.error(None, u64::from(limit))]
             }
+            e @ PlanError::IntrospectionTooDeep => {
+                vec![GraphQLError::new("MAX_DEPTH_EXCEEDED", e.to_string())]
+            }
             e => vec![GraphQLError::new("OPERATION_NOT_SUPPORTED", e.to_string())],
         })?;
         let weight = Prepared::weight(query, plan.shape);
