@@ -14,7 +14,7 @@ use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use graft_resolve::{
     ExecuteOptions, GraphQLError, GraphQLRequest, Isolation, Permissions, RequestContext,
     ResponseKind, TenantId,
@@ -92,17 +92,24 @@ async fn post(
     execute(state, tenant, headers, media, &bytes, deadline).await
 }
 
-/// `GET /graphql`: runs `?query=` when given, otherwise serves the query page.
+/// `GET /graphql?query=...`: runs the query as if it had been posted. (A browser's `GET` with no
+/// query gets GraphiQL from an outer layer, `graphiql::page_for_browsers`.)
 pub(crate) async fn graphql_get(
     State(state): State<AppState>,
     tenant: Option<Extension<ResolvedTenant>>,
     headers: HeaderMap,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let Some(query) = params.get("query") else {
-        return Html(PLAYGROUND).into_response();
-    };
     let media = ResponseMedia::from_accept(&headers);
+    let Some(query) = params.get("query") else {
+        return transport_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "a GET request needs a `query` parameter (a browser that accepts HTML gets GraphiQL)"
+                .into(),
+        );
+    };
     let variables: Option<serde_json::Value> =
         match params.get("variables").map(|v| serde_json::from_str(v)) {
             None => None,
@@ -486,9 +493,6 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
         _ => format!("graft-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
     }
 }
-
-/// A self-contained page to try queries: no CDN, so it works offline.
-const PLAYGROUND: &str = include_str!("playground.html");
 
 #[cfg(test)]
 mod trace_tests {

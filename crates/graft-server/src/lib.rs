@@ -9,6 +9,7 @@ pub mod batch;
 pub mod config;
 pub mod demo;
 mod ftv1;
+mod graphiql;
 mod http;
 pub mod metrics;
 pub mod rate_limit;
@@ -236,7 +237,8 @@ pub async fn serve(
 /// The application: every route graft serves.
 ///
 /// - `POST /graphql`: GraphQL over HTTP (`application/json` bodies).
-/// - `GET /graphql`: a query given as `?query=` runs; without one, a page to try queries.
+/// - `GET /graphql`: a query given as `?query=` runs; a browser asking for no query gets
+///   GraphiQL (`graphiql.rs`), whose files are at `GET /graphiql/{tag}/{file}`.
 /// - `POST /batch`: dependent create, read, update and delete operations in one request
 ///   (`batch.rs`, `docs/batch.md`), unless `[batch] enabled = false`.
 /// - `GET /health`: `{"status":"ok"}`.
@@ -279,7 +281,13 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(admin)
         .merge(batch)
-        .route("/graphql", graphql.route_layer(admission))
+        .route(
+            "/graphql",
+            graphql
+                .route_layer(admission)
+                .route_layer(axum::middleware::from_fn(graphiql::page_for_browsers)),
+        )
+        .route("/graphiql/{tag}/{file}", get(graphiql::asset))
         .route("/health", get(http::health));
     // Without metrics, no layer at all, not one that passes requests on.
     if state.metrics.is_some() {

@@ -173,7 +173,7 @@ async fn bad_http_input_gets_a_graphql_error_and_the_right_status() {
 }
 
 #[tokio::test]
-async fn health_page_and_get_queries() {
+async fn health_graphiql_and_get_queries() {
     let address = start_default().await;
     let client = reqwest::Client::new();
     let health = client
@@ -182,13 +182,61 @@ async fn health_page_and_get_queries() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // A browser's navigation gets GraphiQL; every file it loads is served by graft itself.
     let page = client
         .get(format!("http://{address}/graphql"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("<textarea"));
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    let html = page.text().await.unwrap();
+    let files: Vec<&str> = html
+        .split('"')
+        .filter(|part| part.starts_with("graphiql/"))
+        .collect();
+    assert_eq!(files.len(), 5, "{html}");
+    for file in &files {
+        let asset = client
+            .get(format!("http://{address}/{file}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), 200, "{file}");
+        assert!(
+            asset.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(!asset.bytes().await.unwrap().is_empty());
+    }
+    let stale = files[0].replacen("graphiql/", "graphiql/000000", 1);
+    let stale = client
+        .get(format!("http://{address}/{stale}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404);
+    // A client that is not a browser and sends no query is told what is missing.
+    let no_query = client
+        .get(format!("http://{address}/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_query.status(), 400);
+    let body: Value = no_query.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`query` parameter"),
+        "{body}"
+    );
     let query = client
         .get(format!("http://{address}/graphql"))
         .query(&[(
@@ -221,6 +269,25 @@ async fn introspection_answers_schema_queries() {
     assert_eq!(reply.body["data"]["__type"]["name"], "OrgUser");
     assert_eq!(reply.body["data"]["__typename"], "Query");
     assert_eq!(reply.body["data"]["__type"]["fields"][0]["name"], "orgId");
+}
+
+#[tokio::test]
+async fn the_introspection_query_of_every_tool_passes_the_default_limits() {
+    let address = start_default().await;
+    let query = include_str!("fixtures/introspection.graphql");
+    let reply = graphql(address, json!({ "query": query })).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    let types = reply.body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|ty| ty["name"] == "OrgUser"));
+
+    // Its list fields nested once more would multiply the response by the schema's size.
+    let nested =
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+    let reply = graphql(address, json!({ "query": nested })).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(common::first_error_code(&reply.body), "MAX_DEPTH_EXCEEDED");
+    assert!(reply.body.get("data").is_none(), "{}", reply.body);
 }
 
 #[tokio::test]

@@ -143,6 +143,16 @@ async fn credentials_that_name_no_served_tenant_are_refused_alike() {
         (none.status, common::first_error_code(&none.body)),
         (401, "TENANT_REQUIRED")
     );
+    // A browser asking for GraphiQL names no tenant: the page holds no tenant's data, and its
+    // queries carry the tenant's headers, set in GraphiQL's Headers tab.
+    let page = reqwest::Client::new()
+        .get(format!("http://{address}/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GraphiQL");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("graphiql.min.js"));
 
     // An unknown tenant, a forged, expired or unsigned token, a tenant id that could never be
     // one: the client cannot tell them apart.
