@@ -24,7 +24,7 @@
 // 1. starts the reference subgraphs of reference.mjs in process on ephemeral ports: `users`
 //    always, `inventory` only when a subgraph named `products` is given (it extends `Product`);
 // 2. fetches every subgraph's `_service { sdl }` and composes each supergraph's subgraphs with
-//    `composeServices` from @apollo/composition; composition errors are printed in full and the
+//    `composeServices` from @apollo/composition (compose.mjs); composition errors are printed in full and the
 //    run exits 1;
 // 3. starts an ApolloGateway per supergraph on its supergraph SDL, under ApolloServer on an
 //    ephemeral port. Every subgraph request carries `graft-debug: true`, and is recorded in the
@@ -40,6 +40,7 @@
 //   gatewayRequest(query, variables?)        POST to its supergraph's gateway -> { status, headers, body }
 //   subgraphRequest(name, body, headers?)    POST `body` (an object, sent as JSON) to a subgraph
 //                                            by name, graft or reference -> { status, headers, body }
+//   subgraphUrl(name)                        the subgraph's GraphQL URL
 //   subgraphSdl(name)                        the subgraph's `_service { sdl }`, as composed
 //   subgraphNames                            the names of its supergraph's subgraphs
 //   fetchLog                                 the subgraph requests the gateway sent during this
@@ -55,12 +56,10 @@ import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-import { composeServices } from "@apollo/composition";
 import { ApolloGateway, RemoteGraphQLDataSource } from "@apollo/gateway";
 import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
-import { Source, getLocation, parse } from "graphql";
-
+import { CompositionError, compose, fetchSdl } from "./compose.mjs";
 import { startReferenceSubgraphs } from "./reference.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -156,36 +155,9 @@ async function postJson(url, body, headers = {}) {
   return { status: response.status, headers: Object.fromEntries(response.headers), body: parsed };
 }
 
-/** A subgraph's `_service { sdl }`. */
-async function fetchSdl(name, url) {
-  let response;
-  try {
-    response = await postJson(url, { query: "{ _service { sdl } }" });
-  } catch (error) {
-    throw new Error(`subgraph ${name} (${url}): _service request failed: ${error.message}`);
-  }
-  const sdl = response.body?.data?._service?.sdl;
-  if (response.status !== 200 || typeof sdl !== "string") {
-    throw new Error(
-      `subgraph ${name} (${url}): no _service { sdl } (HTTP ${response.status}): ${JSON.stringify(response.body)}`,
-    );
-  }
-  return sdl;
-}
-
 /** Prints a supergraph's composition errors in full and exits 1. */
-function failComposition(supergraph, errors) {
-  console.error(`${supergraph}: composition failed with ${errors.length} error(s):`);
-  for (const error of errors) {
-    const code = error.extensions?.code ? `[${error.extensions.code}] ` : "";
-    console.error(`- ${code}${error.message}`);
-    for (const node of error.nodes ?? []) {
-      const source = node.loc?.source;
-      if (!source) continue;
-      const { line, column } = getLocation(source, node.loc.start);
-      console.error(`    at ${source.name}:${line}:${column}`);
-    }
-  }
+function failComposition(supergraph, error) {
+  console.error(`${supergraph}: ${error.message}`);
   process.exit(1);
 }
 
@@ -235,14 +207,14 @@ function reason(error) {
  * and a function that stops it.
  */
 async function startGateway(supergraph, names, urls, sdls, record) {
-  const services = names.map((name) => ({
-    name,
-    url: urls.get(name),
-    typeDefs: parse(new Source(sdls.get(name), `subgraph ${name}`)),
-  }));
-  const composition = composeServices(services);
-  if (composition.errors?.length) failComposition(supergraph, composition.errors);
-  console.log(`${supergraph}: composed ${services.length} subgraphs: ${names.join(", ")}`);
+  let supergraphSdl;
+  try {
+    supergraphSdl = compose(names.map((name) => ({ name, url: urls.get(name), sdl: sdls.get(name) })));
+  } catch (error) {
+    if (error instanceof CompositionError) failComposition(supergraph, error);
+    throw error;
+  }
+  console.log(`${supergraph}: composed ${names.length} subgraphs: ${names.join(", ")}`);
 
   class RecordingDataSource extends RemoteGraphQLDataSource {
     constructor(name, url) {
@@ -267,7 +239,7 @@ async function startGateway(supergraph, names, urls, sdls, record) {
   }
 
   const gateway = new ApolloGateway({
-    supergraphSdl: composition.supergraphSdl,
+    supergraphSdl,
     buildService: ({ name, url }) => new RecordingDataSource(name, url),
   });
   const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
@@ -329,6 +301,11 @@ async function main() {
           const url = urls.get(name);
           if (!url) throw new Error(`no subgraph named ${name} (have ${[...urls.keys()].join(", ")})`);
           return postJson(url, body, headers);
+        },
+        subgraphUrl: (name) => {
+          const url = urls.get(name);
+          if (!url) throw new Error(`no subgraph named ${name} (have ${[...urls.keys()].join(", ")})`);
+          return url;
         },
         subgraphSdl: (name) => {
           if (!sdls.has(name)) throw new Error(`no subgraph named ${name}`);

@@ -18,7 +18,10 @@
 //!    a run that was killed).
 //! 4. `node run.mjs [filters]` composes the subgraphs, one supergraph per [`Subgraph::supergraph`]
 //!    (the reference subgraphs join the `default` one), starts a gateway for each and runs the
-//!    checks (see `xtask/e2e/run.mjs`); its exit status is xtask's.
+//!    checks (see `xtask/e2e/run.mjs`); its exit status is xtask's. The GraphiQL check
+//!    (`checks/graphiql.mjs`) drives headless Chromium: `$GRAFT_E2E_CHROMIUM`, else Debian's
+//!    `chromium` (installed with apt-get on CI when missing); it leaves a screenshot at
+//!    `target/e2e/graphiql.png`.
 
 use std::fs::{self, File};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -317,6 +320,8 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         .join(format!("graft{}", std::env::consts::EXE_SUFFIX));
 
     services::ensure_databases_up(root)?;
+    let chromium = services::ensure_chromium(root)?;
+    println!("e2e: chromium at {}", chromium.display());
     sweep::leftovers();
     let root = &fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
     // Declared before `running`, so dropped after it: the subgraphs stop before their
@@ -372,6 +377,7 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         .current_dir(&work)
         .env("GRAFT_E2E_SUBGRAPHS", subgraphs_json(&urls))
         .env("GRAFT_E2E_SUPERGRAPHS", supergraphs_json())
+        .env("GRAFT_E2E_CHROMIUM", &chromium)
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running `node run.mjs` in {}", work.display()))?;
@@ -381,6 +387,22 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
     if !status.success() {
         eprintln!("xtask: the federation e2e failed ({status})");
     }
+    Ok(cargo::exit_code(status))
+}
+
+/// `cargo xtask compose [--output FILE] NAME=URL...`: the supergraph SDL of running subgraphs,
+/// composed by `xtask/e2e/compose.mjs` with the e2e's pinned @apollo/composition. Runs in the
+/// caller's directory, so a relative `--output` is relative to it.
+pub(crate) fn compose(root: &Path, args: &[String]) -> anyhow::Result<ExitCode> {
+    check_node()?;
+    let work = target_dir(root).join("e2e");
+    install(root, &work)?;
+    let status = Command::new("node")
+        .arg(work.join("compose.mjs"))
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .context("running `node compose.mjs`")?;
     Ok(cargo::exit_code(status))
 }
 

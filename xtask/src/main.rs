@@ -8,6 +8,7 @@
 //! cargo xtask ci                          fmt check, clippy, then the same as `test`
 //! cargo xtask services                    only make sure the local services are up
 //! cargo xtask e2e [filters]               graft subgraphs under a real Apollo gateway (Node.js)
+//! cargo xtask compose NAME=URL...         the supergraph SDL of running subgraphs (Node.js)
 //! cargo xtask bench [args]                release build, then the end-to-end benchmark
 //! ```
 //!
@@ -45,6 +46,9 @@ subcommands:
   e2e [filters]   federation end to end: graft subgraphs composed and queried under a
                   real Apollo gateway (needs Node.js 20+ and npm; packages go to
                   target/e2e/); filters select checks by name
+  compose [--output FILE] NAME=URL...
+                  fetch each running subgraph's `_service { sdl }` and print (or write to
+                  FILE) their supergraph SDL, composed with @apollo/composition (Node.js)
   bench [args]    build release, then run benches/ (graft vs bare SQL vs N+1 on
                   SQLite, PostgreSQL and MariaDB); results in target/bench/
   help            print this message
@@ -96,6 +100,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "e2e" => e2e::run(&root, rest),
+        "compose" => e2e::compose(&root, rest),
         "bench" => bench(&root, rest),
         other => {
             eprintln!("xtask: unknown subcommand `{other}`\n\n{USAGE}");

@@ -338,6 +338,31 @@ fn missing_message(missing: &[Service]) -> String {
     message
 }
 
+/// The browser the e2e's GraphiQL check drives: `$GRAFT_E2E_CHROMIUM` when set, else
+/// Debian's `chromium`, installed with apt-get on CI when missing.
+pub(crate) fn ensure_chromium(root: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("GRAFT_E2E_CHROMIUM").filter(|path| !path.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("GRAFT_E2E_CHROMIUM: {} is not a file", path.display());
+        }
+        return Ok(path);
+    }
+    if let Some(path) = find_on_path("chromium") {
+        return Ok(path);
+    }
+    if !is_ci() {
+        bail!(
+            "the e2e's GraphiQL check needs Chromium: install Debian's with \
+             `sudo apt-get install chromium`, or set GRAFT_E2E_CHROMIUM to a Chromium or \
+             Chrome binary; with CI set, xtask installs it itself"
+        );
+    }
+    let log_dir = root.join("target").join("xtask");
+    install_packages(&["chromium"], &fresh_log(&log_dir, "apt-chromium")?)?;
+    find_on_path("chromium").context("apt-get installed chromium, but it is not on PATH")
+}
+
 /// Installs the packages of `missing` with one `apt-get update` and one
 /// `apt-get install`.
 fn install(missing: &[Service], log: &Path) -> anyhow::Result<()> {
@@ -345,6 +370,11 @@ fn install(missing: &[Service], log: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|service| service.apt_package())
         .collect();
+    install_packages(&packages, log)
+}
+
+/// Installs `packages` with one `apt-get update` and one `apt-get install`.
+fn install_packages(packages: &[&str], log: &Path) -> anyhow::Result<()> {
     println!(
         "installing {} with apt-get (log: {})",
         packages.join(" "),
@@ -358,7 +388,7 @@ fn install(missing: &[Service], log: &Path) -> anyhow::Result<()> {
 
     let mut install = privileged("env");
     install.args(["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y"]);
-    install.args(&packages);
+    install.args(packages);
     if let Err(err) = run_logged(install, log) {
         bail!(
             "apt-get install {} failed: {err:#}\n{}",
