@@ -12,6 +12,7 @@
 //! second foreign key to one table is named by its columns both ways, as PostGraphile does
 //! (`employeeByReportsTo`, `employeesByReportsTo`).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
@@ -74,7 +75,11 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
     let mut lookups = String::new();
     let mut pages = String::new();
     let mut skipped = Vec::new();
+    let mut shadowed = Vec::new();
     let mut used_scalars: Vec<&str> = Vec::new();
+    let type_names = type_names(tables);
+    // Root fields so far: a page whose name another root field has is left out.
+    let mut root_fields: HashSet<String> = HashSet::new();
     // A foreign-key column takes the type of the key column it references, so that the two
     // compare as equals (an integer key is an `ID`: its foreign keys are too).
     let type_of = |table: &TableDescription, column: &ColumnDescription| -> String {
@@ -97,7 +102,12 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             skipped.push(table.name.as_str());
             continue;
         }
-        let type_name = singular(&table.name).to_upper_camel_case();
+        let Some(type_name) = type_names.get(table.name.as_str()) else {
+            // A second table of the same name (in another schema): relations find tables by
+            // name, so only the first is mapped.
+            shadowed.push(table.name.as_str());
+            continue;
+        };
         let field = |column: &str| column.to_lower_camel_case();
         let key: Vec<String> = table.primary_key.iter().map(|c| field(c)).collect();
         let _ = write!(
@@ -114,7 +124,7 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             types.push_str(" @mutations");
         }
         types.push_str(" {\n");
-        for relation in relations(tables, table) {
+        for relation in relations(tables, table, &type_names) {
             let _ = writeln!(types, "  {relation}");
         }
         for column in &table.columns {
@@ -140,20 +150,23 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             .filter_map(|pk| table.columns.iter().find(|c| &c.name == pk))
             .map(|c| format!("{}: {}!", field(&c.name), type_of(table, c)))
             .collect();
-        let lookup = type_name.to_lower_camel_case();
+        let mut lookup = type_name.to_lower_camel_case();
+        while !root_fields.insert(lookup.clone()) {
+            lookup.push_str("ByKey");
+        }
         let _ = writeln!(
             lookups,
             "  \"One {type_name}, by its key.\"\n  {lookup}({}): {type_name}",
             arguments.join(", ")
         );
         // A page per type, in key order, unless its plural reads as its lookup.
-        let list = crate::mutations::plural(&type_name).to_lower_camel_case();
-        if list != lookup {
+        let list = crate::mutations::plural(type_name).to_lower_camel_case();
+        if root_fields.insert(list.clone()) {
             let _ = writeln!(
                 lookups,
                 "  \"{} in key order, a page at a time: pass the last `endCursor` as `after` for \
                  the next.\"\n  {list}(first: Int, after: String): {type_name}Connection!",
-                crate::mutations::plural(&type_name)
+                crate::mutations::plural(type_name)
             );
             let _ = write!(
                 pages,
@@ -186,13 +199,23 @@ pub fn starter_sdl_with(tables: &[TableDescription], options: StarterOptions) ->
             skipped.join(", ")
         );
     }
+    if !shadowed.is_empty() {
+        let _ = write!(
+            sdl,
+            "\n# Tables named like one mapped above (in another schema), not mapped: {}.\n",
+            shadowed.join(", ")
+        );
+    }
     sdl
 }
 
 /// The `@belongsTo` fields of `table` (its foreign keys to a table's whole primary key) and its
 /// `@hasMany` fields (other tables' such foreign keys to it), as SDL field lines.
-fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<String> {
-    let type_of = |name: &str| singular(name).to_upper_camel_case();
+fn relations(
+    tables: &[TableDescription],
+    table: &TableDescription,
+    type_names: &HashMap<&str, String>,
+) -> Vec<String> {
     let field_names = |columns: &[String]| {
         columns
             .iter()
@@ -261,7 +284,9 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
         let Some(columns) = in_key_order(fk) else {
             continue;
         };
-        let target = singular(&fk.references_table).to_upper_camel_case();
+        let Some(target) = type_names.get(fk.references_table.as_str()) else {
+            continue;
+        };
         let by_columns = format!("{}By{}", target.to_lower_camel_case(), by(&fk.columns));
         // Named by its column when the column says what it is (`support_rep_id`,
         // `SupportRepId` -> `supportRep`), else by the table it references, made unambiguous.
@@ -283,12 +308,15 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
         lines.push(format!(
             "{}: {}{} @belongsTo(fields: \"{}\")",
             unique(preferred, by_columns),
-            type_of(&fk.references_table),
+            target,
             if nullable { "" } else { "!" },
             field_names(&columns)
         ));
     }
     for other in tables.iter().filter(|t| !t.primary_key.is_empty()) {
+        let Some(other_type) = type_names.get(other.name.as_str()) else {
+            continue;
+        };
         for fk in other
             .foreign_keys
             .iter()
@@ -299,7 +327,7 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
             };
             // Plural, as people name a list: `tracks`, `invoiceLines`; by its columns when
             // `other` references this table more than once or is this table.
-            let many = crate::mutations::plural(&type_of(&other.name)).to_lower_camel_case();
+            let many = crate::mutations::plural(other_type).to_lower_camel_case();
             let by_columns = format!("{many}By{}", by(&fk.columns));
             let preferred = if ambiguous(other, &table.name) {
                 by_columns.clone()
@@ -309,7 +337,7 @@ fn relations(tables: &[TableDescription], table: &TableDescription) -> Vec<Strin
             lines.push(format!(
                 "{}: [{}!]! @hasMany(fields: \"{}\")",
                 unique(preferred, by_columns),
-                type_of(&other.name),
+                other_type,
                 field_names(&columns)
             ));
         }
@@ -390,6 +418,65 @@ const SCALARS: &[(&str, &str)] = &[
     ("Date", "A calendar date in ISO 8601 (`2026-01-02`)."),
     ("UUID", "A UUID in its canonical text form."),
 ];
+
+/// Names a starter schema declares itself, or that GraphQL and federation do: a table's type
+/// never takes one.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "Query",
+    "Mutation",
+    "Subscription",
+    "PageInfo",
+    "String",
+    "Int",
+    "Float",
+    "Boolean",
+    "ID",
+    "FieldSet",
+];
+
+/// Each table's type name (tables without a primary key have none): its singular in
+/// PascalCase, made unique with `Row` (then a number) where it would be a name the schema
+/// already has: another table's, a scalar's, `Query`, `PageInfo`, a type's `…Connection` or
+/// `…Edge`, or a name starting with `_`.
+fn type_names(tables: &[TableDescription]) -> HashMap<&str, String> {
+    let mut taken: HashSet<String> = RESERVED_TYPE_NAMES
+        .iter()
+        .chain(SCALARS.iter().map(|(scalar, _)| scalar))
+        .map(|name| (*name).to_owned())
+        .collect();
+    let preferred: Vec<String> = tables
+        .iter()
+        .map(|table| singular(&table.name).to_upper_camel_case())
+        .collect();
+    // Each table's own name, and its pages' types, are taken before any is made unique, so
+    // that `album_edge` yields to `album`'s `AlbumEdge` whatever their order.
+    for (table, name) in tables.iter().zip(&preferred) {
+        if !table.primary_key.is_empty() {
+            taken.insert(format!("{name}Connection"));
+            taken.insert(format!("{name}Edge"));
+        }
+    }
+    let mut names = HashMap::new();
+    for (table, name) in tables.iter().zip(preferred) {
+        if table.primary_key.is_empty() || names.contains_key(table.name.as_str()) {
+            continue;
+        }
+        let mut candidate = name.clone();
+        let mut counter = 1;
+        while candidate.is_empty() || candidate.starts_with('_') || taken.contains(&candidate) {
+            counter += 1;
+            candidate = match counter {
+                2 => format!("{name}Row"),
+                n => format!("{name}Row{n}"),
+            };
+        }
+        taken.insert(candidate.clone());
+        taken.insert(format!("{candidate}Connection"));
+        taken.insert(format!("{candidate}Edge"));
+        names.insert(table.name.as_str(), candidate);
+    }
+    names
+}
 
 /// `org_users` -> `org_user`, `categories` -> `category`, `status` stays.
 fn singular(table: &str) -> String {
@@ -778,5 +865,49 @@ mod tests {
             schema.mapping("OrgUser").expect("mapped").columns[2].column,
             "Email"
         );
+    }
+
+    #[test]
+    fn type_names_never_collide_with_scalars_pages_or_each_other() {
+        let keyed = |name: &str, foreign_keys: Vec<ForeignKey>| TableDescription {
+            schema: None,
+            name: name.to_owned(),
+            columns: vec![column("id", "ID", false), column("day", "Date", true)],
+            primary_key: vec!["id".to_owned()],
+            foreign_keys,
+        };
+        let to_date = ForeignKey {
+            columns: vec!["id".to_owned()],
+            references_table: "date".to_owned(),
+            references_columns: vec!["id".to_owned()],
+        };
+        let tables = [
+            keyed("album_edge", vec![]),
+            keyed("album", vec![]),
+            keyed("date", vec![]),
+            keyed("page_info", vec![]),
+            keyed("users", vec![]),
+            keyed("user", vec![to_date]),
+            keyed("query", vec![]),
+        ];
+        let sdl = starter_sdl(&tables);
+        for expected in [
+            "type AlbumEdgeRow @key",
+            "type Album @key",
+            "type AlbumEdge {",
+            "type DateRow @key",
+            "scalar Date",
+            "type PageInfoRow @key",
+            "type User @key",
+            "type UserRow @key",
+            "type QueryRow @key",
+            "  dateRow: DateRow! @belongsTo(fields: \"id\")",
+            "  userRows: [UserRow!]! @hasMany(fields: \"id\")",
+            "  user(id: ID!): User",
+            "  userRow(id: ID!): UserRow",
+        ] {
+            assert!(sdl.contains(expected), "no {expected:?} in\n{sdl}");
+        }
+        SubgraphSchema::parse(&sdl, "starter.graphql").expect("the starter schema is valid");
     }
 }

@@ -110,7 +110,13 @@ async fn init_writes_a_schema_and_check_names_what_an_edited_one_misses() {
         assert!(sdl.contains(expected), "no {expected:?} in\n{sdl}");
     }
     assert!(check_ok, "{check_text}");
-    assert!(check_text.contains("maps every table and column"), "{check_text}");
+    assert!(
+        check_text.contains("maps every table and column"),
+        "{check_text}"
+    );
     assert!(!edited_ok, "{edited_text}");
-    assert!(edited_text.contains("column customer.email"), "{edited_text}");
+    assert!(
+        edited_text.contains("column customer.email"),
+        "{edited_text}"
+    );
 }

@@ -224,6 +224,8 @@ pub(crate) async fn describe(
     Ok(tables)
 }
 
+/// The foreign keys between tables of the current schema (one to a table of another schema
+/// would read as one to the current schema's table of that name), a row per column pair.
 const FOREIGN_KEYS: &str = "SELECT cl.relname::text, c.conname::text, a.attname::text, fcl.relname::text, fa.attname::text \
      FROM pg_catalog.pg_constraint c \
      JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid \
@@ -233,4 +235,5 @@ const FOREIGN_KEYS: &str = "SELECT cl.relname::text, c.conname::text, a.attname:
      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col \
      JOIN pg_catalog.pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fcol \
      WHERE c.contype = 'f' AND n.nspname = current_schema() \
+       AND fcl.relnamespace = cl.relnamespace \
      ORDER BY cl.relname, c.conname, k.ord";
