@@ -156,6 +156,20 @@ impl RedisPrefix {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// How many keys under the prefix match `pattern` (a Redis glob, after the prefix) now;
+    /// 0 when Redis cannot be asked.
+    pub fn count(&self, pattern: &str) -> usize {
+        Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", "6379", "EVAL"])
+            .arg("return #redis.call('KEYS', ARGV[1])")
+            .args(["0", &format!("{}{pattern}", self.name)])
+            .output()
+            .ok()
+            .and_then(|output| String::from_utf8(output.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for RedisPrefix {
