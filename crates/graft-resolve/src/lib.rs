@@ -33,7 +33,7 @@ pub use engine::{Engine, EngineConfig, ExecuteOptions};
 pub use error::{ConstraintKind, ConstraintViolation, ResolveError, SourceErrorKind};
 pub use graft_plan::{BatchStats, CostModel};
 pub use ledger::{KeyClaim, LedgerEntry, LedgerKey, ledger_time};
-pub use limits::{Exceeded, LimitMode, RequestLimits};
+pub use limits::{BatchBudget, Exceeded, LimitMode, RequestLimits};
 pub use loader::LoaderConfig;
 pub use observe::{RequestStats, SourceEvent, SourceObserver, StatementKind};
 pub use permissions::{Action, Permissions};

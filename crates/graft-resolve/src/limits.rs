@@ -8,8 +8,13 @@
 //! - **During execution** ([`RequestBudget`]): statements, rows read and response bytes,
 //!   always enforced. A request that runs out stops with a request error; graft's memory for it
 //!   stays bounded by the budget, not by what the query asked for.
+//! - **For a batch** ([`BatchBudget`]): the requests of one HTTP batch (a JSON array) each
+//!   have their own budget, and spend from the batch's too, which has the same limits: the
+//!   batch as a whole reads no more rows, sends no more statements (and has no more in flight
+//!   at once), estimates no higher a cost and answers no more bytes than one request may.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use graft_plan::CostModel;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -189,6 +194,9 @@ pub(crate) struct RequestBudget {
     /// Statements of this request in flight at once (fetch groups and relation loads alike),
     /// so that one request cannot hold every pooled connection.
     in_flight: Semaphore,
+    /// The budget of the batch the request is part of, spent from as well; its semaphore,
+    /// not this one, bounds the statements in flight.
+    batch: Option<Arc<RequestBudget>>,
 }
 
 impl RequestBudget {
@@ -203,6 +211,19 @@ impl RequestBudget {
             exceeded: AtomicU8::new(0),
             bytes_exceeded: AtomicBool::new(false),
             in_flight: Semaphore::new(max_concurrent_fetches.max(1)),
+            batch: None,
+        }
+    }
+
+    /// The budget of one request of `batch`.
+    pub(crate) fn in_batch(
+        limits: &RequestLimits,
+        max_concurrent_fetches: usize,
+        batch: Option<&BatchBudget>,
+    ) -> RequestBudget {
+        RequestBudget {
+            batch: batch.map(|batch| Arc::clone(&batch.budget)),
+            ..RequestBudget::new(limits, max_concurrent_fetches)
         }
     }
 
@@ -216,8 +237,16 @@ impl RequestBudget {
         if self.statements.load(Ordering::Relaxed) >= self.max_statements {
             return Err(self.exceed(Exceeded::Statements));
         }
-        Ok(self
-            .in_flight
+        let in_flight = match &self.batch {
+            Some(batch) => {
+                if batch.statements.load(Ordering::Relaxed) >= batch.max_statements {
+                    return Err(batch.exceed(Exceeded::Statements));
+                }
+                &batch.in_flight
+            }
+            None => &self.in_flight,
+        };
+        Ok(in_flight
             .acquire()
             .await
             .expect("the budget's semaphore is never closed"))
@@ -226,13 +255,25 @@ impl RequestBudget {
     /// The most rows the next `many` fetch may read: what is left, plus one to notice going
     /// over.
     pub(crate) fn row_limit(&self) -> u64 {
-        self.max_rows
-            .saturating_sub(self.rows.load(Ordering::Relaxed))
-            .saturating_add(1)
+        let left = self
+            .max_rows
+            .saturating_sub(self.rows.load(Ordering::Relaxed));
+        let left = match &self.batch {
+            Some(batch) => left.min(
+                batch
+                    .max_rows
+                    .saturating_sub(batch.rows.load(Ordering::Relaxed)),
+            ),
+            None => left,
+        };
+        left.saturating_add(1)
     }
 
     /// Records the `rows` a source call read, and checks the statements its sources reported.
     pub(crate) fn spent(&self, rows: usize) -> Result<(), ResolveError> {
+        if let Some(batch) = &self.batch {
+            batch.spent(rows)?;
+        }
         if self.statements.load(Ordering::Relaxed) > self.max_statements {
             return Err(self.exceed(Exceeded::Statements));
         }
@@ -270,20 +311,34 @@ impl RequestBudget {
         }
     }
 
-    /// The first limit the request went over, if any.
-    pub(crate) fn exceeded(&self) -> Option<Exceeded> {
+    /// The first limit this request's budget went over, if any.
+    fn own_exceeded(&self) -> Option<Exceeded> {
         Exceeded::from_index(self.exceeded.load(Ordering::Relaxed))
     }
 
-    /// The error for the limit the request went over.
+    /// The first limit the request (or its batch) went over, if any.
+    pub(crate) fn exceeded(&self) -> Option<Exceeded> {
+        self.own_exceeded()
+            .or_else(|| self.batch.as_ref().and_then(|batch| batch.own_exceeded()))
+    }
+
+    /// The error for the limit the request went over; one its batch went over says so
+    /// (`scope: "batch"`).
     pub(crate) fn error(&self, limit: Exceeded) -> GraphQLError {
-        let max = match limit {
-            Exceeded::Statements => u64::from(self.max_statements),
-            Exceeded::Rows => self.max_rows,
-            Exceeded::ResponseBytes => self.max_response_bytes as u64,
-            _ => 0,
-        };
-        limit.error(None, max)
+        match &self.batch {
+            Some(batch) if self.own_exceeded().is_none() => {
+                batch.error(limit).with_detail("scope", "batch")
+            }
+            _ => {
+                let max = match limit {
+                    Exceeded::Statements => u64::from(self.max_statements),
+                    Exceeded::Rows => self.max_rows,
+                    Exceeded::ResponseBytes => self.max_response_bytes as u64,
+                    _ => 0,
+                };
+                limit.error(None, max)
+            }
+        }
     }
 
     /// Statements and rows spent so far.
@@ -306,7 +361,71 @@ impl SourceObserver for RequestBudget {
         };
         if counts {
             self.statements.fetch_add(1, Ordering::Relaxed);
+            if let Some(batch) = &self.batch {
+                batch.statements.fetch_add(1, Ordering::Relaxed);
+            }
         }
+    }
+}
+
+/// What the requests of one batch (a JSON array of GraphQL requests in one HTTP request) may
+/// spend together: the limits of one request, applied to their sum. Each request of the batch
+/// runs with its own budget and this one ([`crate::Engine::execute_in_batch`]); one that finds
+/// the batch's budget spent is refused with the limit's code and `scope: "batch"`.
+pub struct BatchBudget {
+    budget: Arc<RequestBudget>,
+    max_cost: u64,
+    mode: LimitMode,
+    estimated: AtomicU64,
+    bytes: AtomicUsize,
+}
+
+impl BatchBudget {
+    /// A batch's budget: `limits` for the whole batch, and `max_concurrent_fetches`
+    /// statements of the batch in flight at once.
+    pub fn new(limits: &RequestLimits, max_concurrent_fetches: usize) -> BatchBudget {
+        BatchBudget {
+            budget: Arc::new(RequestBudget::new(limits, max_concurrent_fetches)),
+            max_cost: limits.max_cost,
+            mode: limits.mode,
+            estimated: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds a request's estimated cost to the batch's; an error when the batch's sum goes
+    /// over `max_cost` (in [`LimitMode::Enforce`]).
+    pub(crate) fn estimate(&self, cost: u64) -> Result<(), GraphQLError> {
+        let total = self
+            .estimated
+            .fetch_add(cost, Ordering::Relaxed)
+            .saturating_add(cost);
+        if total > self.max_cost && self.mode == LimitMode::Enforce {
+            self.estimated.fetch_sub(cost, Ordering::Relaxed);
+            return Err(Exceeded::EstimatedCost
+                .error(Some(total), self.max_cost)
+                .with_detail("scope", "batch"));
+        }
+        Ok(())
+    }
+
+    /// Adds a request's response of `bytes` to the batch's; an error when the batch's answers
+    /// would go over `max_response_bytes` (that request's answer is then left out).
+    pub(crate) fn answer(&self, bytes: usize) -> Result<(), GraphQLError> {
+        let max = self.budget.max_response_bytes;
+        let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if total > max {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(Exceeded::ResponseBytes
+                .error(None, max as u64)
+                .with_detail("scope", "batch"));
+        }
+        Ok(())
+    }
+
+    /// Statements and rows the batch spent so far.
+    pub fn used(&self) -> (u32, u64) {
+        self.budget.used()
     }
 }
 

@@ -24,7 +24,7 @@ use graft_plan::{
 };
 use graft_schema::SubgraphSchema;
 
-use crate::limits::{Exceeded, LimitMode, RequestBudget, RequestLimits};
+use crate::limits::{BatchBudget, Exceeded, LimitMode, RequestBudget, RequestLimits};
 use crate::loader::{LoaderConfig, Loaders};
 use crate::observe::Both;
 use crate::request::Variables;
@@ -210,6 +210,34 @@ impl Engine {
         request: &GraphQLRequest<'_>,
         options: ExecuteOptions,
     ) -> (GraphQLResponse, BatchStats) {
+        self.execute_with(ctx, request, options, None).await
+    }
+
+    /// A budget for a batch of requests, each run with [`Engine::execute_in_batch`]: the
+    /// request limits applied to the batch as a whole.
+    pub fn batch_budget(&self) -> BatchBudget {
+        BatchBudget::new(&self.config.limits, self.config.max_concurrent_fetches)
+    }
+
+    /// Executes one request of a batch: as if alone (its own errors, statistics and limits),
+    /// and spending from the batch's `budget` too.
+    pub async fn execute_in_batch(
+        &self,
+        ctx: &RequestContext,
+        request: &GraphQLRequest<'_>,
+        options: ExecuteOptions,
+        budget: &BatchBudget,
+    ) -> (GraphQLResponse, BatchStats) {
+        self.execute_with(ctx, request, options, Some(budget)).await
+    }
+
+    async fn execute_with(
+        &self,
+        ctx: &RequestContext,
+        request: &GraphQLRequest<'_>,
+        options: ExecuteOptions,
+        batch: Option<&BatchBudget>,
+    ) -> (GraphQLResponse, BatchStats) {
         let started = Instant::now();
         let mut stats = BatchStats::default();
         let Some(query) = request.query.as_deref() else {
@@ -249,9 +277,10 @@ impl Engine {
         for (name, raw) in &defaults {
             variables.insert(name.as_str().into(), raw);
         }
-        let budget = Arc::new(RequestBudget::new(
+        let budget = Arc::new(RequestBudget::in_batch(
             &self.config.limits,
             self.config.max_concurrent_fetches,
+            batch,
         ));
         // The request's sources report to its statistics and its budget.
         let sources_did = Arc::new(RequestStats::default());
@@ -283,6 +312,10 @@ impl Engine {
         };
         report.estimated = staged.iter().map(Staged::cost).fold(0, u64::saturating_add);
         if let Some(error) = self.check_cost(&mut report, &ctx.request_id) {
+            drop(execution);
+            return (request_error(vec![error]), stats);
+        }
+        if let Some(Err(error)) = batch.map(|batch| batch.estimate(report.estimated)) {
             drop(execution);
             return (request_error(vec![error]), stats);
         }
@@ -445,6 +478,9 @@ impl Engine {
             out.push(b'}');
         }
         out.push(b'}');
+        if let Some(Err(error)) = batch.map(|batch| batch.answer(out.len())) {
+            return (request_error(vec![error]), stats);
+        }
         (
             GraphQLResponse {
                 body: out,
