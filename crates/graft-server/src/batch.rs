@@ -129,16 +129,23 @@ async fn run(
             "send the batch as `Content-Type: application/json`".to_owned(),
         );
     }
-    let bytes = match axum::body::to_bytes(body, state.limits.max_body_bytes).await {
+    let bytes = match crate::encoding::read_body(body, state.limits.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => {
+        Err(crate::encoding::BodyError::TooLarge) => {
             return refused(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 format!(
-                    "the request body exceeds the limit of {} bytes",
+                    "the request body exceeds the limit of {} bytes (decompressed)",
                     state.limits.max_body_bytes
                 ),
+            );
+        }
+        Err(crate::encoding::BodyError::Unreadable(reason)) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the request body could not be read: {reason}"),
             );
         }
     };

@@ -13,6 +13,11 @@
 //! header_read_timeout_ms = 10000  # default: a request's head must arrive within it (and an
 //!                                 # idle keep-alive connection closes after it)
 //! max_connections = 4096          # default: connections past it are closed on accept
+//! batching = true                 # default: POST /graphql takes a JSON array of requests
+//! max_batch_size = 32             # default: most requests in one batch
+//! batch_concurrency = 4           # default: requests of one batch run at once
+//! compression = true              # default: compress responses for clients that ask
+//! compression_min_bytes = 1024    # default: smaller responses go uncompressed
 //!
 //! # A server-wide limit on GraphQL requests in flight, adapted to latency (Vegas), with a
 //! # short queue; past it, 503 with Retry-After at once.
@@ -152,6 +157,16 @@ pub struct ServerConfig {
     /// Router's response cache indexes each entity under (`<Type>` and `<Type>:<key values>`,
     /// prefixed `<tenant>/` for a tenant).
     pub apollo_cache_tags: bool,
+    /// Whether `POST /graphql` takes a JSON array of requests.
+    pub batching: bool,
+    /// Most requests in one batch.
+    pub max_batch_size: usize,
+    /// Most requests of one batch run at once.
+    pub batch_concurrency: usize,
+    /// Whether responses are compressed for clients that ask.
+    pub compression: bool,
+    /// The smallest response compressed, in bytes.
+    pub compression_min_bytes: u16,
 }
 
 impl Default for ServerConfig {
@@ -167,6 +182,11 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 4_096,
             apollo_cache_tags: false,
+            batching: true,
+            max_batch_size: 32,
+            batch_concurrency: 4,
+            compression: true,
+            compression_min_bytes: 1024,
         }
     }
 }

@@ -139,6 +139,11 @@ pub async fn configured_state(config: &Config) -> Result<AppState, StartError> {
         header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
         max_connections: config.server.max_connections,
         admission: config.admission.admission_config(),
+        batching: config.server.batching,
+        max_batch_size: config.server.max_batch_size,
+        batch_concurrency: config.server.batch_concurrency,
+        compression: config.server.compression,
+        compression_min_bytes: config.server.compression_min_bytes,
     };
     let engine = EngineConfig {
         max_representations: config.server.max_representations,

@@ -22,6 +22,7 @@ use graft_resolve::{
 use graft_tenancy::{Rejection, RejectionKind, ResolvedTenant};
 use tracing::Instrument as _;
 
+use crate::encoding::BodyError;
 use crate::{AppState, Rejected, ftv1};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -75,17 +76,25 @@ async fn post(
             format!("content type {shown} is not supported: send `Content-Type: application/json`"),
         );
     }
-    let bytes = match axum::body::to_bytes(body, state.limits.max_body_bytes).await {
+    let bytes = match crate::encoding::read_body(body, state.limits.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => {
+        Err(BodyError::TooLarge) => {
             return transport_error(
                 media,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 format!(
-                    "the request body exceeds the limit of {} bytes",
+                    "the request body exceeds the limit of {} bytes (decompressed)",
                     state.limits.max_body_bytes
                 ),
+            );
+        }
+        Err(BodyError::Unreadable(reason)) => {
+            return transport_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the request body could not be read: {reason}"),
             );
         }
     };
@@ -211,10 +220,9 @@ async fn execute(
     body: &[u8],
     deadline: Instant,
 ) -> Response {
-    let trace = headers
-        .get(ftv1::HEADER)
-        .is_some_and(|v| v.as_bytes() == ftv1::HEADER_VALUE)
-        .then(ftv1::TraceClock::start);
+    if crate::batched::is_batch(body) {
+        return crate::batched::execute(state, tenant, headers, media, body, deadline).await;
+    }
     let request: GraphQLRequest<'_> = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
@@ -226,26 +234,82 @@ async fn execute(
             );
         }
     };
-    if let Some(limits) = &state.rate_limits
-        && limits.counts_representations()
-    {
-        // Gateways send `_entities` its keys in the `representations` variable.
-        let representations = request
-            .variables
-            .as_ref()
-            .and_then(|variables| variables.get("representations"))
-            .and_then(|raw| {
-                serde_json::from_str::<Vec<&serde_json::value::RawValue>>(raw.get()).ok()
-            })
-            .map_or(0, |list| list.len());
-        if let Err(refusal) = limits.check_representations(tenant, representations).await {
-            if let Some(metrics) = &state.metrics {
-                metrics.rejected("rate_limit");
-            }
-            return refusal.response(request_id(headers));
-        }
+    if let Err(refusal) = check_representations(state, tenant, headers, [&request]).await {
+        return refusal;
     }
     let ctx = request_context(tenant, headers, deadline, crate::metrics::observer(state));
+    let answer = run(state, &ctx, headers, &request, None).await;
+    let status = match (answer.kind, media) {
+        (ResponseKind::RequestError, ResponseMedia::GraphQLResponseJson) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut reply = json_response(status, media, answer.body);
+    if let Some(advice) = answer.cache_control {
+        reply.headers_mut().insert(header::CACHE_CONTROL, advice);
+    }
+    reply
+}
+
+/// With per-representation rate limits, spends the `_entities` keys of `requests` (gateways
+/// send them in the `representations` variable) from the tenant's allowance; the 429 to send
+/// when it is spent.
+pub(crate) async fn check_representations<'r>(
+    state: &AppState,
+    tenant: Option<&ResolvedTenant>,
+    headers: &HeaderMap,
+    requests: impl IntoIterator<Item = &'r GraphQLRequest<'r>>,
+) -> Result<(), Response> {
+    let Some(limits) = &state.rate_limits else {
+        return Ok(());
+    };
+    if !limits.counts_representations() {
+        return Ok(());
+    }
+    let representations = requests
+        .into_iter()
+        .map(|request| {
+            request
+                .variables
+                .as_ref()
+                .and_then(|variables| variables.get("representations"))
+                .and_then(|raw| {
+                    serde_json::from_str::<Vec<&serde_json::value::RawValue>>(raw.get()).ok()
+                })
+                .map_or(0, |list| list.len())
+        })
+        .sum();
+    if let Err(refusal) = limits.check_representations(tenant, representations).await {
+        if let Some(metrics) = &state.metrics {
+            metrics.rejected("rate_limit");
+        }
+        return Err(refusal.response(request_id(headers)));
+    }
+    Ok(())
+}
+
+/// What running one GraphQL request gave: the response body and what the HTTP side needs.
+pub(crate) struct Answer {
+    /// The GraphQL response, as JSON.
+    pub(crate) body: Vec<u8>,
+    /// Whether the request executed or was rejected before execution.
+    pub(crate) kind: ResponseKind,
+    /// The `Cache-Control` advice for the response, if any.
+    pub(crate) cache_control: Option<HeaderValue>,
+}
+
+/// Runs one GraphQL request (alone, or as one of `batch`) in its own `graphql` span: the
+/// engine, then metrics, the batch log line, cache advice and the federated trace.
+pub(crate) async fn run(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    request: &GraphQLRequest<'_>,
+    batch: Option<&graft_resolve::BatchBudget>,
+) -> Answer {
+    let trace = headers
+        .get(ftv1::HEADER)
+        .is_some_and(|v| v.as_bytes() == ftv1::HEADER_VALUE)
+        .then(ftv1::TraceClock::start);
     let options = ExecuteOptions {
         debug: state.limits.debug_header
             && headers
@@ -265,11 +329,22 @@ async fn execute(
         span.record("trace_id", trace_id);
     }
     crate::telemetry::continue_trace(&span, headers);
-    let (response, stats) = state
-        .engine
-        .execute(&ctx, &request, options)
-        .instrument(span)
-        .await;
+    let (response, stats) = match batch {
+        Some(batch) => {
+            state
+                .engine
+                .execute_in_batch(ctx, request, options, batch)
+                .instrument(span)
+                .await
+        }
+        None => {
+            state
+                .engine
+                .execute(ctx, request, options)
+                .instrument(span)
+                .await
+        }
+    };
     if let Some(metrics) = &state.metrics {
         metrics.executed(&stats, &ctx.tenant);
     }
@@ -283,20 +358,16 @@ async fn execute(
             "entities batch"
         );
     }
-    let status = match (response.kind, media) {
-        (ResponseKind::RequestError, ResponseMedia::GraphQLResponseJson) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
-    };
-    let advice = cache_control(state, &response);
+    let cache_control = cache_control(state, &response);
     let body = match trace {
         Some(clock) => ftv1::add_to_response(response.body, clock),
         None => response.body,
     };
-    let mut reply = json_response(status, media, body);
-    if let Some(advice) = advice {
-        reply.headers_mut().insert(header::CACHE_CONTROL, advice);
+    Answer {
+        body,
+        kind: response.kind,
+        cache_control,
     }
-    reply
 }
 
 /// What a caching gateway may do with a response: `no-store` for one with errors or from a
@@ -438,13 +509,13 @@ pub(crate) async fn not_found() -> Response {
 
 /// The media type of the response, chosen from the request's `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResponseMedia {
+pub(crate) enum ResponseMedia {
     Json,
     GraphQLResponseJson,
 }
 
 impl ResponseMedia {
-    fn from_accept(headers: &HeaderMap) -> ResponseMedia {
+    pub(crate) fn from_accept(headers: &HeaderMap) -> ResponseMedia {
         let accept = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
@@ -464,7 +535,7 @@ impl ResponseMedia {
     }
 }
 
-fn json_response(status: StatusCode, media: ResponseMedia, body: Vec<u8>) -> Response {
+pub(crate) fn json_response(status: StatusCode, media: ResponseMedia, body: Vec<u8>) -> Response {
     let mut response = (status, Bytes::from(body)).into_response();
     response
         .headers_mut()
@@ -472,7 +543,7 @@ fn json_response(status: StatusCode, media: ResponseMedia, body: Vec<u8>) -> Res
     response
 }
 
-fn transport_error(
+pub(crate) fn transport_error(
     media: ResponseMedia,
     status: StatusCode,
     code: &'static str,

@@ -6,8 +6,10 @@
 mod admin;
 mod admission;
 pub mod batch;
+mod batched;
 pub mod config;
 pub mod demo;
+mod encoding;
 mod ftv1;
 mod graphiql;
 mod http;
@@ -163,6 +165,19 @@ pub struct HttpLimits {
     pub max_connections: usize,
     /// The adaptive limit on GraphQL requests in flight.
     pub admission: AdmissionConfig,
+    /// Whether `POST /graphql` takes a batch, a JSON array of requests (default true); when
+    /// off, a batch gets 400 `BATCHING_DISABLED`.
+    pub batching: bool,
+    /// Most requests in one batch (default 32); a longer batch gets 400 `BATCH_TOO_LARGE`.
+    pub max_batch_size: usize,
+    /// Most requests of one batch run at once (default 4).
+    pub batch_concurrency: usize,
+    /// Whether responses are compressed for a client that asks (`Accept-Encoding`: zstd, br,
+    /// gzip or deflate; default true).
+    pub compression: bool,
+    /// The smallest response body compressed, in bytes (default 1,024): smaller ones gain
+    /// less than they cost.
+    pub compression_min_bytes: u16,
 }
 
 impl Default for HttpLimits {
@@ -174,6 +189,11 @@ impl Default for HttpLimits {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 4_096,
             admission: AdmissionConfig::default(),
+            batching: true,
+            max_batch_size: 32,
+            batch_concurrency: 4,
+            compression: true,
+            compression_min_bytes: 1024,
         }
     }
 }
@@ -296,5 +316,14 @@ pub fn app(state: AppState) -> Router {
             .route("/metrics", get(metrics::serve))
             .route_layer(measure);
     }
-    router.fallback(http::not_found).with_state(state)
+    let compression = encoding::compression(&state.limits);
+    let router = router
+        .fallback(http::not_found)
+        .with_state(state)
+        .layer(encoding::decompression())
+        .layer(axum::middleware::from_fn(encoding::refuse_unknown_encoding));
+    match compression {
+        Some(compression) => router.layer(compression),
+        None => router,
+    }
 }

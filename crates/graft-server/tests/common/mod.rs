@@ -79,11 +79,34 @@ pub struct Reply {
     pub body: Value,
 }
 
-pub async fn post(
+/// An answer as sent: status, headers and the body's bytes (reqwest here never decompresses).
+pub struct RawReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    /// The value of header `name`, or "" without one.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |value| value.to_str().unwrap())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!("a JSON body, got {:?}", String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+pub async fn post_raw(
     address: SocketAddr,
     headers: &[(&str, &str)],
     body: impl Into<reqwest::Body>,
-) -> Reply {
+) -> RawReply {
     let mut request = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .body(body);
@@ -91,18 +114,23 @@ pub async fn post(
         request = request.header(*name, *value);
     }
     let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let text = response.text().await.expect("a body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON body, got {text:?}"));
+    RawReply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.expect("a body").to_vec(),
+    }
+}
+
+pub async fn post(
+    address: SocketAddr,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    let raw = post_raw(address, headers, body).await;
     Reply {
-        status,
-        content_type,
-        body,
+        status: raw.status,
+        content_type: raw.header("content-type").to_owned(),
+        body: raw.json(),
     }
 }
 
