@@ -19,6 +19,10 @@
 //
 // FILTERs, when given, run only the checks whose name contains one of them.
 //
+// With GRAFT_E2E_ROUTER set to the path of Apollo Router's `router` binary, each supergraph is
+// served by the Router instead of @apollo/gateway, behind recording proxies (router.mjs), with
+// subgraph request compression on.
+//
 // What it does:
 //
 // 1. starts the reference subgraphs of reference.mjs in process on ephemeral ports: `users`
@@ -43,12 +47,15 @@
 //   subgraphUrl(name)                        the subgraph's GraphQL URL
 //   subgraphSdl(name)                        the subgraph's `_service { sdl }`, as composed
 //   subgraphNames                            the names of its supergraph's subgraphs
+//   gateway                                  "apollo-gateway", or "router" under Apollo Router
 //   fetchLog                                 the subgraph requests the gateway sent during this
 //                                            check, in order: { subgraph, operationName, query,
 //                                            variables, status, batch, errors }; `batch` is
 //                                            graft's `extensions.graft.batch` (`representations`,
 //                                            `invalid`, `uniqueKeys`, `duplicates`, `groups`,
-//                                            `largestGroup`, `splits`, `statements`) or null
+//                                            `largestGroup`, `splits`, `statements`) or null;
+//                                            under the Router also `requestEncoding`,
+//                                            `responseEncoding` and `batched`
 //
 // `body` is the parsed JSON response, or its text when it is not JSON.
 
@@ -61,6 +68,7 @@ import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { CompositionError, compose, fetchSdl } from "./compose.mjs";
 import { startReferenceSubgraphs } from "./reference.mjs";
+import { startRouter } from "./router.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** How long one HTTP request may take. */
@@ -287,8 +295,11 @@ async function main() {
     let fetchLog = [];
     const record = (entry) => fetchLog.push(entry);
     const gateways = new Map();
+    const router = process.env.GRAFT_E2E_ROUTER || null;
     for (const [supergraph, names] of members) {
-      const gateway = await startGateway(supergraph, names, urls, sdls, record);
+      const gateway = router
+        ? await startRouter(router, HERE, supergraph, names, urls, sdls, record)
+        : await startGateway(supergraph, names, urls, sdls, record);
       stops.unshift(gateway.stop);
       gateways.set(supergraph, gateway.url);
     }
@@ -312,6 +323,7 @@ async function main() {
           return sdls.get(name);
         },
         subgraphNames: members.get(supergraph),
+        gateway: router ? "router" : "apollo-gateway",
         get fetchLog() {
           return fetchLog;
         },

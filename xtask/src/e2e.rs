@@ -18,7 +18,9 @@
 //!    a run that was killed).
 //! 4. `node run.mjs [filters]` composes the subgraphs, one supergraph per [`Subgraph::supergraph`]
 //!    (the reference subgraphs join the `default` one), starts a gateway for each and runs the
-//!    checks (see `xtask/e2e/run.mjs`); its exit status is xtask's. The GraphiQL check
+//!    checks (see `xtask/e2e/run.mjs`); its exit status is xtask's. With `--router PATH`,
+//!    Apollo Router's `router` binary serves each supergraph instead (`xtask/e2e/router.mjs`:
+//!    recording proxies in front of the subgraphs, subgraph request compression on). The GraphiQL check
 //!    (`checks/graphiql.mjs`) drives headless Chromium: `$GRAFT_E2E_CHROMIUM`, else Debian's
 //!    `chromium` (installed with apt-get on CI when missing); it leaves a screenshot at
 //!    `target/e2e/graphiql.png`.
@@ -302,10 +304,18 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Lines of a subgraph's log shown when it fails to start.
 const LOG_TAIL_LINES: usize = 30;
 
-/// `cargo xtask e2e [filters]`: see the module documentation. `filters` go to run.mjs, which
-/// runs only the checks whose name contains one of them.
-pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
+/// `cargo xtask e2e [--router PATH] [filters]`: see the module documentation. `filters` go to
+/// run.mjs, which runs only the checks whose name contains one of them; with `--router`, Apollo
+/// Router's binary at PATH serves the supergraphs instead of @apollo/gateway.
+pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let (router, filters) = match args {
+        [flag, path, rest @ ..] if flag == "--router" => (Some(router_binary(path)?), rest),
+        [flag] if flag == "--router" => {
+            bail!("--router needs the path of Apollo Router's `router` binary")
+        }
+        _ => (None, args),
+    };
     check_node()?;
     let work = target_dir(root).join("e2e");
     install(root, &work)?;
@@ -378,6 +388,10 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         .env("GRAFT_E2E_SUBGRAPHS", subgraphs_json(&urls))
         .env("GRAFT_E2E_SUPERGRAPHS", supergraphs_json())
         .env("GRAFT_E2E_CHROMIUM", &chromium)
+        .env(
+            "GRAFT_E2E_ROUTER",
+            router.as_deref().unwrap_or(Path::new("")),
+        )
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running `node run.mjs` in {}", work.display()))?;
@@ -388,6 +402,30 @@ pub(crate) fn run(root: &Path, filters: &[String]) -> anyhow::Result<ExitCode> {
         eprintln!("xtask: the federation e2e failed ({status})");
     }
     Ok(cargo::exit_code(status))
+}
+
+/// The Router binary at `path` (relative to the caller's directory), once `router --version`
+/// runs.
+fn router_binary(path: &str) -> anyhow::Result<PathBuf> {
+    let binary = std::env::current_dir()
+        .context("reading the current directory")?
+        .join(path);
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running `{} --version`", binary.display()))?;
+    if !version.status.success() {
+        bail!(
+            "`{} --version` failed: is it Apollo Router's `router` binary?",
+            binary.display()
+        );
+    }
+    println!(
+        "e2e: {} ({})",
+        binary.display(),
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    Ok(binary)
 }
 
 /// `cargo xtask compose [--output FILE] NAME=URL...`: the supergraph SDL of running subgraphs,

@@ -7,7 +7,7 @@
 //!                                         then (without extra args) the federation e2e
 //! cargo xtask ci                          fmt check, clippy, then the same as `test`
 //! cargo xtask services                    only make sure the local services are up
-//! cargo xtask e2e [filters]               graft subgraphs under a real Apollo gateway (Node.js)
+//! cargo xtask e2e [--router PATH] [filters]  graft subgraphs under Apollo Gateway or Router
 //! cargo xtask compose NAME=URL...         the supergraph SDL of running subgraphs (Node.js)
 //! cargo xtask bench [args]                release build, then the end-to-end benchmark
 //! ```
@@ -43,9 +43,11 @@ subcommands:
   services        only make sure PostgreSQL (5432), MariaDB (3306), Redis (6379) and
                   PgBouncer (6432, transaction pooling in front of PostgreSQL, configured
                   in target/xtask/pgbouncer/) are listening on 127.0.0.1
-  e2e [filters]   federation end to end: graft subgraphs composed and queried under a
+  e2e [--router PATH] [filters]
+                  federation end to end: graft subgraphs composed and queried under a
                   real Apollo gateway (needs Node.js 20+ and npm; packages go to
-                  target/e2e/); filters select checks by name
+                  target/e2e/), or under Apollo Router's `router` binary at PATH;
+                  filters select checks by name
   compose [--output FILE] NAME=URL...
                   fetch each running subgraph's `_service { sdl }` and print (or write to
                   FILE) their supergraph SDL, composed with @apollo/composition (Node.js)

@@ -6,8 +6,8 @@
 
 import { gzipSync } from "node:zlib";
 
-import { expectEqual, expectTrue, show } from "../expect.mjs";
-import { seedUser } from "../orgs-seed.mjs";
+import { dataOf, expectEqual, expectTrue, show } from "../expect.mjs";
+import { seedOrder, seedUser } from "../orgs-seed.mjs";
 
 const ENTITIES = `query($representations: [_Any!]!) {
   _entities(representations: $representations) { ... on OrgUser { userId name email } }
@@ -102,6 +102,32 @@ export const checks = [
       expectEqual(json.data, { _entities: [expected(0), null, expected(1), null] }, "data");
       const paths = (json.errors ?? []).map((error) => error.path);
       expectEqual(paths, [["_entities", 1], ["_entities", 3]], `error paths (${show(json.errors)})`);
+    },
+  },
+  {
+    name: "interop: 1,000 orders' users through the gateway, compressed both ways under the Router",
+    async run({ gatewayRequest, fetchLog, gateway }) {
+      const count = 1_000;
+      const response = await gatewayRequest(
+        `query($first: Int) { orders(first: $first) { nodes { id user { name } } } }`,
+        { first: count },
+      );
+      const nodes = Array.from({ length: count }, (_, i) => {
+        const order = seedOrder(i + 1);
+        return { id: order.id, user: { name: seedUser(order.org, order.user).name } };
+      });
+      expectEqual(dataOf(response, "gateway"), { orders: { nodes } }, "orders");
+      const entities = fetchLog.find((entry) => /\b_entities\s*\(/.test(entry.query));
+      expectTrue(entities?.batch?.statements === 1, `one statement for the users: ${show(entities?.batch)}`);
+      if (gateway === "router") {
+        for (const entry of fetchLog) {
+          expectEqual(entry.requestEncoding, "gzip", `${entry.subgraph}: the request's content-encoding`);
+        }
+        expectTrue(
+          ["gzip", "br", "deflate", "zstd"].includes(entities.responseEncoding),
+          `the users' answer came compressed (content-encoding ${entities.responseEncoding})`,
+        );
+      }
     },
   },
 ];
