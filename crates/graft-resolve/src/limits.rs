@@ -196,7 +196,10 @@ pub(crate) struct RequestBudget {
     in_flight: Semaphore,
     /// The budget of the batch the request is part of, spent from as well; its semaphore,
     /// not this one, bounds the statements in flight.
-    batch: Option<Arc<RequestBudget>>,
+    batch: Option<Arc<BatchShared>>,
+    /// Whether the limit in `exceeded` is the batch's: this request was refused what the
+    /// batch had no more of.
+    batch_scope: AtomicBool,
 }
 
 impl RequestBudget {
@@ -212,6 +215,7 @@ impl RequestBudget {
             bytes_exceeded: AtomicBool::new(false),
             in_flight: Semaphore::new(max_concurrent_fetches.max(1)),
             batch: None,
+            batch_scope: AtomicBool::new(false),
         }
     }
 
@@ -222,7 +226,7 @@ impl RequestBudget {
         batch: Option<&BatchBudget>,
     ) -> RequestBudget {
         RequestBudget {
-            batch: batch.map(|batch| Arc::clone(&batch.budget)),
+            batch: batch.map(|batch| Arc::clone(&batch.shared)),
             ..RequestBudget::new(limits, max_concurrent_fetches)
         }
     }
@@ -231,7 +235,9 @@ impl RequestBudget {
     /// (nothing is sent then). The statements themselves are counted as the sources report
     /// them (the budget is an observer of the request), so a call that sends none costs none
     /// and a fallback's second route counts too; concurrent calls may overshoot the limit by
-    /// at most the statements in flight before the next check refuses.
+    /// at most the statements in flight before the next check refuses. In a batch, each call
+    /// also takes one of the batch's statements before it starts (so that the batch's
+    /// requests together never overshoot) and waits for a turn among the batch's.
     pub(crate) async fn statement(&self) -> Result<SemaphorePermit<'_>, ResolveError> {
         self.check()?;
         if self.statements.load(Ordering::Relaxed) >= self.max_statements {
@@ -239,8 +245,14 @@ impl RequestBudget {
         }
         let in_flight = match &self.batch {
             Some(batch) => {
-                if batch.statements.load(Ordering::Relaxed) >= batch.max_statements {
-                    return Err(batch.exceed(Exceeded::Statements));
+                let taken =
+                    batch
+                        .statements
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
+                            (spent < batch.max_statements).then_some(spent + 1)
+                        });
+                if taken.is_err() {
+                    return Err(self.exceed_batch(Exceeded::Statements));
                 }
                 &batch.in_flight
             }
@@ -271,9 +283,6 @@ impl RequestBudget {
 
     /// Records the `rows` a source call read, and checks the statements its sources reported.
     pub(crate) fn spent(&self, rows: usize) -> Result<(), ResolveError> {
-        if let Some(batch) = &self.batch {
-            batch.spent(rows)?;
-        }
         if self.statements.load(Ordering::Relaxed) > self.max_statements {
             return Err(self.exceed(Exceeded::Statements));
         }
@@ -281,10 +290,16 @@ impl RequestBudget {
         if self.rows.fetch_add(rows, Ordering::Relaxed) + rows > self.max_rows {
             return Err(self.exceed(Exceeded::Rows));
         }
+        if let Some(batch) = &self.batch
+            && batch.rows.fetch_add(rows, Ordering::Relaxed) + rows > batch.max_rows
+        {
+            return Err(self.exceed_batch(Exceeded::Rows));
+        }
         Ok(())
     }
 
-    /// Whether a response of `written` bytes is over the byte limit, or went over it before.
+    /// Whether a response of `written` bytes is over the byte limit (in a batch, also over
+    /// what the batch's answers so far leave), or went over it before.
     pub(crate) fn over_bytes(&self, written: usize) -> bool {
         if self.bytes_exceeded.load(Ordering::Relaxed) {
             return true;
@@ -294,7 +309,27 @@ impl RequestBudget {
             self.exceed(Exceeded::ResponseBytes);
             return true;
         }
+        if let Some(batch) = &self.batch
+            && written > batch.bytes_left()
+        {
+            self.bytes_exceeded.store(true, Ordering::Relaxed);
+            self.exceed_batch(Exceeded::ResponseBytes);
+            return true;
+        }
         false
+    }
+
+    /// Refuses this request what its batch has no more of: the request stops, with the
+    /// batch's limit in its error; the batch's other requests go on.
+    fn exceed_batch(&self, limit: Exceeded) -> ResolveError {
+        if self
+            .exceeded
+            .compare_exchange(0, limit.index(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.batch_scope.store(true, Ordering::Relaxed);
+        }
+        ResolveError::LimitExceeded(limit.code())
     }
 
     fn exceed(&self, limit: Exceeded) -> ResolveError {
@@ -311,33 +346,36 @@ impl RequestBudget {
         }
     }
 
-    /// The first limit this request's budget went over, if any.
-    fn own_exceeded(&self) -> Option<Exceeded> {
+    /// The first limit the request went over (its own, or its batch's), if any.
+    pub(crate) fn exceeded(&self) -> Option<Exceeded> {
         Exceeded::from_index(self.exceeded.load(Ordering::Relaxed))
     }
 
-    /// The first limit the request (or its batch) went over, if any.
-    pub(crate) fn exceeded(&self) -> Option<Exceeded> {
-        self.own_exceeded()
-            .or_else(|| self.batch.as_ref().and_then(|batch| batch.own_exceeded()))
-    }
-
-    /// The error for the limit the request went over; one its batch went over says so
+    /// The error for the limit the request went over; one its batch had no more of says so
     /// (`scope: "batch"`).
     pub(crate) fn error(&self, limit: Exceeded) -> GraphQLError {
-        match &self.batch {
-            Some(batch) if self.own_exceeded().is_none() => {
-                batch.error(limit).with_detail("scope", "batch")
+        let (statements, rows, bytes, scope) = match &self.batch {
+            Some(batch) if self.batch_scope.load(Ordering::Relaxed) => {
+                (batch.max_statements, batch.max_rows, batch.max_bytes, true)
             }
-            _ => {
-                let max = match limit {
-                    Exceeded::Statements => u64::from(self.max_statements),
-                    Exceeded::Rows => self.max_rows,
-                    Exceeded::ResponseBytes => self.max_response_bytes as u64,
-                    _ => 0,
-                };
-                limit.error(None, max)
-            }
+            _ => (
+                self.max_statements,
+                self.max_rows,
+                self.max_response_bytes,
+                false,
+            ),
+        };
+        let max = match limit {
+            Exceeded::Statements => u64::from(statements),
+            Exceeded::Rows => rows,
+            Exceeded::ResponseBytes => bytes as u64,
+            _ => 0,
+        };
+        let error = limit.error(None, max);
+        if scope {
+            error.with_detail("scope", "batch")
+        } else {
+            error
         }
     }
 
@@ -361,23 +399,41 @@ impl SourceObserver for RequestBudget {
         };
         if counts {
             self.statements.fetch_add(1, Ordering::Relaxed);
-            if let Some(batch) = &self.batch {
-                batch.statements.fetch_add(1, Ordering::Relaxed);
-            }
         }
     }
 }
 
 /// What the requests of one batch (a JSON array of GraphQL requests in one HTTP request) may
 /// spend together: the limits of one request, applied to their sum. Each request of the batch
-/// runs with its own budget and this one ([`crate::Engine::execute_in_batch`]); one that finds
-/// the batch's budget spent is refused with the limit's code and `scope: "batch"`.
+/// runs with its own budget and this one ([`crate::Engine::execute_in_batch`]); a request the
+/// batch's budget cannot pay for is refused with the limit's code and `scope: "batch"`, and
+/// the batch's other requests are unaffected. The batch counts each source call as one
+/// statement when it starts (and gives it a turn among `max_concurrent_fetches` for the whole
+/// batch), the rows calls read, the requests' estimated costs and their answers' bytes.
 pub struct BatchBudget {
-    budget: Arc<RequestBudget>,
+    shared: Arc<BatchShared>,
+}
+
+/// The part of a [`BatchBudget`] its requests' budgets hold.
+struct BatchShared {
+    max_statements: u32,
+    max_rows: u64,
+    max_bytes: usize,
     max_cost: u64,
     mode: LimitMode,
-    estimated: AtomicU64,
+    statements: AtomicU32,
+    rows: AtomicU64,
     bytes: AtomicUsize,
+    estimated: AtomicU64,
+    in_flight: Semaphore,
+}
+
+impl BatchShared {
+    /// The bytes the batch's answers may still take.
+    fn bytes_left(&self) -> usize {
+        self.max_bytes
+            .saturating_sub(self.bytes.load(Ordering::Relaxed))
+    }
 }
 
 impl BatchBudget {
@@ -385,47 +441,74 @@ impl BatchBudget {
     /// statements of the batch in flight at once.
     pub fn new(limits: &RequestLimits, max_concurrent_fetches: usize) -> BatchBudget {
         BatchBudget {
-            budget: Arc::new(RequestBudget::new(limits, max_concurrent_fetches)),
-            max_cost: limits.max_cost,
-            mode: limits.mode,
-            estimated: AtomicU64::new(0),
-            bytes: AtomicUsize::new(0),
+            shared: Arc::new(BatchShared {
+                max_statements: limits.max_statements,
+                max_rows: limits.max_rows,
+                max_bytes: limits.max_response_bytes,
+                max_cost: limits.max_cost,
+                mode: limits.mode,
+                statements: AtomicU32::new(0),
+                rows: AtomicU64::new(0),
+                bytes: AtomicUsize::new(0),
+                estimated: AtomicU64::new(0),
+                in_flight: Semaphore::new(max_concurrent_fetches.max(1)),
+            }),
         }
     }
 
-    /// Adds a request's estimated cost to the batch's; an error when the batch's sum goes
-    /// over `max_cost` (in [`LimitMode::Enforce`]).
+    /// Adds a request's estimated cost to the batch's if the sum stays within `max_cost`; an
+    /// error otherwise, with the sum it would have made (in [`LimitMode::Measure`] it only
+    /// adds).
     pub(crate) fn estimate(&self, cost: u64) -> Result<(), GraphQLError> {
-        let total = self
-            .estimated
-            .fetch_add(cost, Ordering::Relaxed)
-            .saturating_add(cost);
-        if total > self.max_cost && self.mode == LimitMode::Enforce {
-            self.estimated.fetch_sub(cost, Ordering::Relaxed);
-            return Err(Exceeded::EstimatedCost
-                .error(Some(total), self.max_cost)
-                .with_detail("scope", "batch"));
+        let batch = &self.shared;
+        if batch.mode == LimitMode::Measure {
+            batch.estimated.fetch_add(cost, Ordering::Relaxed);
+            return Ok(());
         }
-        Ok(())
+        batch
+            .estimated
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
+                spent.checked_add(cost).filter(|sum| *sum <= batch.max_cost)
+            })
+            .map(|_| ())
+            .map_err(|spent| {
+                Exceeded::EstimatedCost
+                    .error(Some(spent.saturating_add(cost)), batch.max_cost)
+                    .with_detail("scope", "batch")
+            })
     }
 
-    /// Adds a request's response of `bytes` to the batch's; an error when the batch's answers
-    /// would go over `max_response_bytes` (that request's answer is then left out).
-    pub(crate) fn answer(&self, bytes: usize) -> Result<(), GraphQLError> {
-        let max = self.budget.max_response_bytes;
-        let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if total > max {
-            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
-            return Err(Exceeded::ResponseBytes
-                .error(None, max as u64)
-                .with_detail("scope", "batch"));
+    /// Adds a request's answer of `bytes` to the batch's if the sum stays within
+    /// `max_response_bytes`; an error otherwise, and the answer is left out. An answer of a
+    /// request that wrote is always kept: its writes are committed, and refusing it would
+    /// invite a retry that writes twice.
+    pub(crate) fn answer(&self, bytes: usize, wrote: bool) -> Result<(), GraphQLError> {
+        let batch = &self.shared;
+        if wrote {
+            batch.bytes.fetch_add(bytes, Ordering::Relaxed);
+            return Ok(());
         }
-        Ok(())
+        batch
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
+                spent
+                    .checked_add(bytes)
+                    .filter(|sum| *sum <= batch.max_bytes)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                Exceeded::ResponseBytes
+                    .error(None, batch.max_bytes as u64)
+                    .with_detail("scope", "batch")
+            })
     }
 
     /// Statements and rows the batch spent so far.
     pub fn used(&self) -> (u32, u64) {
-        self.budget.used()
+        (
+            self.shared.statements.load(Ordering::Relaxed),
+            self.shared.rows.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -479,5 +562,59 @@ mod tests {
         let error = budget.error(Exceeded::Rows);
         assert_eq!(error.extensions.code, "MAX_ROWS_EXCEEDED");
         assert!(error.message.contains("10"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_batch_refuses_only_the_request_it_cannot_pay_for() {
+        let limits = RequestLimits {
+            max_statements: 2,
+            ..RequestLimits::default()
+        };
+        let batch = BatchBudget::new(&limits, 8);
+        let first = RequestBudget::in_batch(&limits, 8, Some(&batch));
+        let second = RequestBudget::in_batch(&limits, 8, Some(&batch));
+        // Each call takes one of the batch's statements as it starts, so that concurrent
+        // requests cannot overshoot the batch.
+        drop(
+            first
+                .statement()
+                .await
+                .expect("the batch's first statement"),
+        );
+        drop(
+            second
+                .statement()
+                .await
+                .expect("the batch's second statement"),
+        );
+        assert!(second.statement().await.is_err(), "the batch has none left");
+        assert_eq!(second.exceeded(), Some(Exceeded::Statements));
+        let error = second.error(Exceeded::Statements);
+        assert_eq!(error.extensions.details["scope"], "batch");
+        // The request that finished within the batch's budget keeps its answer.
+        assert_eq!(first.exceeded(), None);
+        assert_eq!(batch.used().0, 2);
+    }
+
+    #[test]
+    fn a_batch_adds_costs_and_answers_only_while_they_fit() {
+        let limits = RequestLimits {
+            max_cost: 25,
+            max_response_bytes: 100,
+            ..RequestLimits::default()
+        };
+        let batch = BatchBudget::new(&limits, 8);
+        assert!(batch.estimate(10).is_ok());
+        let refused = batch.estimate(20).expect_err("10 + 20 is over 25");
+        assert_eq!(refused.extensions.details["found"], 30);
+        // The refused cost was never added: 10 more still fit.
+        assert!(batch.estimate(10).is_ok());
+        assert!(batch.estimate(6).is_err());
+
+        assert!(batch.answer(60, false).is_ok());
+        assert!(batch.answer(60, false).is_err());
+        // An answer that wrote is kept whatever its size.
+        assert!(batch.answer(60, true).is_ok());
+        assert!(batch.answer(1, false).is_err());
     }
 }

@@ -31,26 +31,34 @@ use crate::http::{self, ResponseMedia};
 const REQUEST_ENCODINGS: [&str; 4] = ["gzip", "br", "deflate", "identity"];
 
 /// Refuses a request body in an encoding graft does not decompress: 415
-/// `UNSUPPORTED_CONTENT_ENCODING`, with `Accept-Encoding` naming those it does.
-pub(crate) async fn refuse_unknown_encoding(request: Request, next: Next) -> Response {
-    let Some(encoding) = request.headers().get(header::CONTENT_ENCODING) else {
+/// `UNSUPPORTED_CONTENT_ENCODING`, with `Accept-Encoding` naming those it does. A known one is
+/// passed on in lowercase (content codings are case-insensitive; tower-http compares bytes).
+pub(crate) async fn refuse_unknown_encoding(mut request: Request, next: Next) -> Response {
+    let mut values = request.headers().get_all(header::CONTENT_ENCODING).iter();
+    let Some(first) = values.next() else {
         return next.run(request).await;
     };
-    if REQUEST_ENCODINGS
-        .iter()
-        .any(|known| encoding.as_bytes() == known.as_bytes())
-    {
+    let shown = String::from_utf8_lossy(first.as_bytes())
+        .trim()
+        .to_ascii_lowercase();
+    let several = values.next().is_some() || shown.contains(',');
+    if !several && let Some(known) = REQUEST_ENCODINGS.iter().find(|known| **known == shown) {
+        request.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static(known),
+        );
         return next.run(request).await;
     }
-    let shown = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+    let reason = if several {
+        "several content encodings are not supported: send the body in one of".to_owned()
+    } else {
+        format!("content encoding `{shown}` is not supported: send the body in")
+    };
     let mut response = http::transport_error(
         ResponseMedia::from_accept(request.headers()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "UNSUPPORTED_CONTENT_ENCODING",
-        format!(
-            "content encoding `{shown}` is not supported: send the body as gzip, br, deflate or \
-             identity (one encoding, in lowercase)"
-        ),
+        format!("{reason} gzip, br, deflate or identity"),
     );
     response.headers_mut().insert(
         header::ACCEPT_ENCODING,
@@ -72,8 +80,8 @@ pub(crate) type CompressWhen = And<DefaultPredicate, SizeAbove>;
 /// when compression is off.
 pub(crate) fn compression(limits: &HttpLimits) -> Option<CompressionLayer<CompressWhen>> {
     limits.compression.then(|| {
-        // `SizeAbove` compresses bodies strictly larger than its size.
-        let size = SizeAbove::new(limits.compression_min_bytes.saturating_sub(1));
+        // `SizeAbove` compresses bodies of at least its size.
+        let size = SizeAbove::new(limits.compression_min_bytes);
         CompressionLayer::new()
             .quality(tower_http::CompressionLevel::Fastest)
             .compress_when(DefaultPredicate::new().and(size))

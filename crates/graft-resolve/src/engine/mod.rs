@@ -478,7 +478,8 @@ impl Engine {
             out.push(b'}');
         }
         out.push(b'}');
-        if let Some(Err(error)) = batch.map(|batch| batch.answer(out.len())) {
+        let wrote = prepared.reads.writes;
+        if let Some(Err(error)) = batch.map(|batch| batch.answer(out.len(), wrote)) {
             return (request_error(vec![error]), stats);
         }
         (
