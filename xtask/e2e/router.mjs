@@ -52,6 +52,22 @@ function decode(bytes, encoding) {
   }
 }
 
+/** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/** `headers` without the hop-by-hop ones, those `Connection` names included, and `host`. */
+function endToEnd(headers) {
+  const named = String(headers.connection ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  const kept = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name !== "host" && !HOP_BY_HOP.includes(name) && !named.includes(name)) kept[name] = value;
+  }
+  return kept;
+}
+
 /** Parsed JSON, or null. */
 function parsed(bytes) {
   try {
@@ -68,17 +84,40 @@ function forward(target, method, headers, body) {
       const chunks = [];
       incoming.on("data", (chunk) => chunks.push(chunk));
       incoming.on("end", () => {
-        const passed = { ...incoming.headers };
-        delete passed["transfer-encoding"];
-        delete passed.connection;
-        passed["content-length"] = String(Buffer.concat(chunks).length);
-        resolve({ status: incoming.statusCode, headers: passed, body: Buffer.concat(chunks) });
+        const received = Buffer.concat(chunks);
+        const passed = { ...endToEnd(incoming.headers), "content-length": String(received.length) };
+        resolve({ status: incoming.statusCode, headers: passed, body: received });
       });
       incoming.on("error", reject);
     });
     outgoing.setTimeout(30_000, () => outgoing.destroy(new Error("no answer within 30 s")));
     outgoing.on("error", reject);
     outgoing.end(body);
+  });
+}
+
+/** Records one entry per GraphQL request of an exchange (a batch records each of its entries). */
+function recordExchange(name, requestEncoding, body, upstream, record) {
+  const responseEncoding = upstream.headers["content-encoding"] ?? null;
+  const sent = parsed(decode(body, requestEncoding));
+  const answer = parsed(decode(upstream.body, responseEncoding));
+  const batched = Array.isArray(sent);
+  const requests = batched ? sent : [sent];
+  requests.forEach((entry, i) => {
+    // A batch refused as a whole answers one object: its errors belong to every entry.
+    const got = batched && Array.isArray(answer) ? answer[i] : answer;
+    record({
+      subgraph: name,
+      operationName: entry?.operationName ?? null,
+      query: entry?.query ?? "",
+      variables: entry?.variables ?? null,
+      status: upstream.status,
+      batch: got?.extensions?.graft?.batch ?? null,
+      errors: got?.errors ?? null,
+      requestEncoding: requestEncoding ?? null,
+      responseEncoding,
+      batched,
+    });
   });
 }
 
@@ -91,9 +130,7 @@ async function startProxy(name, target, record) {
     const chunks = [];
     for await (const chunk of request) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    const headers = { ...request.headers, "graft-debug": "true" };
-    delete headers.host;
-    delete headers["content-length"];
+    const headers = { ...endToEnd(request.headers), "graft-debug": "true" };
     let upstream;
     try {
       upstream = await forward(target, request.method, headers, body);
@@ -102,33 +139,24 @@ async function startProxy(name, target, record) {
       response.end(`proxy for ${name}: ${error.message}`);
       return;
     }
-    const responseEncoding = upstream.headers["content-encoding"] ?? null;
-    const sentRequests = parsed(decode(body, request.headers["content-encoding"]));
-    const answers = parsed(decode(upstream.body, responseEncoding));
-    const requests = Array.isArray(sentRequests) ? sentRequests : [sentRequests];
-    const responses = Array.isArray(answers) ? answers : [answers];
-    requests.forEach((sent, i) => {
-      const got = responses[i];
-      record({
-        subgraph: name,
-        operationName: sent?.operationName ?? null,
-        query: sent?.query ?? "",
-        variables: sent?.variables ?? null,
-        status: upstream.status,
-        batch: got?.extensions?.graft?.batch ?? null,
-        errors: got?.errors ?? null,
-        requestEncoding: request.headers["content-encoding"] ?? null,
-        responseEncoding,
-        batched: Array.isArray(sentRequests),
-      });
-    });
-    // The answer goes back as graft sent it, compressed or not.
+    // The answer goes back first; a body the log cannot read only leaves a poorer log entry.
     response.writeHead(upstream.status, upstream.headers);
     response.end(upstream.body);
+    try {
+      recordExchange(name, request.headers["content-encoding"], body, upstream, record);
+    } catch (error) {
+      record({ subgraph: name, query: "", status: upstream.status, batch: null, errors: [{ message: `proxy: ${error.message}` }] });
+    }
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}/graphql`, stop: () => new Promise((resolve) => server.close(resolve)) };
+  const stop = () =>
+    new Promise((resolve) => {
+      server.close(resolve);
+      // The Router keeps its connections alive: close them, or `close` waits for them.
+      server.closeAllConnections();
+    });
+  return { url: `http://127.0.0.1:${port}/graphql`, stop };
 }
 
 /** router.yaml for a Router on `port`, its health check on `healthPort`. */
