@@ -97,7 +97,9 @@ function forward(target, method, headers, body) {
 }
 
 /** Records one entry per GraphQL request of an exchange (a batch records each of its entries). */
-function recordExchange(name, requestEncoding, body, upstream, record) {
+function recordExchange(name, requestHeaders, body, upstream, record) {
+  const requestEncoding = requestHeaders["content-encoding"] ?? null;
+  const acceptEncoding = requestHeaders["accept-encoding"] ?? null;
   const responseEncoding = upstream.headers["content-encoding"] ?? null;
   const sent = parsed(decode(body, requestEncoding));
   const answer = parsed(decode(upstream.body, responseEncoding));
@@ -114,7 +116,8 @@ function recordExchange(name, requestEncoding, body, upstream, record) {
       status: upstream.status,
       batch: got?.extensions?.graft?.batch ?? null,
       errors: got?.errors ?? null,
-      requestEncoding: requestEncoding ?? null,
+      requestEncoding,
+      acceptEncoding,
       responseEncoding,
       batched,
     });
@@ -143,7 +146,7 @@ async function startProxy(name, target, record) {
     response.writeHead(upstream.status, upstream.headers);
     response.end(upstream.body);
     try {
-      recordExchange(name, request.headers["content-encoding"], body, upstream, record);
+      recordExchange(name, request.headers, body, upstream, record);
     } catch (error) {
       record({ subgraph: name, query: "", status: upstream.status, batch: null, errors: [{ message: `proxy: ${error.message}` }] });
     }

@@ -55,7 +55,7 @@
 //                                            `invalid`, `uniqueKeys`, `duplicates`, `groups`,
 //                                            `largestGroup`, `splits`, `statements`) or null;
 //                                            under the Router also `requestEncoding`,
-//                                            `responseEncoding` and `batched`
+//                                            `acceptEncoding`, `responseEncoding`, `batched`
 //
 // `body` is the parsed JSON response, or its text when it is not JSON.
 

@@ -125,7 +125,10 @@ export const checks = [
         }
         expectTrue(
           ["gzip", "br", "deflate", "zstd"].includes(entities.responseEncoding),
-          `the users' answer came compressed (content-encoding ${entities.responseEncoding})`,
+          `the users' answer came compressed (accept-encoding ${entities.acceptEncoding}, content-encoding ${entities.responseEncoding})`,
+        );
+        console.log(
+          `  the Router sent gzip, asked for ${entities.acceptEncoding}, got ${entities.responseEncoding}`,
         );
       }
     },
