@@ -94,7 +94,8 @@ fn compression(c: &mut Criterion) {
                 }
             };
             let size = runtime.block_on(answer(request())).len();
-            println!("{n} entities, {encoding}: {size} bytes on the wire");
+            // On stderr: test runners read a bench binary's stdout when they list it.
+            eprintln!("{n} entities, {encoding}: {size} bytes on the wire");
             group.bench_function(BenchmarkId::new(encoding, n), |b| {
                 b.iter(|| black_box(runtime.block_on(answer(request()))));
             });
