@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt as _;
 use graft_resolve::{GraphQLError, GraphQLRequest};
@@ -24,7 +24,7 @@ use graft_tenancy::ResolvedTenant;
 use serde_json::value::RawValue;
 
 use crate::AppState;
-use crate::http::{self, ResponseMedia};
+use crate::http::{self, CacheAdvice, ResponseMedia};
 
 /// Whether `body` is a batch: a JSON array (after any leading whitespace).
 pub(crate) fn is_batch(body: &[u8]) -> bool {
@@ -117,7 +117,9 @@ pub(crate) async fn execute(
     out.push(b']');
     let mut reply = http::json_response(StatusCode::OK, media, out);
     if let Some(advice) = cache_control(&answers) {
-        reply.headers_mut().insert(header::CACHE_CONTROL, advice);
+        reply
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, advice.header());
     }
     reply
 }
@@ -141,7 +143,7 @@ async fn run_entry(
         Err(error) => Answered {
             body: serde_json::to_vec(&serde_json::json!({ "errors": [error] }))
                 .expect("an error serializes"),
-            cache_control: Some(HeaderValue::from_static("no-store")),
+            cache_control: Some(CacheAdvice::NoStore),
         },
     }
 }
@@ -149,7 +151,7 @@ async fn run_entry(
 /// One entry's answer.
 struct Answered {
     body: Vec<u8>,
-    cache_control: Option<HeaderValue>,
+    cache_control: Option<CacheAdvice>,
 }
 
 /// Entry `index` as a GraphQL request, or the error that takes its place in the answer.
@@ -169,27 +171,20 @@ fn parse_entry(index: usize, entry: &RawValue) -> Result<GraphQLRequest<'_>, Gra
     })
 }
 
-/// The batch's `Cache-Control`: `no-store` when any entry's is, else the shortest `max-age`
-/// when every entry advises one (with `private` if any is private), else none.
-fn cache_control(answers: &[Answered]) -> Option<HeaderValue> {
-    let no_store = HeaderValue::from_static("no-store");
+/// The batch's advice: `no-store` when any entry's is, else the most careful `max-age` when
+/// every entry advises one, else none.
+fn cache_control(answers: &[Answered]) -> Option<CacheAdvice> {
     if answers
         .iter()
-        .any(|answer| answer.cache_control.as_ref() == Some(&no_store))
+        .any(|answer| answer.cache_control == Some(CacheAdvice::NoStore))
     {
-        return Some(no_store);
+        return Some(CacheAdvice::NoStore);
     }
-    let mut private = false;
-    let mut max_age: Option<u64> = None;
-    for answer in answers {
-        let advice = answer.cache_control.as_ref()?.to_str().ok()?;
-        let (scope, age) = advice.split_once(", max-age=")?;
-        private |= scope == "private";
-        let age: u64 = age.parse().ok()?;
-        max_age = Some(max_age.map_or(age, |shortest| shortest.min(age)));
-    }
-    let scope = if private { "private" } else { "public" };
-    HeaderValue::from_str(&format!("{scope}, max-age={}", max_age?)).ok()
+    answers
+        .iter()
+        .map(|answer| answer.cache_control)
+        .reduce(|all, one| Some(all?.and(one?)))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -208,10 +203,20 @@ mod tests {
     fn the_batch_advice_is_the_most_careful_of_its_entries() {
         let answered = |advice: Option<&'static str>| Answered {
             body: Vec::new(),
-            cache_control: advice.map(HeaderValue::from_static),
+            cache_control: advice.map(|header| match header {
+                "no-store" => CacheAdvice::NoStore,
+                "public, max-age=60" => CacheAdvice::MaxAge {
+                    private: false,
+                    seconds: 60,
+                },
+                _ => CacheAdvice::MaxAge {
+                    private: true,
+                    seconds: 30,
+                },
+            }),
         };
         let advice = |answers: &[Answered]| {
-            cache_control(answers).map(|value| value.to_str().unwrap().to_owned())
+            cache_control(answers).map(|value| value.header().to_str().unwrap().to_owned())
         };
         assert_eq!(
             advice(&[

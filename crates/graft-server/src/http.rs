@@ -245,7 +245,9 @@ async fn execute(
     };
     let mut reply = json_response(status, media, answer.body);
     if let Some(advice) = answer.cache_control {
-        reply.headers_mut().insert(header::CACHE_CONTROL, advice);
+        reply
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, advice.header());
     }
     reply
 }
@@ -294,7 +296,7 @@ pub(crate) struct Answer {
     /// Whether the request executed or was rejected before execution.
     pub(crate) kind: ResponseKind,
     /// The `Cache-Control` advice for the response, if any.
-    pub(crate) cache_control: Option<HeaderValue>,
+    pub(crate) cache_control: Option<CacheAdvice>,
 }
 
 /// Runs one GraphQL request (alone, or as one of `batch`) in its own `graphql` span: the
@@ -370,19 +372,61 @@ pub(crate) async fn run(
     }
 }
 
+/// What a caching gateway may do with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheAdvice {
+    /// Keep nothing: a response with errors, or from a mutation.
+    NoStore,
+    /// Keep it for `seconds`; `private` when the server serves tenants, whose answers are
+    /// theirs alone.
+    MaxAge { private: bool, seconds: u64 },
+}
+
+impl CacheAdvice {
+    /// The most careful of two pieces of advice: `no-store` over any `max-age`, else the
+    /// shorter age, private if either is.
+    pub(crate) fn and(self, other: CacheAdvice) -> CacheAdvice {
+        match (self, other) {
+            (
+                CacheAdvice::MaxAge { private, seconds },
+                CacheAdvice::MaxAge {
+                    private: other_private,
+                    seconds: other_seconds,
+                },
+            ) => CacheAdvice::MaxAge {
+                private: private || other_private,
+                seconds: seconds.min(other_seconds),
+            },
+            _ => CacheAdvice::NoStore,
+        }
+    }
+
+    /// The `Cache-Control` header.
+    pub(crate) fn header(self) -> HeaderValue {
+        match self {
+            CacheAdvice::NoStore => HeaderValue::from_static("no-store"),
+            CacheAdvice::MaxAge { private, seconds } => {
+                let scope = if private { "private" } else { "public" };
+                HeaderValue::from_str(&format!("{scope}, max-age={seconds}"))
+                    .expect("digits and letters make a header value")
+            }
+        }
+    }
+}
+
 /// What a caching gateway may do with a response: `no-store` for one with errors or from a
 /// mutation; `max-age` of the shortest TTL among the types read when graft caches every one
-/// of them (`private` when the server serves tenants, whose answers are theirs alone); no
-/// advice otherwise, leaving the gateway's own default.
+/// of them (`private` when the server serves tenants); no advice otherwise, leaving the
+/// gateway's own default.
 fn cache_control(
     state: &AppState,
     response: &graft_resolve::GraphQLResponse,
-) -> Option<HeaderValue> {
+) -> Option<CacheAdvice> {
     let Some(reads) = &response.reads else {
-        return Some(HeaderValue::from_static("no-store"));
+        return Some(CacheAdvice::NoStore);
     };
     if response.has_errors || reads.writes {
-        return Some(HeaderValue::from_static("no-store"));
+        return Some(CacheAdvice::NoStore);
     }
     let cache = state.cache.as_ref()?;
     let mut max_age: Option<u64> = None;
@@ -390,12 +434,10 @@ fn cache_control(
         let ttl = cache.ttl_of(type_name)?.as_secs();
         max_age = Some(max_age.map_or(ttl, |age| age.min(ttl)));
     }
-    let scope = if state.tenancy.is_some() {
-        "private"
-    } else {
-        "public"
-    };
-    HeaderValue::from_str(&format!("{scope}, max-age={}", max_age?)).ok()
+    Some(CacheAdvice::MaxAge {
+        private: state.tenancy.is_some(),
+        seconds: max_age?,
+    })
 }
 
 /// Admission control in front of the GraphQL routes: past the limit and its queue, 503 with
