@@ -215,7 +215,10 @@ async fn main() -> anyhow::Result<()> {
         if settings.runs("overload") {
             eprintln!("== {}: overload, 100 keys", database.name());
             let keys = KeySet::new(100, 0x0be7);
-            overloads.push((database, overload::run(&settings, &graft, &keys).await?));
+            overloads.push((
+                database,
+                overload::run(&settings, database, &target, &graft, &keys).await?,
+            ));
         }
         if settings.runs("tenancy") && database == Database::Postgres {
             eprintln!("== {}: tenancy, 100 keys", database.name());
