@@ -88,12 +88,13 @@ impl EntityTypes {
             });
         }
         let key = match_key(index, entity, fields)?;
-        let values = key
-            .field_set()
-            .leaves()
-            .iter()
-            .map(|leaf| read_leaf(index, entity, fields, leaf))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Exactly as many as there are leaves: the key keeps this allocation as its boxed
+        // slice (collecting a `Result` would start at capacity 4 and reallocate to fit).
+        let leaves = key.field_set().leaves();
+        let mut values = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            values.push(read_leaf(index, entity, fields, leaf)?);
+        }
         let extra = fields
             .pairs
             .iter()
