@@ -46,7 +46,7 @@ impl Execution<'_, '_> {
         match results.pop().expect("one group") {
             Ok(fetched) => {
                 let key = || plan.group_keys(&plan.groups()[0]).next().expect("one key");
-                self.write_entity(out, selection, &fetched, 0, path(), None, key)
+                self.write_entity(out, selection, &fetched, 0, &mut path(), None, key)
             }
             Err(error) => {
                 out.extend_from_slice(b"null");

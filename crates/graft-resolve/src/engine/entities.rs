@@ -166,6 +166,9 @@ impl Execution<'_, '_> {
         selections: &[EntitySelection],
     ) {
         let mut invalid = invalid.into_iter().peekable();
+        // One path for every entity, reset to `_entities.<index>` for each: the writer pushes
+        // and pops nested fields on it, and errors take a copy.
+        let mut entity_path: Vec<PathSegment> = Vec::with_capacity(8);
         out.push(b'[');
         for (index, slot) in plan.slots().iter().enumerate() {
             if index > 0 {
@@ -209,12 +212,15 @@ impl Execution<'_, '_> {
                             let selection = selection_for(selections, &group.key.type_name);
                             let fields = representation_fields.get(index).map(Vec::as_slice);
                             let key = || plan.group_key(group, position as usize);
+                            entity_path.clear();
+                            entity_path.push(PathSegment::Key(apollo_compiler::name!("_entities")));
+                            entity_path.push(PathSegment::Index(index));
                             self.write_entity(
                                 out,
                                 selection,
                                 fetched,
                                 position as usize,
-                                path(),
+                                &mut entity_path,
                                 fields,
                                 key,
                             );

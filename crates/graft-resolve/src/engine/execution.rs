@@ -237,7 +237,7 @@ impl Execution<'_, '_> {
         selection: &EntitySelection,
         fetched: &Fetched,
         position: usize,
-        mut path: Vec<PathSegment>,
+        path: &mut Vec<PathSegment>,
         representation: Option<&[(Box<str>, Box<RawValue>)]>,
         key: impl FnOnce() -> &'k EntityKey,
     ) {
@@ -251,7 +251,7 @@ impl Execution<'_, '_> {
                 self.errors.push(fetch_error(
                     error,
                     key,
-                    path,
+                    path.clone(),
                     strategy,
                     &self.ctx.request_id,
                 ));
@@ -260,7 +260,7 @@ impl Execution<'_, '_> {
         };
         let start = out.len();
         let mut writer = self.writer(representation);
-        if writer.row(out, selection, fetched, row, &mut path).is_err() {
+        if writer.row(out, selection, fetched, row, path).is_err() {
             out.truncate(start);
             out.extend_from_slice(b"null");
         }

@@ -25,7 +25,7 @@ impl Execution<'_, '_> {
         response_key: &Name,
         plan: &MutationPlan,
     ) {
-        let path = vec![PathSegment::Key(response_key.clone())];
+        let mut path = vec![PathSegment::Key(response_key.clone())];
         let type_name = &plan.field.type_name;
         let Some(mapping) = self.engine.schema.mapping(type_name) else {
             out.extend_from_slice(b"null");
@@ -77,11 +77,19 @@ impl Execution<'_, '_> {
                 }
                 let mut item = path.clone();
                 item.push(PathSegment::Index(position));
-                self.write_entity(out, &plan.selection, &fetched, position, item, None, key);
+                self.write_entity(
+                    out,
+                    &plan.selection,
+                    &fetched,
+                    position,
+                    &mut item,
+                    None,
+                    key,
+                );
             }
             out.push(b']');
         } else {
-            self.write_entity(out, &plan.selection, &fetched, 0, path, None, key);
+            self.write_entity(out, &plan.selection, &fetched, 0, &mut path, None, key);
         }
     }
 
