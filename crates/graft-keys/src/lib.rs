@@ -20,6 +20,7 @@ mod error;
 mod federation;
 mod field_set;
 mod representation;
+mod scan;
 mod value;
 
 pub use compat::{KeyMismatch, MismatchKind, SubgraphKeys, check_key_compatibility};

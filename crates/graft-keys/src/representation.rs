@@ -1,15 +1,13 @@
 //! Validating `_Any` representations into typed [`EntityKey`]s.
 //!
-//! A representation is read once into borrowed `(field, raw JSON)` pairs; only the key fields'
-//! values are then decoded, typed by the schema. Fields that are not part of the matched key are
-//! kept as raw JSON: `@requires` needs them.
+//! A representation is read once into borrowed `(field, raw JSON)` pairs by a structural
+//! scanner (`scan.rs`: the text is a `RawValue`, whose grammar serde_json has checked already);
+//! only the key fields' values are then decoded, typed by the schema. Fields that are not part
+//! of the matched key are kept as raw JSON: `@requires` needs them.
 
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::scan::{Fields, Scanner, json_string};
 use crate::{
     EntityKey, EntityType, EntityTypes, KeyDefinition, KeyError, KeyFloat, KeyLeaf, KeyScalar,
     KeyValue,
@@ -67,12 +65,12 @@ impl EntityTypes {
         let type_name = match fields.get("__typename") {
             None => return Err(KeyError::MissingTypename { index }),
             // The value is valid JSON already: a string without escapes is its own text.
-            Some(raw) => match json_string(raw.get()) {
+            Some(raw) => match json_string(raw) {
                 Some(name) => name,
                 None => {
                     return Err(KeyError::TypenameNotString {
                         index,
-                        found: describe(raw.get()),
+                        found: describe(raw),
                     });
                 }
             },
@@ -95,19 +93,25 @@ impl EntityTypes {
         for leaf in leaves {
             values.push(read_leaf(index, entity, fields, leaf)?);
         }
-        let extra = fields
-            .pairs
-            .iter()
-            .filter(|(name, _)| {
-                name != "__typename"
-                    && !key
-                        .field_set()
-                        .fields()
-                        .iter()
-                        .any(|f| f.name() == name.as_ref())
-            })
-            .map(|(name, raw)| (Box::from(name.as_ref()), (*raw).to_owned()))
-            .collect();
+        let mut extra = ExtraFields::new();
+        for (name, raw) in &fields.pairs {
+            if name == "__typename"
+                || key
+                    .field_set()
+                    .fields()
+                    .iter()
+                    .any(|f| f.name() == name.as_ref())
+            {
+                continue;
+            }
+            // A value of a valid text is valid on its own.
+            let raw =
+                RawValue::from_string((*raw).to_owned()).map_err(|_| KeyError::NotAnObject {
+                    index,
+                    found: "an object that is not valid JSON",
+                })?;
+            extra.push((Box::from(name.as_ref()), raw));
+        }
         Ok(Representation {
             key: EntityKey::new(entity.name().clone(), key.index(), values),
             extra,
@@ -115,11 +119,14 @@ impl EntityTypes {
     }
 
     /// Validates a JSON array of representations, each on its own: one bad representation does
-    /// not hide the others. Fails as a whole only when `json` is not an array.
+    /// not hide the others. Fails as a whole only when `json` is not JSON or not an array.
     pub fn validate_all(
         &self,
         json: &str,
     ) -> Result<Vec<Result<Representation, KeyError>>, KeyError> {
+        let json: &RawValue = serde_json::from_str(json).map_err(|error| KeyError::NotAList {
+            message: error.to_string(),
+        })?;
         let mut results = Vec::new();
         self.validate_each(json, usize::MAX, |_, result| results.push(result))?;
         Ok(results)
@@ -131,125 +138,71 @@ impl EntityTypes {
     /// ([`KeyError::TooMany`], raised as soon as item `limit + 1` is reached).
     pub fn validate_each(
         &self,
-        json: &str,
+        json: &RawValue,
         limit: usize,
-        each: impl FnMut(usize, Result<Representation, KeyError>),
+        mut each: impl FnMut(usize, Result<Representation, KeyError>),
     ) -> Result<usize, KeyError> {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        let mut visitor = ListVisitor {
-            types: self,
-            limit,
-            each,
-            too_many: false,
+        let text = json.get();
+        let not_a_list = || KeyError::NotAList {
+            message: format!(
+                "expected a list of representations, found {}",
+                describe(text.trim())
+            ),
         };
-        let outcome = deserializer
-            .deserialize_seq(&mut visitor)
-            .and_then(|count| deserializer.end().map(|()| count));
-        match outcome {
-            Ok(count) => Ok(count),
-            Err(_) if visitor.too_many => Err(KeyError::TooMany { limit }),
-            Err(error) => Err(KeyError::NotAList {
-                message: error.to_string(),
-            }),
+        let mut scanner = Scanner::new(text);
+        if !scanner.eat(b'[') {
+            return Err(not_a_list());
         }
-    }
-}
-
-/// Reads the representations list item by item, validating each as it is read.
-struct ListVisitor<'t, F> {
-    types: &'t EntityTypes,
-    limit: usize,
-    each: F,
-    too_many: bool,
-}
-
-impl<'de, F: FnMut(usize, Result<Representation, KeyError>)> Visitor<'de>
-    for &mut ListVisitor<'_, F>
-{
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of representations")
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut index = 0;
         // One buffer of fields for every representation: no allocation per item.
-        let mut buffer = Vec::new();
-        while let Some(item) = seq.next_element_seed(ItemSeed {
-            pairs: std::mem::take(&mut buffer),
-        })? {
-            if index == self.limit {
-                self.too_many = true;
-                return Err(de::Error::custom("too many representations"));
-            }
-            let result = match item {
-                Item::Object(fields) => {
-                    let result = self.types.validate_object(index, &fields);
-                    buffer = fields.pairs;
-                    result
+        let mut fields: Fields<'_> = Vec::new();
+        let mut index = 0;
+        if !scanner.eat(b']') {
+            loop {
+                if index == limit {
+                    return Err(KeyError::TooMany { limit });
                 }
-                Item::Other(found) => Err(KeyError::NotAnObject { index, found }),
-            };
-            (self.each)(index, result);
-            index += 1;
+                let result = if scanner.peek() == Some(b'{') {
+                    scanner.object(&mut fields).ok_or_else(not_a_list)?;
+                    let object = RawObject {
+                        pairs: std::mem::take(&mut fields),
+                    };
+                    let result = self.validate_object(index, &object);
+                    fields = object.pairs;
+                    result
+                } else {
+                    let item = scanner.value().ok_or_else(not_a_list)?;
+                    Err(KeyError::NotAnObject {
+                        index,
+                        found: kind_of(item),
+                    })
+                };
+                each(index, result);
+                index += 1;
+                if scanner.eat(b',') {
+                    continue;
+                }
+                if scanner.eat(b']') {
+                    break;
+                }
+                return Err(not_a_list());
+            }
+        }
+        if !scanner.at_end() {
+            return Err(not_a_list());
         }
         Ok(index)
     }
 }
 
-/// One item of the representations list: an object read into pairs, or what it was instead.
-enum Item<'a> {
-    Object(RawObject<'a>),
-    Other(&'static str),
-}
-
-/// Reads one [`Item`], collecting an object's fields into a reused buffer.
-struct ItemSeed<'de> {
-    pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
-}
-
-impl<'de> de::DeserializeSeed<'de> for ItemSeed<'de> {
-    type Value = Item<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item<'de>, D::Error> {
-        struct ItemVisitor<'de> {
-            pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
-        }
-        impl<'de> Visitor<'de> for ItemVisitor<'de> {
-            type Value = Item<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a representation")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
-                RawObjectVisitor { pairs: self.pairs }
-                    .visit_map(map)
-                    .map(Item::Object)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item<'de>, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Item::Other("a list"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Item<'de>, E> {
-                Ok(Item::Other("a string"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item<'de>, E> {
-                Ok(Item::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item<'de>, E> {
-                Ok(Item::Other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item<'de>, E> {
-                Ok(Item::Other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item<'de>, E> {
-                Ok(Item::Other("a number"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Item<'de>, E> {
-                Ok(Item::Other("null"))
-            }
-        }
-        deserializer.deserialize_any(ItemVisitor { pairs: self.pairs })
+/// What a JSON value is, for an item that is not an object.
+fn kind_of(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'[') => "a list",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'{') => "an object that is not valid JSON",
+        _ => "a number",
     }
 }
 
@@ -316,17 +269,17 @@ enum Absence {
 /// Why `leaf` has no value in `fields`, or `None` when it has one.
 fn absent<'l>(fields: &RawObject<'_>, leaf: &'l KeyLeaf) -> Option<(&'l KeyLeaf, Absence)> {
     match lookup(fields, leaf) {
-        Lookup::Found(raw) if raw.get() == "null" => Some((leaf, Absence::Null)),
+        Lookup::Found("null") => Some((leaf, Absence::Null)),
         Lookup::Found(_) | Lookup::NotAnObject(_) => None,
         Lookup::Missing => Some((leaf, Absence::Missing)),
     }
 }
 
 enum Lookup<'a> {
-    Found(&'a RawValue),
+    Found(&'a str),
     Missing,
     /// A value on the path that should hold the nested field is not an object.
-    NotAnObject(&'a RawValue),
+    NotAnObject(&'a str),
 }
 
 fn lookup<'a>(fields: &RawObject<'a>, leaf: &KeyLeaf) -> Lookup<'a> {
@@ -340,12 +293,12 @@ fn lookup<'a>(fields: &RawObject<'a>, leaf: &KeyLeaf) -> Lookup<'a> {
         let Some(raw) = object.get(parent) else {
             return Lookup::Missing;
         };
-        match RawObject::parse(raw.get()) {
+        match RawObject::parse(raw) {
             Ok(inner) => {
                 nested = inner;
                 object = &nested;
             }
-            Err(_) if raw.get() == "null" => return Lookup::Found(raw),
+            Err(_) if raw == "null" => return Lookup::Found(raw),
             Err(_) => return Lookup::NotAnObject(raw),
         }
     }
@@ -370,8 +323,8 @@ fn read_leaf(
         found,
     };
     let raw = match lookup(fields, leaf) {
-        Lookup::Found(raw) => raw.get(),
-        Lookup::NotAnObject(raw) => return Err(wrong(describe(raw.get()))),
+        Lookup::Found(raw) => raw,
+        Lookup::NotAnObject(raw) => return Err(wrong(describe(raw))),
         Lookup::Missing => unreachable!("match_key chose a key whose leaves are all present"),
     };
     let first = raw.as_bytes().first().copied().unwrap_or(b' ');
@@ -429,17 +382,6 @@ fn read_leaf(
     Ok(value)
 }
 
-/// The text of a JSON string literal: sliced straight out of the input when it has no escapes
-/// (the common case), decoded by serde_json when it has.
-fn json_string(raw: &str) -> Option<Cow<'_, str>> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(inner))
-    }
-}
-
 /// A short description of a JSON value for error messages: its kind, and its text when short.
 fn describe(raw: &str) -> String {
     let kind = match raw.as_bytes().first() {
@@ -459,75 +401,23 @@ fn describe(raw: &str) -> String {
 
 /// A JSON object read into borrowed `(name, raw value)` pairs, in document order.
 struct RawObject<'a> {
-    pairs: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pairs: Fields<'a>,
 }
 
 impl<'a> RawObject<'a> {
-    /// Reads `json` as an object; on failure returns what it was instead.
+    /// Reads `json` (valid JSON: a `RawValue`'s text or a value within one) as an object; when
+    /// it is not one, returns what it is instead.
     fn parse(json: &'a str) -> Result<RawObject<'a>, &'static str> {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        match deserializer.deserialize_map(RawObjectVisitor {
-            pairs: Vec::with_capacity(4),
-        }) {
-            Ok(object) => Ok(object),
-            Err(_) => Err(match json.trim_start().as_bytes().first() {
-                Some(b'[') => "a list",
-                Some(b'"') => "a string",
-                Some(b'n') => "null",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'{') => "an object that is not valid JSON",
-                _ => "a number",
-            }),
+        let mut scanner = Scanner::new(json);
+        let mut pairs = Vec::with_capacity(4);
+        match scanner.object(&mut pairs) {
+            Some(()) if scanner.at_end() => Ok(RawObject { pairs }),
+            _ => Err(kind_of(json.trim_start())),
         }
     }
 
-    fn get(&self, name: &str) -> Option<&'a RawValue> {
+    fn get(&self, name: &str) -> Option<&'a str> {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
-    }
-}
-
-/// Reads an object's fields into `pairs` (cleared first), reusing its allocation.
-struct RawObjectVisitor<'de> {
-    pairs: Vec<(Cow<'de, str>, &'de RawValue)>,
-}
-
-impl<'de> Visitor<'de> for RawObjectVisitor<'de> {
-    type Value = RawObject<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
-        let mut pairs = self.pairs;
-        pairs.clear();
-        while let Some(FieldName(name)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            pairs.push((name, value));
-        }
-        Ok(RawObject { pairs })
-    }
-}
-
-/// An object key that borrows from the input when it has no escapes.
-struct FieldName<'a>(Cow<'a, str>);
-
-impl<'de> de::Deserialize<'de> for FieldName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = FieldName<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<FieldName<'de>, E> {
-                Ok(FieldName(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldName<'de>, E> {
-                Ok(FieldName(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
     }
 }
 

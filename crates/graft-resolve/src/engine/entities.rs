@@ -7,6 +7,7 @@ use apollo_compiler::Node;
 use apollo_compiler::ast::Value;
 use graft_keys::{ExtraFields, KeyError};
 use graft_plan::{EntityFetchPlan, EntitySelection, Slot};
+use serde_json::value::RawValue;
 
 use super::{Execution, cpu_bound, selection_for};
 use crate::related::Fetched;
@@ -39,14 +40,22 @@ impl Execution<'_, '_> {
         selections: &[EntitySelection],
     ) -> Result<StagedEntities, GraphQLError> {
         let started = Instant::now();
-        let literal;
-        let raw: &str = match &**representations {
+        let not_a_list = || {
+            GraphQLError::new(
+                "BAD_USER_INPUT",
+                "`representations` must be a list of representation objects",
+            )
+        };
+        let literal: Box<RawValue>;
+        let raw: &RawValue = match &**representations {
             Value::Variable(name) => self
                 .variables
                 .get(name.as_str())
-                .map_or("null", |raw| raw.get()),
+                .copied()
+                .ok_or_else(not_a_list)?,
             value => {
-                literal = literal_to_json(value, self.variables).to_string();
+                literal = RawValue::from_string(literal_to_json(value, self.variables).to_string())
+                    .map_err(|_| not_a_list())?;
                 &literal
             }
         };
@@ -83,12 +92,7 @@ impl Execution<'_, '_> {
                         .with_detail("limit", limit),
                 );
             }
-            Err(_) => {
-                return Err(GraphQLError::new(
-                    "BAD_USER_INPUT",
-                    "`representations` must be a list of representation objects",
-                ));
-            }
+            Err(_) => return Err(not_a_list()),
         }
         let plan = EntityFetchPlan::build(
             keys,

@@ -1,0 +1,240 @@
+//! A structural reader of JSON text that is already known to be valid: the text of a
+//! [`serde_json::value::RawValue`], which serde_json checked when it read the request. It finds
+//! where lists, objects, fields and values begin and end, and checks nothing else, so the
+//! representations of an `_entities` call cost one grammar check (the request's parse), not
+//! two.
+//!
+//! Every step answers `None` at anything a valid text cannot hold there: text that is not JSON
+//! after all gets no answer, never a panic or a wrong one.
+
+use std::borrow::Cow;
+
+/// A position in a JSON text.
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// An object's fields in document order: each name (borrowed unless it has escapes) and the
+/// raw text of its value.
+pub(crate) type Fields<'a> = Vec<(Cow<'a, str>, &'a str)>;
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`.
+    pub(crate) fn new(text: &'a str) -> Scanner<'a> {
+        Scanner { text, pos: 0 }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, without consuming it.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` if it comes next (after whitespace).
+    pub(crate) fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        if next {
+            self.pos += 1;
+        }
+        next
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// The raw text of the string that starts here, quotes included, and whether it holds an
+    /// escape.
+    fn string(&mut self) -> Option<(&'a str, bool)> {
+        let bytes = self.bytes();
+        let start = self.pos;
+        if bytes.get(start) != Some(&b'"') {
+            return None;
+        }
+        let mut i = start + 1;
+        let mut escaped = false;
+        loop {
+            i += bytes
+                .get(i..)?
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')?;
+            if bytes[i] == b'\\' {
+                // The escaped character is never the closing quote.
+                escaped = true;
+                i += 2;
+            } else {
+                i += 1;
+                break;
+            }
+        }
+        self.pos = i;
+        Some((self.text.get(start..i)?, escaped))
+    }
+
+    /// The raw text of the value that comes next, whatever it is.
+    pub(crate) fn value(&mut self) -> Option<&'a str> {
+        let start = match self.peek()? {
+            b'"' => return self.string().map(|(raw, _)| raw),
+            b'{' | b'[' => {
+                let start = self.pos;
+                let mut depth = 0usize;
+                loop {
+                    match *self.bytes().get(self.pos)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            if depth == 0 {
+                                self.pos += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+                start
+            }
+            _ => {
+                // A number, `true`, `false` or `null`: up to the next delimiter.
+                let start = self.pos;
+                while let Some(&b) = self.bytes().get(self.pos) {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return None;
+                }
+                start
+            }
+        };
+        self.text.get(start..self.pos)
+    }
+
+    /// Reads the object that comes next into `fields` (cleared first). `None` when what comes
+    /// next is not an object.
+    pub(crate) fn object(&mut self, fields: &mut Fields<'a>) -> Option<()> {
+        fields.clear();
+        if !self.eat(b'{') {
+            return None;
+        }
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let name = match self.string()? {
+                (raw, false) => Cow::Borrowed(raw.get(1..raw.len() - 1)?),
+                (raw, true) => json_string(raw)?,
+            };
+            if !self.eat(b':') {
+                return None;
+            }
+            fields.push((name, self.value()?));
+            if self.eat(b',') {
+                continue;
+            }
+            return self.eat(b'}').then_some(());
+        }
+    }
+}
+
+/// The text of a JSON string literal: sliced straight out of the input when it has no escapes
+/// (the common case), decoded by serde_json when it has.
+pub(crate) fn json_string(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            // Quarters print and parse back exactly (serde_json's default float parsing is not
+            // exact for every float).
+            (-4_000_000i32..4_000_000).prop_map(|n| Value::from(f64::from(n) / 4.0)),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..5)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A value's text, compact or pretty, is read whole; an object's fields are its own.
+        #[test]
+        fn reads_what_serde_json_writes(value in any_json()) {
+            for text in [
+                serde_json::to_string(&value).unwrap(),
+                serde_json::to_string_pretty(&value).unwrap(),
+            ] {
+                let mut scanner = Scanner::new(&text);
+                let raw = scanner.value().expect("a value");
+                prop_assert!(scanner.at_end());
+                prop_assert_eq!(serde_json::from_str::<Value>(raw).unwrap(), value.clone());
+                if let Value::Object(map) = &value {
+                    let mut fields = Vec::new();
+                    Scanner::new(&text).object(&mut fields).expect("an object");
+                    prop_assert_eq!(fields.len(), map.len());
+                    for (name, raw) in &fields {
+                        let expected = map.get(name.as_ref()).expect("a field of the object");
+                        prop_assert_eq!(&serde_json::from_str::<Value>(raw).unwrap(), expected);
+                    }
+                }
+            }
+        }
+
+        /// Any text at all: an answer or none, never a panic.
+        #[test]
+        fn never_panics(text in ".{0,40}") {
+            let mut fields = Vec::new();
+            let _ = Scanner::new(&text).object(&mut fields);
+            let _ = Scanner::new(&text).value();
+        }
+    }
+
+    #[test]
+    fn names_with_escapes_are_decoded_and_others_borrowed() {
+        let text = r#"{"__typ\u0065name" : "A\"b", "id":[1,{"x":"]"}] }"#;
+        let mut fields = Vec::new();
+        Scanner::new(text).object(&mut fields).unwrap();
+        assert!(matches!(fields[0].0, Cow::Owned(ref n) if n == "__typename"));
+        assert_eq!(fields[0].1, r#""A\"b""#);
+        assert!(matches!(fields[1].0, Cow::Borrowed("id")));
+        assert_eq!(fields[1].1, r#"[1,{"x":"]"}]"#);
+    }
+}
