@@ -2,6 +2,7 @@
 
 use graft_resolve::{Cell, RowSet};
 use tokio_postgres::Row;
+use tokio_postgres::types::{FromSql, Type};
 
 use crate::DbError;
 use crate::column::ReadAs;
@@ -30,15 +31,15 @@ pub(crate) fn read_row(
             ReadAs::Bool => row.try_get::<_, Option<bool>>(index)?.map(Cell::Bool),
             ReadAs::Int => row.try_get::<_, Option<i64>>(index)?.map(Cell::Int),
             ReadAs::Float => row.try_get::<_, Option<f64>>(index)?.map(Cell::Float),
-            ReadAs::Text | ReadAs::Dynamic => match row.try_get::<_, Option<&str>>(index)? {
-                Some(text) => {
+            ReadAs::Text | ReadAs::Dynamic => match row.try_get::<_, Option<Text<'_>>>(index)? {
+                Some(Text(text)) => {
                     writer.push_text(text);
                     continue;
                 }
                 None => None,
             },
-            ReadAs::Json => match row.try_get::<_, Option<&str>>(index)? {
-                Some(json) => {
+            ReadAs::Json => match row.try_get::<_, Option<Text<'_>>>(index)? {
+                Some(Text(json)) => {
                     writer.push_json(json);
                     continue;
                 }
@@ -48,4 +49,27 @@ pub(crate) fn read_row(
         writer.push(cell.unwrap_or(Cell::Null));
     }
     Ok(())
+}
+
+/// A text cell. `&str` itself compares the column type's name with three extension types
+/// (ltree, lquery, ltxtquery) on every cell it reads; the built-in text types are checked by
+/// their OID first here, and anything else is read as `&str` reads it.
+struct Text<'a>(&'a str);
+
+impl<'a> FromSql<'a> for Text<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Text<'a>, Box<dyn std::error::Error + Sync + Send>> {
+        match *ty {
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                Ok(Text(std::str::from_utf8(raw)?))
+            }
+            _ => <&str as FromSql>::from_sql(ty, raw).map(Text),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
 }
