@@ -6,6 +6,7 @@
 //! input `i` from `slots[i]`: input order is never lost, whatever the grouping.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 use ahash::RandomState;
@@ -174,44 +175,65 @@ impl EntityFetchPlan {
             representations: keys.len(),
             ..BatchStats::default()
         };
+        // The group the previous key went to: keys of one type and key usually come together,
+        // and then their group is found without hashing its `GroupKey`.
+        let mut last_group: Option<u32> = None;
         for (input, key) in keys.iter().enumerate() {
             let Some(key) = key else {
                 stats.invalid += 1;
                 slots.push(Slot::Invalid);
                 continue;
             };
-            if let Some(slot) = seen.get(key) {
-                stats.duplicates += 1;
-                slots.push(*slot);
-                continue;
-            }
-            let group_key = GroupKey {
-                type_name: key.type_name().clone(),
-                key: key.key_index(),
-                partition: grouping.partition(key),
+            let unseen = match seen.entry(key) {
+                Entry::Occupied(first) => {
+                    stats.duplicates += 1;
+                    slots.push(*first.get());
+                    continue;
+                }
+                Entry::Vacant(unseen) => unseen,
             };
-            let group = match open_group.get(&group_key) {
-                Some(&g) if groups[g as usize].members.len() < max_group_size => g,
-                previous => {
-                    let split = previous.map(|_| SplitReason::MaxGroupSize(max_group_size));
-                    stats.splits += usize::from(split.is_some());
-                    groups.push(FetchGroup {
-                        key: group_key.clone(),
-                        members: Vec::new(),
-                        split,
-                    });
-                    let g = u32::try_from(groups.len() - 1).expect("fewer than 2^32 groups");
-                    open_group.insert(group_key, g);
-                    g
+            let partition = grouping.partition(key);
+            let same_as_last = last_group.filter(|&g| {
+                let group = &groups[g as usize];
+                group.members.len() < max_group_size
+                    && group.key.key == key.key_index()
+                    && group.key.partition == partition
+                    && group.key.type_name == *key.type_name()
+            });
+            let group = match same_as_last {
+                Some(g) => g,
+                None => {
+                    let group_key = GroupKey {
+                        type_name: key.type_name().clone(),
+                        key: key.key_index(),
+                        partition,
+                    };
+                    match open_group.get(&group_key) {
+                        Some(&g) if groups[g as usize].members.len() < max_group_size => g,
+                        previous => {
+                            let split = previous.map(|_| SplitReason::MaxGroupSize(max_group_size));
+                            stats.splits += usize::from(split.is_some());
+                            groups.push(FetchGroup {
+                                key: group_key.clone(),
+                                members: Vec::new(),
+                                split,
+                            });
+                            let g =
+                                u32::try_from(groups.len() - 1).expect("fewer than 2^32 groups");
+                            open_group.insert(group_key, g);
+                            g
+                        }
+                    }
                 }
             };
+            last_group = Some(group);
             let members = &mut groups[group as usize].members;
             let slot = Slot::Fetched {
                 group,
                 position: u32::try_from(members.len()).expect("group fits u32"),
             };
             members.push(u32::try_from(input).expect("fewer than 2^32 inputs"));
-            seen.insert(key, slot);
+            unseen.insert(slot);
             slots.push(slot);
         }
         stats.unique_keys = seen.len();
