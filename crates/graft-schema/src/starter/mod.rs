@@ -295,32 +295,30 @@ mod tests {
     #[test]
     fn foreign_keys_become_relations_both_ways() {
         let tables = [
-            TableDescription {
-                schema: None,
-                name: "org_users".to_owned(),
-                columns: vec![
+            table(
+                "org_users",
+                vec![
                     column("org_id", "String", false),
                     column("user_id", "String", false),
                 ],
-                primary_key: vec!["org_id".to_owned(), "user_id".to_owned()],
-                foreign_keys: vec![],
-            },
-            TableDescription {
-                schema: None,
-                name: "orders".to_owned(),
-                columns: vec![
+                &["org_id", "user_id"],
+                vec![],
+            ),
+            table(
+                "orders",
+                vec![
                     column("id", "ID", false),
                     column("user_id", "String", false),
                     column("org_id", "String", false),
                 ],
-                primary_key: vec!["id".to_owned()],
+                &["id"],
                 // Declared in another column order than the referenced key.
-                foreign_keys: vec![ForeignKey {
-                    columns: vec!["user_id".to_owned(), "org_id".to_owned()],
-                    references_table: "org_users".to_owned(),
-                    references_columns: vec!["user_id".to_owned(), "org_id".to_owned()],
-                }],
-            },
+                vec![foreign_key(
+                    &["user_id", "org_id"],
+                    "org_users",
+                    &["user_id", "org_id"],
+                )],
+            ),
         ];
         let sdl = starter_sdl(&tables);
         assert!(
@@ -373,6 +371,7 @@ mod tests {
                      columns: &[(&str, &str, bool)],
                      key: &[&str],
                      fks: &[(&[&str], &str, &[&str])]| {
+            let names = |columns: &[&str]| columns.iter().map(|c| name(c)).collect();
             TableDescription {
                 schema: None,
                 name: name(n),
@@ -380,13 +379,13 @@ mod tests {
                     .iter()
                     .map(|(c, t, null)| column(&name(c), t, *null))
                     .collect(),
-                primary_key: key.iter().map(|c| name(c)).collect(),
+                primary_key: names(key),
                 foreign_keys: fks
                     .iter()
                     .map(|(columns, target, referenced)| ForeignKey {
-                        columns: columns.iter().map(|c| name(c)).collect(),
+                        columns: names(columns),
                         references_table: name(target),
-                        references_columns: referenced.iter().map(|c| name(c)).collect(),
+                        references_columns: names(referenced),
                     })
                     .collect(),
             }
@@ -541,24 +540,13 @@ mod tests {
     #[test]
     fn a_relation_is_never_named_as_a_page_field() {
         let tables = [
-            TableDescription {
-                schema: None,
-                name: "graph".into(),
-                columns: vec![column("id", "ID", false)],
-                primary_key: vec!["id".into()],
-                foreign_keys: vec![],
-            },
-            TableDescription {
-                schema: None,
-                name: "node".into(),
-                columns: vec![column("id", "ID", false), column("graph_id", "ID", false)],
-                primary_key: vec!["id".into()],
-                foreign_keys: vec![ForeignKey {
-                    columns: vec!["graph_id".into()],
-                    references_table: "graph".into(),
-                    references_columns: vec!["id".into()],
-                }],
-            },
+            table("graph", vec![column("id", "ID", false)], &["id"], vec![]),
+            table(
+                "node",
+                vec![column("id", "ID", false), column("graph_id", "ID", false)],
+                &["id"],
+                vec![foreign_key(&["graph_id"], "graph", &["id"])],
+            ),
         ];
         let sdl = starter_sdl(&tables);
         assert!(sdl.contains("  nodesByGraphId: [Node!]! @hasMany"), "{sdl}");
@@ -597,6 +585,31 @@ mod tests {
         .assert_eq(&unmapped(&all, &schema).join("\n"));
     }
 
+    /// A table of the default schema.
+    fn table(
+        name: &str,
+        columns: Vec<ColumnDescription>,
+        primary_key: &[&str],
+        foreign_keys: Vec<ForeignKey>,
+    ) -> TableDescription {
+        TableDescription {
+            schema: None,
+            name: name.to_owned(),
+            columns,
+            primary_key: primary_key.iter().map(|c| (*c).to_owned()).collect(),
+            foreign_keys,
+        }
+    }
+
+    /// `columns` referencing `referenced` of `table`.
+    fn foreign_key(columns: &[&str], table: &str, referenced: &[&str]) -> ForeignKey {
+        ForeignKey {
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            references_table: table.to_owned(),
+            references_columns: referenced.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
     fn column(name: &str, graphql_type: &str, nullable: bool) -> ColumnDescription {
         ColumnDescription {
             name: name.to_owned(),
@@ -608,32 +621,24 @@ mod tests {
     #[test]
     fn writes_a_valid_schema_with_keys_lookups_and_mapping() {
         let tables = [
-            TableDescription {
-                schema: None,
-                name: "org_users".to_owned(),
-                columns: vec![
+            table(
+                "org_users",
+                vec![
                     column("org_id", "String", false),
                     column("user_id", "String", false),
                     column("Email", "String", true),
                     column("settings", "JSON", true),
                 ],
-                primary_key: vec!["org_id".to_owned(), "user_id".to_owned()],
-                foreign_keys: vec![],
-            },
-            TableDescription {
-                schema: None,
-                name: "categories".to_owned(),
-                columns: vec![column("id", "ID", false), column("label", "String", false)],
-                primary_key: vec!["id".to_owned()],
-                foreign_keys: vec![],
-            },
-            TableDescription {
-                schema: None,
-                name: "audit_log".to_owned(),
-                columns: vec![column("at", "String", true)],
-                primary_key: vec![],
-                foreign_keys: vec![],
-            },
+                &["org_id", "user_id"],
+                vec![],
+            ),
+            table(
+                "categories",
+                vec![column("id", "ID", false), column("label", "String", false)],
+                &["id"],
+                vec![],
+            ),
+            table("audit_log", vec![column("at", "String", true)], &[], vec![]),
         ];
         let sdl = starter_sdl(&tables);
         assert!(
@@ -665,18 +670,15 @@ mod tests {
 
     #[test]
     fn type_names_never_collide_with_scalars_pages_or_each_other() {
-        let keyed = |name: &str, foreign_keys: Vec<ForeignKey>| TableDescription {
-            schema: None,
-            name: name.to_owned(),
-            columns: vec![column("id", "ID", false), column("day", "Date", true)],
-            primary_key: vec!["id".to_owned()],
-            foreign_keys,
+        let keyed = |name: &str, foreign_keys: Vec<ForeignKey>| {
+            table(
+                name,
+                vec![column("id", "ID", false), column("day", "Date", true)],
+                &["id"],
+                foreign_keys,
+            )
         };
-        let to_date = ForeignKey {
-            columns: vec!["id".to_owned()],
-            references_table: "date".to_owned(),
-            references_columns: vec!["id".to_owned()],
-        };
+        let to_date = foreign_key(&["id"], "date", &["id"]);
         let tables = [
             keyed("album_edge", vec![]),
             keyed("album", vec![]),
