@@ -54,13 +54,16 @@ impl EntityTypes {
     pub fn validate(&self, index: usize, json: &RawValue) -> Result<Representation, KeyError> {
         let fields =
             RawObject::parse(json.get()).map_err(|found| KeyError::NotAnObject { index, found })?;
-        self.validate_object(index, &fields)
+        self.validate_object(index, &fields, true)
     }
 
+    /// Validates one representation read into `fields`; its other fields are copied into the
+    /// result only with `keep_extra_fields`.
     fn validate_object(
         &self,
         index: usize,
         fields: &RawObject<'_>,
+        keep_extra_fields: bool,
     ) -> Result<Representation, KeyError> {
         let type_name = match fields.get("__typename") {
             None => return Err(KeyError::MissingTypename { index }),
@@ -94,7 +97,12 @@ impl EntityTypes {
             values.push(read_leaf(index, entity, fields, leaf)?);
         }
         let mut extra = ExtraFields::new();
-        for (name, raw) in &fields.pairs {
+        let pairs: &[_] = if keep_extra_fields {
+            &fields.pairs
+        } else {
+            &[]
+        };
+        for (name, raw) in pairs {
             if name == "__typename"
                 || key
                     .field_set()
@@ -128,18 +136,21 @@ impl EntityTypes {
             message: error.to_string(),
         })?;
         let mut results = Vec::new();
-        self.validate_each(json, usize::MAX, |_, result| results.push(result))?;
+        self.validate_each(json, usize::MAX, true, |_, result| results.push(result))?;
         Ok(results)
     }
 
     /// Validates a JSON array of representations in one pass over the text, handing each result
     /// to `each` with its index, and returns how many there were. Fails as a whole when `json`
     /// is not an array ([`KeyError::NotAList`]) or holds more than `limit` items
-    /// ([`KeyError::TooMany`], raised as soon as item `limit + 1` is reached).
+    /// ([`KeyError::TooMany`], raised as soon as item `limit + 1` is reached). Each
+    /// representation's fields besides its key are kept (as [`Representation::extra_fields`])
+    /// only with `keep_extra_fields`: copying one costs an allocation and a parse.
     pub fn validate_each(
         &self,
         json: &RawValue,
         limit: usize,
+        keep_extra_fields: bool,
         mut each: impl FnMut(usize, Result<Representation, KeyError>),
     ) -> Result<usize, KeyError> {
         let text = json.get();
@@ -166,7 +177,7 @@ impl EntityTypes {
                     let object = RawObject {
                         pairs: std::mem::take(&mut fields),
                     };
-                    let result = self.validate_object(index, &object);
+                    let result = self.validate_object(index, &object, keep_extra_fields);
                     fields = object.pairs;
                     result
                 } else {

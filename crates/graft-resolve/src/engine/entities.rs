@@ -62,14 +62,14 @@ impl Execution<'_, '_> {
         let limit = self.engine.config.max_representations;
         let mut keys = Vec::new();
         let mut invalid: Vec<(usize, KeyError)> = Vec::new();
-        // Computed fields read the representations' other fields; otherwise they are dropped.
+        // Computed fields read the representations' other fields; otherwise they are not copied.
         let keep_fields = selections.iter().any(|s| s.uses_representation);
         let mut representation_fields: Vec<ExtraFields> = Vec::new();
-        let counted = self
-            .engine
-            .schema
-            .entities()
-            .validate_each(raw, limit, |index, result| match result {
+        let counted = self.engine.schema.entities().validate_each(
+            raw,
+            limit,
+            keep_fields,
+            |index, result| match result {
                 Ok(representation) if keep_fields => {
                     let (key, fields) = representation.into_parts();
                     keys.push(Some(key));
@@ -83,7 +83,8 @@ impl Execution<'_, '_> {
                     }
                     invalid.push((index, error));
                 }
-            });
+            },
+        );
         match counted {
             Ok(_) => {}
             Err(error @ KeyError::TooMany { .. }) => {
