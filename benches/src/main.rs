@@ -40,6 +40,7 @@ mod cache;
 mod compare;
 mod dataset;
 mod latency;
+mod load;
 mod measure;
 mod metrics;
 mod overload;

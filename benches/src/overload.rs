@@ -4,8 +4,10 @@
 //! 1. **Unloaded**: sequential requests give the p50 and p99 a request costs alone.
 //! 2. **Capacity**: `--concurrency` closed-loop clients give the peak goodput (answers/s).
 //! 3. **Load levels**: an open-loop generator sends requests at 1x, 2x and 4x that rate,
-//!    whether or not earlier ones were answered, as independent clients do. Each level reports
-//!    goodput (200s per second), 503s, other failures and the p99 of the answered requests.
+//!    whether or not earlier ones were answered, as independent clients do, over 256
+//!    keep-alive connections. Each level reports goodput (200s per second), 503s, other
+//!    failures, reconnections and the p99 of the answered requests, counted from when each
+//!    request was due (`crate::load`).
 //! 4. **Many clients**: 1,000 closed-loop clients against a graft started for this phase
 //!    (warmed by a few requests first), so that its peak resident memory (`VmHWM`) is what
 //!    1,000 clients cost, not what the open-loop phases left behind; and its goodput. What the
@@ -15,14 +17,12 @@
 //! The goal (issue 10): at 4x, goodput at least 80% of the peak and the answered requests' p99
 //! within 3x of unloaded; under 64 MB at 1,000 clients.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
-use tokio::sync::Mutex;
 
 use crate::dataset::Target;
+use crate::load::{self, Outcome, Pace};
 use crate::measure::KeySet;
 use crate::server::Graft;
 use crate::{Database, Settings};
@@ -38,8 +38,10 @@ pub(crate) struct Level {
     pub(crate) goodput: f64,
     /// 503 answers.
     pub(crate) shed: u64,
-    /// Anything else that failed (other statuses, connection errors, client-side timeouts).
+    /// Anything else that failed (other statuses, connection errors).
     pub(crate) failed: u64,
+    /// Connections the generator opened again after graft closed one.
+    pub(crate) reconnects: u64,
     /// p50 and p99 of the answered requests.
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
@@ -49,141 +51,32 @@ pub(crate) struct Level {
     pub(crate) after_overload_mib: Option<f64>,
 }
 
-struct Tally {
-    ok: AtomicU64,
-    shed: AtomicU64,
-    failed: AtomicU64,
-    latencies: Mutex<Vec<Duration>>,
-}
+/// Connections of the open-loop levels: enough that a request rarely waits on the client
+/// side for a free one (4x of a few thousand answers per second, most of them quick 503s).
+const OPEN_LOOP_CONNECTIONS: usize = 256;
 
-impl Tally {
-    fn new() -> Arc<Tally> {
-        Arc::new(Tally {
-            ok: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            latencies: Mutex::new(Vec::new()),
-        })
+/// A level's line from what the generator saw.
+fn level(name: &str, offered: String, outcome: Outcome) -> Level {
+    let mut latencies = outcome.latencies;
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Level {
+        name: name.to_owned(),
+        offered,
+        goodput: outcome.ok as f64 / outcome.elapsed.as_secs_f64(),
+        shed: outcome.shed,
+        failed: outcome.failed,
+        reconnects: outcome.reconnects,
+        p50: at(0.50),
+        p99: at(0.99),
+        peak_mib: None,
+        after_overload_mib: None,
     }
-
-    async fn record(&self, http: &reqwest::Client, url: &str, body: &bytes::Bytes) {
-        let started = Instant::now();
-        let sent = http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status() == 200 => match response.bytes().await {
-                Ok(_) => {
-                    self.ok.fetch_add(1, Ordering::Relaxed);
-                    self.latencies.lock().await.push(started.elapsed());
-                }
-                Err(_) => {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            },
-            Ok(response) if response.status() == 503 => {
-                let _ = response.bytes().await;
-                self.shed.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    async fn level(&self, name: &str, offered: String, elapsed: Duration) -> Level {
-        let mut latencies = std::mem::take(&mut *self.latencies.lock().await);
-        latencies.sort_unstable();
-        let at = |q: f64| {
-            latencies
-                .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
-                .copied()
-                .unwrap_or_default()
-        };
-        Level {
-            name: name.to_owned(),
-            offered,
-            goodput: self.ok.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
-            shed: self.shed.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            p50: at(0.50),
-            p99: at(0.99),
-            peak_mib: None,
-            after_overload_mib: None,
-        }
-    }
-}
-
-fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .timeout(Duration::from_secs(10))
-        .build()?)
-}
-
-/// `clients` closed-loop clients for `time`.
-async fn closed_loop(
-    graft: &Graft,
-    body: &bytes::Bytes,
-    clients: usize,
-    time: Duration,
-) -> anyhow::Result<(Arc<Tally>, Duration)> {
-    let http = client(clients)?;
-    let tally = Tally::new();
-    let started = Instant::now();
-    let deadline = started + time;
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (http, tally, url, body) =
-                (http.clone(), tally.clone(), graft.url.clone(), body.clone());
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    tally.record(&http, &url, &body).await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await?;
-    }
-    Ok((tally, started.elapsed()))
-}
-
-/// Requests at `rate` per second for `time`, each sent on schedule whatever became of the
-/// earlier ones (at most 4,096 outstanding: beyond that the generator counts a failure).
-async fn open_loop(
-    graft: &Graft,
-    body: &bytes::Bytes,
-    rate: f64,
-    time: Duration,
-) -> anyhow::Result<(Arc<Tally>, Duration)> {
-    let http = client(4_096)?;
-    let tally = Tally::new();
-    let outstanding = Arc::new(tokio::sync::Semaphore::new(4_096));
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let started = Instant::now();
-    let total = (rate * time.as_secs_f64()) as u64;
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
-        let Ok(permit) = outstanding.clone().try_acquire_owned() else {
-            tally.failed.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let (http, tally, url, body) =
-            (http.clone(), tally.clone(), graft.url.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            tally.record(&http, &url, &body).await;
-            drop(permit);
-        }));
-    }
-    for task in tasks {
-        task.await?;
-    }
-    Ok((tally, started.elapsed()))
 }
 
 /// graft's peak resident memory so far, in MiB.
@@ -223,8 +116,9 @@ pub(crate) async fn run(
     let time = settings.throughput_time;
     let mut levels = Vec::new();
 
-    let (tally, elapsed) = closed_loop(graft, &body, 1, Duration::from_secs(2)).await?;
-    let unloaded = tally.level("unloaded", "1 client".into(), elapsed).await;
+    let load = load::Target::new(&graft.url, body.clone())?;
+    let outcome = load::run(&load, 1, Pace::Closed, Duration::from_secs(2)).await?;
+    let unloaded = level("unloaded", "1 client".into(), outcome);
     eprintln!(
         "   unloaded: p50 {:.3} ms, p99 {:.3} ms",
         unloaded.p50.as_secs_f64() * 1e3,
@@ -232,14 +126,12 @@ pub(crate) async fn run(
     );
     levels.push(unloaded);
 
-    let (tally, elapsed) = closed_loop(graft, &body, settings.concurrency, time).await?;
-    let capacity = tally
-        .level(
-            "capacity",
-            format!("{} clients", settings.concurrency),
-            elapsed,
-        )
-        .await;
+    let outcome = load::run(&load, settings.concurrency, Pace::Closed, time).await?;
+    let capacity = level(
+        "capacity",
+        format!("{} clients", settings.concurrency),
+        outcome,
+    );
     let peak = capacity.goodput;
     eprintln!("   capacity: {peak:.0} answers/s");
     if peak < 1.0 {
@@ -252,15 +144,14 @@ pub(crate) async fn run(
 
     for factor in [1.0, 2.0, 4.0] {
         let rate = peak * factor;
-        let (tally, elapsed) = open_loop(graft, &body, rate, time).await?;
-        let level = tally
-            .level(&format!("{factor}x"), format!("{rate:.0}/s"), elapsed)
-            .await;
+        let outcome = load::run(&load, OPEN_LOOP_CONNECTIONS, Pace::Open(rate), time).await?;
+        let level = level(&format!("{factor}x"), format!("{rate:.0}/s"), outcome);
         eprintln!(
-            "   {factor}x: {:.0} answers/s, {} shed, {} failed, p99 {:.3} ms",
+            "   {factor}x: {:.0} answers/s, {} shed, {} failed, {} reconnects, p99 {:.3} ms",
             level.goodput,
             level.shed,
             level.failed,
+            level.reconnects,
             level.p99.as_secs_f64() * 1e3
         );
         levels.push(level);
@@ -281,11 +172,10 @@ pub(crate) async fn run(
         "",
     )
     .await?;
-    closed_loop(&fresh, &body, 1, Duration::from_millis(300)).await?;
-    let (tally, elapsed) = closed_loop(&fresh, &body, 1_000, time).await?;
-    let mut many = tally
-        .level("1000 clients", "1000 clients".into(), elapsed)
-        .await;
+    let fresh_load = load::Target::new(&fresh.url, body)?;
+    load::run(&fresh_load, 1, Pace::Closed, Duration::from_millis(300)).await?;
+    let outcome = load::run(&fresh_load, 1_000, Pace::Closed, time).await?;
+    let mut many = level("1000 clients", "1000 clients".into(), outcome);
     many.peak_mib = peak_mib(&fresh);
     many.after_overload_mib = after_overload;
     drop(fresh);
@@ -313,18 +203,19 @@ pub(crate) fn markdown(levels: &[Level]) -> String {
         .find(|l| l.name == "unloaded")
         .map_or(Duration::from_millis(1), |l| l.p99);
     let mut out = String::from(
-        "| load | offered | answers/s | of peak | 503s | failed | p50 ms | p99 ms | p99 / unloaded | peak RSS MiB | RSS after 4x MiB |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| load | offered | answers/s | of peak | 503s | failed | reconnects | p50 ms | p99 ms | p99 / unloaded | peak RSS MiB | RSS after 4x MiB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for level in levels {
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0}% | {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0}% | {} | {} | {} | {} | {} | {:.2} | {} | {} |\n",
             level.name,
             level.offered,
             level.goodput,
             100.0 * level.goodput / peak,
             level.shed,
             level.failed,
+            level.reconnects,
             ms(level.p50),
             ms(level.p99),
             level.p99.as_secs_f64() / unloaded_p99.as_secs_f64(),

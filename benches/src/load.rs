@@ -1,0 +1,221 @@
+//! A lean load generator for the overload run: a fixed set of HTTP/1.1 keep-alive
+//! connections (hyper's client connection, no pool, no redirects, no per-request URL parsing)
+//! driven by one thread of its own, so that the load costs the two cores it shares with graft
+//! and the database as little as it can.
+//!
+//! Open loop follows wrk2: request `i` is due at `start + i / rate` whatever became of the
+//! earlier ones, and its latency counts from when it was due, so a request that waited on the
+//! client side for a free connection is not measured as if it had been sent on time
+//! (coordinated omission). Closed loop is `connections` clients sending back to back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Uri, header};
+use hyper_util::rt::TokioIo;
+
+/// Where and what to send: one `POST` with a JSON body, the same every time.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    address: String,
+    authority: String,
+    path: String,
+    body: Bytes,
+}
+
+impl Target {
+    /// `body` posted to `url` (`http://host:port/path`).
+    pub(crate) fn new(url: &str, body: Bytes) -> anyhow::Result<Target> {
+        let uri: Uri = url.parse().with_context(|| format!("the URL {url}"))?;
+        let authority = uri
+            .authority()
+            .with_context(|| format!("no host in {url}"))?
+            .to_string();
+        Ok(Target {
+            address: authority.clone(),
+            authority,
+            path: uri.path().to_owned(),
+            body,
+        })
+    }
+
+    fn request(&self) -> Request<Full<Bytes>> {
+        Request::post(self.path.as_str())
+            .header(header::HOST, self.authority.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(self.body.clone()))
+            .expect("a request of a valid URI and static headers")
+    }
+}
+
+/// What a run gave: answers by kind and the answered requests' latencies.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// 200 answers, read to the end.
+    pub(crate) ok: u64,
+    /// 503 answers.
+    pub(crate) shed: u64,
+    /// Anything else: other statuses, connection errors.
+    pub(crate) failed: u64,
+    /// Connections opened again after the server closed one.
+    pub(crate) reconnects: u64,
+    /// Latency of every 200, unsorted.
+    pub(crate) latencies: Vec<Duration>,
+    /// How long the run took, from its start to its last answer.
+    pub(crate) elapsed: Duration,
+}
+
+impl Outcome {
+    fn merge(&mut self, other: Outcome) {
+        self.ok += other.ok;
+        self.shed += other.shed;
+        self.failed += other.failed;
+        self.reconnects += other.reconnects;
+        self.latencies.extend(other.latencies);
+    }
+}
+
+/// How requests are offered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pace {
+    /// Each connection sends its next request when the last one is answered.
+    Closed,
+    /// Requests due at this many per second, spread over the connections.
+    Open(f64),
+}
+
+/// Runs `connections` connections against `target` for `time`, on a thread of its own with a
+/// single-threaded runtime.
+pub(crate) async fn run(
+    target: &Target,
+    connections: usize,
+    pace: Pace,
+    time: Duration,
+) -> anyhow::Result<Outcome> {
+    let target = target.clone();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("graft-bench-load".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let outcome = match runtime {
+                Ok(runtime) => runtime.block_on(drive(target, connections, pace, time)),
+                Err(error) => Err(error.into()),
+            };
+            let _ = sender.send(outcome);
+        })?;
+    receiver.await.context("the load thread ended early")?
+}
+
+async fn drive(
+    target: Target,
+    connections: usize,
+    pace: Pace,
+    time: Duration,
+) -> anyhow::Result<Outcome> {
+    let target = Arc::new(target);
+    let mut opened = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        opened.push(connect(&target).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + time;
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = opened
+        .into_iter()
+        .map(|connection| {
+            let (target, next) = (target.clone(), next.clone());
+            tokio::spawn(worker(target, connection, pace, started, deadline, next))
+        })
+        .collect();
+    let mut outcome = Outcome::default();
+    for worker in workers {
+        outcome.merge(worker.await?);
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(&target.address)
+        .await
+        .with_context(|| format!("connecting to {}", target.address))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn worker(
+    target: Arc<Target>,
+    mut connection: SendRequest<Full<Bytes>>,
+    pace: Pace,
+    started: Instant,
+    deadline: Instant,
+    next: Arc<AtomicU64>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let total = match pace {
+        Pace::Open(rate) => (rate * deadline.duration_since(started).as_secs_f64()) as u64,
+        Pace::Closed => u64::MAX,
+    };
+    loop {
+        let due = match pace {
+            Pace::Closed => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                now
+            }
+            Pace::Open(rate) => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+        };
+        if connection.ready().await.is_err() {
+            match connect(&target).await {
+                Ok(fresh) => {
+                    connection = fresh;
+                    outcome.reconnects += 1;
+                }
+                Err(_) => {
+                    outcome.failed += 1;
+                    continue;
+                }
+            }
+        }
+        match send(&mut connection, &target).await {
+            Ok(200) => {
+                outcome.ok += 1;
+                outcome.latencies.push(due.elapsed());
+            }
+            Ok(503) => outcome.shed += 1,
+            Ok(_) | Err(_) => outcome.failed += 1,
+        }
+    }
+    outcome
+}
+
+/// Sends the request and reads the answer to its end; its status.
+async fn send(connection: &mut SendRequest<Full<Bytes>>, target: &Target) -> anyhow::Result<u16> {
+    let response = connection.send_request(target.request()).await?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        std::hint::black_box(frame?);
+    }
+    Ok(status)
+}
