@@ -78,6 +78,10 @@ struct State {
     lowest_rtt: f64,
     /// Since when requests have been waiting without the queue emptying.
     queue_since: Option<Instant>,
+    /// Until when the queue counts as standing although it emptied: [`STANDING`] after the
+    /// last refusal. Under overload the queue empties now and then for an instant; without
+    /// this, each time it did the next requests could wait the whole `queue_timeout`.
+    shedding_until: Option<Instant>,
 }
 
 /// How long the queue may stay non-empty before it counts as standing.
@@ -120,6 +124,7 @@ impl Admission {
                 smoothed_rtt: 0.0,
                 lowest_rtt: f64::INFINITY,
                 queue_since: None,
+                shedding_until: None,
             }),
             config,
             freed: Notify::new(),
@@ -171,6 +176,7 @@ impl Admission {
             drop(state);
             Ok(self.permit())
         } else {
+            state.shedding_until = Some(Instant::now() + STANDING);
             Err(Rejected::QueueTimeout)
         }
     }
@@ -187,7 +193,8 @@ impl Admission {
     ///
     /// A queue that has not emptied for [`STANDING`] is not absorbing a burst but holding
     /// back overload (CoDel's standing queue): a request then waits at most twice the usual
-    /// latency, so that those admitted are not answered late.
+    /// latency, so that those admitted are not answered late. As CoDel stays in its dropping
+    /// state for an interval, so does this after any refusal.
     fn try_take_or_queue(&self) -> Result<Option<Duration>, Rejected> {
         let mut state = self.state.lock().expect("admission lock");
         if state.in_flight < state.limit as usize {
@@ -198,13 +205,15 @@ impl Admission {
             0 => state.limit as usize,
             n => n,
         };
+        let now = Instant::now();
         if state.waiting >= room {
+            state.shedding_until = Some(now + STANDING);
             return Err(Rejected::QueueFull);
         }
-        let now = Instant::now();
         let since = *state.queue_since.get_or_insert(now);
         state.waiting += 1;
-        let wait = if now.duration_since(since) > STANDING {
+        let shedding = state.shedding_until.is_some_and(|until| now < until);
+        let wait = if shedding || now.duration_since(since) > STANDING {
             let usual = Duration::from_secs_f64(2.0 * state.smoothed_rtt);
             usual.clamp(Duration::from_millis(1), self.config.queue_timeout)
         } else {
@@ -319,20 +328,25 @@ mod tests {
         assert_eq!(admission.state.lock().unwrap().waiting, 0);
     }
 
-    #[tokio::test]
-    async fn a_standing_queue_keeps_newcomers_only_for_about_the_usual_latency() {
+    /// A limit of 1 with room for `queue` waiting, a queue timeout of 500 ms, and a usual
+    /// latency of 2 ms.
+    fn usually_2_ms(queue: usize) -> Arc<Admission> {
         let admission = Admission::new(AdmissionConfig {
             queue_timeout: Duration::from_millis(500),
-            ..config(1, 8)
+            ..config(1, queue)
         });
         admission.release_for_test(Duration::from_millis(2));
-        let _held = admission.admit().await.expect("the slot");
-        let first = tokio::spawn({
-            let admission = Arc::clone(&admission);
-            async move { admission.admit().await.map(drop) }
-        });
-        tokio::time::sleep(STANDING + Duration::from_millis(50)).await;
-        // The queue has not emptied for longer than STANDING: a newcomer waits ~2 × 2 ms.
+        admission
+    }
+
+    /// A request admitted in a task of its own; its outcome.
+    fn admit_in_task(admission: &Arc<Admission>) -> tokio::task::JoinHandle<Result<(), Rejected>> {
+        let admission = Arc::clone(admission);
+        tokio::spawn(async move { admission.admit().await.map(drop) })
+    }
+
+    /// A newcomer times out after about twice the usual 2 ms, far from the 500 ms timeout.
+    async fn assert_newcomer_waits_about_the_usual_latency(admission: &Arc<Admission>) {
         let started = Instant::now();
         assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
         assert!(
@@ -340,7 +354,34 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_standing_queue_keeps_newcomers_only_for_about_the_usual_latency() {
+        let admission = usually_2_ms(8);
+        let _held = admission.admit().await.expect("the slot");
+        let first = admit_in_task(&admission);
+        tokio::time::sleep(STANDING + Duration::from_millis(50)).await;
+        // The queue has not emptied for longer than STANDING.
+        assert_newcomer_waits_about_the_usual_latency(&admission).await;
         assert_eq!(first.await.unwrap(), Err(Rejected::QueueTimeout));
+    }
+
+    #[tokio::test]
+    async fn after_a_refusal_newcomers_wait_only_about_the_usual_latency_even_if_the_queue_emptied()
+    {
+        let admission = usually_2_ms(1);
+        let held = admission.admit().await.expect("the slot");
+        let queued = admit_in_task(&admission);
+        tokio::task::yield_now().await;
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueFull);
+        // The queue empties: its request gets the slot.
+        drop(held);
+        assert_eq!(queued.await.unwrap(), Ok(()));
+        assert_eq!(admission.state.lock().unwrap().waiting, 0);
+        // Still within STANDING of the refusal.
+        let _held = admission.admit().await.expect("the slot");
+        assert_newcomer_waits_about_the_usual_latency(&admission).await;
     }
 
     #[test]
