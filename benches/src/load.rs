@@ -209,6 +209,40 @@ async fn worker(
     outcome
 }
 
+/// Keep-alive connections to one target shared by closed-loop clients: a request takes an
+/// idle connection, or opens one, and puts it back once answered.
+#[derive(Debug)]
+pub(crate) struct Connections {
+    target: Target,
+    idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl Connections {
+    /// No connection yet: each is opened by the first request that finds none idle.
+    pub(crate) fn new(target: Target) -> Connections {
+        Connections {
+            target,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Posts the target's body and reads the answer to its end; its status.
+    pub(crate) async fn post(&self) -> anyhow::Result<u16> {
+        let idle = self.idle.lock().expect("idle connections").pop();
+        let mut connection = match idle {
+            Some(mut connection) => match connection.ready().await {
+                Ok(()) => connection,
+                // graft closed it (its keep-alive timeout): open another.
+                Err(_) => connect(&self.target).await?,
+            },
+            None => connect(&self.target).await?,
+        };
+        let status = send(&mut connection, &self.target).await?;
+        self.idle.lock().expect("idle connections").push(connection);
+        Ok(status)
+    }
+}
+
 /// Sends the request and reads the answer to its end; its status.
 async fn send(connection: &mut SendRequest<Full<Bytes>>, target: &Target) -> anyhow::Result<u16> {
     let response = connection.send_request(target.request()).await?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::bare::{Bare, FIELDS};
+use crate::load::{self, Connections};
 use crate::server::Graft;
 use crate::{Database, Settings};
 
@@ -165,7 +166,10 @@ enum Client {
 }
 
 struct Runner {
+    /// For checking answers, which it parses.
     http: reqwest::Client,
+    /// For timing: graft as a gateway's HTTP/1.1 connection sees it (`crate::load`).
+    connections: Connections,
     url: String,
     bare: Arc<Bare>,
     keys: KeySet,
@@ -175,17 +179,10 @@ impl Runner {
     async fn once(&self, client: Client) -> anyhow::Result<()> {
         match client {
             Client::Graft => {
-                let response = self
-                    .http
-                    .post(&self.url)
-                    .header("content-type", "application/json")
-                    .body(self.keys.body.clone())
-                    .send()
-                    .await?;
-                if !response.status().is_success() {
-                    bail!("graft answered {}", response.status());
+                let status = self.connections.post().await?;
+                if status != 200 {
+                    bail!("graft answered {status}");
                 }
-                std::hint::black_box(response.bytes().await?);
             }
             Client::Bare => {
                 std::hint::black_box(match self.keys.workload {
@@ -217,6 +214,10 @@ pub(crate) async fn run(
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(settings.concurrency * 2)
             .build()?,
+        connections: Connections::new(load::Target::new(
+            &graft.url,
+            bytes::Bytes::from(keys.body.clone()),
+        )?),
         url: graft.url.clone(),
         bare: bare.clone(),
         keys,
