@@ -35,6 +35,16 @@ pub enum KeyError {
         /// What is wrong.
         message: String,
     },
+    /// A text is not JSON ([`crate::Json::parse`], [`crate::JsonReader`]).
+    #[error("invalid JSON: {message} at line {line} column {column}")]
+    InvalidJson {
+        /// What is wrong.
+        message: String,
+        /// Line, from 1.
+        line: usize,
+        /// Column in characters, from 1.
+        column: usize,
+    },
     /// The `representations` argument is not a JSON list.
     #[error("representations must be a list: {message}")]
     NotAList {
@@ -151,6 +161,7 @@ impl KeyError {
             KeyError::Schema { .. }
             | KeyError::FieldSet { .. }
             | KeyError::Encoding { .. }
+            | KeyError::InvalidJson { .. }
             | KeyError::NotAList { .. }
             | KeyError::TooMany { .. } => None,
         }

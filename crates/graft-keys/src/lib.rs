@@ -19,6 +19,7 @@ mod entity;
 mod error;
 mod federation;
 mod field_set;
+mod json;
 mod representation;
 mod scan;
 mod value;
@@ -28,6 +29,7 @@ pub use entity::{EntityType, EntityTypes, KeyDefinition};
 pub use error::KeyError;
 pub use federation::parse_subgraph_schema;
 pub use field_set::{KeyField, KeyFieldSet, KeyLeaf, KeyScalar};
+pub use json::{Json, JsonReader};
 pub use representation::{ExtraFields, Representation};
 pub use value::{EntityKey, KeyFloat, KeyIndex, KeyValue};
 

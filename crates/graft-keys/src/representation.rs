@@ -1,7 +1,7 @@
 //! Validating `_Any` representations into typed [`EntityKey`]s.
 //!
 //! A representation is read once into borrowed `(field, raw JSON)` pairs by a structural
-//! scanner (`scan.rs`: the text is a `RawValue`, whose grammar serde_json has checked already);
+//! scanner (`scan.rs`: the text is a [`Json`], whose grammar has been checked already);
 //! only the key fields' values are then decoded, typed by the schema. Fields that are not part
 //! of the matched key are kept as raw JSON: `@requires` needs them.
 
@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 
 use crate::scan::{Fields, Scanner, json_string};
 use crate::{
-    EntityKey, EntityType, EntityTypes, KeyDefinition, KeyError, KeyFloat, KeyLeaf, KeyScalar,
-    KeyValue,
+    EntityKey, EntityType, EntityTypes, Json, KeyDefinition, KeyError, KeyFloat, KeyLeaf,
+    KeyScalar, KeyValue,
 };
 
 /// A representation's fields besides `__typename` and its key, as raw JSON, in input order.
@@ -132,7 +132,7 @@ impl EntityTypes {
         &self,
         json: &str,
     ) -> Result<Vec<Result<Representation, KeyError>>, KeyError> {
-        let json: &RawValue = serde_json::from_str(json).map_err(|error| KeyError::NotAList {
+        let json = Json::parse(json).map_err(|error| KeyError::NotAList {
             message: error.to_string(),
         })?;
         let mut results = Vec::new();
@@ -148,7 +148,7 @@ impl EntityTypes {
     /// only with `keep_extra_fields`: copying one costs an allocation and a parse.
     pub fn validate_each(
         &self,
-        json: &RawValue,
+        json: Json<'_>,
         limit: usize,
         keep_extra_fields: bool,
         mut each: impl FnMut(usize, Result<Representation, KeyError>),

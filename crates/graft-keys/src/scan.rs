@@ -1,5 +1,5 @@
 //! A structural reader of JSON text that is already known to be valid: the text of a
-//! [`serde_json::value::RawValue`], which serde_json checked when it read the request. It finds
+//! [`crate::Json`], checked when the request was read. It finds
 //! where lists, objects, fields and values begin and end, and checks nothing else, so the
 //! representations of an `_entities` call cost one grammar check (the request's parse), not
 //! two.
@@ -66,17 +66,19 @@ impl<'a> Scanner<'a> {
         let mut i = start + 1;
         let mut escaped = false;
         loop {
-            i += bytes
-                .get(i..)?
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\')?;
-            if bytes[i] == b'\\' {
-                // The escaped character is never the closing quote.
-                escaped = true;
-                i += 2;
-            } else {
-                i += 1;
-                break;
+            i = crate::json::skip_plain(bytes, i);
+            match *bytes.get(i)? {
+                b'\\' => {
+                    // The escaped character is never the closing quote.
+                    escaped = true;
+                    i += 2;
+                }
+                b'"' => {
+                    i += 1;
+                    break;
+                }
+                // A control character: not valid JSON.
+                _ => return None,
             }
         }
         self.pos = i;
@@ -170,12 +172,13 @@ pub(crate) fn json_string(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::Value;
 
-    fn any_json() -> impl Strategy<Value = Value> {
+    /// Any JSON value of a few levels (shared with `json.rs`'s tests).
+    pub(crate) fn any_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

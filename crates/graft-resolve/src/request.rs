@@ -1,13 +1,12 @@
 //! GraphQL requests and responses as the engine sees them.
 
-use graft_keys::EntityKey;
+use graft_keys::{EntityKey, Json, JsonReader};
 
 use crate::ResolveError;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 /// A GraphQL request, borrowing from the HTTP body where it can.
 #[derive(Debug, Deserialize)]
@@ -23,11 +22,88 @@ pub struct GraphQLRequest<'a> {
     pub variables: Option<Variables<'a>>,
     /// Extensions; graft reads none yet.
     #[serde(borrow, default)]
-    pub extensions: Option<&'a RawValue>,
+    pub extensions: Option<Json<'a>>,
+}
+
+impl<'a> GraphQLRequest<'a> {
+    /// Reads a request from a JSON body in one pass that checks its grammar (as serde_json
+    /// does) and keeps each variable as the raw text it was sent as: `_entities`'
+    /// representations are then read once more, by the key scanner, not twice. Accepts what
+    /// the derived `Deserialize` accepts: unknown fields are skipped, `null` is as absent, a
+    /// field given twice is an error, and so is anything after the object.
+    pub fn from_json(body: &'a [u8]) -> Result<GraphQLRequest<'a>, graft_keys::KeyError> {
+        let text = std::str::from_utf8(body).map_err(|error| {
+            let valid = std::str::from_utf8(&body[..error.valid_up_to()]).unwrap_or_default();
+            JsonReader::error_at(valid, valid.len(), "invalid UTF-8")
+        })?;
+        let mut request = GraphQLRequest {
+            query: None,
+            operation_name: None,
+            variables: None,
+            extensions: None,
+        };
+        let mut seen = [false; 4];
+        let mut reader = JsonReader::new(text);
+        reader.object(|reader, name| {
+            let field = match &*name {
+                "query" => 0,
+                "operationName" => 1,
+                "variables" => 2,
+                "extensions" => 3,
+                _ => {
+                    reader.value()?;
+                    return Ok(());
+                }
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                return Err(reader.error(format!("duplicate field `{name}`")));
+            }
+            match field {
+                0 => request.query = optional_string(reader, "query")?,
+                1 => request.operation_name = optional_string(reader, "operationName")?,
+                2 if reader.null() => {}
+                2 => {
+                    let mut variables = Variables::default();
+                    reader.object(|reader, name| {
+                        variables.insert(name, reader.value()?);
+                        Ok(())
+                    })?;
+                    request.variables = Some(variables);
+                }
+                _ if reader.null() => {}
+                _ => request.extensions = Some(reader.value()?),
+            }
+            Ok(())
+        })?;
+        reader.end()?;
+        Ok(request)
+    }
+}
+
+/// A string or `null` for the field `name`.
+fn optional_string<'a>(
+    reader: &mut JsonReader<'a>,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, graft_keys::KeyError> {
+    if reader.null() {
+        return Ok(None);
+    }
+    reader.string().map(Some).map_err(|error| match error {
+        graft_keys::KeyError::InvalidJson {
+            message,
+            line,
+            column,
+        } => graft_keys::KeyError::InvalidJson {
+            message: format!("{message} for `{name}`"),
+            line,
+            column,
+        },
+        other => other,
+    })
 }
 
 /// Request variables: names to raw JSON values.
-pub type Variables<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
+pub type Variables<'a> = HashMap<Cow<'a, str>, Json<'a>>;
 
 /// One entry of a response's `errors`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,4 +233,136 @@ pub(crate) fn fetch_error(
     .with_detail("source", source)
     .with_detail("strategy", strategy.to_owned())
     .with_detail("requestId", request_id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a request holds, in plain types.
+    type Summary = (
+        Option<String>,
+        Option<String>,
+        Option<BTreeMap<String, String>>,
+        Option<String>,
+    );
+
+    fn summary(request: &GraphQLRequest<'_>) -> Summary {
+        (
+            request.query.as_deref().map(str::to_owned),
+            request.operation_name.as_deref().map(str::to_owned),
+            request.variables.as_ref().map(|variables| {
+                variables
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.get().to_owned()))
+                    .collect()
+            }),
+            request.extensions.map(|value| value.get().to_owned()),
+        )
+    }
+
+    fn with_serde(text: &str) -> Option<Summary> {
+        serde_json::from_str::<GraphQLRequest<'_>>(text)
+            .ok()
+            .map(|request| summary(&request))
+    }
+
+    fn with_reader(text: &str) -> Option<Summary> {
+        GraphQLRequest::from_json(text.as_bytes())
+            .ok()
+            .map(|request| summary(&request))
+    }
+
+    fn any_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[a-z\\n\"é]{0,6}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec(("[a-z]{0,3}", inner), 0..4)
+                    .prop_map(|fields| serde_json::Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Request bodies with the four fields and others, in any order, some twice, of any type.
+    fn any_body() -> impl Strategy<Value = String> {
+        let field = (
+            prop::sample::select(vec![
+                "query",
+                "operationName",
+                "variables",
+                "extensions",
+                "other",
+                "qu\\u0065ry",
+            ]),
+            any_json(),
+            any::<bool>(),
+        );
+        prop::collection::vec(field, 0..5).prop_map(|fields| {
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(name, value, spaced)| {
+                    let value = if spaced {
+                        serde_json::to_string_pretty(&value).unwrap()
+                    } else {
+                        value.to_string()
+                    };
+                    format!("\"{name}\": {value}")
+                })
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn reads_requests_as_the_derived_deserialize_does(body in any_body()) {
+            prop_assert_eq!(with_reader(&body), with_serde(&body), "{}", body);
+        }
+
+        #[test]
+        fn refuses_what_the_derived_deserialize_refuses(
+            body in any_body(),
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"{}[]:,\"\\ -.0123456789eEtrufalsn\x01".to_vec()),
+        ) {
+            let mut bytes = body.into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(text) = String::from_utf8(bytes) {
+                prop_assert_eq!(with_reader(&text), with_serde(&text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_place() {
+        let error = GraphQLRequest::from_json(br#"{"query": 5}"#).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid JSON: expected a string for `query` at line 1 column 11"
+        );
+        let error =
+            GraphQLRequest::from_json(b"{\"query\": \"{ a }\", \"query\": null}").unwrap_err();
+        assert!(
+            error.to_string().contains("duplicate field `query`"),
+            "{error}"
+        );
+        let error = GraphQLRequest::from_json(b"{\"query\": \"\xff\"}").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid JSON: invalid UTF-8 at line 1 column 12"
+        );
+        let error = GraphQLRequest::from_json(br#"{"query": "{ a }"} x"#).unwrap_err();
+        assert!(error.to_string().contains("trailing characters"), "{error}");
+    }
 }

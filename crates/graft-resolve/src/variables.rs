@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use apollo_compiler::ast::{Type, Value};
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Schema};
+use graft_keys::Json;
 use graft_plan::VariablePlan;
 use serde_json::value::RawValue;
 
@@ -27,7 +28,7 @@ pub(crate) fn coerce<'a>(
             Some(value) => check(
                 schema,
                 &variable.ty,
-                value,
+                *value,
                 &variable.name,
                 &mut String::new(),
             )?,
@@ -54,7 +55,7 @@ pub(crate) fn coerce<'a>(
 fn check(
     schema: &Schema,
     ty: &Type,
-    value: &RawValue,
+    value: Json<'_>,
     name: &str,
     path: &mut String,
 ) -> Result<(), String> {
@@ -85,7 +86,7 @@ fn check(
                 for (i, item) in items.iter().enumerate() {
                     let depth = path.len();
                     path.push_str(&format!("[{i}]"));
-                    check(schema, inner, item, name, path)?;
+                    check(schema, inner, Json::from_raw(item), name, path)?;
                     path.truncate(depth);
                 }
                 Ok(())
@@ -146,7 +147,7 @@ fn check_object(
         path.push('.');
         path.push_str(field);
         match given.get(field.as_str()) {
-            Some(value) => check(schema, &definition.ty, value, name, path)?,
+            Some(value) => check(schema, &definition.ty, Json::from_raw(value), name, path)?,
             None if definition.ty.is_non_null() && definition.default_value.is_none() => {
                 return Err(format!(
                     "variable `${name}`{path}: the field of type `{}` was not given",

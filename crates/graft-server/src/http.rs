@@ -223,7 +223,7 @@ async fn execute(
     if crate::batched::is_batch(body) {
         return crate::batched::execute(state, tenant, headers, media, body, deadline).await;
     }
-    let request: GraphQLRequest<'_> = match serde_json::from_slice(body) {
+    let request = match GraphQLRequest::from_json(body) {
         Ok(request) => request,
         Err(error) => {
             return transport_error(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use apollo_compiler::Node;
 use apollo_compiler::ast::Value;
-use graft_keys::{ExtraFields, KeyError};
+use graft_keys::{ExtraFields, Json, KeyError};
 use graft_plan::{EntityFetchPlan, EntitySelection, Slot};
 use serde_json::value::RawValue;
 
@@ -47,7 +47,7 @@ impl Execution<'_, '_> {
             )
         };
         let literal: Box<RawValue>;
-        let raw: &RawValue = match &**representations {
+        let raw: Json<'_> = match &**representations {
             Value::Variable(name) => self
                 .variables
                 .get(name.as_str())
@@ -56,7 +56,7 @@ impl Execution<'_, '_> {
             value => {
                 literal = RawValue::from_string(literal_to_json(value, self.variables).to_string())
                     .map_err(|_| not_a_list())?;
-                &literal
+                Json::from_raw(&literal)
             }
         };
         let limit = self.engine.config.max_representations;

@@ -18,6 +18,7 @@ use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
+use graft_keys::Json;
 use graft_plan::{
     BatchStats, CompileOptions, Grouping, OperationPlan, PLANNING_CEILING, PerTypeAndKey,
     PlanError, RootKind, ServiceField, Shape,
@@ -275,7 +276,7 @@ impl Engine {
         };
         let mut variables = variables;
         for (name, raw) in &defaults {
-            variables.insert(name.as_str().into(), raw);
+            variables.insert(name.as_str().into(), Json::from_raw(raw));
         }
         let budget = Arc::new(RequestBudget::in_batch(
             &self.config.limits,
@@ -619,7 +620,15 @@ impl Engine {
             .expect("the plan was compiled for this operation");
         // The slow path, for introspection only: re-read the variables as apollo-compiler's JSON.
         let values: JsonMap = variables
-            .and_then(|map| serde_json::to_string(map).ok())
+            .map(|map| {
+                let fields: Vec<String> = map
+                    .iter()
+                    .map(|(name, value)| {
+                        format!("{}:{}", serde_json::Value::from(&**name), value.get())
+                    })
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            })
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
         let result = apollo_compiler::request::coerce_variable_values(schema, operation, &values)
