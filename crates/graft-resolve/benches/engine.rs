@@ -117,7 +117,7 @@ fn engine(c: &mut Criterion) {
     {
         let body = body(100);
         for _ in 0..iterations {
-            let request: GraphQLRequest<'_> = serde_json::from_slice(&body).expect("a request");
+            let request = GraphQLRequest::from_json(&body).expect("a request");
             black_box(
                 runtime
                     .block_on(engine.execute(&ctx, &request, ExecuteOptions::default()))
@@ -130,7 +130,7 @@ fn engine(c: &mut Criterion) {
     for n in [1, 100, 1_000] {
         let body = body(n);
         // Warm the plan cache and check the answer once.
-        let request: GraphQLRequest<'_> = serde_json::from_slice(&body).expect("a request");
+        let request = GraphQLRequest::from_json(&body).expect("a request");
         let (response, _) =
             runtime.block_on(engine.execute(&ctx, &request, ExecuteOptions::default()));
         let text = String::from_utf8(response.body).expect("UTF-8");
@@ -141,8 +141,7 @@ fn engine(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &body, |b, body| {
             b.iter(|| {
-                let request: GraphQLRequest<'_> =
-                    serde_json::from_slice(black_box(body)).expect("a request");
+                let request = GraphQLRequest::from_json(black_box(body)).expect("a request");
                 runtime
                     .block_on(engine.execute(&ctx, &request, ExecuteOptions::default()))
                     .0
