@@ -269,6 +269,20 @@ async fn introspection_answers_schema_queries() {
     assert_eq!(reply.body["data"]["__type"]["name"], "OrgUser");
     assert_eq!(reply.body["data"]["__typename"], "Query");
     assert_eq!(reply.body["data"]["__type"]["fields"][0]["name"], "orgId");
+    // Variables reach introspection too.
+    let reply = graphql(
+        address,
+        json!({
+            "query": "query($name: String!) { __type(name: $name) { name } }",
+            "variables": { "name": "Order" }
+        }),
+    )
+    .await;
+    assert_eq!(
+        reply.body["data"]["__type"]["name"], "Order",
+        "{}",
+        reply.body
+    );
 }
 
 #[tokio::test]

@@ -620,17 +620,13 @@ impl Engine {
             .expect("the plan was compiled for this operation");
         // The slow path, for introspection only: re-read the variables as apollo-compiler's JSON.
         let values: JsonMap = variables
-            .map(|map| {
-                let fields: Vec<String> = map
-                    .iter()
-                    .map(|(name, value)| {
-                        format!("{}:{}", serde_json::Value::from(&**name), value.get())
-                    })
-                    .collect();
-                format!("{{{}}}", fields.join(","))
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, value)| {
+                let value = serde_json::from_str(value.get()).ok()?;
+                Some((name.as_ref().into(), value))
             })
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+            .collect();
         let result = apollo_compiler::request::coerce_variable_values(schema, operation, &values)
             .and_then(|values| {
                 apollo_compiler::introspection::partial_execute(
