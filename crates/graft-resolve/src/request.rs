@@ -42,27 +42,24 @@ impl<'a> GraphQLRequest<'a> {
             variables: None,
             extensions: None,
         };
-        let mut seen = [false; 4];
+        const FIELDS: [&str; 4] = ["query", "operationName", "variables", "extensions"];
+        let mut seen = [false; FIELDS.len()];
         let mut reader = JsonReader::new(text);
         reader.object(|reader, name| {
-            let field = match &*name {
-                "query" => 0,
-                "operationName" => 1,
-                "variables" => 2,
-                "extensions" => 3,
-                _ => {
-                    reader.value()?;
-                    return Ok(());
-                }
+            let Some(field) = FIELDS.iter().position(|known| *known == name) else {
+                reader.value()?; // a field graft does not read, checked all the same
+                return Ok(());
             };
             if std::mem::replace(&mut seen[field], true) {
                 return Err(reader.error(format!("duplicate field `{name}`")));
             }
-            match field {
-                0 => request.query = optional_string(reader, "query")?,
-                1 => request.operation_name = optional_string(reader, "operationName")?,
-                2 if reader.null() => {}
-                2 => {
+            match FIELDS[field] {
+                "query" => request.query = optional_string(reader, "query")?,
+                "operationName" => {
+                    request.operation_name = optional_string(reader, "operationName")?;
+                }
+                _ if reader.null() => {}
+                "variables" => {
                     let mut variables = Variables::default();
                     reader.object(|reader, name| {
                         variables.insert(name, reader.value()?);
@@ -70,7 +67,6 @@ impl<'a> GraphQLRequest<'a> {
                     })?;
                     request.variables = Some(variables);
                 }
-                _ if reader.null() => {}
                 _ => request.extensions = Some(reader.value()?),
             }
             Ok(())
