@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 /// Where and what to send: one `POST` with a JSON body, the same every time.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    address: String,
+    /// `host:port`: where to connect, and the `Host` header.
     authority: String,
     path: String,
     body: Bytes,
@@ -37,7 +37,6 @@ impl Target {
             .with_context(|| format!("no host in {url}"))?
             .to_string();
         Ok(Target {
-            address: authority.clone(),
             authority,
             path: uri.path().to_owned(),
             body,
@@ -144,9 +143,9 @@ async fn drive(
 }
 
 async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(&target.address)
+    let stream = tokio::net::TcpStream::connect(&target.authority)
         .await
-        .with_context(|| format!("connecting to {}", target.address))?;
+        .with_context(|| format!("connecting to {}", target.authority))?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
