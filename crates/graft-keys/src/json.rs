@@ -110,6 +110,12 @@ impl<'a> JsonReader<'a> {
         self.text.as_bytes()
     }
 
+    /// How many bytes at the start of `text` a JSON string holds as they are: up to the first
+    /// quote, backslash or control character, which would need an escape.
+    pub fn plain_prefix(text: &str) -> usize {
+        skip_plain(text.as_bytes(), 0)
+    }
+
     /// An error at the current position, with its line and column (both from 1, the column in
     /// characters).
     pub fn error(&self, message: impl Into<String>) -> KeyError {
