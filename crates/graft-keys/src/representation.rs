@@ -7,7 +7,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::scan::{Fields, Scanner, json_string};
+use crate::scan::{Fields, Raw, Scanner};
 use crate::{
     EntityKey, EntityType, EntityTypes, Json, KeyDefinition, KeyError, KeyFloat, KeyLeaf,
     KeyScalar, KeyValue,
@@ -54,26 +54,27 @@ impl EntityTypes {
     pub fn validate(&self, index: usize, json: &RawValue) -> Result<Representation, KeyError> {
         let fields =
             RawObject::parse(json.get()).map_err(|found| KeyError::NotAnObject { index, found })?;
-        self.validate_object(index, &fields, true)
+        self.validate_object(index, &fields, &mut Vec::new(), true)
     }
 
     /// Validates one representation read into `fields`; its other fields are copied into the
-    /// result only with `keep_extra_fields`.
-    fn validate_object(
+    /// result only with `keep_extra_fields`. `found` is room for the matched key's values,
+    /// reused from one representation to the next.
+    fn validate_object<'a>(
         &self,
         index: usize,
-        fields: &RawObject<'_>,
+        fields: &RawObject<'a>,
+        found: &mut Vec<Lookup<'a>>,
         keep_extra_fields: bool,
     ) -> Result<Representation, KeyError> {
         let type_name = match fields.get("__typename") {
             None => return Err(KeyError::MissingTypename { index }),
-            // The value is valid JSON already: a string without escapes is its own text.
-            Some(raw) => match json_string(raw) {
+            Some(raw) => match raw.string() {
                 Some(name) => name,
                 None => {
                     return Err(KeyError::TypenameNotString {
                         index,
-                        found: describe(raw),
+                        found: describe(raw.text),
                     });
                 }
             },
@@ -88,13 +89,13 @@ impl EntityTypes {
                 type_name: type_name.to_string(),
             });
         }
-        let key = match_key(index, entity, fields)?;
+        let key = match_key(index, entity, fields, found)?;
         // Exactly as many as there are leaves: the key keeps this allocation as its boxed
         // slice (collecting a `Result` would start at capacity 4 and reallocate to fit).
         let leaves = key.field_set().leaves();
         let mut values = Vec::with_capacity(leaves.len());
-        for leaf in leaves {
-            values.push(read_leaf(index, entity, fields, leaf)?);
+        for (leaf, value) in leaves.iter().zip(found.iter()) {
+            values.push(read_leaf(index, entity, leaf, *value)?);
         }
         let mut extra = ExtraFields::new();
         let pairs: &[_] = if keep_extra_fields {
@@ -114,7 +115,7 @@ impl EntityTypes {
             }
             // A value of a valid text is valid on its own.
             let raw =
-                RawValue::from_string((*raw).to_owned()).map_err(|_| KeyError::NotAnObject {
+                RawValue::from_string(raw.text.to_owned()).map_err(|_| KeyError::NotAnObject {
                     index,
                     found: "an object that is not valid JSON",
                 })?;
@@ -164,8 +165,10 @@ impl EntityTypes {
         if !scanner.eat(b'[') {
             return Err(not_a_list());
         }
-        // One buffer of fields for every representation: no allocation per item.
+        // One buffer of fields and one of key values for every representation: no
+        // allocation per item.
         let mut fields: Fields<'_> = Vec::new();
+        let mut found = Vec::new();
         let mut index = 0;
         if !scanner.eat(b']') {
             loop {
@@ -177,7 +180,8 @@ impl EntityTypes {
                     let object = RawObject {
                         pairs: std::mem::take(&mut fields),
                     };
-                    let result = self.validate_object(index, &object, keep_extra_fields);
+                    let result =
+                        self.validate_object(index, &object, &mut found, keep_extra_fields);
                     fields = object.pairs;
                     result
                 } else {
@@ -217,22 +221,32 @@ fn kind_of(raw: &str) -> &'static str {
     }
 }
 
-/// Picks the first resolvable key whose leaves are all present and not null.
-fn match_key<'e>(
+/// Picks the first resolvable key whose leaves are all present and not null, and leaves what
+/// was found for each of its leaves in `found`, in the key's order.
+fn match_key<'e, 'a>(
     index: usize,
     entity: &'e EntityType,
-    fields: &RawObject<'_>,
+    fields: &RawObject<'a>,
+    found: &mut Vec<Lookup<'a>>,
 ) -> Result<&'e KeyDefinition, KeyError> {
     let resolvable = || entity.keys().iter().filter(|k| k.is_resolvable());
+    for key in resolvable() {
+        found.clear();
+        let complete = key.field_set().leaves().iter().all(|leaf| {
+            let value = lookup(fields, leaf);
+            found.push(value);
+            absence(value).is_none()
+        });
+        if complete {
+            return Ok(key);
+        }
+    }
     let first_absent = |key: &'e KeyDefinition| {
         key.field_set()
             .leaves()
             .iter()
-            .find_map(|leaf| absent(fields, leaf))
+            .find_map(|leaf| Some((leaf, absence(lookup(fields, leaf))?)))
     };
-    if let Some(key) = resolvable().find(|key| first_absent(key).is_none()) {
-        return Ok(key);
-    }
     // No key matched: say what each one lacked.
     let reasons: Vec<(&KeyDefinition, (&KeyLeaf, Absence))> = resolvable()
         .filter_map(|key| Some((key, first_absent(key)?)))
@@ -277,17 +291,19 @@ enum Absence {
     Null,
 }
 
-/// Why `leaf` has no value in `fields`, or `None` when it has one.
-fn absent<'l>(fields: &RawObject<'_>, leaf: &'l KeyLeaf) -> Option<(&'l KeyLeaf, Absence)> {
-    match lookup(fields, leaf) {
-        Lookup::Found("null") => Some((leaf, Absence::Null)),
+/// Why a leaf has no value, or `None` when it has one.
+fn absence(lookup: Lookup<'_>) -> Option<Absence> {
+    match lookup {
+        Lookup::Found(raw) if raw.text == "null" => Some(Absence::Null),
         Lookup::Found(_) | Lookup::NotAnObject(_) => None,
-        Lookup::Missing => Some((leaf, Absence::Missing)),
+        Lookup::Missing => Some(Absence::Missing),
     }
 }
 
+/// What a representation holds for one key leaf.
+#[derive(Debug, Clone, Copy)]
 enum Lookup<'a> {
-    Found(&'a str),
+    Found(Raw<'a>),
     Missing,
     /// A value on the path that should hold the nested field is not an object.
     NotAnObject(&'a str),
@@ -304,13 +320,13 @@ fn lookup<'a>(fields: &RawObject<'a>, leaf: &KeyLeaf) -> Lookup<'a> {
         let Some(raw) = object.get(parent) else {
             return Lookup::Missing;
         };
-        match RawObject::parse(raw) {
+        match RawObject::parse(raw.text) {
             Ok(inner) => {
                 nested = inner;
                 object = &nested;
             }
-            Err(_) if raw == "null" => return Lookup::Found(raw),
-            Err(_) => return Lookup::NotAnObject(raw),
+            Err(_) if raw.text == "null" => return Lookup::Found(raw),
+            Err(_) => return Lookup::NotAnObject(raw.text),
         }
     }
     match object.get(last) {
@@ -319,12 +335,12 @@ fn lookup<'a>(fields: &RawObject<'a>, leaf: &KeyLeaf) -> Lookup<'a> {
     }
 }
 
-/// Reads and types the value of one key leaf.
+/// Reads and types the value found for one key leaf.
 fn read_leaf(
     index: usize,
     entity: &EntityType,
-    fields: &RawObject<'_>,
     leaf: &KeyLeaf,
+    found: Lookup<'_>,
 ) -> Result<KeyValue, KeyError> {
     let wrong = |found: String| KeyError::WrongKeyType {
         index,
@@ -333,8 +349,8 @@ fn read_leaf(
         expected: leaf.scalar().type_name().to_owned(),
         found,
     };
-    let raw = match lookup(fields, leaf) {
-        Lookup::Found(raw) => raw,
+    let (raw, string) = match found {
+        Lookup::Found(raw) => (raw.text, raw),
         Lookup::NotAnObject(raw) => return Err(wrong(describe(raw))),
         Lookup::Missing => unreachable!("match_key chose a key whose leaves are all present"),
     };
@@ -344,7 +360,7 @@ fn read_leaf(
             KeyScalar::Id | KeyScalar::String | KeyScalar::Custom(_) | KeyScalar::Enum { .. },
             b'"',
         ) => {
-            let text = json_string(raw).ok_or_else(|| wrong(describe(raw)))?;
+            let text = string.string().ok_or_else(|| wrong(describe(raw)))?;
             if let KeyScalar::Enum { name, values } = leaf.scalar()
                 && !values.iter().any(|v| v == text.as_ref())
             {
@@ -427,7 +443,7 @@ impl<'a> RawObject<'a> {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&'a str> {
+    fn get(&self, name: &str) -> Option<Raw<'a>> {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 }

@@ -15,9 +15,39 @@ pub(crate) struct Scanner<'a> {
     pos: usize,
 }
 
-/// An object's fields in document order: each name (borrowed unless it has escapes) and the
-/// raw text of its value.
-pub(crate) type Fields<'a> = Vec<(Cow<'a, str>, &'a str)>;
+/// The raw text of a value, and whether it is a string without escapes, whose text is then
+/// what lies between its quotes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Raw<'a> {
+    pub(crate) text: &'a str,
+    plain_string: bool,
+}
+
+impl<'a> Raw<'a> {
+    /// The text of a value known to be valid JSON.
+    pub(crate) fn new(text: &'a str) -> Raw<'a> {
+        Raw {
+            text,
+            plain_string: false,
+        }
+    }
+
+    /// The string this value holds: sliced out of the text when it has no escapes (what the
+    /// scanner saw, so nothing is scanned again), decoded when it has; `None` when the value
+    /// is not a string.
+    pub(crate) fn string(self) -> Option<Cow<'a, str>> {
+        if self.plain_string {
+            // Both quotes are one byte: the slice is on character boundaries.
+            self.text.get(1..self.text.len() - 1).map(Cow::Borrowed)
+        } else {
+            json_string(self.text)
+        }
+    }
+}
+
+/// An object's fields in document order: each name (borrowed unless it has escapes) and its
+/// value.
+pub(crate) type Fields<'a> = Vec<(Cow<'a, str>, Raw<'a>)>;
 
 impl<'a> Scanner<'a> {
     /// A scanner at the start of `text`.
@@ -151,7 +181,16 @@ impl<'a> Scanner<'a> {
             if !self.eat(b':') {
                 return None;
             }
-            fields.push((name, self.value()?));
+            let value = if self.peek()? == b'"' {
+                let (text, escaped) = self.string()?;
+                Raw {
+                    text,
+                    plain_string: !escaped,
+                }
+            } else {
+                Raw::new(self.value()?)
+            };
+            fields.push((name, value));
             if self.eat(b',') {
                 continue;
             }
@@ -215,7 +254,9 @@ pub(crate) mod tests {
                     prop_assert_eq!(fields.len(), map.len());
                     for (name, raw) in &fields {
                         let expected = map.get(name.as_ref()).expect("a field of the object");
-                        prop_assert_eq!(&serde_json::from_str::<Value>(raw).unwrap(), expected);
+                        prop_assert_eq!(&serde_json::from_str::<Value>(raw.text).unwrap(), expected);
+                        let string = raw.string();
+                        prop_assert_eq!(string.as_deref(), expected.as_str());
                     }
                 }
             }
@@ -236,8 +277,10 @@ pub(crate) mod tests {
         let mut fields = Vec::new();
         Scanner::new(text).object(&mut fields).unwrap();
         assert!(matches!(fields[0].0, Cow::Owned(ref n) if n == "__typename"));
-        assert_eq!(fields[0].1, r#""A\"b""#);
+        assert_eq!(fields[0].1.text, r#""A\"b""#);
+        assert_eq!(fields[0].1.string().as_deref(), Some("A\"b"));
         assert!(matches!(fields[1].0, Cow::Borrowed("id")));
-        assert_eq!(fields[1].1, r#"[1,{"x":"]"}]"#);
+        assert_eq!(fields[1].1.text, r#"[1,{"x":"]"}]"#);
+        assert_eq!(fields[1].1.string(), None);
     }
 }
