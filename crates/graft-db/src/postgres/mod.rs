@@ -307,7 +307,8 @@ async fn read_rows(
     while let Some(row) = stream.try_next().await? {
         rows::read_row(&row, &statement.reads, &statement.place, rows)?;
     }
-    Ok(())
+    rows.check_text()
+        .map_err(|error| DbError::Decode(format!("a text value is not UTF-8: {error}")))
 }
 
 impl SqlSource<PgDriver> {

@@ -10,7 +10,8 @@ use crate::dialect::Place;
 use crate::driver::next_position;
 
 /// Places one result row (its position number, `k.ord`, where `place` has one, then the
-/// selected columns) in `rows`.
+/// selected columns) in `rows`. Text is pushed as bytes: the caller checks all of it as UTF-8
+/// at once with [`RowSet::check_text`] after the last row.
 pub(crate) fn read_row(
     row: &Row,
     reads: &[ReadAs],
@@ -33,14 +34,14 @@ pub(crate) fn read_row(
             ReadAs::Float => row.try_get::<_, Option<f64>>(index)?.map(Cell::Float),
             ReadAs::Text | ReadAs::Dynamic => match row.try_get::<_, Option<Text<'_>>>(index)? {
                 Some(Text(text)) => {
-                    writer.push_text(text);
+                    writer.push_text_bytes(text);
                     continue;
                 }
                 None => None,
             },
             ReadAs::Json => match row.try_get::<_, Option<Text<'_>>>(index)? {
                 Some(Text(json)) => {
-                    writer.push_json(json);
+                    writer.push_json_bytes(json);
                     continue;
                 }
                 None => None,
@@ -51,10 +52,11 @@ pub(crate) fn read_row(
     Ok(())
 }
 
-/// A text cell. `&str` itself compares the column type's name with three extension types
-/// (ltree, lquery, ltxtquery) on every cell it reads; the built-in text types are checked by
-/// their OID first here, and anything else is read as `&str` reads it.
-struct Text<'a>(&'a str);
+/// A text cell's bytes, not yet checked as UTF-8 (the row set checks them all at once). `&str`
+/// itself compares the column type's name with three extension types (ltree, lquery,
+/// ltxtquery) on every cell it reads; the built-in text types are checked by their OID first
+/// here, and anything else is read as `&str` reads it.
+struct Text<'a>(&'a [u8]);
 
 impl<'a> FromSql<'a> for Text<'a> {
     fn from_sql(
@@ -62,10 +64,8 @@ impl<'a> FromSql<'a> for Text<'a> {
         raw: &'a [u8],
     ) -> Result<Text<'a>, Box<dyn std::error::Error + Sync + Send>> {
         match *ty {
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-                Ok(Text(std::str::from_utf8(raw)?))
-            }
-            _ => <&str as FromSql>::from_sql(ty, raw).map(Text),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => Ok(Text(raw)),
+            _ => <&str as FromSql>::from_sql(ty, raw).map(|text| Text(text.as_bytes())),
         }
     }
 
