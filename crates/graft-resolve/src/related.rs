@@ -288,10 +288,14 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
         if self.budget.over_bytes(out.len()) {
             return Err(NullPropagates);
         }
-        let mapping = self
-            .schema
-            .mapping(&selection.type_name)
-            .expect("selections are of mapped types");
+        // Looked up only for the fields that need it: hashing the type's name for every row
+        // written cost more than writing a column.
+        let schema = self.schema;
+        let mapping = || {
+            schema
+                .mapping(&selection.type_name)
+                .expect("selections are of mapped types")
+        };
         let rows = &fetched.rows;
         let cells = rows.cells(row);
         let type_name = &selection.type_name;
@@ -325,13 +329,14 @@ impl<V: Fn(&Name) -> bool> Writer<'_, V> {
                     nullable,
                 } => writer.computed(
                     out,
-                    &mapping.computed[*computed],
+                    &mapping().computed[*computed],
                     *scalar,
                     *nullable,
                     type_name,
                     path,
                 ),
                 FieldValue::Related(plan) => {
+                    let mapping = mapping();
                     let relation = &mapping.relations[plan.relation];
                     match &plan.target {
                         RelatedTarget::Reference { type_name, fields } => writer.reference(
