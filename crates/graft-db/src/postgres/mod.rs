@@ -356,7 +356,14 @@ impl SqlSource<PgDriver> {
             prepared: config.prepared_statements,
             hot: quick_cache::sync::Cache::new(MAX_PREPARED_PER_CONNECTION),
         };
-        Ok(SqlSource::new(name.into(), driver, PgDialect { tables }))
+        Ok(SqlSource::new(
+            name.into(),
+            driver,
+            PgDialect {
+                tables,
+                selects: Default::default(),
+            },
+        ))
     }
 
     /// Checks that row-level security keeps tenants apart for graft's role on every table
