@@ -82,6 +82,10 @@ struct State {
     /// last refusal. Under overload the queue empties now and then for an instant; without
     /// this, each time it did the next requests could wait the whole `queue_timeout`.
     shedding_until: Option<Instant>,
+    /// Until when arrivals count as outpacing the slots: [`STANDING`] after the queue was
+    /// last found full. A closed loop of clients (a gateway's connection pool) never fills a
+    /// queue as long as the limit; an open-loop overload fills it again and again.
+    overloaded_until: Option<Instant>,
 }
 
 /// How long the queue may stay non-empty before it counts as standing.
@@ -125,6 +129,7 @@ impl Admission {
                 lowest_rtt: f64::INFINITY,
                 queue_since: None,
                 shedding_until: None,
+                overloaded_until: None,
             }),
             config,
             freed: Notify::new(),
@@ -194,7 +199,9 @@ impl Admission {
     /// A queue that has not emptied for [`STANDING`] is not absorbing a burst but holding
     /// back overload (CoDel's standing queue): a request then waits at most twice the usual
     /// latency, so that those admitted are not answered late. As CoDel stays in its dropping
-    /// state for an interval, so does this after any refusal.
+    /// state for an interval, so does this after any refusal. Within [`STANDING`] of finding
+    /// the queue full (arrivals outpace the slots: open-loop overload, not a gateway's closed
+    /// loop), a request waits at most the lowest latency seen, what a request costs unqueued.
     fn try_take_or_queue(&self) -> Result<Option<Duration>, Rejected> {
         let mut state = self.state.lock().expect("admission lock");
         if state.in_flight < state.limit as usize {
@@ -208,12 +215,19 @@ impl Admission {
         let now = Instant::now();
         if state.waiting >= room {
             state.shedding_until = Some(now + STANDING);
+            state.overloaded_until = Some(now + STANDING);
             return Err(Rejected::QueueFull);
         }
         let since = *state.queue_since.get_or_insert(now);
         state.waiting += 1;
         let shedding = state.shedding_until.is_some_and(|until| now < until);
-        let wait = if shedding || now.duration_since(since) > STANDING {
+        let overloaded = state.overloaded_until.is_some_and(|until| now < until);
+        let wait = if overloaded && state.lowest_rtt.is_finite() {
+            // Most arrivals are refused anyway: those admitted should be answered about as
+            // fast as an unqueued request, so a newcomer waits at most what one costs.
+            let unqueued = Duration::from_secs_f64(state.lowest_rtt);
+            unqueued.clamp(Duration::from_millis(1), self.config.queue_timeout)
+        } else if shedding || now.duration_since(since) > STANDING {
             let usual = Duration::from_secs_f64(2.0 * state.smoothed_rtt);
             usual.clamp(Duration::from_millis(1), self.config.queue_timeout)
         } else {
@@ -382,6 +396,45 @@ mod tests {
         // Still within STANDING of the refusal.
         let _held = admission.admit().await.expect("the slot");
         assert_newcomer_waits_about_the_usual_latency(&admission).await;
+    }
+
+    #[tokio::test]
+    async fn once_the_queue_was_full_newcomers_wait_only_about_an_unqueued_request() {
+        let admission = Admission::new(AdmissionConfig {
+            queue_timeout: Duration::from_millis(500),
+            ..config(1, 1)
+        });
+        // Unqueued, a request takes 2 ms; lately they took 100 ms.
+        admission.release_for_test(Duration::from_millis(2));
+        for _ in 0..100 {
+            admission.release_for_test(Duration::from_millis(100));
+        }
+        let _held = admission.admit().await.expect("the slot");
+        // Standing only (a refusal by timeout): twice the usual latency, about 200 ms.
+        admission.state.lock().unwrap().shedding_until = Some(Instant::now() + STANDING);
+        let started = Instant::now();
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        // The queue found full: about 2 ms.
+        let queued = admit_in_task(&admission);
+        tokio::task::yield_now().await;
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueFull);
+        let overloaded = admission.state.lock().unwrap().overloaded_until;
+        assert!(overloaded.is_some_and(|until| until > Instant::now()));
+        assert_eq!(queued.await.unwrap(), Err(Rejected::QueueTimeout));
+        // (The queued request waited long enough for that to pass: found full again.)
+        admission.state.lock().unwrap().overloaded_until = Some(Instant::now() + STANDING);
+        let started = Instant::now();
+        assert_eq!(admission.admit().await.unwrap_err(), Rejected::QueueTimeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
