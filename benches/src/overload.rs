@@ -45,6 +45,9 @@ pub(crate) struct Level {
     /// p50 and p99 of the answered requests.
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
+    /// p99 of how late the generator sent requests (open loop): when it is a large part of
+    /// `p99`, the generator, not graft, made the latency.
+    pub(crate) lag_p99: Duration,
     /// graft's peak resident memory, in MiB, when measured.
     pub(crate) peak_mib: Option<f64>,
     /// What the graft of the open-loop phases held, in MiB, a few seconds after its 4x phase.
@@ -57,14 +60,14 @@ const OPEN_LOOP_CONNECTIONS: usize = 256;
 
 /// A level's line from what the generator saw.
 fn level(name: &str, offered: String, outcome: Outcome) -> Level {
-    let mut latencies = outcome.latencies;
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
+    let quantile = |mut values: Vec<Duration>, q: f64| {
+        values.sort_unstable();
+        values
+            .get(((values.len().max(1) - 1) as f64 * q).round() as usize)
             .copied()
             .unwrap_or_default()
     };
+    let latencies = outcome.latencies;
     Level {
         name: name.to_owned(),
         offered,
@@ -72,8 +75,9 @@ fn level(name: &str, offered: String, outcome: Outcome) -> Level {
         shed: outcome.shed,
         failed: outcome.failed,
         reconnects: outcome.reconnects,
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: quantile(latencies.clone(), 0.50),
+        p99: quantile(latencies, 0.99),
+        lag_p99: quantile(outcome.lags, 0.99),
         peak_mib: None,
         after_overload_mib: None,
     }
@@ -147,12 +151,13 @@ pub(crate) async fn run(
         let outcome = load::run(&load, OPEN_LOOP_CONNECTIONS, Pace::Open(rate), time).await?;
         let level = level(&format!("{factor}x"), format!("{rate:.0}/s"), outcome);
         eprintln!(
-            "   {factor}x: {:.0} answers/s, {} shed, {} failed, {} reconnects, p99 {:.3} ms",
+            "   {factor}x: {:.0} answers/s, {} shed, {} failed, {} reconnects, p99 {:.3} ms (sent late by up to {:.3} ms, p99)",
             level.goodput,
             level.shed,
             level.failed,
             level.reconnects,
-            level.p99.as_secs_f64() * 1e3
+            level.p99.as_secs_f64() * 1e3,
+            level.lag_p99.as_secs_f64() * 1e3,
         );
         levels.push(level);
     }
@@ -203,12 +208,12 @@ pub(crate) fn markdown(levels: &[Level]) -> String {
         .find(|l| l.name == "unloaded")
         .map_or(Duration::from_millis(1), |l| l.p99);
     let mut out = String::from(
-        "| load | offered | answers/s | of peak | 503s | failed | reconnects | p50 ms | p99 ms | p99 / unloaded | peak RSS MiB | RSS after 4x MiB |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| load | offered | answers/s | of peak | 503s | failed | reconnects | p50 ms | p99 ms | p99 / unloaded | sent late p99 ms | peak RSS MiB | RSS after 4x MiB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for level in levels {
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0}% | {} | {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0}% | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |\n",
             level.name,
             level.offered,
             level.goodput,
@@ -219,6 +224,7 @@ pub(crate) fn markdown(levels: &[Level]) -> String {
             ms(level.p50),
             ms(level.p99),
             level.p99.as_secs_f64() / unloaded_p99.as_secs_f64(),
+            ms(level.lag_p99),
             mib(level.peak_mib),
             mib(level.after_overload_mib),
         ));
