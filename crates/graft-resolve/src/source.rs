@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use graft_keys::{EntityKey, KeyIndex};
 use graft_schema::EntityMapping;
@@ -287,6 +287,8 @@ pub struct RowSet {
     /// Text cells' bytes not yet checked as UTF-8, which follow `text`: checked all at once
     /// and moved there by [`RowSet::check_text`].
     unchecked: Vec<u8>,
+    /// Whether `text` holds no character that JSON must escape, found on first asking.
+    plain_text: OnceLock<bool>,
     /// The first row of each key.
     first: Vec<Option<u32>>,
     /// For each row, the next row of the same key ([`NO_ROW`] for none).
@@ -308,6 +310,7 @@ impl RowSet {
             cells: Vec::with_capacity(keys * width),
             text: String::new(),
             unchecked: Vec::new(),
+            plain_text: OnceLock::new(),
             first: vec![None; keys],
             next: Vec::with_capacity(keys),
             last: None,
@@ -428,7 +431,18 @@ impl RowSet {
         } else {
             self.text.push_str(&text);
         }
+        self.plain_text = OnceLock::new();
         Ok(())
+    }
+
+    /// Whether no text in the row set holds a character that JSON must escape (a quote, a
+    /// backslash, a control character), so that every text cell can be written between quotes
+    /// as it is. Found in one pass over all of the text on first asking: cheaper than asking
+    /// for each of many short texts.
+    pub fn text_is_plain(&self) -> bool {
+        *self
+            .plain_text
+            .get_or_init(|| graft_keys::JsonReader::plain_prefix(&self.text) == self.text.len())
     }
 
     /// The text of a [`Cell::Text`].
@@ -486,6 +500,7 @@ impl RowWriter<'_> {
     }
 
     fn store(&mut self, text: &str) -> (u32, u32) {
+        self.set.plain_text = OnceLock::new();
         if !self.set.unchecked.is_empty() {
             // After unchecked bytes: in line with them, checked again with them.
             return self.store_unchecked(text.as_bytes());
@@ -552,6 +567,20 @@ mod tests {
         );
         // Checked again: nothing left to check.
         set.check_text().expect("nothing new");
+    }
+
+    #[test]
+    fn text_is_plain_until_a_text_needs_an_escape() {
+        let mut set = RowSet::new(3, 1);
+        set.row(0).push_text("zoë, plain");
+        assert!(set.text_is_plain());
+        // Asked again after more text: found again.
+        set.row(1).push_text_bytes(b"a \"quote\"");
+        set.check_text().expect("UTF-8");
+        assert!(!set.text_is_plain());
+        let mut set = RowSet::new(1, 1);
+        set.row(0).push_text("tab\there");
+        assert!(!set.text_is_plain());
     }
 
     #[test]

@@ -8,12 +8,28 @@ use crate::{Cell, RowSet};
 /// usual case, found eight bytes at a time), escaped by serde_json otherwise.
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     if graft_keys::JsonReader::plain_prefix(text) == text.len() {
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
+        quoted(out, text);
     } else {
         serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+    }
+}
+
+/// Appends `text`, known to hold nothing JSON must escape, between quotes.
+fn quoted(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends a text of `rows` as a JSON string: between quotes as it is when the row set's text
+/// needs no escape anywhere ([`RowSet::text_is_plain`], one pass for all its cells).
+fn row_text(out: &mut Vec<u8>, rows: &RowSet, start: u32, len: u32) {
+    let text = rows.text(start, len);
+    if rows.text_is_plain() {
+        quoted(out, text);
+    } else {
+        string(out, text);
     }
 }
 
@@ -54,11 +70,9 @@ pub(crate) fn cell(
     match (scalar, value) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
         (S::Id | S::String | S::Enum | S::Custom, Cell::Text { start, len }) => {
-            string(out, rows.text(start, len))
+            row_text(out, rows, start, len)
         }
-        (S::Id | S::String | S::Enum, Cell::Json { start, len }) => {
-            string(out, rows.text(start, len))
-        }
+        (S::Id | S::String | S::Enum, Cell::Json { start, len }) => row_text(out, rows, start, len),
         (S::Custom, Cell::Json { start, len }) => {
             out.extend_from_slice(rows.text(start, len).as_bytes())
         }
