@@ -89,9 +89,10 @@ struct State {
 }
 
 impl State {
-    /// Whether the queue was found full within the last [`STANDING`].
-    fn overloaded(&self, now: Instant) -> bool {
-        self.overloaded_until.is_some_and(|until| now < until)
+    /// Whether the queue was found full within the last [`STANDING`]. The clock is read only
+    /// when it was ever found full.
+    fn overloaded(&self, now: impl FnOnce() -> Instant) -> bool {
+        self.overloaded_until.is_some_and(|until| now() < until)
     }
 }
 
@@ -211,11 +212,11 @@ impl Admission {
     /// loop), a request waits at most the lowest latency seen, what a request costs unqueued.
     fn try_take_or_queue(&self) -> Result<Option<Duration>, Rejected> {
         let mut state = self.state.lock().expect("admission lock");
-        let now = Instant::now();
-        if state.in_flight < self.admitting(&state, now) {
+        if state.in_flight < self.admitting(&state) {
             state.in_flight += 1;
             return Ok(None);
         }
+        let now = Instant::now();
         let room = match self.config.max_queue {
             0 => state.limit as usize,
             n => n,
@@ -228,7 +229,7 @@ impl Admission {
         let since = *state.queue_since.get_or_insert(now);
         state.waiting += 1;
         let shedding = state.shedding_until.is_some_and(|until| now < until);
-        let wait = if state.overloaded(now) && state.lowest_rtt.is_finite() {
+        let wait = if state.overloaded(|| now) && state.lowest_rtt.is_finite() {
             // Most arrivals are refused anyway: those admitted should be answered about as
             // fast as an unqueued request, so a newcomer waits at most what one costs.
             let unqueued = Duration::from_secs_f64(state.lowest_rtt);
@@ -245,7 +246,7 @@ impl Admission {
     /// Takes a slot if one is free.
     fn try_take(&self) -> bool {
         let mut state = self.state.lock().expect("admission lock");
-        if state.in_flight < self.admitting(&state, Instant::now()) {
+        if state.in_flight < self.admitting(&state) {
             state.in_flight += 1;
             return true;
         }
@@ -256,9 +257,9 @@ impl Admission {
     /// `min_limit`) while overloaded. Most arrivals are refused then anyway, and the fewer in
     /// flight, the sooner each is answered: on a machine whose cores graft shares with its
     /// database, a few requests in flight already give most of the throughput.
-    fn admitting(&self, state: &State, now: Instant) -> usize {
+    fn admitting(&self, state: &State) -> usize {
         let limit = state.limit as usize;
-        if state.overloaded(now) {
+        if state.overloaded(Instant::now) {
             (limit / 2).max(self.config.min_limit)
         } else {
             limit
@@ -293,8 +294,7 @@ impl Admission {
             } else {
                 limit
             };
-            let now = Instant::now();
-            let next = if state.overloaded(now) {
+            let next = if state.overloaded(Instant::now) {
                 next.min(limit)
             } else {
                 next
@@ -302,7 +302,7 @@ impl Admission {
             state.limit = next.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
         }
         let wake = self
-            .admitting(&state, Instant::now())
+            .admitting(&state)
             .saturating_sub(state.in_flight)
             .min(state.waiting);
         drop(state);
