@@ -326,11 +326,43 @@ pub(crate) struct SelectCache {
 /// A statement in the cache, with what it was built for.
 type CachedSelect = (SelectShape, Arc<BatchSelect>);
 
-/// What makes a fetch's statement.
+/// What makes a fetch's statement, as a request gives it: hashed and compared as derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SelectKey<'a> {
+    table_name: &'a str,
+    type_name: &'a str,
+    columns: &'a [usize],
+    match_columns: &'a [String],
+    many: bool,
+    per_key_limit: bool,
+    row_limit: bool,
+}
+
+impl<'a> SelectKey<'a> {
+    fn of(table_name: &'a str, request: &FetchRequest<'a>) -> SelectKey<'a> {
+        SelectKey {
+            table_name,
+            type_name: request.mapping.type_name.as_str(),
+            columns: request.columns,
+            match_columns: request.match_columns,
+            many: request.many,
+            per_key_limit: request.per_key_limit.is_some(),
+            row_limit: request.row_limit.is_some(),
+        }
+    }
+
+    fn hash_value(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// A [`SelectKey`] owned, as the cache keeps it.
 #[derive(Debug)]
 struct SelectShape {
     table_name: String,
-    type_name: Name,
+    type_name: String,
     columns: Vec<usize>,
     match_columns: Vec<String>,
     many: bool,
@@ -339,41 +371,28 @@ struct SelectShape {
 }
 
 impl SelectShape {
-    fn new(table_name: &str, request: &FetchRequest<'_>) -> SelectShape {
+    fn new(key: SelectKey<'_>) -> SelectShape {
         SelectShape {
-            table_name: table_name.to_owned(),
-            type_name: request.mapping.type_name.clone(),
-            columns: request.columns.to_vec(),
-            match_columns: request.match_columns.to_vec(),
-            many: request.many,
-            per_key_limit: request.per_key_limit.is_some(),
-            row_limit: request.row_limit.is_some(),
+            table_name: key.table_name.to_owned(),
+            type_name: key.type_name.to_owned(),
+            columns: key.columns.to_vec(),
+            match_columns: key.match_columns.to_vec(),
+            many: key.many,
+            per_key_limit: key.per_key_limit,
+            row_limit: key.row_limit,
         }
     }
 
-    fn hash(table_name: &str, request: &FetchRequest<'_>) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        table_name.hash(&mut hasher);
-        request.mapping.type_name.as_str().hash(&mut hasher);
-        request.columns.hash(&mut hasher);
-        request.match_columns.hash(&mut hasher);
-        (
-            request.many,
-            request.per_key_limit.is_some(),
-            request.row_limit.is_some(),
-        )
-            .hash(&mut hasher);
-        hasher.finish()
-    }
-
-    fn is(&self, table_name: &str, request: &FetchRequest<'_>) -> bool {
-        self.table_name == table_name
-            && self.type_name == request.mapping.type_name
-            && self.columns == request.columns
-            && self.match_columns == request.match_columns
-            && self.many == request.many
-            && self.per_key_limit == request.per_key_limit.is_some()
-            && self.row_limit == request.row_limit.is_some()
+    fn key(&self) -> SelectKey<'_> {
+        SelectKey {
+            table_name: &self.table_name,
+            type_name: &self.type_name,
+            columns: &self.columns,
+            match_columns: &self.match_columns,
+            many: self.many,
+            per_key_limit: self.per_key_limit,
+            row_limit: self.row_limit,
+        }
     }
 }
 
@@ -388,13 +407,13 @@ impl SelectCache {
         request: &FetchRequest<'_>,
         build: impl FnOnce() -> BatchSelect,
     ) -> Arc<BatchSelect> {
-        let hash = SelectShape::hash(table_name, request);
+        let key = SelectKey::of(table_name, request);
+        let hash = key.hash_value();
         let mut by_hash = self.by_hash.lock().expect("select cache lock");
-        if let Some((_, select)) = by_hash.get(&hash).and_then(|entries| {
-            entries
-                .iter()
-                .find(|(shape, _)| shape.is(table_name, request))
-        }) {
+        if let Some((_, select)) = by_hash
+            .get(&hash)
+            .and_then(|entries| entries.iter().find(|(shape, _)| shape.key() == key))
+        {
             return Arc::clone(select);
         }
         if by_hash.len() >= Self::MAX_ENTRIES {
@@ -404,7 +423,7 @@ impl SelectCache {
         by_hash
             .entry(hash)
             .or_default()
-            .push((SelectShape::new(table_name, request), Arc::clone(&select)));
+            .push((SelectShape::new(key), Arc::clone(&select)));
         select
     }
 }
