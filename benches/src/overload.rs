@@ -60,14 +60,18 @@ const OPEN_LOOP_CONNECTIONS: usize = 256;
 
 /// A level's line from what the generator saw.
 fn level(name: &str, offered: String, outcome: Outcome) -> Level {
-    let quantile = |mut values: Vec<Duration>, q: f64| {
+    let sorted = |mut values: Vec<Duration>| {
         values.sort_unstable();
         values
-            .get(((values.len().max(1) - 1) as f64 * q).round() as usize)
+    };
+    let at = |sorted: &[Duration], q: f64| {
+        sorted
+            .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
             .copied()
             .unwrap_or_default()
     };
-    let latencies = outcome.latencies;
+    let latencies = sorted(outcome.latencies);
+    let lags = sorted(outcome.lags);
     Level {
         name: name.to_owned(),
         offered,
@@ -75,9 +79,9 @@ fn level(name: &str, offered: String, outcome: Outcome) -> Level {
         shed: outcome.shed,
         failed: outcome.failed,
         reconnects: outcome.reconnects,
-        p50: quantile(latencies.clone(), 0.50),
-        p99: quantile(latencies, 0.99),
-        lag_p99: quantile(outcome.lags, 0.99),
+        p50: at(&latencies, 0.50),
+        p99: at(&latencies, 0.99),
+        lag_p99: at(&lags, 0.99),
         peak_mib: None,
         after_overload_mib: None,
     }
