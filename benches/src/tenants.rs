@@ -5,9 +5,12 @@
 //! its own with the orgs tables and 200 users (the `graft tenant create` path: schema, its
 //! migration, then its record), timed; applies a second migration to every schema, timed;
 //! then starts graft with tenants in the database and times 100-key `_entities` for tenants
-//! drawn from the first 10 and from all N, requests interleaved, then a throughput phase each.
-//! With N tenants, each connection's prepared statements churn (one text per schema), and the
-//! catalog PostgreSQL caches per connection is N times larger.
+//! drawn from the first 10 and from all N, requests interleaved, then a throughput phase each;
+//! once after one request per tenant, and again after every pooled connection has served every
+//! tenant, so that a tenant's first statements on a connection (PostgreSQL reads the catalog for
+//! tables a connection has not seen) are told apart from what every statement costs. With N
+//! tenants, each connection's prepared statements churn (one text per schema), and the catalog
+//! PostgreSQL caches per connection is N times larger.
 
 use std::time::{Duration, Instant};
 
@@ -31,8 +34,65 @@ pub(crate) struct Scale {
     pub(crate) tenants: usize,
     pub(crate) created_in: Option<Duration>,
     pub(crate) migrated_in: Duration,
-    /// (tenants drawn from, p50, p99, req/s).
-    pub(crate) latency: Vec<(usize, Duration, Duration, f64)>,
+    /// (how warm the connections were, tenants drawn from, p50, p99, req/s).
+    pub(crate) latency: Vec<(Warmth, usize, Duration, Duration, f64)>,
+}
+
+/// How many of the tenants each pooled connection had served before a measurement. PostgreSQL
+/// caches a table's catalog entries per connection, so a tenant's first statements on a
+/// connection read the catalog; later ones do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Warmth {
+    /// After one request per tenant: each connection has served about one tenant in eight.
+    Partial,
+    /// After every connection has served every tenant.
+    Every,
+}
+
+/// Times `pools`' tenants: 1,200 requests each, interleaved, then a throughput phase each.
+async fn measure<F, Fut>(
+    settings: &Settings,
+    pools: &[usize],
+    once: &F,
+    state: &mut u64,
+    warmth: Warmth,
+    latency: &mut Vec<(Warmth, usize, Duration, Duration, f64)>,
+) -> anyhow::Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut pick = |within: usize| {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        tenant_id((*state % within as u64) as usize)
+    };
+    let mut samples = vec![Vec::new(); pools.len()];
+    for round in 0..1_220 {
+        for (k, within) in pools.iter().enumerate() {
+            let tenant = pick(*within);
+            let started = Instant::now();
+            once(tenant).await?;
+            if round >= 20 {
+                samples[k].push(started.elapsed());
+            }
+        }
+    }
+    for (within, samples) in pools.iter().zip(samples) {
+        // Each client's `n`th request goes to a tenant drawn from `within` by a hash of both.
+        let rps = clients_rps(settings, |client, n| {
+            let drawn = (client as u64 + 1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(n as u64)
+                .wrapping_mul(6_364_136_223_846_793_005);
+            once(tenant_id(((drawn >> 33) % *within as u64) as usize))
+        })
+        .await?;
+        let timing = percentiles(samples);
+        latency.push((warmth, *within, timing.p50, timing.p99, rps));
+    }
+    Ok(())
 }
 
 fn migrations() -> anyhow::Result<Vec<Migration>> {
@@ -185,42 +245,46 @@ pub(crate) async fn run(settings: &Settings, tenants: usize) -> anyhow::Result<S
         async move { post_checked(&http, &url, body, Some(&tenant)).await }
     };
     let pools = [10.min(tenants), tenants];
-    let mut state = 0x7e4a_u64;
-    let mut pick = |within: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        tenant_id((state % within as u64) as usize)
-    };
     // Every tenant's cache entry warmed first, so that the timed requests measure serving.
     for i in 0..tenants {
         once(tenant_id(i)).await?;
     }
-    let mut samples = vec![Vec::new(); pools.len()];
-    for round in 0..1_220 {
-        for (k, within) in pools.iter().enumerate() {
-            let tenant = pick(*within);
-            let started = Instant::now();
-            once(tenant).await?;
-            if round >= 20 {
-                samples[k].push(started.elapsed());
-            }
+    let mut latency = Vec::new();
+    let mut state = 0x7e4a_u64;
+    measure(
+        settings,
+        &pools,
+        &once,
+        &mut state,
+        Warmth::Partial,
+        &mut latency,
+    )
+    .await?;
+    // Then every pooled connection serves every tenant once. The pool hands out connections
+    // first in, first out, so sequential requests go round its connections in turn: pass `p`
+    // sends one request more before its walk over the tenants, and so gives tenant `i` to the
+    // connection after the one the previous pass gave it to. Eight passes over a pool of eight
+    // (the first is the cache warm-up above) reach every pair.
+    let started = Instant::now();
+    for _ in 1..settings.concurrency {
+        once(tenant_id(0)).await?;
+        for i in 0..tenants {
+            once(tenant_id(i)).await?;
         }
     }
-    let mut latency = Vec::new();
-    for (within, samples) in pools.iter().zip(samples) {
-        // Each client's `n`th request goes to a tenant drawn from `within` by a hash of both.
-        let rps = clients_rps(settings, |client, n| {
-            let drawn = (client as u64 + 1)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .wrapping_add(n as u64)
-                .wrapping_mul(6_364_136_223_846_793_005);
-            once(tenant_id(((drawn >> 33) % *within as u64) as usize))
-        })
-        .await?;
-        let timing = percentiles(samples);
-        latency.push((*within, timing.p50, timing.p99, rps));
-    }
+    eprintln!(
+        "   every connection warmed with every tenant in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    measure(
+        settings,
+        &pools,
+        &once,
+        &mut state,
+        Warmth::Every,
+        &mut latency,
+    )
+    .await?;
     Ok(Scale {
         tenants,
         created_in,
@@ -246,11 +310,16 @@ pub(crate) fn markdown(scale: &Scale) -> String {
         scale.migrated_in.as_secs_f64(),
         per(scale.migrated_in),
     );
-    out.push_str("| tenants drawn from | p50 ms | p99 ms | req/s | p50 / 10 tenants |\n|---:|---:|---:|---:|---:|\n");
-    let base = scale.latency.first().map(|l| l.1);
-    for (within, p50, p99, rps) in &scale.latency {
+    out.push_str("| connections | tenants drawn from | p50 ms | p99 ms | req/s | p50 / 10 tenants |\n|---|---:|---:|---:|---:|---:|\n");
+    for (warmth, within, p50, p99, rps) in &scale.latency {
+        // The ratio is to the 10 tenants measured in the same phase.
+        let base = scale.latency.iter().find(|l| l.0 == *warmth).map(|l| l.2);
+        let connections = match warmth {
+            Warmth::Partial => "each has served 1 in 8 tenants",
+            Warmth::Every => "each has served every tenant",
+        };
         out.push_str(&format!(
-            "| {within} | {} | {} | {rps:.0} | {:.3} |\n",
+            "| {connections} | {within} | {} | {} | {rps:.0} | {:.3} |\n",
             ms(*p50),
             ms(*p99),
             base.map_or(1.0, |b| p50.as_secs_f64() / b.as_secs_f64())
