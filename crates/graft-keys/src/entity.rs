@@ -14,6 +14,7 @@ use crate::{KeyError, KeyFieldSet, KeyIndex};
 pub struct EntityType {
     name: Name,
     keys: Vec<KeyDefinition>,
+    interface: bool,
 }
 
 /// One `@key` of an entity type.
@@ -35,9 +36,9 @@ impl EntityTypes {
     pub fn from_schema(schema: &Valid<Schema>) -> Result<EntityTypes, KeyError> {
         let mut types = HashMap::default();
         for (name, ty) in &schema.types {
-            let directives = match ty {
-                ExtendedType::Object(object) => &object.directives,
-                ExtendedType::Interface(interface) => &interface.directives,
+            let (directives, interface) = match ty {
+                ExtendedType::Object(object) => (&object.directives, false),
+                ExtendedType::Interface(interface) => (&interface.directives, true),
                 _ => continue,
             };
             let mut keys = Vec::new();
@@ -59,6 +60,7 @@ impl EntityTypes {
                     EntityType {
                         name: name.clone(),
                         keys,
+                        interface,
                     },
                 );
             }
@@ -96,6 +98,11 @@ impl EntityType {
     /// Its keys, in declaration order.
     pub fn keys(&self) -> &[KeyDefinition] {
         &self.keys
+    }
+
+    /// Whether it is an interface (an entity interface) rather than an object type.
+    pub fn is_interface(&self) -> bool {
+        self.interface
     }
 
     /// The key at `index`.

@@ -97,6 +97,17 @@ pub enum KeyError {
         /// The type.
         type_name: String,
     },
+    /// `__typename` names an entity interface: a representation names the entity's object
+    /// type, the only kind graft resolves.
+    #[error(
+        "representation {index}: `{type_name}` is an interface: `__typename` must name one of its object types"
+    )]
+    InterfaceType {
+        /// Position in the call.
+        index: usize,
+        /// The interface.
+        type_name: String,
+    },
     /// The type's only key lacks a field.
     #[error("representation {index} ({type_name}): key field `{field}` is missing")]
     MissingKeyField {
@@ -154,6 +165,7 @@ impl KeyError {
             | KeyError::TypenameNotString { index, .. }
             | KeyError::UnknownType { index, .. }
             | KeyError::NotResolvable { index, .. }
+            | KeyError::InterfaceType { index, .. }
             | KeyError::MissingKeyField { index, .. }
             | KeyError::NullKeyValue { index, .. }
             | KeyError::WrongKeyType { index, .. }

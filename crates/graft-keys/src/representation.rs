@@ -89,6 +89,12 @@ impl EntityTypes {
                 type_name: type_name.to_string(),
             });
         }
+        if entity.is_interface() {
+            return Err(KeyError::InterfaceType {
+                index,
+                type_name: type_name.to_string(),
+            });
+        }
         let key = match_key(index, entity, fields, found)?;
         // Exactly as many as there are leaves: the key keeps this allocation as its boxed
         // slice (collecting a `Result` would start at capacity 4 and reallocate to fit).
@@ -464,6 +470,8 @@ mod tests {
             type Member @key(fields: "org { id region } userId") { org: Org! userId: ID! }
             type Ref @key(fields: "id", resolvable: false) { id: ID! }
             type Plain { x: Int }
+            interface Node @key(fields: "id") { id: ID! }
+            type Page implements Node @key(fields: "id") { id: ID! }
             "#,
             "reps.graphql",
             "",
@@ -493,6 +501,16 @@ mod tests {
         assert_eq!(a.key(), b.key());
         assert_eq!(&*b.extra_fields()[0].0, "name");
         assert_eq!(b.extra_fields()[0].1.get(), r#""kept""#);
+    }
+
+    #[test]
+    fn an_entity_interface_is_refused_and_its_object_types_are_not() {
+        let err = error(r#"{"__typename":"Node","id":"1"}"#);
+        assert_eq!(
+            err,
+            "representation 3: `Node` is an interface: `__typename` must name one of its object types"
+        );
+        assert!(validate(r#"{"__typename":"Page","id":"1"}"#).is_ok());
     }
 
     #[test]

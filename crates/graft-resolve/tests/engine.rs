@@ -35,6 +35,7 @@ type Order @key(fields: "id") @table(name: "orders") {
   total: Float!
   user: OrgUser @belongsTo(fields: "orgId userId")
 }
+interface Ledger @key(fields: "id") { id: ID! }
 type OrderConnection { edges: [OrderEdge!]! pageInfo: PageInfo! }
 type OrderEdge { cursor: String! node: Order! }
 type PageInfo { hasNextPage: Boolean! endCursor: String }
@@ -449,6 +450,44 @@ async fn entities_answer_in_input_order_with_null_for_missing_and_errors_for_inv
                   "path": [
                     "_entities",
                     2
+                  ]
+                }
+              ]
+            }"#]],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_representation_of_an_entity_interface_is_an_error_of_its_own() {
+    check(
+        orgs(),
+        &[],
+        r#"query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Order { total } } }"#,
+        json!({ "r": [
+            { "__typename": "Ledger", "id": "3" },
+            { "__typename": "Order", "id": "3" }
+        ] }),
+        expect![[r#"
+            {
+              "data": {
+                "_entities": [
+                  null,
+                  {
+                    "__typename": "Order",
+                    "total": 7.25
+                  }
+                ]
+              },
+              "errors": [
+                {
+                  "extensions": {
+                    "code": "INVALID_REPRESENTATION"
+                  },
+                  "message": "representation 0: `Ledger` is an interface: `__typename` must name one of its object types",
+                  "path": [
+                    "_entities",
+                    0
                   ]
                 }
               ]
