@@ -269,7 +269,11 @@ impl EntitySource for FallbackSource {
                 ),
                 None => match self.primary.fetch(ctx, request).await {
                     Err(error) if unreachable(&error) => {
-                        let reason = error.to_string();
+                        // The driver's text (hosts, paths, server messages) goes to the log
+                        // only: the reason kept for the cool-down and reported as the fallback's
+                        // (`graft-debug` statistics reach clients) says what failed, not how.
+                        tracing::warn!(source = %self.name, %error, "{} failed", self.primary.name());
+                        let reason = error.public_message();
                         self.mark_down(&reason);
                         format!("{} failed: {reason}", self.primary.name())
                     }

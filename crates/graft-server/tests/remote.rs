@@ -291,8 +291,12 @@ async fn an_unreachable_users_database_falls_back_to_http() {
     let reason = fallbacks[0].as_str().expect("a reason");
     assert!(
         reason.starts_with("users-db -> users-http: users-db failed:")
-            && reason.contains("(connection): cannot connect: ")
-            && reason.contains("refused"),
+            && reason.contains("(connection)"),
+        "{reason}"
+    );
+    // What failed, not how: the driver's text and the database's address stay in the log.
+    assert!(
+        !reason.contains("refused") && !reason.contains("127.0.0.1"),
         "{reason}"
     );
 
