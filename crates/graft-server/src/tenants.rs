@@ -197,10 +197,15 @@ impl TenantControl {
         let mut db = PostgresConfig::new(url);
         db.max_connections = 1;
         let source = PostgresSource::connect("row-security-check", &db, &self.schema).await?;
+        // What is wrong with the tables' security is the caller's to fix (a 400 on the admin
+        // API); a failed query is the database's, and its text goes to the log only.
         source
             .check_row_security(&self.schema)
             .await
-            .map_err(|error| StartError::Tenancy(error.to_string()))
+            .map_err(|error| match error {
+                graft_db::DbError::Mapping(message) => StartError::Tenancy(message),
+                other => StartError::Database(other),
+            })
     }
 
     /// The statements that put every mapped table of a PostgreSQL database under row-level
