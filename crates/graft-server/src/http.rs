@@ -549,6 +549,25 @@ pub(crate) async fn not_found() -> Response {
     )
 }
 
+/// A request whose handling panicked: the panic's message goes to the log, the client gets a
+/// 500 that says nothing of it, and the connection and the server carry on. Panics are bugs;
+/// this keeps one from dropping the connection (and every request pipelined on it) without an
+/// answer.
+pub(crate) fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)");
+    tracing::error!(panic = message, "a request's handler panicked");
+    transport_error(
+        ResponseMedia::Json,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_SERVER_ERROR",
+        "graft failed to answer this request; the server log has the details".into(),
+    )
+}
+
 /// The media type of the response, chosen from the request's `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResponseMedia {
@@ -633,5 +652,22 @@ mod trace_tests {
             assert_eq!(trace_id(&headers(bad)), None, "{bad}");
         }
         assert_eq!(trace_id(&HeaderMap::new()), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_a_plain_500_that_keeps_its_message_from_the_client() {
+        let response = panicked(Box::new(format!("index out of bounds in {}", "secret.rs")));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        let body = String::from_utf8(body.to_vec()).expect("UTF-8");
+        assert!(body.contains("INTERNAL_SERVER_ERROR"), "{body}");
+        assert!(!body.contains("secret.rs"), "{body}");
     }
 }

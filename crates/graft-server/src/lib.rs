@@ -322,8 +322,12 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(encoding::decompression())
         .layer(axum::middleware::from_fn(encoding::refuse_unknown_encoding));
-    match compression {
+    let router = match compression {
         Some(compression) => router.layer(compression),
         None => router,
-    }
+    };
+    // Outermost, so that a panic in any layer or handler is answered (500) and logged.
+    router.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        http::panicked,
+    ))
 }
