@@ -62,6 +62,15 @@ impl Default for CompileOptions {
 /// (`mode = "measure"`) keeps this one.
 pub const PLANNING_CEILING: u32 = 100_000;
 
+/// The most work collecting an operation's fields may take, whatever the configuration: each
+/// selection visited costs one plus the `@include`/`@skip` conditions it is under. A fragment
+/// is expanded once per selection set and combination of conditions; conditions on spreads
+/// nested level under level multiply those combinations (30 levels of two spreads under
+/// different variables make 2^30), so this bounds planning's time and memory where the field
+/// count cannot (every combination reaches the same fields). Ordinary operations take a few
+/// thousand.
+pub const PLANNING_WORK_CEILING: u64 = 400_000;
+
 /// The size of an operation, measured while planning it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shape {

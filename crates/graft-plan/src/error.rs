@@ -21,6 +21,17 @@ pub enum PlanError {
         /// The limit.
         limit: u32,
     },
+    /// Expanding the operation's fragments under their `@include`/`@skip` conditions takes
+    /// more work than planning allows ([`crate::PLANNING_WORK_CEILING`]).
+    #[error(
+        "the operation's fragment spreads and their @include/@skip conditions take more than \
+         {limit} steps to expand: each fragment is expanded once for every combination of \
+         conditions it is spread under"
+    )]
+    TooComplex {
+        /// The limit.
+        limit: u64,
+    },
     /// An introspection query nests the list fields of the introspection schema (`fields`,
     /// `interfaces`, `possibleTypes`, `inputFields`) 3 deep or more.
     #[error(

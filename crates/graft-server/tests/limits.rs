@@ -188,6 +188,95 @@ async fn fragments_spread_twice_are_planned_once() {
     );
 }
 
+/// Each fragment spreads the next twice under conditions: `(a, b)` are the two spreads'
+/// directives at level `i`.
+fn conditional_doubling(levels: usize, spreads: impl Fn(usize) -> (String, String)) -> String {
+    let mut variables: Vec<String> = Vec::new();
+    let mut fragments = String::new();
+    for i in 0..levels {
+        let (a, b) = spreads(i);
+        for directive in [&a, &b] {
+            // `@include(if: $name)`: the variable is declared once.
+            let name = directive
+                .split('$')
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .expect("a variable");
+            let declared = format!("${name}: Boolean!");
+            if !variables.contains(&declared) {
+                variables.push(declared);
+            }
+        }
+        fragments.push_str(&format!(
+            " fragment F{i} on Order {{ id ...F{next} {a} ...F{next} {b} }}",
+            next = i + 1
+        ));
+    }
+    format!(
+        "query({}) {{ order(id: \"1\") {{ ...F0 }} }}{fragments} fragment F{levels} on Order {{ total }}",
+        variables.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn fragments_spread_under_conditions_cannot_multiply_planning() {
+    let address = demo_with(RequestLimits::default()).await;
+    let variables = |levels: usize| {
+        let mut values = serde_json::Map::new();
+        for i in 0..levels {
+            values.insert(format!("a{i}"), json!(true));
+            values.insert(format!("b{i}"), json!(false));
+        }
+        Value::Object(values)
+    };
+    // One variable, included then skipped, at every level: each path needs `$a0` both true
+    // and false past the first level, so it is dropped, and the combinations do not grow.
+    let query = conditional_doubling(30, |_| {
+        ("@include(if: $a0)".to_owned(), "@skip(if: $a0)".to_owned())
+    });
+    let started = Instant::now();
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": variables(30) }),
+    )
+    .await;
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    assert_eq!(reply.body["data"]["order"]["id"], "1");
+    assert!(
+        reply.body["data"]["order"].get("total").is_some(),
+        "{}",
+        reply.body
+    );
+
+    // Two variables of their own at every level: 2^30 combinations, none contradicting
+    // another. Planning stops at its work ceiling, quickly, with an error that says why.
+    let query = conditional_doubling(30, |i| {
+        (
+            format!("@include(if: $a{i})"),
+            format!("@include(if: $b{i})"),
+        )
+    });
+    assert!(query.len() < 4_000, "{}", query.len());
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": variables(30) }),
+    )
+    .await;
+    assert_eq!(
+        first_error_code(&reply.body),
+        "OPERATION_TOO_COMPLEX",
+        "{}",
+        reply.body
+    );
+    assert!(
+        message(&reply.body).contains("@include/@skip conditions take more than 400000 steps"),
+        "{}",
+        message(&reply.body)
+    );
+    // A safety bound, not a benchmark: without the ceiling it would not finish at all.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 #[tokio::test]
 async fn aliases_of_one_relation_share_one_load() {
     let aliases: String = (0..2_000)

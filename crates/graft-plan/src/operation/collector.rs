@@ -61,6 +61,11 @@ pub(super) struct Collector<'a> {
     pub(super) options: &'a CompileOptions,
     /// Fields collected so far, for [`Shape::fields`] and the planning ceiling.
     pub(super) fields: Cell<u32>,
+    /// Work spent collecting so far: a selection visited costs one plus the conditions it
+    /// carries (which its field's conditions copy). Past [`crate::PLANNING_WORK_CEILING`] planning
+    /// stops: fragments are expanded once per combination of `@include`/`@skip` conditions
+    /// they are spread under, and those combinations can multiply with each level.
+    pub(super) work: Cell<u64>,
     /// The relation loads handed out: equal (parent type, relation, `first`, target selection)
     /// share one.
     pub(super) loads: RefCell<HashMap<LoadKey, LoadId>>,
@@ -83,6 +88,11 @@ impl<'a> Collector<'a> {
         &self,
         fields: Vec<Collected<'a>>,
     ) -> Result<Vec<Collected<'a>>, PlanError> {
+        if self.work.get() > cost::PLANNING_WORK_CEILING {
+            return Err(PlanError::TooComplex {
+                limit: cost::PLANNING_WORK_CEILING,
+            });
+        }
         let count = u32::try_from(fields.len())
             .unwrap_or(u32::MAX)
             .saturating_add(self.fields.get());
@@ -123,6 +133,12 @@ impl<'a> Collector<'a> {
         out: &mut Collection<'a>,
     ) {
         for selection in &selection_set.selections {
+            let work = self.work.get() + 1 + path.len() as u64;
+            self.work.set(work);
+            if work > cost::PLANNING_WORK_CEILING {
+                // `counted` refuses the operation once collecting returns.
+                return;
+            }
             let (directives, applies) = match selection {
                 Selection::Field(field) => (&field.directives, true),
                 Selection::InlineFragment(inline) => (
@@ -693,10 +709,18 @@ pub(super) fn push_conditions(directives: &ast::DirectiveList, path: &mut Vec<Co
         };
         match directive.specified_argument_by_name("if").map(|v| &**v) {
             Some(Value::Boolean(value)) if *value != included_when => return false,
-            Some(Value::Variable(variable)) => path.push(Condition {
-                variable: variable.clone(),
-                included_when,
-            }),
+            Some(Value::Variable(variable)) => {
+                match path.iter().find(|c| c.variable == *variable) {
+                    // Already required: nothing new.
+                    Some(c) if c.included_when == included_when => {}
+                    // Required to be both true and false: never included.
+                    Some(_) => return false,
+                    None => path.push(Condition {
+                        variable: variable.clone(),
+                        included_when,
+                    }),
+                }
+            }
             _ => {}
         }
     }

@@ -383,6 +383,7 @@ impl OperationPlan {
             document,
             options,
             fields: Cell::new(0),
+            work: Cell::new(0),
             loads: RefCell::new(HashMap::new()),
         };
         let mut root = Vec::new();

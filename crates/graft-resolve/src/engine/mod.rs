@@ -530,6 +530,12 @@ impl Engine {
             PlanError::TooManyFields { limit } => {
                 vec![Exceeded::Fields.error(None, u64::from(limit))]
             }
+            e @ PlanError::TooComplex { limit } => {
+                vec![
+                    GraphQLError::new("OPERATION_TOO_COMPLEX", e.to_string())
+                        .with_detail("limit", limit),
+                ]
+            }
             e @ PlanError::IntrospectionTooDeep => {
                 vec![GraphQLError::new("MAX_DEPTH_EXCEEDED", e.to_string())]
             }
