@@ -52,11 +52,17 @@ fn id(s: &str) -> TenantId {
 trait Admin {
     async fn exec(&self, sql: &str);
     async fn count(&self, sql: &str) -> i64;
+    /// The schema (PostgreSQL) or database (MariaDB) it runs in.
+    fn name(&self) -> &str;
 }
 
 struct Pg(String);
 
 impl Admin for Pg {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
     async fn exec(&self, sql: &str) {
         let client = common::pg_admin().await;
         client
@@ -78,6 +84,10 @@ impl Admin for Pg {
 struct My(String);
 
 impl Admin for My {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
     async fn exec(&self, sql: &str) {
         use mysql_async::prelude::Queryable;
         let mut conn = common::mysql_admin().await;
@@ -116,6 +126,12 @@ impl Lite {
 }
 
 impl Admin for Lite {
+    /// The file's name without `.db`: a tenant of that schema would have this very file.
+    fn name(&self) -> &str {
+        let file = self.0.rsplit('/').next().unwrap_or_default();
+        file.strip_suffix(".db").unwrap_or(file)
+    }
+
     async fn exec(&self, sql: &str) {
         let pool = self.pool().await;
         sqlx::raw_sql(sql).execute(&pool).await.expect("runs");
@@ -198,6 +214,27 @@ async fn lifecycle<D: graft_db::Driver>(
                 .contains("belongs to another tenant"),
             "a schema is one tenant's"
         );
+        // Never the shared schema, where the store and the shared tables live, nor the
+        // database's own: destroying the tenant would drop it.
+        // (SQLite has no schemas of its own: `information_schema` is just a file there.)
+        let reserved: &[&str] = if shared.name() == "main" {
+            &["main"]
+        } else {
+            &["information_schema", shared.name()]
+        };
+        for &reserved in reserved {
+            let record = TenantRecord::active(
+                id("r"),
+                Isolation::Schema(SchemaName::new(reserved).expect("valid")),
+            );
+            let refused = store.create(&record, &migrations()).await;
+            let message = refused.expect_err("reserved").to_string();
+            assert!(
+                message.contains("of its own"),
+                "{reserved}: {message}"
+            );
+        }
+        assert!(store.get(&id("r")).await.expect("answers").is_none());
     }
 
     // Found by id and by key, through the trait the server uses.

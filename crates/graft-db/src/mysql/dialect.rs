@@ -430,6 +430,14 @@ impl crate::tenants::TenantSql for MyDialect {
         quote_backtick(identifier)
     }
 
+    fn reserved_schema(&self) -> Option<&'static str> {
+        Some(
+            "SELECT {position}, CASE WHEN s.n = DATABASE() \
+             OR s.n IN ('mysql', 'sys', 'information_schema', 'performance_schema') \
+             THEN '1' ELSE '0' END FROM (SELECT {1} AS n) AS s",
+        )
+    }
+
     /// A tenant's schema is a database of its own.
     fn create_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
         Some(format!(

@@ -705,6 +705,14 @@ impl crate::tenants::TenantSql for PgDialect {
         quote_double(identifier)
     }
 
+    fn reserved_schema(&self) -> Option<&'static str> {
+        Some(
+            "SELECT {position}, CASE WHEN s.n = current_schema() \
+             OR s.n IN ('public', 'information_schema') OR s.n LIKE 'pg\\_%' \
+             THEN '1' ELSE '0' END FROM (SELECT {1} AS n) AS s",
+        )
+    }
+
     fn create_schema(&self, schema: &graft_resolve::SchemaName) -> Option<String> {
         Some(format!(
             "CREATE SCHEMA IF NOT EXISTS {}",

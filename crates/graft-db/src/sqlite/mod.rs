@@ -74,6 +74,9 @@ pub struct SqliteDriver {
 struct TenantFiles {
     /// The files' URL, with `{schema}` for the schema name.
     template: String,
+    /// The shared database's file, which no tenant's may be: destroying a tenant removes its
+    /// file.
+    shared: std::path::PathBuf,
     max_connections: u32,
     acquire_timeout: Duration,
     pools: quick_cache::sync::Cache<SchemaName, SqlitePool>,
@@ -88,6 +91,11 @@ impl std::fmt::Debug for TenantFiles {
     }
 }
 
+/// `path` made absolute (not resolving links), so that two spellings of one file compare equal.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
 impl TenantFiles {
     /// The URL of `schema`'s file. Schema names are letters, digits, `_` and `-` only
     /// ([`SchemaName`]), so no name can leave the template's directory.
@@ -95,14 +103,25 @@ impl TenantFiles {
         self.template.replace("{schema}", schema.as_str())
     }
 
+    /// The options of `schema`'s file; refused when it is the shared database's.
+    fn options(&self, schema: &SchemaName) -> Result<SqliteConnectOptions, DbError> {
+        let url = self.url(schema);
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| DbError::Url(format!("{url}: {e}")))?;
+        if absolute(options.get_filename()) == self.shared {
+            return Err(DbError::Mapping(format!(
+                "schema `{schema}` names the shared database's file: a tenant's schema must be \
+                 a file of its own (destroying the tenant removes it)"
+            )));
+        }
+        Ok(options)
+    }
+
     /// The pool of `schema`'s file, opened (and the file created) on first use.
     async fn pool(&self, schema: &SchemaName) -> Result<SqlitePool, DbError> {
         self.pools
             .get_or_insert_async(schema, async {
-                let url = self.url(schema);
-                let options = SqliteConnectOptions::from_str(&url)
-                    .map_err(|e| DbError::Url(format!("{url}: {e}")))?
-                    .create_if_missing(true);
+                let options = self.options(schema)?.create_if_missing(true);
                 Ok(SqlitePoolOptions::new()
                     .max_connections(self.max_connections.max(1))
                     .acquire_timeout(self.acquire_timeout)
@@ -136,11 +155,10 @@ impl Driver for SqliteDriver {
             .tenant_files
             .as_ref()
             .ok_or(DbError::Isolation("schema"))?;
+        let options = files.options(schema)?;
         if let Some((_, pool)) = files.pools.remove(schema) {
             pool.close().await;
         }
-        let options = SqliteConnectOptions::from_str(&files.url(schema))
-            .map_err(|e| DbError::Url(e.to_string()))?;
         let path = options.get_filename().to_owned();
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut file = path.clone().into_os_string();
@@ -236,6 +254,7 @@ impl SqlSource<SqliteDriver> {
         let options = SqliteConnectOptions::from_str(&config.url)
             .map_err(|e| DbError::Url(format!("{}: {e}", config.url)))?
             .create_if_missing(true);
+        let shared = absolute(options.get_filename());
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .min_connections(1)
@@ -246,6 +265,7 @@ impl SqlSource<SqliteDriver> {
             .await?;
         let tenant_files = config.tenant_files.as_ref().map(|template| TenantFiles {
             template: template.clone(),
+            shared,
             max_connections: config.max_connections,
             acquire_timeout: config.acquire_timeout,
             pools: quick_cache::sync::Cache::new(config.max_tenant_files.max(1)),

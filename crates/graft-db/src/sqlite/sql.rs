@@ -291,6 +291,10 @@ impl crate::tenants::TenantSql for SqliteDialect {
         quote_double(identifier)
     }
 
+    fn reserved_schema(&self) -> Option<&'static str> {
+        None
+    }
+
     fn create_schema(&self, _schema: &graft_resolve::SchemaName) -> Option<String> {
         None
     }

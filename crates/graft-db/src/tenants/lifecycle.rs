@@ -7,7 +7,7 @@ use graft_resolve::{
 };
 use graft_schema::{EntityMapping, SubgraphSchema};
 
-use super::{Migrated, Migration, SqlTenantStore, TenantSql, isolation_columns, status_name};
+use super::{Migrated, Migration, SqlTenantStore, TenantSql, isolation_columns, status_name, text};
 use crate::DbError;
 use crate::dialect::{Dialect, Scope, Statement};
 use crate::driver::Driver;
@@ -63,6 +63,23 @@ where
         }
         if !self.sql().schema_isolation() {
             return Err(DbError::Isolation("schema"));
+        }
+        if let Some(reserved) = self.sql().reserved_schema() {
+            let rows = self
+                .query(reserved, vec![Some(schema.to_string())], 1)
+                .await?;
+            if rows
+                .rows_of(0)
+                .next()
+                .map(|row| text(&rows, row, 0))
+                .as_deref()
+                != Some("0")
+            {
+                return Err(DbError::Mapping(format!(
+                    "schema `{schema}` is the shared one or the database's own: a tenant's \
+                     schema must be a schema of its own (destroying the tenant drops it)"
+                )));
+            }
         }
         // SQLite's schema is a file, created by the migration's first connection.
         if let Some(create) = self.sql().create_schema(schema) {

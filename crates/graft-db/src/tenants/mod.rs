@@ -67,6 +67,11 @@ pub trait TenantSql: Dialect {
     fn quote(&self, identifier: &str) -> String;
     /// The statement creating `schema` for a tenant, if the database has schemas for tenants.
     fn create_schema(&self, schema: &SchemaName) -> Option<String>;
+    /// A statement answering one row, `{position}` then `1` when the schema named by
+    /// parameter `{1}` may not be a tenant's (the connection's own, where the shared tables and
+    /// the store live, or one of the database's own), `0` otherwise; `None` where tenants'
+    /// schemas are files. Destroying a tenant drops its schema: it must never be one of these.
+    fn reserved_schema(&self) -> Option<&'static str>;
     /// The statement dropping `schema` and everything in it.
     fn drop_schema(&self, schema: &SchemaName) -> Option<String>;
     /// The statement that makes the unqualified names of later statements on a connection of
