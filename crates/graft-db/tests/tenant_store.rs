@@ -229,10 +229,7 @@ async fn lifecycle<D: graft_db::Driver>(
             );
             let refused = store.create(&record, &migrations()).await;
             let message = refused.expect_err("reserved").to_string();
-            assert!(
-                message.contains("of its own"),
-                "{reserved}: {message}"
-            );
+            assert!(message.contains("of its own"), "{reserved}: {message}");
         }
         assert!(store.get(&id("r")).await.expect("answers").is_none());
     }

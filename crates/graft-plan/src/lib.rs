@@ -18,8 +18,8 @@ mod operation;
 mod page;
 
 pub use batch::{
-    BatchAction, BatchLimits, BatchOperation, BatchOptions, BatchPlan, BatchProblem, Param,
-    PathStep, Piece, Reference, plan_batch, value_fits,
+    BatchAction, BatchLimits, BatchOperation, BatchOptions, BatchPlan, BatchProblem,
+    MAX_TEMPLATE_BYTES, Param, PathStep, Piece, Reference, plan_batch, value_fits,
 };
 pub use cost::{CompileOptions, CostModel, PLANNING_CEILING, PLANNING_WORK_CEILING, Shape};
 pub use error::PlanError;

@@ -91,7 +91,7 @@ pub(super) fn operation(
         problems.at(&name, "an operation must be an object");
         return None;
     };
-    let before = problems.0.len();
+    let before = problems.count;
     for key in object.keys() {
         match key.as_str() {
             "id" | "entity" | "action" | "store_params" | "query_params" | "depends_on" => {}
@@ -206,7 +206,7 @@ pub(super) fn operation(
         query: keys("query_params"),
     };
     shape(&name, action, mapping, schema, &given, &query, problems);
-    if problems.0.len() > before {
+    if problems.count > before {
         return None;
     }
     Some(BatchOperation {

@@ -229,7 +229,7 @@ pub fn plan_batch(
     let mut problems = Problems::default();
     let Some(request) = body.as_object() else {
         problems.request("the body must be an object with `operations` and `options`");
-        return Err(problems.0);
+        return Err(problems.into_list());
     };
     for key in request.keys() {
         if key != "operations" && key != "options" {
@@ -243,7 +243,7 @@ pub fn plan_batch(
         Some(Value::Array(operations)) => operations,
         _ => {
             problems.request("`operations` must be an array of operations");
-            return Err(problems.0);
+            return Err(problems.into_list());
         }
     };
     if raw.is_empty() {
@@ -255,7 +255,7 @@ pub fn plan_batch(
             raw.len(),
             limits.max_operations
         ));
-        return Err(problems.0);
+        return Err(problems.into_list());
     }
     let ids = ids(raw, &mut problems);
     let mut operations = Vec::with_capacity(raw.len());
@@ -264,8 +264,8 @@ pub fn plan_batch(
             operations.push(operation);
         }
     }
-    if !problems.0.is_empty() {
-        return Err(problems.0);
+    if problems.count > 0 {
+        return Err(problems.into_list());
     }
     match waves(&operations) {
         Ok(waves) => Ok(BatchPlan {
@@ -279,27 +279,55 @@ pub fn plan_batch(
                 &operations[cycle[0]].id,
                 format!("its dependencies form a cycle: {}", path.join(" -> ")),
             );
-            Err(problems.0)
+            Err(problems.into_list())
         }
     }
 }
 
+/// The problems found, the first [`Problems::LISTED`] of them kept: a body of a few megabytes
+/// can hold millions of bad items (`depends_on` entries, unknown keys), and the answer lists
+/// what to fix, not each of them.
 #[derive(Default)]
-struct Problems(Vec<BatchProblem>);
+struct Problems {
+    listed: Vec<BatchProblem>,
+    /// Every problem found, listed or not.
+    count: usize,
+}
 
 impl Problems {
+    /// Most problems listed in one answer.
+    const LISTED: usize = 100;
+
     fn request(&mut self, message: impl Into<String>) {
-        self.0.push(BatchProblem {
-            operation: None,
-            message: message.into(),
-        });
+        self.push(None, message.into());
     }
 
     fn at(&mut self, operation: &str, message: impl Into<String>) {
-        self.0.push(BatchProblem {
-            operation: Some(operation.to_owned()),
-            message: message.into(),
-        });
+        self.push(Some(operation), message.into());
+    }
+
+    fn push(&mut self, operation: Option<&str>, message: String) {
+        self.count += 1;
+        if self.listed.len() < Self::LISTED {
+            self.listed.push(BatchProblem {
+                operation: operation.map(str::to_owned),
+                message,
+            });
+        }
+    }
+
+    /// The problems listed, and how many more there were.
+    fn into_list(mut self) -> Vec<BatchProblem> {
+        if self.count > self.listed.len() {
+            self.listed.push(BatchProblem {
+                operation: None,
+                message: format!(
+                    "{} more problems not listed",
+                    self.count - self.listed.len()
+                ),
+            });
+        }
+        self.listed
     }
 }
 
@@ -312,3 +340,4 @@ mod tests;
 pub use check::value_fits;
 use check::{ids, operation, options};
 use order::waves;
+pub use reference::MAX_TEMPLATE_BYTES;

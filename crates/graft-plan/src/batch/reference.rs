@@ -6,6 +6,9 @@ use serde_json::Value;
 use super::check::{position_of, valid_id};
 use super::{Param, PathStep, Piece, Reference};
 
+/// The longest text a string with references may resolve to.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
 impl Param {
     /// The value, its references taken from `results` (each operation's result, by position;
     /// `None` for one that has not run): a whole reference keeps the referenced value's type,
@@ -25,6 +28,13 @@ impl Param {
                             Value::String(s) => text.push_str(s),
                             other => text.push_str(&other.to_string()),
                         },
+                    }
+                    // A template may name one large result many times: its text is bounded
+                    // as it grows, not once it is whole.
+                    if text.len() > MAX_TEMPLATE_BYTES {
+                        return Err(format!(
+                            "the text its references make is longer than {MAX_TEMPLATE_BYTES} bytes"
+                        ));
                     }
                 }
                 Ok(Value::String(text))

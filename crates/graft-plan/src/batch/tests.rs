@@ -194,6 +194,34 @@ fn references_resolve_with_their_types_or_say_what_the_result_has() {
     );
 }
 
+#[test]
+fn a_body_of_many_bad_items_lists_the_first_hundred_problems() {
+    let schema = schema();
+    let depends_on: Vec<u32> = vec![0; 100_000];
+    let body = json!({ "operations": [{ "id": "a", "action": "read", "entity": "Customer", "depends_on": depends_on }] });
+    let problems = plan_batch(&body, &schema, &BatchLimits::default()).expect_err("refused");
+    assert_eq!(problems.len(), 101);
+    assert_eq!(problems[100].message, "99900 more problems not listed");
+}
+
+#[test]
+fn a_template_naming_a_large_result_many_times_stops_at_its_bound() {
+    // A result of 1,000 rows of about 100 bytes, named 10,000 times: 1 GB if built whole.
+    let rows: Vec<_> = (0..1_000)
+        .map(|i| json!({ "id": i, "name": "x".repeat(90) }))
+        .collect();
+    let results = vec![Some(json!(rows))];
+    let whole = Piece::Ref(Reference {
+        operation: 0,
+        path: vec![],
+    });
+    let template = Param::Template(vec![whole; 10_000]);
+    assert_eq!(
+        template.resolve(&results),
+        Err("the text its references make is longer than 65536 bytes".to_owned())
+    );
+}
+
 /// The words a batch request is made of, and a few more: what generated requests use as
 /// keys and strings, so that they reach past the first check.
 const WORDS: [&str; 16] = [
