@@ -115,6 +115,61 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn status(&self) -> PoolStatus;
 }
 
+/// A connection whose session may hold state (a transaction, a schema, a lock) until the code
+/// that holds it says how it ends: dropped before then, as when the future using it is
+/// cancelled (its client went away), it is abandoned ([`Driver::abandon`]), never handed back
+/// to the pool as it is.
+pub(crate) struct HeldConn<'d, D: Driver> {
+    driver: &'d D,
+    conn: Option<D::Conn>,
+}
+
+impl<'d, D: Driver> HeldConn<'d, D> {
+    pub(crate) fn new(driver: &'d D, conn: D::Conn) -> HeldConn<'d, D> {
+        HeldConn {
+            driver,
+            conn: Some(conn),
+        }
+    }
+
+    /// The connection.
+    pub(crate) fn conn(&mut self) -> &mut D::Conn {
+        self.conn.as_mut().expect("held until released")
+    }
+
+    /// Its session is as the pool handed it out: back to the pool.
+    pub(crate) fn release(mut self) {
+        drop(self.conn.take());
+    }
+
+    /// Hands the connection to the caller, who now answers for its state.
+    pub(crate) fn into_inner(mut self) -> D::Conn {
+        self.conn.take().expect("held until released")
+    }
+
+    /// Its session holds state the pool must not see: closed.
+    pub(crate) fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.driver.discard(conn);
+        }
+    }
+
+    /// A transaction or statement may be open on it: stopped, rolled back, closed.
+    pub(crate) fn abandon(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.driver.abandon(conn);
+        }
+    }
+}
+
+impl<D: Driver> Drop for HeldConn<'_, D> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.driver.abandon(conn);
+        }
+    }
+}
+
 /// The key position of the next row of a statement placed by `place`, given the row's
 /// position number (its first column) when it has one.
 pub(crate) fn next_position(

@@ -18,7 +18,7 @@ use graft_resolve::{
 
 use crate::DbError;
 use crate::dialect::{self, Dialect, Scope, Statement, WriteStatements};
-use crate::driver::Driver;
+use crate::driver::{Driver, HeldConn};
 
 /// An [`EntitySource`] over one SQL database: fetches, pages, and units of work that read
 /// and write in a transaction. [`crate::SqliteSource`], [`crate::PostgresSource`] and
@@ -262,10 +262,12 @@ impl<D: Driver> SqlSource<D> {
     ) -> Result<SqlUnitOfWork<D>, DbError> {
         let driver = &self.shared.driver;
         let waiting = Instant::now();
-        let mut conn = driver.acquire(scope, verified).await?;
+        // Abandoned if this future is dropped during `BEGIN`: a transaction it may have
+        // opened never reaches the pool.
+        let mut held = HeldConn::new(driver, driver.acquire(scope, verified).await?);
         let pool_wait = waiting.elapsed();
         let started = Instant::now();
-        let work = driver.begin(&mut conn, scope, self.dialect().begin());
+        let work = driver.begin(held.conn(), scope, self.dialect().begin());
         let outcome = within(ctx.deadline, work).await;
         Ran {
             kind: StatementKind::Transaction,
@@ -279,7 +281,7 @@ impl<D: Driver> SqlSource<D> {
         match outcome {
             Some(Ok(())) => Ok(SqlUnitOfWork {
                 source: self.clone(),
-                conn: Some(conn),
+                conn: Some(held.into_inner()),
                 scope: scope.clone(),
                 deadline: ctx.deadline,
                 observer: ctx.observer.clone(),
@@ -287,11 +289,11 @@ impl<D: Driver> SqlSource<D> {
             }),
             Some(Err(error)) => {
                 // A failed BEGIN may still have opened a transaction on a live connection.
-                driver.abandon(conn);
+                held.abandon();
                 Err(error)
             }
             None => {
-                driver.abandon(conn);
+                held.abandon();
                 Err(DbError::Timeout)
             }
         }

@@ -500,3 +500,49 @@ async fn sqlite_tenants_live_and_die_alone() {
     migrations_resume(&store, None).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A migration whose future is dropped part way (its admin client went away) leaves nothing on
+/// the pool's one connection: no tenant's `search_path`, no open transaction, no lock. The
+/// store's next statement, which names its table unqualified, finds it.
+#[tokio::test]
+async fn a_cancelled_migration_leaves_no_session_state_in_the_pool() {
+    let control = PgSchema::create("").await;
+    let mut config = PostgresConfig::new(control.url());
+    config.max_connections = 1;
+    let source = PostgresSource::connect("pg", &config, &schema().with_mappings(|_| false))
+        .await
+        .expect("connects");
+    let store: SqlTenantStore<PgDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
+    store.install().await.expect("installs");
+    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
+    common::pg_admin()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
+        .await
+        .expect("creates");
+    let migrations = migrations();
+    let mut cancelled = 0;
+    // Dropped after 0, 100, 200, ... microseconds: somewhere in acquiring, locking, setting the
+    // schema or migrating, until one run finishes.
+    for delay in (0..200).map(|step| std::time::Duration::from_micros(step * 100)) {
+        let run = store.migrate(Some(&target), &migrations, false);
+        if tokio::time::timeout(delay, run).await.is_ok() {
+            break;
+        }
+        cancelled += 1;
+        store
+            .list()
+            .await
+            .unwrap_or_else(|e| panic!("after a run dropped at {delay:?}: {e}"));
+    }
+    assert!(cancelled > 0, "no run was dropped part way");
+    store
+        .migrate(Some(&target), &migrations, false)
+        .await
+        .expect("migrates");
+    common::pg_admin()
+        .await
+        .batch_execute(&format!("DROP SCHEMA \"{target}\" CASCADE"))
+        .await
+        .expect("drops");
+}

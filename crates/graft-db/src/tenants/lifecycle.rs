@@ -10,7 +10,7 @@ use graft_schema::{EntityMapping, SubgraphSchema};
 use super::{Migrated, Migration, SqlTenantStore, TenantSql, isolation_columns, status_name, text};
 use crate::DbError;
 use crate::dialect::{Dialect, Scope, Statement};
-use crate::driver::Driver;
+use crate::driver::{Driver, HeldConn};
 
 impl<D: Driver> SqlTenantStore<D>
 where
@@ -243,9 +243,12 @@ where
             RequestContext::new("tenant-lifecycle").for_tenant(record.id.clone(), Isolation::Rows);
         let scope = Scope::of(&ctx);
         let driver = self.source.driver();
-        let mut conn = driver.acquire(&scope, false).await?;
+        // Abandoned if this future is dropped mid-transaction (the admin's client went away):
+        // the open transaction, with the tenant's setting, never reaches the pool.
+        let mut held = HeldConn::new(driver, driver.acquire(&scope, false).await?);
+        let conn = held.conn();
         let outcome = async {
-            driver.begin(&mut conn, &scope, self.sql().begin()).await?;
+            driver.begin(conn, &scope, self.sql().begin()).await?;
             for (template, values) in statements {
                 let statement = Statement::in_order(
                     StatementKind::Delete,
@@ -255,15 +258,18 @@ where
                     0,
                 );
                 let mut rows = RowSet::new(0, 0);
-                driver.query(&mut conn, &statement, &mut rows).await?;
+                driver.query(conn, &statement, &mut rows).await?;
             }
-            driver.execute(&mut conn, "COMMIT").await
+            driver.execute(conn, "COMMIT").await
         }
         .await;
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                held.release();
+                Ok(())
+            }
             Err(error) => {
-                driver.abandon(conn);
+                held.abandon();
                 Err(error)
             }
         }

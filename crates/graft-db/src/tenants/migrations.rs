@@ -6,7 +6,7 @@ use super::{SqlTenantStore, TenantSql, text};
 use crate::DbError;
 use crate::column::ReadAs;
 use crate::dialect::{Dialect, Scope, Statement};
-use crate::driver::Driver;
+use crate::driver::{Driver, HeldConn};
 
 /// One versioned migration: `0003_add_orders.sql` is version 3, named `0003_add_orders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,18 +83,20 @@ where
     ) -> Result<Migrated, DbError> {
         let driver = self.source.driver();
         let scope = target.map_or_else(Scope::default, |schema| Scope::in_schema(schema.clone()));
-        let mut conn = driver.acquire(&scope, true).await?;
+        // Abandoned if this future is dropped mid-run: the connection's schema, lock or open
+        // transaction never reach the pool.
+        let mut conn = HeldConn::new(driver, driver.acquire(&scope, true).await?);
         let outcome = self
-            .migrate_on(&mut conn, target, migrations, dry_run)
+            .migrate_on(conn.conn(), target, migrations, dry_run)
             .await;
         match (&outcome, self.sql().lock_is_transaction()) {
             // The run's transaction ended: nothing of it is left on the connection (closing
             // one could lose an in-memory SQLite database).
-            (Ok(_), true) => drop(conn),
-            (Err(_), true) => driver.abandon(conn),
+            (Ok(_), true) => conn.release(),
+            (Err(_), true) => conn.abandon(),
             // Whatever the outcome: the connection's schema, lock and any open transaction
             // go with it.
-            (_, false) => driver.discard(conn),
+            (_, false) => conn.discard(),
         }
         outcome
     }
