@@ -440,18 +440,9 @@ async fn postgres_tenants_live_and_die_alone() {
         true,
     )
     .await;
-    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
-    common::pg_admin()
-        .await
-        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
-        .await
-        .expect("creates");
+    let target = new_pg_schema().await;
     migrations_resume(&store, Some(&target)).await;
-    common::pg_admin()
-        .await
-        .batch_execute(&format!("DROP SCHEMA \"{target}\" CASCADE"))
-        .await
-        .expect("drops");
+    drop_pg_schema(&target).await;
 }
 
 #[tokio::test]
@@ -514,12 +505,7 @@ async fn a_cancelled_migration_leaves_no_session_state_in_the_pool() {
         .expect("connects");
     let store: SqlTenantStore<PgDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
     store.install().await.expect("installs");
-    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
-    common::pg_admin()
-        .await
-        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
-        .await
-        .expect("creates");
+    let target = new_pg_schema().await;
     let migrations = migrations();
     let mut cancelled = 0;
     // Dropped after 0, 100, 200, ... microseconds: somewhere in acquiring, locking, setting the
@@ -540,6 +526,21 @@ async fn a_cancelled_migration_leaves_no_session_state_in_the_pool() {
         .migrate(Some(&target), &migrations, false)
         .await
         .expect("migrates");
+    drop_pg_schema(&target).await;
+}
+
+/// A PostgreSQL schema of a unique name, made by the admin connection.
+async fn new_pg_schema() -> SchemaName {
+    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
+    common::pg_admin()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
+        .await
+        .expect("creates");
+    target
+}
+
+async fn drop_pg_schema(target: &SchemaName) {
     common::pg_admin()
         .await
         .batch_execute(&format!("DROP SCHEMA \"{target}\" CASCADE"))
