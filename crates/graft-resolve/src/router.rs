@@ -7,28 +7,48 @@ use apollo_compiler::Name;
 
 use graft_schema::{RootFieldKind, SubgraphSchema};
 
-use crate::{EntitySource, ResolveError};
+use crate::{
+    BoxFuture, Capabilities, EntitySource, FetchRequest, Isolation, PageRequest, PoolStatus,
+    RequestContext, ResolveError, RowSet, UnitOfWork,
+};
 
 /// Maps entity types to the [`EntitySource`] that serves them, with a default for the rest.
 #[derive(Clone, Default)]
 pub struct SourceRouter {
     default: Option<Arc<dyn EntitySource>>,
     by_type: HashMap<Name, Arc<dyn EntitySource>>,
+    /// Each source given, with the [`TenantGate`] it is served behind: one gate per source,
+    /// however many types it serves, so that [`SourceRouter::sources`] sees it once.
+    gates: Vec<(Arc<dyn EntitySource>, Arc<dyn EntitySource>)>,
 }
 
 impl SourceRouter {
     /// A router that sends every type to `source`.
     pub fn single(source: Arc<dyn EntitySource>) -> SourceRouter {
-        SourceRouter {
-            default: Some(source),
-            by_type: HashMap::new(),
-        }
+        let mut router = SourceRouter::default();
+        router.default = Some(router.gated(source));
+        router
     }
 
     /// Sends `type_name` to `source` instead of the default.
     pub fn route(mut self, type_name: Name, source: Arc<dyn EntitySource>) -> SourceRouter {
+        let source = self.gated(source);
         self.by_type.insert(type_name, source);
         self
+    }
+
+    /// `source` behind its [`TenantGate`], the same one each time it is given.
+    fn gated(&mut self, source: Arc<dyn EntitySource>) -> Arc<dyn EntitySource> {
+        if let Some((_, gate)) = self
+            .gates
+            .iter()
+            .find(|(given, _)| Arc::ptr_eq(given, &source))
+        {
+            return Arc::clone(gate);
+        }
+        let gate = TenantGate::around(Arc::clone(&source));
+        self.gates.push((source, Arc::clone(&gate)));
+        gate
     }
 
     /// The source for `type_name`.
@@ -129,6 +149,92 @@ impl std::fmt::Debug for SourceRouter {
     }
 }
 
+/// A source that cannot keep tenants apart by every isolation, behind a check of each call's
+/// tenant: a tenant whose isolation the source cannot honour is refused, never answered
+/// unscoped. [`SourceRouter::check_isolation`] refuses at start-up the isolations the
+/// configuration names, but tenants kept in the database can be created later, with an
+/// isolation a remote route cannot honour.
+struct TenantGate {
+    inner: Arc<dyn EntitySource>,
+}
+
+impl TenantGate {
+    /// `source`, behind the gate unless it honours every isolation.
+    fn around(source: Arc<dyn EntitySource>) -> Arc<dyn EntitySource> {
+        let capabilities = source.capabilities();
+        if capabilities.schema_isolation && capabilities.row_isolation {
+            source
+        } else {
+            Arc::new(TenantGate { inner: source })
+        }
+    }
+
+    /// Refused when the source cannot keep `ctx`'s tenant apart from the others.
+    fn admit(&self, ctx: &RequestContext) -> Result<(), ResolveError> {
+        if self.inner.capabilities().isolates(&ctx.isolation) {
+            return Ok(());
+        }
+        Err(ResolveError::Unsupported(format!(
+            "source `{}` cannot keep tenants isolated by {} apart, so it serves none of them",
+            self.inner.name(),
+            match ctx.isolation {
+                Isolation::Schema(_) => "schema",
+                _ => "rows",
+            }
+        )))
+    }
+}
+
+impl EntitySource for TenantGate {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn strategy(&self) -> &'static str {
+        self.inner.strategy()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
+
+    fn begin<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Box<dyn UnitOfWork>, ResolveError>> {
+        match self.admit(ctx) {
+            Ok(()) => self.inner.begin(ctx),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn page<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: PageRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        match self.admit(ctx) {
+            Ok(()) => self.inner.page(ctx, request),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<RowSet, ResolveError>> {
+        match self.admit(ctx) {
+            Ok(()) => self.inner.fetch(ctx, request),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -213,5 +319,35 @@ mod tests {
         SourceRouter::single(Arc::new(Pages))
             .check(&schema)
             .expect("pages");
+    }
+
+    fn error(result: Result<Box<dyn crate::UnitOfWork>, ResolveError>) -> String {
+        match result {
+            Ok(_) => panic!("refused"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_that_cannot_isolate_a_tenant_refuses_it_instead_of_answering_unscoped() {
+        let remote: Arc<dyn EntitySource> = Arc::new(FetchOnly);
+        let router = SourceRouter::single(Arc::new(Pages))
+            .route(Name::new_static_unchecked("User"), Arc::clone(&remote))
+            .route(Name::new_static_unchecked("Account"), Arc::clone(&remote));
+        // One gate per source given, however many types it serves.
+        assert_eq!(router.sources().len(), 2);
+        let source = router.source_for("User").expect("routed");
+        // Without tenants, the source itself answers (here: it has no transactions).
+        let untenanted = RequestContext::new("r");
+        assert!(error(source.begin(&untenanted).await).contains("cannot open a transaction"));
+        // A tenant kept apart by rows (one the store created after start-up) is refused.
+        let tenant = RequestContext::new("r").for_tenant(
+            crate::TenantId::new("acme").expect("valid"),
+            crate::Isolation::Rows,
+        );
+        assert_eq!(
+            error(source.begin(&tenant).await),
+            "source `fetch-only` cannot keep tenants isolated by rows apart, so it serves none of them"
+        );
     }
 }
