@@ -436,11 +436,23 @@ impl Tenancy {
     }
 }
 
-/// Refuses tenants that would see each other's rows: two tenants with one schema, or a tenant
-/// with `isolation = "none"` (the whole database, unscoped) beside others.
+/// Refuses tenants that would see each other's rows: two tenants with one schema, two ids that
+/// differ only in case (MariaDB compares a `rows` tenant column without case by default), or a
+/// tenant with `isolation = "none"` (the whole database, unscoped) beside others.
 fn tenants_apart(config: &TenancyConfig, store: &StaticTenants) -> Result<(), TenancyError> {
     let mut schemas = HashSet::new();
+    let mut ids = HashSet::new();
     for (i, tenant) in config.tenants.iter().enumerate() {
+        if !ids.insert(tenant.id.to_ascii_lowercase()) {
+            return Err(TenancyError::config(
+                &format!("tenancy.tenants[{i}].id"),
+                format!(
+                    "`{}` is another tenant's id but for case: MariaDB compares tenant columns \
+                     without case, so they would see each other's rows",
+                    tenant.id
+                ),
+            ));
+        }
         let Some(record) = TenantId::new(&tenant.id).ok().and_then(|id| store.get(&id)) else {
             continue;
         };

@@ -335,6 +335,11 @@ fn wrong_tenants_say_what_and_where() {
         "tenancy.tenants[0].schema: a schema is set but isolation is not \"schema\"",
     );
     tenants(
+        "[[tenancy.tenants]]\nid = \"acme\"\nisolation = \"rows\"\n\
+         [[tenancy.tenants]]\nid = \"Acme\"\nisolation = \"rows\"",
+        "tenancy.tenants[1].id: `Acme` is another tenant's id but for case",
+    );
+    tenants(
         "[[tenancy.tenants]]\nid = \"a\"\nisolation = \"schema\"\n\
          [[tenancy.tenants]]\nid = \"b\"\nisolation = \"schema\"\nschema = \"tenant_a\"",
         "tenancy.tenants[1].schema: `tenant_a` is another tenant's schema too",
