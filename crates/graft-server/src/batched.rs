@@ -26,6 +26,34 @@ use serde_json::value::RawValue;
 use crate::AppState;
 use crate::http::{self, CacheAdvice, ResponseMedia};
 
+/// A batch's entries, at most `limit` of them: past it, reading stops with an error (and
+/// `over` set) before the rest is read, so that a body of millions of tiny entries costs no
+/// list of millions.
+struct Entries<'o> {
+    limit: usize,
+    over: &'o std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::Visitor<'de> for Entries<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of GraphQL requests")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = seq.next_element()? {
+            if entries.len() == self.limit {
+                self.over.set(true);
+                return Err(serde::de::Error::custom("over the batch limit"));
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
 /// Whether `body` is a batch: a JSON array (after any leading whitespace).
 pub(crate) fn is_batch(body: &[u8]) -> bool {
     body.iter()
@@ -54,8 +82,27 @@ pub(crate) async fn execute(
                 .to_owned(),
         );
     }
-    let entries: Vec<&RawValue> = match serde_json::from_slice(body) {
+    let over = std::cell::Cell::new(false);
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let entries = match serde::Deserializer::deserialize_seq(
+        &mut reader,
+        Entries {
+            limit: limits.max_batch_size,
+            over: &over,
+        },
+    )
+    .and_then(|entries| reader.end().map(|()| entries))
+    {
         Ok(entries) => entries,
+        Err(_) if over.get() => {
+            return refuse(
+                "BATCH_TOO_LARGE",
+                format!(
+                    "the batch has more than {} requests, the limit (`[server] max_batch_size`)",
+                    limits.max_batch_size
+                ),
+            );
+        }
         Err(error) => {
             return refuse(
                 "BAD_REQUEST",
@@ -67,16 +114,6 @@ pub(crate) async fn execute(
         return refuse(
             "BAD_REQUEST",
             "the batch is empty: send at least one GraphQL request".to_owned(),
-        );
-    }
-    if entries.len() > limits.max_batch_size {
-        return refuse(
-            "BATCH_TOO_LARGE",
-            format!(
-                "the batch has {} requests, over the limit of {} (`[server] max_batch_size`)",
-                entries.len(),
-                limits.max_batch_size
-            ),
         );
     }
     let requests: Vec<Result<GraphQLRequest<'_>, GraphQLError>> = entries

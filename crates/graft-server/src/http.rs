@@ -274,10 +274,7 @@ pub(crate) async fn check_representations<'r>(
                 .variables
                 .as_ref()
                 .and_then(|variables| variables.get("representations"))
-                .and_then(|raw| {
-                    serde_json::from_str::<Vec<&serde_json::value::RawValue>>(raw.get()).ok()
-                })
-                .map_or(0, |list| list.len())
+                .map_or(0, |raw| list_length(raw.get()))
         })
         .sum();
     if let Err(refusal) = limits.check_representations(tenant, representations).await {
@@ -539,6 +536,29 @@ pub(crate) async fn health() -> Response {
     )
 }
 
+/// How many items the JSON list `text` has (0 when it is not a list), counted as they are
+/// skipped: no list of them is made, however many a body holds.
+fn list_length(text: &str) -> usize {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = usize;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut count = 0;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                count += 1;
+            }
+            Ok(count)
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    serde::Deserializer::deserialize_seq(&mut reader, Count).unwrap_or(0)
+}
+
 /// Any other route.
 pub(crate) async fn not_found() -> Response {
     transport_error(
@@ -658,6 +678,14 @@ mod trace_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_are_counted_without_being_kept() {
+        assert_eq!(list_length(r#"[{"a": [1, 2]}, "x", null]"#), 3);
+        assert_eq!(list_length("[]"), 0);
+        assert_eq!(list_length(r#"{"not": "a list"}"#), 0);
+        assert_eq!(list_length("[1, 2"), 0);
+    }
 
     #[tokio::test]
     async fn a_panic_is_a_plain_500_that_keeps_its_message_from_the_client() {

@@ -105,7 +105,20 @@ async fn batches_empty_too_large_malformed_or_turned_off_are_refused() {
     assert!(String::from_utf8_lossy(&empty.body).contains("the batch is empty"));
     let four = batch(address, json!([one, one, one, one])).await;
     assert_eq!(refused(&four), (400, "BATCH_TOO_LARGE".to_owned()));
-    assert!(String::from_utf8_lossy(&four.body).contains("4 requests, over the limit of 3"));
+    assert!(
+        String::from_utf8_lossy(&four.body).contains("more than 3 requests, the limit"),
+        "{}",
+        String::from_utf8_lossy(&four.body)
+    );
+    // A million entries are refused by the limit, read no further than it.
+    let million = format!("[{}0]", "0,".repeat(999_999));
+    let reply = send(
+        address,
+        &[("content-type", "application/json")],
+        million.into_bytes(),
+    )
+    .await;
+    assert_eq!(refused(&reply), (400, "BATCH_TOO_LARGE".to_owned()));
     let three = batch(address, json!([one, one, one])).await;
     assert_eq!(three.json().as_array().map(Vec::len), Some(3));
     let broken = send(
