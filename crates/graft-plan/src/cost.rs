@@ -71,6 +71,12 @@ pub const PLANNING_CEILING: u32 = 100_000;
 /// thousand.
 pub const PLANNING_WORK_CEILING: u64 = 400_000;
 
+/// The most `@include`/`@skip` conditions a plan may keep, over all its fields: each object
+/// answered checks its fields' conditions, so a plan that kept many would cost every request
+/// that reuses it. A field reached under several combinations of conditions keeps each distinct
+/// one; ordinary operations keep a handful.
+pub const PLANNING_CONDITIONS_CEILING: u64 = 1_000;
+
 /// The size of an operation, measured while planning it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shape {

@@ -21,15 +21,14 @@ pub enum PlanError {
         /// The limit.
         limit: u32,
     },
-    /// Expanding the operation's fragments under their `@include`/`@skip` conditions takes
-    /// more work than planning allows ([`crate::PLANNING_WORK_CEILING`]).
-    #[error(
-        "the operation's fragment spreads and their @include/@skip conditions take more than \
-         {limit} steps to expand: each fragment is expanded once for every combination of \
-         conditions it is spread under"
-    )]
+    /// The operation's fragments under their `@include`/`@skip` conditions take more work to
+    /// expand than planning allows ([`crate::PLANNING_WORK_CEILING`]), or leave its fields more
+    /// conditions to check than a plan may keep ([`crate::PLANNING_CONDITIONS_CEILING`]).
+    #[error("the operation's fragment spreads and their @include/@skip conditions {what}")]
     TooComplex {
-        /// The limit.
+        /// Which ceiling, and what passing it means.
+        what: String,
+        /// The ceiling.
         limit: u64,
     },
     /// An introspection query nests the list fields of the introspection schema (`fields`,

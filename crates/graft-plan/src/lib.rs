@@ -21,7 +21,10 @@ pub use batch::{
     BatchAction, BatchLimits, BatchOperation, BatchOptions, BatchPlan, BatchProblem,
     MAX_TEMPLATE_BYTES, Param, PathStep, Piece, Reference, plan_batch, value_fits,
 };
-pub use cost::{CompileOptions, CostModel, PLANNING_CEILING, PLANNING_WORK_CEILING, Shape};
+pub use cost::{
+    CompileOptions, CostModel, PLANNING_CEILING, PLANNING_CONDITIONS_CEILING,
+    PLANNING_WORK_CEILING, Shape,
+};
 pub use error::PlanError;
 pub use fetch::{
     BatchStats, EntityFetchPlan, FetchGroup, GroupKey, Grouping, PartitionBy, PerTypeAndKey, Slot,

@@ -66,6 +66,9 @@ pub(super) struct Collector<'a> {
     /// stops: fragments are expanded once per combination of `@include`/`@skip` conditions
     /// they are spread under, and those combinations can multiply with each level.
     pub(super) work: Cell<u64>,
+    /// `@include`/`@skip` conditions kept in the plan so far, over all fields; past
+    /// [`crate::PLANNING_CONDITIONS_CEILING`] planning stops.
+    pub(super) conditions: Cell<u64>,
     /// The relation loads handed out: equal (parent type, relation, `first`, target selection)
     /// share one.
     pub(super) loads: RefCell<HashMap<LoadKey, LoadId>>,
@@ -90,7 +93,21 @@ impl<'a> Collector<'a> {
     ) -> Result<Vec<Collected<'a>>, PlanError> {
         if self.work.get() > cost::PLANNING_WORK_CEILING {
             return Err(PlanError::TooComplex {
+                what: format!(
+                    "take more than {} steps to expand: each fragment is expanded once for \
+                     every combination of conditions it is spread under",
+                    cost::PLANNING_WORK_CEILING
+                ),
                 limit: cost::PLANNING_WORK_CEILING,
+            });
+        }
+        if self.conditions.get() > cost::PLANNING_CONDITIONS_CEILING {
+            return Err(PlanError::TooComplex {
+                what: format!(
+                    "give its fields more than {} conditions to check for every object answered",
+                    cost::PLANNING_CONDITIONS_CEILING
+                ),
+                limit: cost::PLANNING_CONDITIONS_CEILING,
             });
         }
         let count = u32::try_from(fields.len())
@@ -135,7 +152,9 @@ impl<'a> Collector<'a> {
         for selection in &selection_set.selections {
             let work = self.work.get() + 1 + path.len() as u64;
             self.work.set(work);
-            if work > cost::PLANNING_WORK_CEILING {
+            if work > cost::PLANNING_WORK_CEILING
+                || self.conditions.get() > cost::PLANNING_CONDITIONS_CEILING
+            {
                 // `counted` refuses the operation once collecting returns.
                 return;
             }
@@ -169,23 +188,27 @@ impl<'a> Collector<'a> {
                     let key = field.response_key();
                     let conditions = Conditions::from_path(path);
                     let first_time = out.seen.insert(std::ptr::from_ref::<Field>(field));
-                    match out.by_key.get(key) {
+                    let kept = match out.by_key.get(key) {
                         Some(&existing) => {
                             let existing = &mut out.fields[existing];
-                            existing.conditions.merge(conditions);
                             if first_time {
                                 existing.fields.push(field);
                             }
+                            existing.conditions.merge(conditions)
                         }
                         None => {
                             out.by_key.insert(key.clone(), out.fields.len());
+                            let kept = path.len();
                             out.fields.push(Collected {
                                 response_key: ResponseKey::new(key.clone()),
                                 conditions,
                                 fields: vec![field],
                             });
+                            kept
                         }
-                    }
+                    };
+                    self.conditions
+                        .set(self.conditions.get().saturating_add(kept as u64));
                 }
                 Selection::InlineFragment(inline) => {
                     self.collect_into(&inline.selection_set, concrete, path, out)

@@ -109,11 +109,24 @@ impl Conditions {
         }
     }
 
-    fn merge(&mut self, other: Conditions) {
+    /// Adds `other`'s alternatives, each once; how many conditions that added.
+    fn merge(&mut self, other: Conditions) -> usize {
         match (&mut *self, other) {
-            (Conditions::Always, _) => {}
-            (_, Conditions::Always) => *self = Conditions::Always,
-            (Conditions::AnyOf(mine), Conditions::AnyOf(theirs)) => mine.extend(theirs),
+            (Conditions::Always, _) => 0,
+            (_, Conditions::Always) => {
+                *self = Conditions::Always;
+                0
+            }
+            (Conditions::AnyOf(mine), Conditions::AnyOf(theirs)) => {
+                let mut added = 0;
+                for alternative in theirs {
+                    if !mine.contains(&alternative) {
+                        added += alternative.len();
+                        mine.push(alternative);
+                    }
+                }
+                added
+            }
         }
     }
 }
@@ -384,6 +397,7 @@ impl OperationPlan {
             options,
             fields: Cell::new(0),
             work: Cell::new(0),
+            conditions: Cell::new(0),
             loads: RefCell::new(HashMap::new()),
         };
         let mut root = Vec::new();

@@ -530,7 +530,7 @@ impl Engine {
             PlanError::TooManyFields { limit } => {
                 vec![Exceeded::Fields.error(None, u64::from(limit))]
             }
-            e @ PlanError::TooComplex { limit } => {
+            e @ PlanError::TooComplex { limit, .. } => {
                 vec![
                     GraphQLError::new("OPERATION_TOO_COMPLEX", e.to_string())
                         .with_detail("limit", limit),
