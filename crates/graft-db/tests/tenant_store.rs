@@ -232,6 +232,20 @@ async fn lifecycle<D: graft_db::Driver>(
             assert!(message.contains("of its own"), "{reserved}: {message}");
         }
         assert!(store.get(&id("r")).await.expect("answers").is_none());
+        // A record naming one anyway (written by hand, or before the check) is not destroyed.
+        shared
+            .exec(&format!(
+                "INSERT INTO graft_tenants (id, status, isolation, schema_name) \
+                 VALUES ('r', 'active', 'schema', '{}')",
+                reserved[0]
+            ))
+            .await;
+        let refused = store.destroy(&id("r"), &schema()).await;
+        let message = refused.expect_err("reserved").to_string();
+        assert!(message.contains("of its own"), "{message}");
+        shared
+            .exec("DELETE FROM graft_tenants WHERE id = 'r'")
+            .await;
     }
 
     // Found by id and by key, through the trait the server uses.
@@ -489,6 +503,32 @@ async fn sqlite_tenants_live_and_die_alone() {
     )
     .await;
     migrations_resume(&store, None).await;
+
+    // Files named without an extension: a schema naming the shared file's journal is refused
+    // too (a `..` in the template's directory resolves to the same place).
+    let mut config = SqliteConfig::new(format!("sqlite://{}/bare", dir.display()));
+    config.tenant_files = Some(format!(
+        "sqlite://{}/../{}/{{schema}}",
+        dir.display(),
+        dir.file_name().expect("a name").to_string_lossy()
+    ));
+    let source = SqliteSource::connect("sqlite", &config)
+        .await
+        .expect("opens");
+    let bare: SqlTenantStore<SqliteDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
+    bare.install().await.expect("installs");
+    for schema in ["bare", "bare-wal", "bare-journal"] {
+        let record = TenantRecord::active(
+            id("j"),
+            Isolation::Schema(SchemaName::new(schema).expect("valid")),
+        );
+        let message = bare
+            .create(&record, &migrations())
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("of its own"), "{schema}: {message}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -91,9 +91,16 @@ impl std::fmt::Debug for TenantFiles {
     }
 }
 
-/// `path` made absolute (not resolving links), so that two spellings of one file compare equal.
-fn absolute(path: &std::path::Path) -> std::path::PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+/// `path` with its directory resolved (`..` and links followed, where it exists), so that two
+/// spellings of one file compare equal; the file itself need not exist yet.
+fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(directory), Some(name)) => directory
+            .canonicalize()
+            .map_or_else(|_| absolute.clone(), |directory| directory.join(name)),
+        _ => absolute,
+    }
 }
 
 impl TenantFiles {
@@ -103,12 +110,25 @@ impl TenantFiles {
         self.template.replace("{schema}", schema.as_str())
     }
 
-    /// The options of `schema`'s file; refused when it is the shared database's.
+    /// The options of `schema`'s file; refused when it is the shared database's, or one of
+    /// the files SQLite keeps beside it (`-wal`, `-shm`, `-journal`).
     fn options(&self, schema: &SchemaName) -> Result<SqliteConnectOptions, DbError> {
         let url = self.url(schema);
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| DbError::Url(format!("{url}: {e}")))?;
-        if absolute(options.get_filename()) == self.shared {
+        let file = resolved(options.get_filename());
+        let beside_shared = file.parent() == self.shared.parent()
+            && file
+                .file_name()
+                .zip(self.shared.file_name())
+                .is_some_and(|(file, shared)| {
+                    let (file, shared) = (file.to_string_lossy(), shared.to_string_lossy());
+                    file == shared
+                        || ["-wal", "-shm", "-journal"]
+                            .iter()
+                            .any(|suffix| file.strip_suffix(suffix) == Some(&*shared))
+                });
+        if beside_shared {
             return Err(DbError::Mapping(format!(
                 "schema `{schema}` names the shared database's file: a tenant's schema must be \
                  a file of its own (destroying the tenant removes it)"
@@ -254,7 +274,7 @@ impl SqlSource<SqliteDriver> {
         let options = SqliteConnectOptions::from_str(&config.url)
             .map_err(|e| DbError::Url(format!("{}: {e}", config.url)))?
             .create_if_missing(true);
-        let shared = absolute(options.get_filename());
+        let shared = resolved(options.get_filename());
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .min_connections(1)

@@ -64,28 +64,37 @@ where
         if !self.sql().schema_isolation() {
             return Err(DbError::Isolation("schema"));
         }
-        if let Some(reserved) = self.sql().reserved_schema() {
-            let rows = self
-                .query(reserved, vec![Some(schema.to_string())], 1)
-                .await?;
-            if rows
-                .rows_of(0)
-                .next()
-                .map(|row| text(&rows, row, 0))
-                .as_deref()
-                != Some("0")
-            {
-                return Err(DbError::Mapping(format!(
-                    "schema `{schema}` is the shared one or the database's own: a tenant's \
-                     schema must be a schema of its own (destroying the tenant drops it)"
-                )));
-            }
-        }
+        self.refuse_reserved(schema).await?;
         // SQLite's schema is a file, created by the migration's first connection.
         if let Some(create) = self.sql().create_schema(schema) {
             self.execute(&create).await?;
         }
         self.migrate(Some(schema), migrations, false).await
+    }
+
+    /// Refuses `schema` as a tenant's when it is the shared one or one of the database's own
+    /// ([`TenantSql::reserved_schema`]): a tenant's statements there would be unscoped, and
+    /// destroying the tenant would drop it.
+    async fn refuse_reserved(&self, schema: &SchemaName) -> Result<(), DbError> {
+        let Some(reserved) = self.sql().reserved_schema() else {
+            return Ok(());
+        };
+        let rows = self
+            .query(reserved, vec![Some(schema.to_string())], 1)
+            .await?;
+        if rows
+            .rows_of(0)
+            .next()
+            .map(|row| text(&rows, row, 0))
+            .as_deref()
+            != Some("0")
+        {
+            return Err(DbError::Mapping(format!(
+                "schema `{schema}` is the shared one or the database's own: a tenant's schema \
+                 must be a schema of its own (destroying the tenant drops it)"
+            )));
+        }
+        Ok(())
     }
 
     /// Destroys tenant `id`: its schema and everything in it, or, where it shares tables,
@@ -99,6 +108,9 @@ where
         };
         match &record.isolation {
             Isolation::Schema(name) => {
+                // Checked again: a record written before the check existed, or by hand, may
+                // name a schema no tenant may have.
+                self.refuse_reserved(name).await?;
                 if let Some(drop) = self.sql().drop_schema(name) {
                     self.execute(&drop).await?;
                 }
