@@ -110,14 +110,13 @@ async fn batches_empty_too_large_malformed_or_turned_off_are_refused() {
         "{}",
         String::from_utf8_lossy(&four.body)
     );
-    // A million entries are refused by the limit, read no further than it.
+    // A million entries are refused by the limit, read no further than it: what follows the
+    // fourth entry is not even looked at.
     let million = format!("[{}0]", "0,".repeat(999_999));
-    let reply = send(
-        address,
-        &[("content-type", "application/json")],
-        million.into_bytes(),
-    )
-    .await;
+    let reply = send(address, &[JSON], million.into_bytes()).await;
+    assert_eq!(refused(&reply), (400, "BATCH_TOO_LARGE".to_owned()));
+    let unread = br#"[{}, {}, {}, {}, this is not JSON"#.to_vec();
+    let reply = send(address, &[JSON], unread).await;
     assert_eq!(refused(&reply), (400, "BATCH_TOO_LARGE".to_owned()));
     let three = batch(address, json!([one, one, one])).await;
     assert_eq!(three.json().as_array().map(Vec::len), Some(3));
