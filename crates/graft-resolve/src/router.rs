@@ -350,4 +350,32 @@ mod tests {
             "source `fetch-only` cannot keep tenants isolated by rows apart, so it serves none of them"
         );
     }
+
+    #[tokio::test]
+    async fn the_gate_refuses_fetches_too_and_lets_untenanted_ones_through() {
+        let schema = SubgraphSchema::parse(
+            r#"type Query { u(id: ID!): User } type User @key(fields: "id") @table(name: "users") { id: ID! }"#,
+            "gate.graphql",
+        )
+        .expect("valid");
+        let mapping = schema.mapping("User").expect("mapped");
+        let router = SourceRouter::single(Arc::new(FetchOnly));
+        let source = router.source_for("User").expect("routed");
+        let request = FetchRequest::by_key(mapping, graft_keys::KeyIndex(0), &[], &[]);
+        assert!(
+            source
+                .fetch(&RequestContext::new("r"), request)
+                .await
+                .is_ok()
+        );
+        let tenant = RequestContext::new("r").for_tenant(
+            crate::TenantId::new("acme").expect("valid"),
+            crate::Isolation::Schema(crate::SchemaName::new("tenant_acme").expect("valid")),
+        );
+        let refused = source.fetch(&tenant, request).await.map(|_| ());
+        assert!(
+            matches!(&refused, Err(ResolveError::Unsupported(m)) if m.contains("isolated by schema")),
+            "{refused:?}"
+        );
+    }
 }
