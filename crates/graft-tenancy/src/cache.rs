@@ -1,6 +1,7 @@
 //! [`CachedStore`]: a bounded, expiring cache in front of a tenant store that does I/O.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -28,6 +29,10 @@ pub struct CachedStore {
     inner: Arc<dyn TenantStore>,
     ttl: Duration,
     entries: quick_cache::sync::Cache<Lookup, Entry>,
+    /// Counts invalidations: an answer fetched while one happened may predate the change, so
+    /// it is returned but not kept. (Invalidation finds lookups by key through their answers,
+    /// and one still asking the store has none yet.)
+    invalidations: AtomicU64,
 }
 
 impl std::fmt::Debug for CachedStore {
@@ -46,12 +51,15 @@ impl CachedStore {
             inner,
             ttl,
             entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            invalidations: AtomicU64::new(0),
         }
     }
 
     /// Forgets what is cached of tenant `id` (after this instance changed it): its lookup by
     /// id, and every lookup by key that answered it.
     pub fn invalidate(&self, id: &TenantId) {
+        // First, so that a lookup already querying the store does not keep its answer.
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(&Lookup::Id(id.clone()));
         let by_key: Vec<Lookup> = self
             .entries
@@ -76,6 +84,7 @@ impl CachedStore {
                     self.entries.remove(&lookup);
                 }
                 Err(guard) => {
+                    let invalidations = self.invalidations.load(Ordering::SeqCst);
                     let record = match &lookup {
                         Lookup::Id(id) => self.inner.tenant(id).await?.map(|tenant| ApiKeyGrant {
                             tenant,
@@ -83,7 +92,11 @@ impl CachedStore {
                         }),
                         Lookup::ApiKey(hash) => self.inner.tenant_by_api_key(hash).await?,
                     };
-                    let _ = guard.insert((Instant::now(), record.clone()));
+                    // An invalidation while the store was asked may concern this answer:
+                    // dropping the guard unfilled lets the next lookup ask again.
+                    if self.invalidations.load(Ordering::SeqCst) == invalidations {
+                        let _ = guard.insert((Instant::now(), record.clone()));
+                    }
                     return Ok(record);
                 }
             }
@@ -157,7 +170,10 @@ mod tests {
                     tenant,
                     scopes: None,
                 });
-            Box::pin(async move { Ok(found) })
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(found)
+            })
         }
     }
 
@@ -199,6 +215,37 @@ mod tests {
         assert_eq!(
             cache.tenant(&id).await.unwrap().unwrap().status,
             TenantStatus::Suspended
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_fetched_across_an_invalidation_is_not_kept() {
+        let inner = Arc::new(Counted::default());
+        inner.tenants.lock().unwrap().push(acme());
+        let cache = CachedStore::new(inner.clone(), Duration::from_secs(3600), 100);
+        let id = acme().id;
+        let key = ApiKeyHash::of("key");
+        // The store read the key's tenant as active; it is suspended before the answer
+        // arrives. (A lookup by id in flight is forgotten by the cache itself; one by key is
+        // found by its answer, which is not there yet.)
+        let in_flight = cache.tenant_by_api_key(&key);
+        let suspend = async {
+            tokio::task::yield_now().await;
+            inner.tenants.lock().unwrap()[0].status = TenantStatus::Suspended;
+            cache.invalidate(&id);
+        };
+        let (answer, ()) = tokio::join!(in_flight, suspend);
+        assert_eq!(answer.unwrap().unwrap().tenant.status, TenantStatus::Active);
+        assert_eq!(
+            cache
+                .tenant_by_api_key(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant
+                .status,
+            TenantStatus::Suspended,
+            "the next lookup asks the store again"
         );
     }
 
