@@ -181,11 +181,17 @@ mod tests {
         TenantRecord::active(TenantId::new("acme").unwrap(), Isolation::Rows)
     }
 
-    #[tokio::test]
-    async fn answers_are_kept_for_their_ttl_and_shared_by_concurrent_lookups() {
+    /// A store holding `acme`, behind a cache keeping answers for `ttl`.
+    fn acme_cached(ttl: Duration) -> (Arc<Counted>, CachedStore) {
         let inner = Arc::new(Counted::default());
         inner.tenants.lock().unwrap().push(acme());
-        let cache = CachedStore::new(inner.clone(), Duration::from_millis(200), 100);
+        let cache = CachedStore::new(inner.clone(), ttl, 100);
+        (inner, cache)
+    }
+
+    #[tokio::test]
+    async fn answers_are_kept_for_their_ttl_and_shared_by_concurrent_lookups() {
+        let (inner, cache) = acme_cached(Duration::from_millis(200));
         let id = acme().id;
         let lookups = (0..20).map(|_| cache.tenant(&id));
         for found in futures_util::future::join_all(lookups).await {
@@ -220,9 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_fetched_across_an_invalidation_is_not_kept() {
-        let inner = Arc::new(Counted::default());
-        inner.tenants.lock().unwrap().push(acme());
-        let cache = CachedStore::new(inner.clone(), Duration::from_secs(3600), 100);
+        let (inner, cache) = acme_cached(Duration::from_secs(3600));
         let id = acme().id;
         let key = ApiKeyHash::of("key");
         // The store read the key's tenant as active; it is suspended before the answer
@@ -251,9 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalidation_forgets_a_tenant_by_id_and_by_key() {
-        let inner = Arc::new(Counted::default());
-        inner.tenants.lock().unwrap().push(acme());
-        let cache = CachedStore::new(inner.clone(), Duration::from_secs(3600), 100);
+        let (inner, cache) = acme_cached(Duration::from_secs(3600));
         let id = acme().id;
         let key = ApiKeyHash::of("key");
         assert!(cache.tenant(&id).await.unwrap().is_some());
