@@ -335,6 +335,29 @@ async fn keeps_rows_apart_by_row_level_security(source: PostgresSource, schema: 
 }
 
 #[tokio::test]
+async fn postgres_names_keys_that_tenants_sharing_tables_would_share() {
+    let schema = schema();
+    let shared = PgSchema::create(
+        "CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL,
+           PRIMARY KEY (tenant_id, id));
+         CREATE UNIQUE INDEX users_by_name ON users (name);",
+    )
+    .await;
+    let source = PostgresSource::connect("pg", &PostgresConfig::new(shared.url()), &schema)
+        .await
+        .expect("connects");
+    let keys = source
+        .shared_keys(&schema, "tenant_id")
+        .await
+        .expect("reads the catalog");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].contains("unique index") && keys[0].contains("users_by_name"),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
 async fn postgres_row_isolation_refuses_roles_that_skip_row_level_security() {
     let schema = schema();
     let shared = PgSchema::create(

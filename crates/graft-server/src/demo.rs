@@ -422,6 +422,14 @@ async fn connect(
                 .check_row_security(schema)
                 .await
                 .map_err(|error| StartError::Tenancy(error.to_string()))?;
+            if let Some(column) = &database.tenant_column {
+                for key in source.shared_keys(schema, column).await? {
+                    tracing::warn!(
+                        "row isolation: {key}: tenants share it, so one tenant's write can fail \
+                         on, or refer to, another tenant's row; include the tenant column"
+                    );
+                }
+            }
         }
         Ok(Arc::new(source))
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {

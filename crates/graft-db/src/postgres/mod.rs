@@ -431,6 +431,48 @@ impl SqlSource<PgDriver> {
         Ok(())
     }
 
+    /// The keys of `schema`'s mapped tables that tenants sharing them under row-level
+    /// security would share too, one line each: unique indexes (primary keys included) and
+    /// foreign keys without `tenant_column`. PostgreSQL checks both across every tenant's rows
+    /// (foreign keys without row-level security), so such a key lets one tenant's write fail on,
+    /// or point at, another's row, and so learn of it. Empty when every key includes it.
+    pub async fn shared_keys(
+        &self,
+        schema: &SubgraphSchema,
+        tenant_column: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let client = self.driver().pool.get().await?;
+        let mut found = Vec::new();
+        for mapping in schema.mappings() {
+            let table = self.dialect().table_name(&Scope::default(), mapping);
+            let rows = client
+                .query_typed(
+                    "SELECT 'unique index ' || i.indexrelid::regclass::text \
+                     FROM pg_catalog.pg_index i \
+                     WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisunique \
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+                       WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+                       AND a.attname = $2) \
+                     UNION ALL \
+                     SELECT 'foreign key ' || c.conname::text FROM pg_catalog.pg_constraint c \
+                     WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.contype = 'f' \
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+                       WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) \
+                       AND a.attname = $2)",
+                    &[(&table, Type::TEXT), (&tenant_column, Type::TEXT)],
+                )
+                .await?;
+            for row in rows {
+                let key: String = row.get(0);
+                found.push(format!(
+                    "table {table} (type {}): {key} does not include {tenant_column:?}",
+                    mapping.type_name
+                ));
+            }
+        }
+        Ok(found)
+    }
+
     /// Describes every table of the database at `url` (its current schema), for `graft init`.
     pub async fn describe_tables(
         url: &str,
