@@ -71,10 +71,11 @@ pub const PLANNING_CEILING: u32 = 100_000;
 /// thousand.
 pub const PLANNING_WORK_CEILING: u64 = 400_000;
 
-/// The most `@include`/`@skip` conditions a plan may keep, over all its fields: each object
-/// answered checks its fields' conditions, so a plan that kept many would cost every request
-/// that reuses it. A field reached under several combinations of conditions keeps each distinct
-/// one; ordinary operations keep a handful.
+/// The most `@include`/`@skip` conditions a plan may keep beyond each field's first
+/// combination, over all its fields: a field reached under several combinations keeps each
+/// distinct one, and each object answered checks them all, so a plan that kept many would cost
+/// every request that reuses it. A field selected under two different conditions keeps one
+/// more; ordinary operations keep a handful.
 pub const PLANNING_CONDITIONS_CEILING: u64 = 1_000;
 
 /// The size of an operation, measured while planning it.

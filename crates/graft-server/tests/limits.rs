@@ -279,6 +279,21 @@ async fn fragments_spread_under_conditions_cannot_multiply_planning() {
     }
     // A safety bound, not a benchmark: without the ceilings it would not finish at all.
     assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Many fields under one condition are an ordinary plan: each keeps one combination.
+    let aliases: Vec<String> = (0..1_200).map(|i| format!("a{i}: id")).collect();
+    let query = format!(
+        "query($x: Boolean!) {{ order(id: \"1\") {{ ...W @include(if: $x) }} }} \
+         fragment W on Order {{ {} }}",
+        aliases.join(" ")
+    );
+    let reply = graphql(
+        address,
+        json!({ "query": query, "variables": { "x": true } }),
+    )
+    .await;
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    assert_eq!(reply.body["data"]["order"]["a1199"], "1");
 }
 
 #[tokio::test]

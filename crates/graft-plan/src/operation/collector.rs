@@ -66,8 +66,8 @@ pub(super) struct Collector<'a> {
     /// stops: fragments are expanded once per combination of `@include`/`@skip` conditions
     /// they are spread under, and those combinations can multiply with each level.
     pub(super) work: Cell<u64>,
-    /// `@include`/`@skip` conditions kept in the plan so far, over all fields; past
-    /// [`crate::PLANNING_CONDITIONS_CEILING`] planning stops.
+    /// `@include`/`@skip` conditions kept in the plan so far beyond each field's first
+    /// combination, over all fields; past [`crate::PLANNING_CONDITIONS_CEILING`] planning stops.
     pub(super) conditions: Cell<u64>,
     /// The relation loads handed out: equal (parent type, relation, `first`, target selection)
     /// share one.
@@ -197,14 +197,15 @@ impl<'a> Collector<'a> {
                             existing.conditions.merge(conditions)
                         }
                         None => {
+                            // A field's first combination is part of the plan's size, which
+                            // `max_fields` bounds; only further ones count.
                             out.by_key.insert(key.clone(), out.fields.len());
-                            let kept = path.len();
                             out.fields.push(Collected {
                                 response_key: ResponseKey::new(key.clone()),
                                 conditions,
                                 fields: vec![field],
                             });
-                            kept
+                            0
                         }
                     };
                     self.conditions
