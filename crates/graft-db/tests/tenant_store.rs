@@ -454,9 +454,9 @@ async fn postgres_tenants_live_and_die_alone() {
         true,
     )
     .await;
-    let target = new_pg_schema().await;
+    let own_schema = PgSchema::create("").await;
+    let target = SchemaName::new(own_schema.name()).expect("valid");
     migrations_resume(&store, Some(&target)).await;
-    drop_pg_schema(&target).await;
 }
 
 #[tokio::test]
@@ -545,7 +545,8 @@ async fn a_cancelled_migration_leaves_no_session_state_in_the_pool() {
         .expect("connects");
     let store: SqlTenantStore<PgDriver> = SqlTenantStore::new(source, Some("tenant_id".into()));
     store.install().await.expect("installs");
-    let target = new_pg_schema().await;
+    let own_schema = PgSchema::create("").await;
+    let target = SchemaName::new(own_schema.name()).expect("valid");
     let migrations = migrations();
     let mut cancelled = 0;
     // Dropped after 0, 100, 200, ... microseconds: somewhere in acquiring, locking, setting the
@@ -566,24 +567,4 @@ async fn a_cancelled_migration_leaves_no_session_state_in_the_pool() {
         .migrate(Some(&target), &migrations, false)
         .await
         .expect("migrates");
-    drop_pg_schema(&target).await;
-}
-
-/// A PostgreSQL schema of a unique name, made by the admin connection.
-async fn new_pg_schema() -> SchemaName {
-    let target = SchemaName::new(&unique_name("graft_test")).expect("valid");
-    common::pg_admin()
-        .await
-        .batch_execute(&format!("CREATE SCHEMA \"{target}\""))
-        .await
-        .expect("creates");
-    target
-}
-
-async fn drop_pg_schema(target: &SchemaName) {
-    common::pg_admin()
-        .await
-        .batch_execute(&format!("DROP SCHEMA \"{target}\" CASCADE"))
-        .await
-        .expect("drops");
 }
