@@ -34,6 +34,16 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS graft_idempotency_keys (
 
 /// The condition naming a key's rows: parameters 1 to 3. MariaDB's parameters are `?`, bound
 /// in the order they appear, so every statement numbers its parameters in text order.
+/// How often a tenant file's expired keys are deleted. The server's periodic sweep
+/// (`graft-server`'s `sweep_expired_keys`) reaches only the shared database; where tenants'
+/// schemas are files of their own (SQLite), a claim in a file sweeps it when this long has
+/// passed since the last sweep there, so a file's keys are bounded by its own traffic.
+pub(crate) const FILE_SWEEP_EVERY_MS: u64 = 600_000;
+
+/// How many tenant files' last sweep times are kept: a file whose time was pushed out is
+/// swept at its next claim, a little sooner than due.
+pub(crate) const FILES_SWEPT_KEPT: usize = 1_024;
+
 const KEY: &str = "tenant_id = {1} AND caller = {2} AND idempotency_key = {3}";
 
 impl<D: Driver> SqlUnitOfWork<D> {
@@ -110,8 +120,29 @@ impl<D: Driver> SqlUnitOfWork<D> {
         self.execute(&create).await
     }
 
+    /// Where tenants' schemas are files of their own, deletes the expired keys of this unit's
+    /// file when [`FILE_SWEEP_EVERY_MS`] has passed since its last sweep.
+    async fn sweep_file_if_due(&mut self, now_ms: u64) -> Result<(), DbError> {
+        if self.source.dialect().schemas_share_a_connection() {
+            return Ok(());
+        }
+        let Some(schema) = self.scope.schema().cloned() else {
+            return Ok(());
+        };
+        let swept = &self.source.shared.files_swept;
+        let due = swept
+            .get(&schema)
+            .is_none_or(|last| now_ms.saturating_sub(last) >= FILE_SWEEP_EVERY_MS);
+        if due {
+            swept.insert(schema, now_ms);
+            self.sweep(now_ms).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn claim(&mut self, claim: KeyClaim<'_>) -> Result<LedgerEntry, DbError> {
         self.ensure_ledger().await?;
+        self.sweep_file_if_due(claim.now_ms).await?;
         let key = key_values(claim.key);
         let now = ledger_time(claim.now_ms);
         let with = |more: &[&str]| -> Vec<Option<String>> {

@@ -33,6 +33,9 @@ pub(crate) struct Shared<D: Driver> {
     dialect: D::Dialect,
     /// Set once the idempotency-key table is known to exist (see `ledger.rs`).
     pub(crate) ledger_ready: tokio::sync::OnceCell<()>,
+    /// When each tenant file's expired idempotency keys were last deleted (ms since the
+    /// epoch), where tenants' schemas are files of their own (see `ledger.rs`).
+    pub(crate) files_swept: quick_cache::sync::Cache<graft_resolve::SchemaName, u64>,
 }
 
 impl<D: Driver> Clone for SqlSource<D> {
@@ -116,6 +119,7 @@ impl<D: Driver> SqlSource<D> {
                 driver,
                 dialect,
                 ledger_ready: tokio::sync::OnceCell::new(),
+                files_swept: quick_cache::sync::Cache::new(crate::ledger::FILES_SWEPT_KEPT),
             }),
         }
     }
@@ -366,7 +370,7 @@ pub struct SqlUnitOfWork<D: Driver> {
     pub(crate) source: SqlSource<D>,
     /// `None` once the transaction ended, or lost its connection.
     conn: Option<D::Conn>,
-    scope: Scope,
+    pub(crate) scope: Scope,
     deadline: Option<Instant>,
     /// The observer of the request that opened it.
     observer: Option<Arc<dyn SourceObserver>>,
