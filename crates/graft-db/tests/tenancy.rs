@@ -358,6 +358,73 @@ async fn postgres_names_keys_that_tenants_sharing_tables_would_share() {
 }
 
 #[tokio::test]
+async fn mariadb_names_keys_that_tenants_sharing_tables_would_share() {
+    let schema = schema();
+    let shared = MyDatabase::create(
+        "CREATE TABLE teams (id int PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE users (tenant_id varchar(63) NOT NULL, id int NOT NULL,
+           name varchar(64) NOT NULL, team_id int, PRIMARY KEY (tenant_id, id),
+           UNIQUE KEY users_by_name (name),
+           CONSTRAINT users_team FOREIGN KEY (team_id) REFERENCES teams (id)) ENGINE=InnoDB;",
+    )
+    .await;
+    let mut config = MysqlConfig::new(shared.url());
+    config.tenant_column = Some("tenant_id".to_owned());
+    let source = MysqlSource::connect("mysql", &config, &schema)
+        .await
+        .expect("connects");
+    let mut keys = source
+        .shared_keys(&schema, "tenant_id")
+        .await
+        .expect("reads information_schema");
+    keys.sort();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].contains("foreign key users_team"), "{keys:?}");
+    assert!(keys[1].contains("unique index users_by_name"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn sqlite_names_keys_that_tenants_sharing_tables_would_share() {
+    let schema = schema();
+    let source = SqliteSource::in_memory("sqlite").await.expect("opens");
+    source
+        .run_script(
+            "ddl",
+            "CREATE TABLE teams (id INTEGER PRIMARY KEY);
+             CREATE TABLE users (tenant_id TEXT NOT NULL, id INTEGER NOT NULL,
+               name TEXT NOT NULL, team_id INTEGER REFERENCES teams (id),
+               PRIMARY KEY (tenant_id, id));
+             CREATE UNIQUE INDEX users_by_name ON users (name);",
+        )
+        .await
+        .expect("ddl");
+    let mut keys = source
+        .shared_keys(&schema, "TENANT_ID")
+        .await
+        .expect("reads the pragmas");
+    keys.sort();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].contains("foreign key to teams"), "{keys:?}");
+    assert!(keys[1].contains("unique index users_by_name"), "{keys:?}");
+
+    // A rowid primary key, which SQLite keeps without an index.
+    let rowid = SqliteSource::in_memory("sqlite").await.expect("opens");
+    rowid
+        .run_script(
+            "ddl",
+            "CREATE TABLE users (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, name TEXT);",
+        )
+        .await
+        .expect("ddl");
+    let keys = rowid
+        .shared_keys(&schema, "tenant_id")
+        .await
+        .expect("reads the pragmas");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains("primary key"), "{keys:?}");
+}
+
+#[tokio::test]
 async fn postgres_row_isolation_refuses_roles_that_skip_row_level_security() {
     let schema = schema();
     let shared = PgSchema::create(

@@ -382,8 +382,10 @@ pub async fn describe_tables(url: &str) -> Result<Vec<graft_schema::TableDescrip
 /// first use and never set up from here, must fail within that limit so that `db-then-http`
 /// can fall back in time.
 ///
-/// With `row_security`, tenants share tables under PostgreSQL's row-level security, which is
-/// checked to hold for graft's role ([`PostgresSource::check_row_security`]).
+/// With `row_security`, tenants share tables: under PostgreSQL's row-level security, which is
+/// checked to hold for graft's role ([`PostgresSource::check_row_security`]), or by the tenant
+/// column elsewhere; each key the tenants would share (one without the tenant column) is
+/// warned of.
 async fn connect(
     name: &str,
     database: &DatabaseConfig,
@@ -406,6 +408,9 @@ async fn connect(
                 source.run_script(name, sql).await?;
             }
         }
+        if row_security && let Some(column) = &database.tenant_column {
+            warn_of_shared_keys(source.shared_keys(schema, column).await?);
+        }
         Ok(Arc::new(source))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         if !scripts.is_empty() {
@@ -423,12 +428,7 @@ async fn connect(
                 .await
                 .map_err(|error| StartError::Tenancy(error.to_string()))?;
             if let Some(column) = &database.tenant_column {
-                for key in source.shared_keys(schema, column).await? {
-                    tracing::warn!(
-                        "row isolation: {key}: tenants share it, so one tenant's write can fail \
-                         on, or refer to, another tenant's row; include the tenant column"
-                    );
-                }
+                warn_of_shared_keys(source.shared_keys(schema, column).await?);
             }
         }
         Ok(Arc::new(source))
@@ -442,9 +442,23 @@ async fn connect(
         db.max_connections = database.max_connections as usize;
         db.acquire_timeout = acquire_timeout;
         db.connect_timeout = connect_timeout;
-        Ok(Arc::new(MysqlSource::connect(name, &db, schema).await?))
+        let source = MysqlSource::connect(name, &db, schema).await?;
+        if row_security && let Some(column) = &database.tenant_column {
+            warn_of_shared_keys(source.shared_keys(schema, column).await?);
+        }
+        Ok(Arc::new(source))
     } else {
         unreachable!("Config::parse accepts only the schemes handled here")
+    }
+}
+
+/// Warns of each key that tenants sharing tables share too (a source's `shared_keys`).
+fn warn_of_shared_keys(keys: Vec<String>) {
+    for key in keys {
+        tracing::warn!(
+            "row isolation: {key}: tenants share it, so one tenant's write can fail on, or \
+             refer to, another tenant's row; include the tenant column"
+        );
     }
 }
 

@@ -19,6 +19,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
 use crate::dialect::{Dialect, Scope, Statement};
 use crate::driver::Driver;
 use crate::pool::{AcquireStats, WAITERS_PER_CONNECTION};
+use crate::tenants::shared_key_lines;
 use crate::{DbError, SqlSource, redact};
 pub use dialect::MyDialect;
 use introspect::MyTable;
@@ -317,6 +318,49 @@ impl SqlSource<MysqlDriver> {
             tenant_column: config.tenant_column.clone(),
         };
         Ok(SqlSource::new(name.into(), driver, dialect))
+    }
+
+    /// The keys of `schema`'s mapped tables that tenants sharing them by `tenant_column` would
+    /// share too, one line each: unique indexes (the primary key included) and foreign keys
+    /// without the column. MariaDB checks both across every tenant's rows, so such a key lets
+    /// one tenant's write fail on, or point at, another's row, and so learn of it. Empty when
+    /// every key includes it.
+    pub async fn shared_keys(
+        &self,
+        schema: &SubgraphSchema,
+        tenant_column: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let mut lease = self.driver().lease(false).await?;
+        let mut found = Vec::new();
+        for mapping in schema.mappings() {
+            let (database, table) = (mapping.table.schema.clone(), mapping.table.name.clone());
+            let keys: Vec<String> = lease
+                .conn
+                .exec(
+                    "SELECT CONCAT('unique index ', INDEX_NAME) FROM information_schema.STATISTICS \
+                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+                     AND NON_UNIQUE = 0 \
+                     GROUP BY INDEX_NAME HAVING SUM(COLUMN_NAME = ?) = 0 \
+                     UNION ALL \
+                     SELECT CONCAT('foreign key ', CONSTRAINT_NAME) \
+                     FROM information_schema.KEY_COLUMN_USAGE \
+                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+                     AND REFERENCED_TABLE_NAME IS NOT NULL \
+                     GROUP BY CONSTRAINT_NAME HAVING SUM(COLUMN_NAME = ?) = 0",
+                    (
+                        database.clone(),
+                        table.clone(),
+                        tenant_column,
+                        database,
+                        table,
+                        tenant_column,
+                    ),
+                )
+                .await?;
+            let table = self.dialect().table_name(&Scope::default(), mapping);
+            found.extend(shared_key_lines(&table, mapping, keys, tenant_column));
+        }
+        Ok(found)
     }
 
     /// Describes every base table of the database at `url` (its current database), for

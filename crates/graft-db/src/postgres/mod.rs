@@ -462,13 +462,13 @@ impl SqlSource<PgDriver> {
                     &[(&table, Type::TEXT), (&tenant_column, Type::TEXT)],
                 )
                 .await?;
-            for row in rows {
-                let key: String = row.get(0);
-                found.push(format!(
-                    "table {table} (type {}): {key} does not include {tenant_column:?}",
-                    mapping.type_name
-                ));
-            }
+            let keys = rows.iter().map(|row| row.get(0)).collect();
+            found.extend(crate::tenants::shared_key_lines(
+                &table,
+                mapping,
+                keys,
+                tenant_column,
+            ));
         }
         Ok(found)
     }

@@ -10,13 +10,15 @@ use std::time::Instant;
 
 use futures_util::TryStreamExt;
 use graft_resolve::{FetchRequest, PoolStatus, RowSet, SchemaName};
+use graft_schema::SubgraphSchema;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Executor, Sqlite};
 
-use crate::dialect::{Scope, Statement};
+use crate::dialect::{Dialect as _, Scope, Statement};
 use crate::driver::Driver;
 use crate::pool::AcquireStats;
+use crate::tenants::shared_key_lines;
 use crate::{DbError, SqlSource};
 pub use sql::{SqliteBind, SqliteDialect};
 
@@ -350,6 +352,45 @@ impl SqlSource<SqliteDriver> {
             .fetch_all(self.pool())
             .await?;
         Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
+    }
+
+    /// The keys of `schema`'s mapped tables that tenants sharing them by `tenant_column` would
+    /// share too, one line each: the primary key (a rowid alias included), unique indexes and
+    /// foreign keys without the column. SQLite checks each across every tenant's rows, so such
+    /// a key lets one tenant's write fail on, or point at, another's row, and so learn of it.
+    /// Empty when every key includes it.
+    pub async fn shared_keys(
+        &self,
+        schema: &SubgraphSchema,
+        tenant_column: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let mut found = Vec::new();
+        for mapping in schema.mappings() {
+            let database = mapping.table.schema.as_deref().unwrap_or("main");
+            // Names compare as SQLite compares them: without regard to ASCII case.
+            let keys: Vec<String> = sqlx::query_scalar(
+                "SELECT 'primary key' \
+                 WHERE EXISTS (SELECT 1 FROM pragma_table_info(?1, ?2) WHERE pk > 0) \
+                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info(?1, ?2) \
+                   WHERE pk > 0 AND name = ?3 COLLATE NOCASE) \
+                 UNION ALL \
+                 SELECT 'unique index ' || il.name FROM pragma_index_list(?1, ?2) AS il \
+                 WHERE il.\"unique\" AND il.origin <> 'pk' AND NOT EXISTS \
+                   (SELECT 1 FROM pragma_index_info(il.name, ?2) AS ii \
+                    WHERE ii.name = ?3 COLLATE NOCASE) \
+                 UNION ALL \
+                 SELECT 'foreign key to ' || MIN(\"table\") FROM pragma_foreign_key_list(?1, ?2) \
+                 GROUP BY id HAVING SUM(\"from\" = ?3 COLLATE NOCASE) = 0",
+            )
+            .bind(&mapping.table.name)
+            .bind(database)
+            .bind(tenant_column)
+            .fetch_all(self.pool())
+            .await?;
+            let table = self.dialect().table_name(&Scope::default(), mapping);
+            found.extend(shared_key_lines(&table, mapping, keys, tenant_column));
+        }
+        Ok(found)
     }
 
     /// Describes every table of the database, with the GraphQL type of each column, for

@@ -542,3 +542,20 @@ where
         Box::pin(SqlTenantStore::migrate(self, target, migrations, dry_run))
     }
 }
+
+/// The lines of a source's `shared_keys` for `keys` (each described: `unique index x`) of
+/// `table`, which `mapping` maps: each leaves out the tenant column, so tenants sharing the
+/// table under `rows` isolation share the key too.
+pub(crate) fn shared_key_lines<'a>(
+    table: &'a str,
+    mapping: &'a graft_schema::EntityMapping,
+    keys: Vec<String>,
+    tenant_column: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    keys.into_iter().map(move |key| {
+        format!(
+            "table {table} (type {}): {key} does not include {tenant_column:?}",
+            mapping.type_name
+        )
+    })
+}
