@@ -264,7 +264,7 @@ impl EntitySource for FallbackSource {
         Box::pin(async move {
             let reason = match self.primary_down() {
                 Some(reason) => format!(
-                    "{} skipped while cooling down from: {reason}",
+                    "{} skipped while cooling down from a failure ({reason})",
                     self.primary.name()
                 ),
                 None => match self.primary.fetch(ctx, request).await {
@@ -273,9 +273,12 @@ impl EntitySource for FallbackSource {
                         // only: the reason kept for the cool-down and reported as the fallback's
                         // (`graft-debug` statistics reach clients) says what failed, not how.
                         tracing::warn!(source = %self.name, %error, "{} failed", self.primary.name());
-                        let reason = error.public_message();
+                        let reason = match &error {
+                            ResolveError::Source { kind, .. } => kind.to_string(),
+                            other => other.public_message(),
+                        };
                         self.mark_down(&reason);
-                        format!("{} failed: {reason}", self.primary.name())
+                        format!("{} failed ({reason})", self.primary.name())
                     }
                     other => return other,
                 },
